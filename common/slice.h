@@ -1,0 +1,97 @@
+// The in-memory model of endpoints and slices shared by every component.
+//
+// Stored objects are immutable once published and shared by pointer: an `EndpointPtr` is one
+// canonical endpoint, a `SlicePtr` one version of a slice. A new slice version copies the vector of
+// endpoint pointers and replaces only the endpoints that changed, so rewriting a 100-endpoint slice
+// costs 100 pointer copies, not 100 message copies; the metadata (labels, annotations,
+// ownerReferences) and the port list are shared between all slices a batch writes.
+//
+// Thread-safety: the types are plain values; a `const Slice` reached through a `SlicePtr` may be
+// read from any number of threads without locking. Never mutate an object after publishing it.
+//
+// Example:
+//   SlicePtr s = ...;
+//   v1::EndpointSlice wire = s->ToProto();   // Kubernetes-shaped object with resourceVersion set
+#ifndef SLICEKEEPER_COMMON_SLICE_H_
+#define SLICEKEEPER_COMMON_SLICE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "slicekeeper/v1/endpoint_slice.pb.h"
+
+namespace slicekeeper {
+
+namespace v1 = ::slicekeeper::v1;
+
+inline constexpr char kApiVersion[] = "discovery.k8s.io/v1";
+inline constexpr char kKind[] = "EndpointSlice";
+inline constexpr char kLabelServiceName[] = "kubernetes.io/service-name";
+inline constexpr char kLabelManagedBy[] = "endpointslice.kubernetes.io/managed-by";
+inline constexpr char kLabelHeadless[] = "service.kubernetes.io/headless";
+inline constexpr char kAnnotationTriggerTime[] = "endpoints.kubernetes.io/last-change-trigger-time";
+// The managed-by value of the slices slicekeeper distributes (K8S-REFERENCE §0).
+inline constexpr char kManagerName[] = "endpointslice-controller.slicekeeper.io";
+
+inline constexpr char kAddressTypeIPv4[] = "IPv4";
+inline constexpr char kAddressTypeIPv6[] = "IPv6";
+inline constexpr char kAddressTypeFQDN[] = "FQDN";
+
+using EndpointPtr = std::shared_ptr<const v1::Endpoint>;
+using PortList = std::vector<v1::EndpointPort>;
+using PortListPtr = std::shared_ptr<const PortList>;
+using MetaPtr = std::shared_ptr<const v1::ObjectMeta>;
+
+// One version of an EndpointSlice.
+struct Slice {
+  // Per-version identity and bookkeeping.
+  std::string name;
+  std::string namespace_;
+  std::string uid;
+  int64_t generation = 0;
+  // The revision of this version (metadata.resourceVersion); stamped by the store at commit.
+  int64_t resource_version = 0;
+  std::string creation_timestamp;
+
+  // labels, annotations, ownerReferences, generateName; the per-version fields above win over the
+  // same fields in `meta`. Never null.
+  MetaPtr meta;
+  std::string address_type;
+  // Never null; empty for the placeholder and for headless services without ports.
+  PortListPtr ports;
+  std::vector<EndpointPtr> endpoints;
+
+  // True when the slice's managed-by label is kManagerName.
+  bool Managed() const;
+  // The kubernetes.io/service-name label, or "" if absent.
+  const std::string& ServiceName() const;
+
+  // The Kubernetes object, with apiVersion, kind and metadata.resourceVersion filled in.
+  v1::EndpointSlice ToProto() const;
+};
+
+using SlicePtr = std::shared_ptr<const Slice>;
+
+// One validated, canonical endpoint change (see common/validation.h NormalizeChange).
+struct EndpointDelta {
+  enum class Op { kUpsert, kRemove };
+  Op op = Op::kUpsert;
+  std::string namespace_;
+  std::string service;
+  // "IPv4", "IPv6" or "FQDN", resolved.
+  std::string address_type;
+  // Canonical addresses, conditions as given. For kRemove only the identity fields matter.
+  EndpointPtr endpoint;
+  // kUpsert: the endpoint's port set, names and protocols defaulted. Never null for kUpsert.
+  PortListPtr ports;
+};
+
+// Builds a Slice from a wire object (a slice written whole by another manager). The per-version
+// fields are taken from `proto.metadata()`; `resource_version` is parsed when numeric, else 0.
+std::shared_ptr<Slice> SliceFromProto(const v1::EndpointSlice& proto);
+
+}  // namespace slicekeeper
+
+#endif  // SLICEKEEPER_COMMON_SLICE_H_

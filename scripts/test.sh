@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds slicekeeper and runs every test with ctest:
+#   1. the normal build (RelWithDebInfo, -Werror): every test;
+#   2. an ASan+UBSan build: every test;
+#   3. a TSan build: the concurrency tests (label "tsan": pure C++ components, no gRPC, because
+#      Debian's gRPC is not TSan-instrumented and would report its own internals).
+# SK_TEST_QUICK=1 runs step 1 only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/install-deps.sh
+
+jobs="$(nproc)"
+run_suite() {  # name cmake-args... ; then ctest args after "--"
+  local dir="$1"; shift
+  local cmake_args=() ctest_args=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do cmake_args+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  ctest_args=("$@")
+  echo "=== ${dir}: configure ${cmake_args[*]}"
+  cmake -S . -B "$dir" -G Ninja -DSK_WERROR=ON "${cmake_args[@]}" >/dev/null
+  echo "=== ${dir}: build"
+  cmake --build "$dir" -j"$jobs"
+  echo "=== ${dir}: test"
+  (cd "$dir" && ctest --output-on-failure -j"$jobs" "${ctest_args[@]}")
+}
+
+run_suite build/ci -DCMAKE_BUILD_TYPE=RelWithDebInfo
+if [ "${SK_TEST_QUICK:-0}" = "1" ]; then exit 0; fi
+run_suite build/asan -DCMAKE_BUILD_TYPE=Debug "-DSK_SANITIZE=address,undefined" -DSK_BUILD_BENCH=OFF
+run_suite build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSK_SANITIZE=thread -DSK_BUILD_BENCH=OFF -- -L tsan

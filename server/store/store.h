@@ -1,0 +1,190 @@
+// The store: every service's state in sharded maps, one global revision, a bounded history of
+// committed changes, and copy-on-write snapshots for lock-free reading.
+//
+// Writes (endpoint batches, service records, whole foreign slices, nodes) are validated completely
+// first; nothing of an invalid request is applied. A valid write runs the reconciler for each
+// service it touches under that service's shard lock (shards locked in ascending order, so a batch
+// over several services is atomic and deadlock-free), takes the next revision, and is then
+// *published* by a short sequencing step in strict revision order: a commit with revision r becomes
+// visible to readers and to listeners only after every commit below r did. A watcher of two
+// services therefore never sees r+1 before r, and at every published revision R the readable state
+// is exactly the store's state at R.
+//
+// Readers never wait for a reconcile: they take an immutable `ServiceSnapshot` (a small vector of
+// `SlicePtr`, sharing unchanged slices with the previous snapshot) and read it without locks.
+//
+// Lock order: shard write locks in ascending shard index, then the sequencer lock, then a shard's
+// read lock. Listeners are called with the sequencer lock held and must not call back into the
+// store's write methods.
+//
+// Thread-safety: every method is safe to call concurrently.
+//
+// Example:
+//   Store store(Store::Options{});
+//   absl::StatusOr<WriteResult> r = store.ApplyChanges(batch.changes());
+//   ServiceSnapshotPtr s = store.GetService("default", "web");   // null if unknown
+#ifndef SLICEKEEPER_SERVER_STORE_STORE_H_
+#define SLICEKEEPER_SERVER_STORE_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "common/clock.h"
+#include "common/slice.h"
+#include "server/reconcile/reconciler.h"
+#include "slicekeeper/v1/change.pb.h"
+#include "slicekeeper/v1/registry.pb.h"
+#include "slicekeeper/v1/service.pb.h"
+
+namespace slicekeeper::store {
+
+// One version of one service: its record and all its slices (managed and foreign).
+struct ServiceSnapshot {
+  std::string namespace_;
+  std::string name;
+  // Null when the service has only foreign slices and no record.
+  std::shared_ptr<const v1::ServiceRecord> record;
+  // Managed and foreign slices, sorted by name.
+  std::vector<SlicePtr> slices;
+  // The revision of the service's last change.
+  int64_t mod_revision = 0;
+};
+using ServiceSnapshotPtr = std::shared_ptr<const ServiceSnapshot>;
+
+// What one commit did to one service. `before` / `after` are null when the service did not exist
+// before / was deleted.
+struct ServiceChange {
+  ServiceSnapshotPtr before;
+  ServiceSnapshotPtr after;
+};
+
+// One committed write: every service it changed, at one revision.
+struct Commit {
+  int64_t revision = 0;
+  absl::Time time;
+  std::vector<ServiceChange> services;
+};
+using CommitPtr = std::shared_ptr<const Commit>;
+
+// A consistent view of many services at one revision.
+struct Catalog {
+  int64_t revision = 0;
+  // Sorted by (namespace, name).
+  std::vector<ServiceSnapshotPtr> services;
+};
+using CatalogPtr = std::shared_ptr<const Catalog>;
+
+// Receives every commit, in revision order (the watch hub).
+class CommitListener {
+ public:
+  virtual ~CommitListener() = default;
+  // Called on the committing thread with the sequencer lock held: must be cheap and never block
+  // (mark dirty, wake a sender) and must not call the store's write methods.
+  virtual void OnCommit(const CommitPtr& commit) = 0;
+};
+
+struct WriteResult {
+  // The revision at which the write became visible; for a write that changed nothing, the
+  // store's current revision (no new revision is taken).
+  int64_t revision = 0;
+  v1::BatchStats stats;
+  // Per service and address type, for the controller metrics.
+  std::vector<reconcile::SyncReport> syncs;
+};
+
+struct Totals {
+  int64_t services = 0;
+  int64_t slices = 0;
+  int64_t endpoints = 0;
+  int64_t desired_slices = 0;
+};
+
+class Store {
+ public:
+  struct Options {
+    int shards = 64;
+    reconcile::Options reconcile;
+    // Commits retained for ChangesSince (watch resume).
+    int64_t history_size = 100'000;
+    // Not owned; must outlive the store. Null: RealClock().
+    Clock* clock = nullptr;
+  };
+
+  explicit Store(Options options);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // --- Writes. Each is atomic and returns the revision at which it became visible. ---
+
+  // Applies endpoint changes, possibly across several services, atomically at one revision.
+  // Services named for the first time are created with a default record.
+  // Errors: INVALID_ARGUMENT naming `changes[i].<field>` and the rule; nothing applied.
+  absl::StatusOr<WriteResult> ApplyChanges(absl::Span<const v1::EndpointChange> changes);
+
+  // Replaces the full desired endpoint set of one service (endpoints not listed are removed).
+  // Errors: INVALID_ARGUMENT naming `endpoints[i].<field>`.
+  absl::StatusOr<WriteResult> ReplaceEndpoints(absl::string_view ns, absl::string_view service,
+                                               absl::Span<const v1::DesiredEndpoint> endpoints);
+
+  // Creates or replaces a service record (server fields uid, creation_timestamp and
+  // resource_version are kept or assigned) and re-runs the distribution over every slice.
+  // Returns the stored record. Errors: INVALID_ARGUMENT.
+  absl::StatusOr<std::pair<v1::ServiceRecord, WriteResult>> UpsertService(
+      const v1::ServiceRecord& record);
+
+  // Deletes a service record and all its slices. Errors: NOT_FOUND.
+  absl::StatusOr<WriteResult> DeleteService(absl::string_view ns, absl::string_view name);
+
+  // Stores a slice written by another manager, as given (server fields assigned).
+  // Errors: INVALID_ARGUMENT; FAILED_PRECONDITION if it claims our managed-by value or its name is
+  // taken by a managed slice or a slice of another service.
+  absl::StatusOr<std::pair<SlicePtr, int64_t>> PutSlice(const v1::EndpointSlice& slice);
+
+  // Deletes a foreign slice. Errors: NOT_FOUND; FAILED_PRECONDITION for a managed slice.
+  absl::StatusOr<int64_t> DeleteSlice(absl::string_view ns, absl::string_view name);
+
+  // Replaces the node registry and re-runs the distribution of services using Auto hints.
+  // Errors: INVALID_ARGUMENT.
+  absl::StatusOr<int64_t> PutNodes(absl::Span<const v1::Node> nodes);
+
+  // --- Reads: published state only; never wait for a reconcile. ---
+
+  // The latest published revision.
+  int64_t revision() const;
+  // Null if unknown.
+  ServiceSnapshotPtr GetService(absl::string_view ns, absl::string_view name) const;
+  // The slice and the revision the read reflects. Errors: NOT_FOUND.
+  absl::StatusOr<std::pair<SlicePtr, int64_t>> GetSlice(absl::string_view ns,
+                                                        absl::string_view name) const;
+  // Every service of `ns` ("" = all namespaces) at one revision.
+  CatalogPtr Snapshot(absl::string_view ns = "") const;
+  std::vector<v1::Node> Nodes() const;
+  Totals totals() const;
+
+  // --- History and listeners. ---
+
+  // Commits with revision > `revision`, in order. Errors: OUT_OF_RANGE when commits after
+  // `revision` were dropped from the retained history.
+  absl::StatusOr<std::vector<CommitPtr>> ChangesSince(int64_t revision) const;
+
+  // Atomically registers `listener` and returns the catalog at the revision from which the
+  // listener will see every later commit. `listener` must outlive its registration.
+  CatalogPtr SnapshotAndListen(absl::string_view ns, CommitListener* listener);
+  // After this returns, `listener` is never called again.
+  void RemoveListener(CommitListener* listener);
+
+ private:
+  struct Rep;
+  std::unique_ptr<Rep> rep_;
+};
+
+}  // namespace slicekeeper::store
+
+#endif  // SLICEKEEPER_SERVER_STORE_STORE_H_
