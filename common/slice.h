@@ -24,7 +24,7 @@
 
 namespace slicekeeper {
 
-namespace v1 = ::slicekeeper::v1;
+// `v1::` (the generated messages, namespace slicekeeper::v1) resolves from every sub-namespace.
 
 inline constexpr char kApiVersion[] = "discovery.k8s.io/v1";
 inline constexpr char kKind[] = "EndpointSlice";
