@@ -5,7 +5,8 @@
 // "<field path>: <rule>", joined by "; " (all violations, as the apiserver reports them), e.g.
 //   "changes[3].endpoint.addresses[0]: must be a valid IPv4 address".
 // `path` is the prefix the caller gives the object ("changes[3]", "slice", ...); an empty prefix
-// yields paths like "endpoints[0].hostname".
+// yields paths like "endpoints[0].hostname". Paths use the JSON (lowerCamelCase) field names. At
+// most 20 violations are listed, then "(and N more)", so no input yields a giant message.
 //
 // Normalization makes equal things byte-equal: canonical IP text (leading zeros accepted as
 // Kubernetes' sloppy parser does), address type inferred from addresses[0], port name defaulted to
@@ -17,12 +18,14 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "common/slice.h"
+#include "google/protobuf/repeated_ptr_field.h"
 #include "slicekeeper/v1/change.pb.h"
 #include "slicekeeper/v1/registry.pb.h"
 #include "slicekeeper/v1/service.pb.h"
@@ -39,6 +42,7 @@ bool IsFqdnAddress(absl::string_view s);       // lowercase subdomain, >=2 label
 
 // Parses an IP of the given family ("IPv4" or "IPv6") and returns its canonical text, or nullopt.
 // Accepts IPv4 components with leading zeros ("010.1.2.3" -> "10.1.2.3"), as Kubernetes does.
+// As in Go, an IPv4-mapped IPv6 text ("::ffff:1.2.3.4") is an IPv4 address ("1.2.3.4").
 std::optional<std::string> CanonicalIp(absl::string_view address_type, absl::string_view text);
 // "IPv4" / "IPv6" for a parseable IP, "" otherwise.
 std::string InferAddressType(absl::string_view address);
@@ -74,6 +78,16 @@ absl::StatusOr<EndpointDelta> NormalizeChange(const v1::EndpointChange& change,
 absl::StatusOr<EndpointDelta> NormalizeDesired(absl::string_view ns, absl::string_view service,
                                                const v1::DesiredEndpoint& desired,
                                                absl::string_view path);
+
+// A whole batch: every change is checked (paths "<path>[i]...", e.g. path "changes"), and the
+// error lists at most 20 violations followed by "(and N more)". On success, one delta per change,
+// in order.
+absl::StatusOr<std::vector<EndpointDelta>> NormalizeChanges(
+    const google::protobuf::RepeatedPtrField<v1::EndpointChange>& changes, absl::string_view path);
+// A whole ReplaceEndpoints request: "namespace" and "service" checked once, then
+// "endpoints[i]..." as NormalizeDesired; errors capped as NormalizeChanges.
+absl::StatusOr<std::vector<EndpointDelta>> NormalizeReplace(
+    const v1::ReplaceEndpointsRequest& request);
 
 }  // namespace slicekeeper::validation
 
