@@ -294,8 +294,7 @@ absl::StatusOr<EndpointDelta> NormalizeDesired(absl::string_view ns, absl::strin
 }
 
 absl::StatusOr<std::vector<EndpointDelta>> NormalizeChanges(
-    const google::protobuf::RepeatedPtrField<v1::EndpointChange>& changes,
-    absl::string_view path) {
+    const google::protobuf::RepeatedPtrField<v1::EndpointChange>& changes, absl::string_view path) {
   ErrorList errors;
   FieldPath root(path);
   std::vector<EndpointDelta> deltas;

@@ -84,12 +84,9 @@ TEST(NamesTest, Predicates) {
 // Canonical text is Go's IP.String(): sloppy IPv4 zeros, RFC 5952 IPv6, v4-mapped is IPv4.
 TEST(IpTest, CanonicalForms) {
   const std::vector<std::pair<std::string, std::string>> v4 = {
-      {"10.1.2.3", "10.1.2.3"},
-      {"010.001.002.003", "10.1.2.3"},
-      {"0000000255.0.0.1", "255.0.0.1"},
-      {"::ffff:1.2.3.4", "1.2.3.4"},
-      {"::ffff:010.1.2.3", "10.1.2.3"},
-      {"::FFFF:0102:0304", "1.2.3.4"},
+      {"10.1.2.3", "10.1.2.3"},          {"010.001.002.003", "10.1.2.3"},
+      {"0000000255.0.0.1", "255.0.0.1"}, {"::ffff:1.2.3.4", "1.2.3.4"},
+      {"::ffff:010.1.2.3", "10.1.2.3"},  {"::FFFF:0102:0304", "1.2.3.4"},
   };
   for (const auto& [in, want] : v4) EXPECT_THAT(CanonicalIp("IPv4", in), Optional(Eq(want))) << in;
   const std::vector<std::pair<std::string, std::string>> v6 = {
@@ -135,9 +132,9 @@ TEST(IpTest, InferAddressType) {
 // Unspecified, loopback, link-local unicast and link-local multicast are rejected; global
 // multicast and ordinary addresses are not.
 TEST(IpTest, RejectedRanges) {
-  for (const char* ip : {"0.0.0.0", "::", "127.0.0.1", "127.255.0.9", "::1", "169.254.0.1",
-                         "fe80::1", "febf:ffff::1", "224.0.0.0", "224.0.0.255", "ff02::1",
-                         "ff12::1"}) {
+  for (const char* ip :
+       {"0.0.0.0", "::", "127.0.0.1", "127.255.0.9", "::1", "169.254.0.1", "fe80::1",
+        "febf:ffff::1", "224.0.0.0", "224.0.0.255", "ff02::1", "ff12::1"}) {
     EXPECT_TRUE(IsRejectedIpRange(ip)) << ip;
   }
   for (const char* ip : {"10.0.0.1", "224.0.1.0", "239.255.255.250", "ff05::2", "fec0::1",

@@ -83,7 +83,8 @@ v1::EndpointSlice LoadExample() {
 
 // The example YAML parses into the message and prints back as an equal JSON document.
 TEST(ProtoJsonTest, ExampleSliceRoundTrips) {
-  Value original = YamlToValue(YAML::LoadFile(std::string(SK_TESTDATA_DIR) + "/example-slice.yaml"));
+  Value original =
+      YamlToValue(YAML::LoadFile(std::string(SK_TESTDATA_DIR) + "/example-slice.yaml"));
   v1::EndpointSlice slice;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(ToJson(original), &slice).ok());
   EXPECT_EQ(slice.address_type(), "IPv4");
@@ -107,9 +108,9 @@ TEST(ProtoJsonTest, KubernetesFieldNames) {
   slice.mutable_endpoints(0)->mutable_deprecated_topology()->insert({"k", "v"});
   slice.mutable_ports(0)->set_app_protocol("http");
   std::string json = ToJson(slice);
-  for (const char* name : {"\"apiVersion\"", "\"addressType\"", "\"nodeName\"", "\"targetRef\"",
-                           "\"resourceVersion\"", "\"generateName\"", "\"forZones\"",
-                           "\"deprecatedTopology\"", "\"appProtocol\""}) {
+  for (const char* name :
+       {"\"apiVersion\"", "\"addressType\"", "\"nodeName\"", "\"targetRef\"", "\"resourceVersion\"",
+        "\"generateName\"", "\"forZones\"", "\"deprecatedTopology\"", "\"appProtocol\""}) {
     EXPECT_THAT(json, HasSubstr(name));
   }
   EXPECT_THAT(json, Not(HasSubstr("address_type")));

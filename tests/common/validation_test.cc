@@ -76,8 +76,7 @@ TEST(NormalizeChangeTest, ChangeFields) {
       {"valid", [](auto&) {}, ""},
       {"op unset", [](auto& c) { c.set_op(v1::EndpointChange::OP_UNSPECIFIED); },
        "changes[3].op: must be UPSERT or REMOVE"},
-      {"namespace empty", [](auto& c) { c.set_namespace_(""); },
-       "changes[3].namespace: required"},
+      {"namespace empty", [](auto& c) { c.set_namespace_(""); }, "changes[3].namespace: required"},
       {"namespace bad", [](auto& c) { c.set_namespace_("Default"); },
        "changes[3].namespace: must be a DNS-1123 label"},
       {"service bad", [](auto& c) { c.set_service("web.svc"); },
@@ -141,12 +140,14 @@ TEST(NormalizeChangeTest, Addresses) {
        "changes[3].endpoint.addresses: must contain at least 1 address"},
       {"100 addresses",
        [](auto& c) {
-         for (int i = 0; i < 99; ++i) c.mutable_endpoint()->add_addresses(absl::StrCat("10.0.1.", i));
+         for (int i = 0; i < 99; ++i)
+           c.mutable_endpoint()->add_addresses(absl::StrCat("10.0.1.", i));
        },
        ""},
       {"101 addresses",
        [](auto& c) {
-         for (int i = 0; i < 100; ++i) c.mutable_endpoint()->add_addresses(absl::StrCat("10.0.1.", i));
+         for (int i = 0; i < 100; ++i)
+           c.mutable_endpoint()->add_addresses(absl::StrCat("10.0.1.", i));
        },
        "changes[3].endpoint.addresses: must have at most 100 items"},
       {"second address of the other family",
@@ -159,12 +160,14 @@ TEST(NormalizeChangeTest, Addresses) {
 TEST(NormalizeChangeTest, EndpointFields) {
   auto zones = [](std::vector<std::string> names) {
     return [names](v1::EndpointChange& c) {
-      for (const auto& n : names) c.mutable_endpoint()->mutable_hints()->add_for_zones()->set_name(n);
+      for (const auto& n : names)
+        c.mutable_endpoint()->mutable_hints()->add_for_zones()->set_name(n);
     };
   };
   auto nodes = [](std::vector<std::string> names) {
     return [names](v1::EndpointChange& c) {
-      for (const auto& n : names) c.mutable_endpoint()->mutable_hints()->add_for_nodes()->set_name(n);
+      for (const auto& n : names)
+        c.mutable_endpoint()->mutable_hints()->add_for_nodes()->set_name(n);
     };
   };
   auto topology = [](int n, std::string key, std::string value) {
@@ -255,10 +258,12 @@ TEST(NormalizeChangeTest, Ports) {
        "changes[3].ports[0].port: must be between 1 and 65535"},
       {"20000 ports", many(20000), ""},
       {"20001 ports", many(20001), "changes[3].ports: must have at most 20000 items"},
-      {"duplicate among many", [many](auto& c) {
+      {"duplicate among many",
+       [many](auto& c) {
          many(40)(c);
          c.add_ports()->set_name("p7");
-       }, "changes[3].ports[40].name: duplicate value"},
+       },
+       "changes[3].ports[40].name: duplicate value"},
   });
 }
 
@@ -306,8 +311,8 @@ TEST(NormalizeChangeTest, PortListsShareWhenEqual) {
     absl::StatusOr<EndpointDelta> d = NormalizeChange(other, "");
     ASSERT_OK(d);
     EXPECT_NE(d->ports, a->ports);
-    EXPECT_EQ((*d->ports)[0].protocol(), other.ports(0).has_protocol() ? other.ports(0).protocol()
-                                                                        : "TCP");
+    EXPECT_EQ((*d->ports)[0].protocol(),
+              other.ports(0).has_protocol() ? other.ports(0).protocol() : "TCP");
     EXPECT_EQ((*d->ports)[0].has_port(), other.ports(0).has_port());
     EXPECT_EQ((*d->ports)[0].app_protocol(), other.ports(0).app_protocol());
   }
