@@ -1,1 +1,106 @@
-// Placeholder: implemented by its component's first change.
+#include "server/reconcile/reconciler.h"
+
+#include <cstdlib>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "server/reconcile/internal/planner.h"
+#include "server/reconcile/internal/state.h"
+
+namespace slicekeeper::reconcile {
+
+struct ServiceState::Rep : internal::Rep {};
+
+namespace {
+
+const internal::Rep& EmptyRep() {
+  static const internal::Rep* const kEmpty = new internal::Rep();
+  return *kEmpty;
+}
+
+}  // namespace
+
+ServiceState::ServiceState() : rep_(std::make_unique<Rep>()) {}
+ServiceState::~ServiceState() = default;
+ServiceState::ServiceState(ServiceState&&) noexcept = default;
+ServiceState& ServiceState::operator=(ServiceState&&) noexcept = default;
+
+ServiceState ServiceState::FromSlices(absl::Span<const SlicePtr> slices) {
+  ServiceState state;
+  internal::Rep& rep = *state.rep_;
+  std::vector<internal::Group*> groups;
+  for (const SlicePtr& slice : slices) {
+    internal::TypeState& t = rep.GetType(slice->address_type);
+    const std::string key = PortSetKey(*slice->ports);
+    auto [it, inserted] = t.groups.try_emplace(key);
+    internal::Group& g = it->second;
+    if (inserted) {
+      g.type = &t;
+      g.key = key;
+      g.ports = slice->ports;
+      groups.push_back(&g);
+    }
+    const uint32_t slot = rep.AddSlot(slice, &g);
+    auto [sig, unused] = rep.sig_counts.try_emplace(internal::MetaSignature(*slice->meta), 0);
+    ++sig->second;
+    rep.slots[slot].sig = &sig->first;
+    for (const EndpointPtr& e : slice->endpoints) {
+      if (t.index.insert(internal::IndexEntry{e.get(), slot}).second) {
+        ++g.endpoints;
+        ++t.endpoints;
+        ++rep.endpoints;
+      } else {
+        rep.dirty.insert(slot);  // a second copy: the next Reconcile drops it
+      }
+    }
+  }
+  for (internal::Group* g : groups) rep.Settle(g);
+  return state;
+}
+
+std::vector<SlicePtr> ServiceState::Slices() const {
+  std::vector<SlicePtr> out;
+  if (rep_ == nullptr) return out;
+  out.reserve(static_cast<size_t>(rep_->num_slices));
+  for (const internal::SlotRec& r : rep_->slots) {
+    if (r.slice != nullptr) out.push_back(r.slice);
+  }
+  return out;
+}
+
+int64_t ServiceState::endpoint_count() const { return rep_ == nullptr ? 0 : rep_->endpoints; }
+
+EndpointPtr ServiceState::Find(absl::string_view address_type, const v1::Endpoint& e) const {
+  if (rep_ == nullptr) return nullptr;
+  const internal::TypeState* t = rep_->FindType(std::string(address_type));
+  if (t == nullptr) return nullptr;
+  auto it = t->index.find(&e);
+  if (it == t->index.end()) return nullptr;
+  for (const EndpointPtr& stored : rep_->slots[it->slot].slice->endpoints) {
+    if (stored.get() == it->ep) return stored;
+  }
+  return nullptr;
+}
+
+void ServiceState::Apply(const Plan& plan) {
+  const auto* delta = static_cast<const internal::PlanDelta*>(plan.internal.get());
+  // Applying a plan computed against another state (or a stale one) would corrupt the indexes:
+  // a caller bug, not bad input.
+  if (delta == nullptr || rep_ == nullptr || delta->rep != rep_.get() ||
+      delta->version != rep_->version) {
+    std::abort();
+  }
+  rep_->Apply(*delta);
+}
+
+absl::StatusOr<Plan> Reconcile(const ServiceState& state, const Input& input,
+                               const Options& options) {
+  if (input.service == nullptr) return absl::InvalidArgumentError("service record is required");
+  if (options.max_endpoints_per_slice < 1 || options.max_endpoints_per_slice > 1000) {
+    return absl::InvalidArgumentError("max_endpoints_per_slice must be in [1, 1000]");
+  }
+  const internal::Rep& rep = state.rep_ != nullptr ? *state.rep_ : EmptyRep();
+  return internal::Planner(rep, input, options).Run();
+}
+
+}  // namespace slicekeeper::reconcile

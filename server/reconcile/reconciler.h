@@ -56,6 +56,8 @@ struct SyncReport {
   int64_t slices_changed = 0;  // C + U + D after recycling
   std::string topology;        // "Auto" or "Disabled"
   std::string traffic_distribution;
+  // Kubernetes event texts of the hint pass, in order (topology.h HintsResult::events).
+  std::vector<std::string> events;
 };
 
 struct Stats {

@@ -1,0 +1,42 @@
+// Endpoint identity, change detection and port-set keys for the reconciler (K8S-REFERENCE §3.5,
+// §3.4): the hash and equality functors that let the identity index key on the stored endpoint
+// itself (no key strings), and cheap comparisons used on the hot path.
+//
+// Thread-safety: stateless functions, safe from any thread.
+#ifndef SLICEKEEPER_SERVER_RECONCILE_INTERNAL_IDENTITY_H_
+#define SLICEKEEPER_SERVER_RECONCILE_INTERNAL_IDENTITY_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "common/slice.h"
+
+namespace slicekeeper::reconcile::internal {
+
+// Hash of the identity fields (addresses as a set, hostname, targetRef namespace and name).
+size_t IdentityHashOf(const v1::Endpoint& e);
+// True when `a` and `b` have the same identity.
+bool SameIdentity(const v1::Endpoint& a, const v1::Endpoint& b);
+
+// Transparent functors over `const v1::Endpoint*`, for sets and maps keyed by identity.
+struct IdentityHash {
+  using is_transparent = void;
+  size_t operator()(const v1::Endpoint* e) const { return IdentityHashOf(*e); }
+};
+struct IdentityEq {
+  using is_transparent = void;
+  bool operator()(const v1::Endpoint* a, const v1::Endpoint* b) const {
+    return a == b || SameIdentity(*a, *b);
+  }
+};
+
+// True when both lists hold the same ports in the same order (field presence included). Equal
+// lists have equal PortSetKeys; the converse needs PortSetKey (order does not matter there).
+bool PortListsIdentical(const PortList& a, const PortList& b);
+
+// True when the hints of `a` and `b` are equal (absent == empty).
+bool HintsEqual(const v1::Endpoint& a, const v1::Endpoint& b);
+
+}  // namespace slicekeeper::reconcile::internal
+
+#endif  // SLICEKEEPER_SERVER_RECONCILE_INTERNAL_IDENTITY_H_

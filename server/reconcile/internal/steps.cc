@@ -1,0 +1,195 @@
+// Steps 1-3 of K8S-REFERENCE §3.6 for the groups a batch touches, whole-group deletes and the
+// placeholder rule.
+#include <algorithm>
+#include <limits>
+#include <memory>
+#include <utility>
+
+#include "server/reconcile/internal/planner.h"
+
+namespace slicekeeper::reconcile::internal {
+namespace {
+
+const PortListPtr& EmptyPorts() {
+  static const PortListPtr* const kEmpty = new PortListPtr(std::make_shared<const PortList>());
+  return *kEmpty;
+}
+
+bool ByOld(const Edit& a, const Edit& b) { return a.old_ep < b.old_ep; }
+
+}  // namespace
+
+void Planner::ReconcileType(TypeWork& tw) {
+  if (tw.type != nullptr) {
+    // Groups that hold slices but no endpoints are deleted unless this batch fills them.
+    for (const Group* g : tw.type->empty_groups) GroupFor(tw, g);
+  }
+  for (int g = 0; g < static_cast<int>(tw.groups.size()); ++g) {
+    if (tw.groups[g].new_count == 0) {
+      DeleteGroup(tw, g);
+    } else {
+      ReconcileGroup(tw, g);
+    }
+  }
+  Placeholder(tw);
+}
+
+void Planner::ReconcileGroup(TypeWork& tw, int g) {
+  const size_t first_update = tw.updates.size();
+  const std::vector<uint32_t> slots = tw.groups[g].slots;
+  for (uint32_t slot : slots) Classify(tw, tw.slots.at(slot));
+  Place(tw, g, first_update);
+}
+
+// Step 1 for one touched slot: apply its edits; a drop or a §3.5 change makes it an update (or a
+// delete when nothing is left), a label difference alone a label-only update.
+void Planner::Classify(TypeWork& tw, SlotWork& sw) {
+  if (sw.cls != SlotClass::kPending) return;
+  const bool changed = std::any_of(sw.edits.begin(), sw.edits.end(), [](const Edit& e) {
+    return e.replacement == nullptr || e.changed;
+  });
+  if (!changed && !sw.labels_differ) {
+    sw.cls = SlotClass::kUnchanged;
+    return;
+  }
+  const std::vector<EndpointPtr>& old = sw.slice->endpoints;
+  Write w;
+  w.slot = sw.slot;
+  w.old = sw.slice;
+  w.group = sw.group;
+  w.ports = sw.slice->ports;
+  w.endpoints.reserve(std::max<size_t>(old.size(), static_cast<size_t>(max_)));
+  w.kept.reserve(old.size());
+  w.kept_changed.reserve(old.size());
+  std::sort(sw.edits.begin(), sw.edits.end(), ByOld);
+  for (const EndpointPtr& e : old) {
+    auto edit = std::lower_bound(sw.edits.begin(), sw.edits.end(), Edit{e.get(), nullptr, false},
+                                 ByOld);
+    const bool has = edit != sw.edits.end() && edit->old_ep == e.get();
+    if (has && edit->replacement == nullptr) continue;
+    // A slice that is rewritten carries the desired version of every endpoint it keeps.
+    w.endpoints.push_back(has ? edit->replacement : e);
+    w.kept.push_back(e.get());
+    w.kept_changed.push_back(has && edit->changed);
+  }
+  tw.report.endpoints_removed += static_cast<int64_t>(old.size() - w.endpoints.size());
+  if (w.endpoints.empty()) {
+    sw.cls = SlotClass::kDelete;
+    tw.deletes.push_back(DeleteItem{sw.slot, true});
+    return;
+  }
+  sw.cls = SlotClass::kUpdate;
+  tw.updates.push_back(std::move(w));
+}
+
+// Steps 2 and 3: fill the group's updated slices largest first, then create full slices while
+// `max` or more remain, and put the last partial chunk into the best-fitting unchanged slice if it
+// fits whole, else into one more new slice.
+void Planner::Place(TypeWork& tw, int g, size_t first_update) {
+  std::vector<EndpointPtr> remaining = std::move(tw.groups[g].remaining);
+  tw.report.endpoints_added += static_cast<int64_t>(remaining.size());
+  size_t next = 0;
+  if (remaining.empty()) return;
+  std::vector<Write*> updated;
+  for (size_t i = first_update; i < tw.updates.size(); ++i) updated.push_back(&tw.updates[i]);
+  std::stable_sort(updated.begin(), updated.end(), [](const Write* a, const Write* b) {
+    return a->endpoints.size() > b->endpoints.size();
+  });
+  const size_t max = static_cast<size_t>(max_);
+  for (Write* w : updated) {
+    while (next < remaining.size() && w->endpoints.size() < max) {
+      w->endpoints.push_back(std::move(remaining[next++]));
+    }
+  }
+  while (next < remaining.size()) {
+    const size_t left = remaining.size() - next;
+    Write* target = nullptr;
+    if (left < max) {
+      const int64_t slot = BestFit(tw, g, static_cast<int64_t>(max - left));
+      if (slot >= 0) {
+        const std::vector<EndpointPtr>& stored = rep_.slots[slot].slice->endpoints;
+        target = &UpdateOfUnchanged(tw, static_cast<uint32_t>(slot), stored);
+      }
+    }
+    if (target == nullptr) {
+      tw.creates.emplace_back();
+      target = &tw.creates.back();
+      target->group = g;
+      target->ports = tw.groups[g].ports;
+      target->endpoints.reserve(std::min(left, max));
+    }
+    while (next < remaining.size() && target->endpoints.size() < max) {
+      target->endpoints.push_back(std::move(remaining[next++]));
+    }
+  }
+}
+
+// The unchanged slice of group `g` with the most endpoints that is still <= `limit`.
+int64_t Planner::BestFit(TypeWork& tw, int g, int64_t limit) {
+  const Group* group = tw.groups[g].group;
+  if (group == nullptr) return -1;
+  const auto& by_size = group->by_size;
+  auto it = by_size.upper_bound(
+      {static_cast<int32_t>(limit), std::numeric_limits<uint32_t>::max()});
+  while (it != by_size.begin()) {
+    --it;
+    auto work = tw.slots.find(it->second);
+    if (work == tw.slots.end() || work->second.cls == SlotClass::kUnchanged) return it->second;
+  }
+  return -1;
+}
+
+// An unchanged slice becomes an update (Kubernetes deep-copies it: stored endpoints and labels).
+Write& Planner::UpdateOfUnchanged(TypeWork& tw, uint32_t slot,
+                                  std::vector<EndpointPtr> endpoints) {
+  SlotWork& sw = SlotFor(tw, slot);
+  sw.cls = SlotClass::kUpdate;
+  Write w;
+  w.slot = slot;
+  w.old = sw.slice;
+  w.group = sw.group;
+  w.ports = sw.slice->ports;
+  w.keep_labels = true;
+  if (endpoints.size() == sw.slice->endpoints.size()) {
+    w.kept.reserve(endpoints.size());
+    for (const EndpointPtr& e : sw.slice->endpoints) w.kept.push_back(e.get());
+    w.kept_changed.assign(endpoints.size(), false);
+  }
+  w.endpoints = std::move(endpoints);
+  w.endpoints.reserve(static_cast<size_t>(max_));
+  tw.updates.push_back(std::move(w));
+  return tw.updates.back();
+}
+
+// A port set with no desired endpoint left: every slice of it goes.
+void Planner::DeleteGroup(TypeWork& tw, int g) {
+  const Group* group = tw.groups[g].group;
+  if (group == nullptr) return;
+  for (const auto& [size, slot] : group->by_size) {
+    SlotWork& sw = SlotFor(tw, slot);
+    if (sw.cls == SlotClass::kDelete) continue;
+    sw.cls = SlotClass::kDelete;
+    tw.deletes.push_back(DeleteItem{slot, true});
+  }
+}
+
+// Exactly one slice per address type when nothing else would exist: keep a lone existing
+// placeholder, or create one (recycling then reuses a deleted slice's name).
+void Planner::Placeholder(TypeWork& tw) {
+  const int64_t existing = tw.type != nullptr ? tw.type->slices : 0;
+  if (!tw.creates.empty() || static_cast<int64_t>(tw.deletes.size()) != existing) return;
+  if (tw.deletes.size() == 1) {
+    const uint32_t slot = tw.deletes[0].slot;
+    if (meta_.EqualsPlaceholder(*rep_.slots[slot].slice, tw.address_type)) {
+      tw.slots.at(slot).cls = SlotClass::kUnchanged;
+      tw.deletes.clear();
+      return;
+    }
+  }
+  Write w;
+  w.group = NewGroupFor(tw, PortSetKey(PortList()), EmptyPorts());
+  w.ports = tw.groups[w.group].ports;
+  tw.creates.push_back(std::move(w));
+}
+
+}  // namespace slicekeeper::reconcile::internal
