@@ -1,0 +1,204 @@
+// Reconciler throughput: Reconcile + Apply of batches of 1, 100 and 1000 endpoint changes (40%
+// ready flips, 30% adds, 30% removes, so the size stays steady) into services of 100, 10k and 100k
+// endpoints, one core. items/s = endpoint changes per second.
+//
+// Baseline in the same run: BM_OracleFullReconcile, the full Kubernetes algorithm
+// (tests/reconcile/oracle.h) on the 10k-endpoint service with 100-change batches; the speed-up is
+// BM_Reconcile/10000/100 items/s divided by the baseline's. Results: BENCHMARKS.md.
+//
+//   build-x/bench/reconcile_bench --benchmark_min_time=0.2
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "benchmark/benchmark.h"
+#include "server/reconcile/reconciler.h"
+#include "tests/reconcile/oracle.h"
+
+namespace slicekeeper::reconcile {
+namespace {
+
+// Endpoint changes generated ahead of the timed loop, per refill.
+constexpr int kChangesPerRefill = 20000;
+
+// A service and its desired endpoints; emits batches in the 40/30/30 mix.
+class Workload {
+ public:
+  explicit Workload(int size) : rng_(42) {
+    service_.set_namespace_("bench");
+    service_.set_name("svc");
+    service_.set_uid("uid-svc");
+    service_.add_address_types(kAddressTypeIPv4);
+    v1::EndpointPort port;
+    port.set_name("http");
+    port.set_protocol("TCP");
+    port.set_port(8080);
+    ports_ = std::make_shared<const PortList>(PortList{port});
+    for (int i = 0; i < size; ++i) live_.push_back(Make(next_++, true));
+  }
+
+  const v1::ServiceRecord& service() const { return service_; }
+
+  // Every live endpoint as an upsert (to build the initial state).
+  std::vector<EndpointDelta> All() const {
+    std::vector<EndpointDelta> out;
+    for (const Member& m : live_) out.push_back(Upsert(m.endpoint));
+    return out;
+  }
+
+  // The next batch: F A R F A R F A R F (F = ready flip) on random endpoints.
+  std::vector<EndpointDelta> Next(int n) {
+    static constexpr char kPattern[] = "FARFARFARF";
+    std::vector<EndpointDelta> out;
+    out.reserve(n);
+    for (int i = 0; i < n; ++i, ++cycle_) {
+      const char op = kPattern[cycle_ % 10];
+      if (op == 'A') {
+        live_.push_back(Make(next_++, true));
+        out.push_back(Upsert(live_.back().endpoint));
+        continue;
+      }
+      const size_t pos = std::uniform_int_distribution<size_t>(0, live_.size() - 1)(rng_);
+      if (op == 'F') {
+        live_[pos] = Make(live_[pos].index, !live_[pos].ready);
+        out.push_back(Upsert(live_[pos].endpoint));
+        continue;
+      }
+      EndpointDelta d = Upsert(live_[pos].endpoint);
+      d.op = EndpointDelta::Op::kRemove;
+      out.push_back(std::move(d));
+      live_[pos] = live_.back();
+      live_.pop_back();
+    }
+    return out;
+  }
+
+  std::vector<oracle::DesiredEndpoint> Desired() const {
+    std::vector<oracle::DesiredEndpoint> out;
+    out.reserve(live_.size());
+    for (const Member& m : live_) out.push_back({kAddressTypeIPv4, m.endpoint, ports_});
+    return out;
+  }
+
+ private:
+  struct Member {
+    int index;
+    bool ready;
+    EndpointPtr endpoint;
+  };
+
+  Member Make(int index, bool ready) const {
+    auto e = std::make_shared<v1::Endpoint>();
+    e->add_addresses(
+        absl::StrCat("10.", (index >> 16) & 255, ".", (index >> 8) & 255, ".", index & 255));
+    e->mutable_conditions()->set_ready(ready);
+    e->mutable_conditions()->set_serving(ready);
+    e->mutable_target_ref()->set_kind("Pod");
+    e->mutable_target_ref()->set_namespace_("bench");
+    e->mutable_target_ref()->set_name(absl::StrCat("pod-", index));
+    e->set_node_name(absl::StrCat("node-", index % 50));
+    e->set_zone(absl::StrCat("zone-", index % 3));
+    return {index, ready, std::move(e)};
+  }
+
+  EndpointDelta Upsert(const EndpointPtr& e) const {
+    return {EndpointDelta::Op::kUpsert, "bench", "svc", kAddressTypeIPv4, e, ports_};
+  }
+
+  std::mt19937_64 rng_;
+  v1::ServiceRecord service_;
+  PortListPtr ports_;
+  std::vector<Member> live_;
+  int next_ = 1;
+  uint64_t cycle_ = 0;
+};
+
+// Reconcile + Apply of one batch; aborts the benchmark on error.
+bool Step(benchmark::State& st, ServiceState& state, const v1::ServiceRecord& service,
+          const std::vector<EndpointDelta>& batch, int64_t& names) {
+  auto gen = [&names](absl::string_view prefix) { return absl::StrCat(prefix, names++); };
+  auto uid = [&names]() { return absl::StrCat("uid-", names++); };
+  Input in{.service = &service, .changes = batch, .trigger_time = "2026-11-24T00:00:00Z",
+           .creation_timestamp = "2026-11-24T00:00:00Z", .generate_name = gen,
+           .generate_uid = uid};
+  absl::StatusOr<Plan> plan = Reconcile(state, in, Options{});
+  if (!plan.ok()) {
+    st.SkipWithError(plan.status().ToString().c_str());
+    return false;
+  }
+  state.Apply(*plan);
+  return true;
+}
+
+void BM_Reconcile(benchmark::State& st) {
+  const int size = static_cast<int>(st.range(0));
+  const int batch = static_cast<int>(st.range(1));
+  Workload w(size);
+  ServiceState state;
+  int64_t names = 0;
+  if (!Step(st, state, w.service(), w.All(), names)) return;
+  std::vector<std::vector<EndpointDelta>> pool;
+  size_t next = 0;
+  auto refill = [&] {
+    pool.clear();
+    next = 0;
+    for (int total = 0; total < kChangesPerRefill; total += batch) pool.push_back(w.Next(batch));
+  };
+  refill();
+  for (auto _ : st) {
+    if (next == pool.size()) {
+      st.PauseTiming();
+      refill();
+      st.ResumeTiming();
+    }
+    if (!Step(st, state, w.service(), pool[next++], names)) return;
+  }
+  st.SetItemsProcessed(st.iterations() * batch);
+  st.counters["slices"] = static_cast<double>(state.Slices().size());
+}
+BENCHMARK(BM_Reconcile)
+    ->ArgNames({"endpoints", "batch"})
+    ->ArgsProduct({{100, 10000, 100000}, {1, 100, 1000}})
+    ->Unit(benchmark::kMicrosecond);
+
+// Baseline: the full algorithm on the same workload (only oracle::Run is timed; the incremental
+// reconciler advances the state between iterations).
+void BM_OracleFullReconcile(benchmark::State& st) {
+  const int size = static_cast<int>(st.range(0));
+  const int batch = static_cast<int>(st.range(1));
+  Workload w(size);
+  ServiceState state;
+  int64_t names = 0;
+  if (!Step(st, state, w.service(), w.All(), names)) return;
+  // Declared outside the loop so that building and destroying them stays out of the timing.
+  std::vector<EndpointDelta> changes;
+  oracle::Input in;
+  oracle::Result r;
+  for (auto _ : st) {
+    st.PauseTiming();
+    changes = w.Next(batch);
+    in = oracle::Input{.service = &w.service(), .existing = state.Slices(), .desired = w.Desired(),
+                       .max_endpoints_per_slice = Options{}.max_endpoints_per_slice};
+    st.ResumeTiming();
+    r = oracle::Run(in);
+    benchmark::DoNotOptimize(r.slices.data());
+    st.PauseTiming();
+    if (!Step(st, state, w.service(), changes, names)) return;
+    r = oracle::Result();
+    st.ResumeTiming();
+  }
+  st.SetItemsProcessed(st.iterations() * batch);
+}
+BENCHMARK(BM_OracleFullReconcile)
+    ->ArgNames({"endpoints", "batch"})
+    ->Args({10000, 100})
+    ->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace slicekeeper::reconcile
+
+BENCHMARK_MAIN();
