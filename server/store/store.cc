@@ -1,1 +1,325 @@
-// Placeholder: implemented by its component's first change.
+#include "server/store/store.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_util.h"
+#include "common/validation.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "server/reconcile/topology.h"
+#include "server/store/internal/core.h"
+#include "server/store/internal/txn.h"
+
+namespace slicekeeper::store {
+namespace {
+
+using internal::ServiceKey;
+using internal::ServiceOutcome;
+using internal::Txn;
+
+WriteResult ToWriteResult(Txn::Result r) {
+  WriteResult out;
+  out.revision = r.revision;
+  out.stats.set_endpoints_added(r.stats.endpoints_added);
+  out.stats.set_endpoints_updated(r.stats.endpoints_updated);
+  out.stats.set_endpoints_removed(r.stats.endpoints_removed);
+  out.stats.set_slices_created(r.stats.slices_created);
+  out.stats.set_slices_updated(r.stats.slices_updated);
+  out.stats.set_slices_deleted(r.stats.slices_deleted);
+  out.syncs = std::move(r.syncs);
+  return out;
+}
+
+absl::Status CheckServiceName(absl::string_view ns, absl::string_view name) {
+  std::vector<std::string> errors;
+  if (!validation::IsDns1123Label(ns)) errors.push_back("namespace: must be a DNS-1123 label");
+  if (!validation::IsDns1123Label(name)) errors.push_back("service: must be a DNS-1123 label");
+  if (errors.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));
+}
+
+// Identity of an endpoint inside a service: address type plus Kubernetes' identity.
+std::string EndpointKey(absl::string_view address_type, const v1::Endpoint& e) {
+  return absl::StrCat(address_type, "|", reconcile::EndpointIdentity(e));
+}
+
+// Equal as a client wrote them: ignores the server-set fields.
+bool SameRecord(const v1::ServiceRecord& a, const v1::ServiceRecord& b) {
+  v1::ServiceRecord x = a, y = b;
+  x.clear_resource_version();
+  y.clear_resource_version();
+  return google::protobuf::util::MessageDifferencer::Equals(x, y);
+}
+
+bool SameSliceContent(const Slice& a, const Slice& b) {
+  v1::EndpointSlice x = a.ToProto(), y = b.ToProto();
+  for (v1::EndpointSlice* s : {&x, &y}) {
+    s->mutable_metadata()->clear_uid();
+    s->mutable_metadata()->clear_generation();
+    s->mutable_metadata()->clear_resource_version();
+    s->mutable_metadata()->clear_creation_timestamp();
+  }
+  return google::protobuf::util::MessageDifferencer::Equals(x, y);
+}
+
+// Managed deletes of every slice of `o` (DeleteService).
+void DeleteManaged(ServiceOutcome& o) {
+  for (const SlicePtr& s : o.entry->state.Slices()) {
+    o.writes.push_back({s->name, nullptr, true});
+    ++o.stats.slices_deleted;
+  }
+  o.stats.endpoints_removed = o.entry->state.endpoint_count();
+  o.delete_record = true;
+  o.changed = true;
+}
+
+absl::Status CheckForeignSlice(const v1::EndpointSlice& slice) {
+  SK_RETURN_IF_ERROR(validation::ValidateEndpointSlice(slice, ""));
+  const auto& labels = slice.metadata().labels();
+  auto service = labels.find(kLabelServiceName);
+  if (service == labels.end() || service->second.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metadata.labels[", kLabelServiceName, "]: required"));
+  }
+  if (!validation::IsDns1123Label(service->second)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metadata.labels[", kLabelServiceName, "]: must be a DNS-1123 label"));
+  }
+  if (slice.metadata().name().empty() && slice.metadata().generate_name().empty()) {
+    return absl::InvalidArgumentError("metadata.name: name or generateName is required");
+  }
+  auto manager = labels.find(kLabelManagedBy);
+  if (manager != labels.end() && manager->second == kManagerName) {
+    return absl::FailedPreconditionError(absl::StrCat("metadata.labels[", kLabelManagedBy,
+                                                      "]: ", kManagerName,
+                                                      " is reserved for slices slicekeeper "
+                                                      "distributes"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+struct Store::Rep : internal::Core {
+  using Core::Core;
+};
+
+Store::Store(Options options) : rep_(std::make_unique<Rep>(std::move(options))) {}
+Store::~Store() = default;
+
+absl::StatusOr<WriteResult> Store::ApplyChanges(absl::Span<const v1::EndpointChange> changes) {
+  const absl::Time now = rep_->clock->Now();
+  // Validate everything before locking anything: nothing of a bad batch is applied.
+  std::vector<std::string> keys;
+  absl::flat_hash_map<std::string, std::vector<EndpointDelta>> by_service;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    SK_ASSIGN_OR_RETURN(EndpointDelta delta,
+                        validation::NormalizeChange(changes[i], absl::StrCat("changes[", i, "]")));
+    auto [it, inserted] = by_service.try_emplace(ServiceKey(delta.namespace_, delta.service));
+    if (inserted) keys.push_back(it->first);
+    it->second.push_back(std::move(delta));
+  }
+  Txn txn(*rep_, keys, now);
+  for (const std::string& key : keys) {
+    const std::vector<EndpointDelta>& deltas = by_service[key];
+    ServiceOutcome& o = txn.Service(deltas[0].namespace_, deltas[0].service);
+    const v1::ServiceRecord& record = txn.EnsureRecord(o);
+    SK_RETURN_IF_ERROR(txn.Reconcile(o, record, deltas, /*full_resync=*/false));
+  }
+  return ToWriteResult(txn.Commit());
+}
+
+absl::StatusOr<WriteResult> Store::ReplaceEndpoints(absl::string_view ns,
+                                                    absl::string_view service,
+                                                    absl::Span<const v1::DesiredEndpoint> endpoints) {
+  const absl::Time now = rep_->clock->Now();
+  SK_RETURN_IF_ERROR(CheckServiceName(ns, service));
+  std::vector<EndpointDelta> desired;
+  absl::flat_hash_set<std::string> wanted;
+  desired.reserve(endpoints.size());
+  for (size_t i = 0; i < endpoints.size(); ++i) {
+    SK_ASSIGN_OR_RETURN(EndpointDelta delta,
+                        validation::NormalizeDesired(ns, service, endpoints[i],
+                                                     absl::StrCat("endpoints[", i, "]")));
+    wanted.insert(EndpointKey(delta.address_type, *delta.endpoint));
+    desired.push_back(std::move(delta));
+  }
+  const std::string key = ServiceKey(ns, service);
+  Txn txn(*rep_, {&key, 1}, now);
+  ServiceOutcome& o = txn.Service(ns, service);
+  // Removes first: an identity both removed and desired cannot occur (it is kept).
+  std::vector<EndpointDelta> changes;
+  for (const SlicePtr& slice : o.entry->state.Slices()) {
+    for (const EndpointPtr& e : slice->endpoints) {
+      if (wanted.contains(EndpointKey(slice->address_type, *e))) continue;
+      EndpointDelta remove;
+      remove.op = EndpointDelta::Op::kRemove;
+      remove.namespace_ = std::string(ns);
+      remove.service = std::string(service);
+      remove.address_type = slice->address_type;
+      remove.endpoint = e;
+      changes.push_back(std::move(remove));
+    }
+  }
+  changes.insert(changes.end(), std::make_move_iterator(desired.begin()),
+                 std::make_move_iterator(desired.end()));
+  const v1::ServiceRecord& record = txn.EnsureRecord(o);
+  SK_RETURN_IF_ERROR(txn.Reconcile(o, record, changes, /*full_resync=*/false));
+  return ToWriteResult(txn.Commit());
+}
+
+absl::StatusOr<std::pair<v1::ServiceRecord, WriteResult>> Store::UpsertService(
+    const v1::ServiceRecord& record) {
+  const absl::Time now = rep_->clock->Now();
+  SK_RETURN_IF_ERROR(validation::ValidateServiceRecord(record, ""));
+  const std::string key = ServiceKey(record.namespace_(), record.name());
+  Txn txn(*rep_, {&key, 1}, now);
+  ServiceOutcome& o = txn.Service(record.namespace_(), record.name());
+  auto next = std::make_shared<v1::ServiceRecord>(record);
+  next->clear_resource_version();
+  std::shared_ptr<const v1::ServiceRecord> current = o.entry->record;
+  if (current != nullptr) {
+    next->set_uid(current->uid());
+    next->set_creation_timestamp(current->creation_timestamp());
+  } else {
+    next->set_uid(rep_->names.NewUid());
+    next->set_creation_timestamp(txn.creation_timestamp());
+  }
+  const bool record_changed = current == nullptr || !SameRecord(*current, *next);
+  SK_RETURN_IF_ERROR(txn.Reconcile(o, *next, {}, /*full_resync=*/true));
+  if (record_changed) {
+    o.new_record = next;
+    o.changed = true;
+  }
+  WriteResult result = ToWriteResult(txn.Commit());
+  // After Commit the stored record carries its resource_version.
+  return std::make_pair(record_changed ? *next : *current, std::move(result));
+}
+
+absl::StatusOr<WriteResult> Store::DeleteService(absl::string_view ns, absl::string_view name) {
+  const absl::Time now = rep_->clock->Now();
+  const std::string key = ServiceKey(ns, name);
+  Txn txn(*rep_, {&key, 1}, now);
+  ServiceOutcome& o = txn.Service(ns, name);
+  if (o.entry->record == nullptr) {
+    return absl::NotFoundError(absl::StrCat("service ", ns, "/", name, " not found"));
+  }
+  DeleteManaged(o);
+  return ToWriteResult(txn.Commit());
+}
+
+absl::StatusOr<std::pair<SlicePtr, int64_t>> Store::PutSlice(const v1::EndpointSlice& slice) {
+  const absl::Time now = rep_->clock->Now();
+  SK_RETURN_IF_ERROR(CheckForeignSlice(slice));
+  const std::string& ns = slice.metadata().namespace_();
+  const std::string& service = slice.metadata().labels().at(kLabelServiceName);
+  const std::string key = ServiceKey(ns, service);
+  Txn txn(*rep_, {&key, 1}, now);
+  ServiceOutcome& o = txn.Service(ns, service);
+  std::string name = slice.metadata().name();
+  SlicePtr existing;
+  if (name.empty()) {
+    name = rep_->names.Reserve(ns, slice.metadata().generate_name(), service, /*managed=*/false);
+    txn.NoteClaimed(ns, name);
+  } else if (auto it = o.entry->foreign.find(name); it != o.entry->foreign.end()) {
+    existing = it->second;
+  } else {
+    SK_ASSIGN_OR_RETURN(bool claimed, rep_->names.ClaimForeign(ns, name, service));
+    if (claimed) txn.NoteClaimed(ns, name);
+  }
+  std::shared_ptr<Slice> next = SliceFromProto(slice);
+  next->name = name;
+  next->uid = existing != nullptr ? existing->uid : rep_->names.NewUid();
+  next->generation = existing != nullptr ? existing->generation + 1 : 1;
+  next->creation_timestamp =
+      existing != nullptr ? existing->creation_timestamp : txn.creation_timestamp();
+  next->resource_version = 0;
+  if (existing != nullptr && SameSliceContent(*existing, *next)) {
+    return std::make_pair(existing, txn.Commit().revision);
+  }
+  o.writes.push_back({name, next, /*managed=*/false});
+  o.changed = true;
+  const int64_t revision = txn.Commit().revision;
+  return std::make_pair(SlicePtr(std::move(next)), revision);
+}
+
+absl::StatusOr<int64_t> Store::DeleteSlice(absl::string_view ns, absl::string_view name) {
+  const absl::Time now = rep_->clock->Now();
+  std::optional<internal::NameIndex::Owner> owner = rep_->names.Lookup(ns, name);
+  if (owner.has_value() && owner->managed) {
+    return absl::FailedPreconditionError(absl::StrCat("endpointslice ", ns, "/", name,
+                                                      " is managed by ", kManagerName));
+  }
+  if (owner.has_value()) {
+    const std::string key = ServiceKey(ns, owner->service);
+    Txn txn(*rep_, {&key, 1}, now);
+    ServiceOutcome& o = txn.Service(ns, owner->service);
+    if (o.entry->foreign.contains(name)) {
+      o.writes.push_back({std::string(name), nullptr, /*managed=*/false});
+      o.changed = true;
+      return txn.Commit().revision;
+    }
+  }
+  return absl::NotFoundError(absl::StrCat("endpointslice ", ns, "/", name, " not found"));
+}
+
+absl::StatusOr<int64_t> Store::PutNodes(absl::Span<const v1::Node> nodes) {
+  const absl::Time now = rep_->clock->Now();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    SK_RETURN_IF_ERROR(validation::ValidateNode(nodes[i], absl::StrCat("nodes[", i, "]")));
+  }
+  auto registry = std::make_shared<const internal::NodeList>(nodes.begin(), nodes.end());
+  Txn txn(*rep_, {}, now, /*all_shards=*/true);
+  for (const auto& [ns, name] : txn.AllServices()) {
+    ServiceOutcome& o = txn.Service(ns, name);
+    if (o.entry->record == nullptr) continue;
+    if (reconcile::HintModeFor(*o.entry->record) != reconcile::HintMode::kAuto) continue;
+    SK_RETURN_IF_ERROR(txn.Reconcile(o, *o.entry->record, {}, /*full_resync=*/true,
+                                     registry.get()));
+  }
+  return txn
+      .Commit([&] {
+        absl::MutexLock l(&rep_->nodes_mu);
+        rep_->nodes = registry;
+      })
+      .revision;
+}
+
+int64_t Store::revision() const { return rep_->sequencer.revision(); }
+
+ServiceSnapshotPtr Store::GetService(absl::string_view ns, absl::string_view name) const {
+  const std::string key = ServiceKey(ns, name);
+  const internal::Shard& shard = *rep_->ShardFor(key);
+  absl::MutexLock l(&shard.read_mu);
+  auto it = shard.published.find(key);
+  return it == shard.published.end() ? nullptr : it->second;
+}
+
+absl::StatusOr<std::pair<SlicePtr, int64_t>> Store::GetSlice(absl::string_view ns,
+                                                             absl::string_view name) const {
+  return rep_->sequencer.GetSlice(ns, name);
+}
+
+CatalogPtr Store::Snapshot(absl::string_view ns) const { return rep_->sequencer.Snapshot(ns); }
+
+std::vector<v1::Node> Store::Nodes() const { return *rep_->nodes_snapshot(); }
+
+Totals Store::totals() const { return rep_->sequencer.totals(); }
+
+absl::StatusOr<std::vector<CommitPtr>> Store::ChangesSince(int64_t revision) const {
+  return rep_->sequencer.ChangesSince(revision);
+}
+
+CatalogPtr Store::SnapshotAndListen(absl::string_view ns, CommitListener* listener) {
+  return rep_->sequencer.SnapshotAndListen(ns, listener);
+}
+
+void Store::RemoveListener(CommitListener* listener) { rep_->sequencer.RemoveListener(listener); }
+
+}  // namespace slicekeeper::store

@@ -158,7 +158,9 @@ class Store {
 
   // The latest published revision.
   int64_t revision() const;
-  // Null if unknown.
+  // Null if unknown. Reading one service: the snapshot is the service's state at
+  // max(R, snapshot->mod_revision), where R is revision() read *before* the call (snapshots are
+  // swapped in before revision() advances, so a snapshot may briefly be newer than revision()).
   ServiceSnapshotPtr GetService(absl::string_view ns, absl::string_view name) const;
   // The slice and the revision the read reflects. Errors: NOT_FOUND.
   absl::StatusOr<std::pair<SlicePtr, int64_t>> GetSlice(absl::string_view ns,

@@ -1,0 +1,67 @@
+// Store internals: the state shared by every request — shards, names, the sequencer, the
+// revision counter and the node registry. `Store` is a thin facade over it.
+//
+// Thread-safety: the members synchronize themselves, as annotated.
+#ifndef SLICEKEEPER_SERVER_STORE_INTERNAL_CORE_H_
+#define SLICEKEEPER_SERVER_STORE_INTERNAL_CORE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "server/store/internal/names.h"
+#include "server/store/internal/sequencer.h"
+#include "server/store/internal/shard.h"
+#include "server/store/store.h"
+
+namespace slicekeeper::store::internal {
+
+using NodeList = std::vector<v1::Node>;
+
+struct Core {
+  explicit Core(Store::Options opts)
+      : options(std::move(opts)),
+        clock(options.clock != nullptr ? options.clock : RealClock()),
+        shards(MakeShards(options.shards)),
+        sequencer(shards, options.history_size) {}
+
+  Shard* ShardFor(absl::string_view service_key) const {
+    return shards[ShardIndex(service_key, shards.size())].get();
+  }
+  std::shared_ptr<const NodeList> nodes_snapshot() const ABSL_LOCKS_EXCLUDED(nodes_mu) {
+    absl::MutexLock l(&nodes_mu);
+    return nodes;
+  }
+
+  static std::vector<std::unique_ptr<Shard>> MakeShards(int n) {
+    std::vector<std::unique_ptr<Shard>> out;
+    for (int i = 0; i < std::max(n, 1); ++i) out.push_back(std::make_unique<Shard>());
+    return out;
+  }
+
+  // Immutable after construction.
+  const Store::Options options;
+  Clock* const clock;
+  const std::vector<std::unique_ptr<Shard>> shards;
+
+  NameIndex names;
+  Sequencer sequencer;
+  // The last revision handed out. Incremented only with the shard write locks of the commit
+  // held, so per service, revision order is commit order.
+  std::atomic<int64_t> last_assigned{0};
+
+  mutable absl::Mutex nodes_mu;
+  // Replaced (never mutated) by PutNodes while it holds every shard write lock, so a writer holding
+  // any shard lock sees one node list for its whole request.
+  std::shared_ptr<const NodeList> nodes ABSL_GUARDED_BY(nodes_mu) =
+      std::make_shared<const NodeList>();
+};
+
+}  // namespace slicekeeper::store::internal
+
+#endif  // SLICEKEEPER_SERVER_STORE_INTERNAL_CORE_H_

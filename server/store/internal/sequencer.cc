@@ -1,0 +1,147 @@
+#include "server/store/internal/sequencer.h"
+
+#include <algorithm>
+#include <tuple>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace slicekeeper::store::internal {
+namespace {
+
+bool SnapshotLess(const ServiceSnapshotPtr& a, const ServiceSnapshotPtr& b) {
+  return std::tie(a->namespace_, a->name) < std::tie(b->namespace_, b->name);
+}
+
+bool SliceNameLess(const SlicePtr& s, absl::string_view name) { return s->name < name; }
+
+}  // namespace
+
+Sequencer::Sequencer(absl::Span<const std::unique_ptr<Shard>> shards, int64_t history_size)
+    : shards_(shards), history_size_(std::max<int64_t>(history_size, 0)) {}
+
+void Sequencer::Publish(CommitPtr commit, std::vector<Update> updates,
+                        std::vector<NameUpdate> names, const Totals& delta) {
+  const int64_t revision = commit->revision;
+  // A commit waits only for writers that already hold lower revisions; they hold no lock this
+  // writer needs, so the wait is bounded by their (short) publish steps.
+  const AwaitArg previous{this, revision - 1};
+  mu_.LockWhen(absl::Condition(&Sequencer::Reached, &previous));
+  for (Update& u : updates) {
+    absl::MutexLock l(&u.shard->read_mu);
+    if (u.after == nullptr) {
+      u.shard->published.erase(u.key);
+    } else {
+      u.shard->published[u.key] = std::move(u.after);
+    }
+  }
+  for (NameUpdate& n : names) {
+    if (n.service_key.empty()) {
+      slice_owner_.erase(n.slice_key);
+    } else {
+      slice_owner_[n.slice_key] = std::move(n.service_key);
+    }
+  }
+  totals_.services += delta.services;
+  totals_.slices += delta.slices;
+  totals_.endpoints += delta.endpoints;
+  totals_.desired_slices += delta.desired_slices;
+  history_.push_back(commit);
+  while (static_cast<int64_t>(history_.size()) > history_size_) history_.pop_front();
+  for (CommitListener* listener : listeners_) listener->OnCommit(commit);
+  published_ = revision;
+  // Stored after the snapshots are swapped in: a reader that reads revision() = R and then a
+  // snapshot gets one at least as new as R (store.h, "Reading one service").
+  published_atomic_.store(revision, std::memory_order_release);
+  mu_.Unlock();
+}
+
+void Sequencer::AwaitPublished(int64_t revision) const {
+  if (this->revision() >= revision) return;
+  const AwaitArg arg{this, revision};
+  mu_.ReaderLockWhen(absl::Condition(&Sequencer::Reached, &arg));
+  mu_.ReaderUnlock();
+}
+
+// Called by absl::Mutex with mu_ held; the analysis cannot see that.
+bool Sequencer::Reached(const AwaitArg* arg) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  return arg->sequencer->published_ >= arg->revision;
+}
+
+Totals Sequencer::totals() const {
+  absl::ReaderMutexLock l(&mu_);
+  return totals_;
+}
+
+absl::StatusOr<std::pair<SlicePtr, int64_t>> Sequencer::GetSlice(absl::string_view ns,
+                                                                 absl::string_view name) const {
+  absl::ReaderMutexLock l(&mu_);
+  auto owner = slice_owner_.find(ServiceKey(ns, name));
+  if (owner != slice_owner_.end()) {
+    const Shard& shard = *shards_[ShardIndex(owner->second, shards_.size())];
+    ServiceSnapshotPtr snapshot;
+    {
+      absl::MutexLock rl(&shard.read_mu);
+      auto it = shard.published.find(owner->second);
+      if (it != shard.published.end()) snapshot = it->second;
+    }
+    if (snapshot != nullptr) {
+      auto it = std::lower_bound(snapshot->slices.begin(), snapshot->slices.end(), name,
+                                 SliceNameLess);
+      if (it != snapshot->slices.end() && (*it)->name == name) {
+        return std::make_pair(*it, published_);
+      }
+    }
+  }
+  return absl::NotFoundError(absl::StrCat("endpointslice ", ns, "/", name, " not found"));
+}
+
+CatalogPtr Sequencer::CollectLocked(absl::string_view ns) const {
+  auto catalog = std::make_shared<Catalog>();
+  catalog->revision = published_;
+  for (const std::unique_ptr<Shard>& shard : shards_) {
+    absl::MutexLock l(&shard->read_mu);
+    for (const auto& [key, snapshot] : shard->published) {
+      if (ns.empty() || snapshot->namespace_ == ns) catalog->services.push_back(snapshot);
+    }
+  }
+  std::sort(catalog->services.begin(), catalog->services.end(), SnapshotLess);
+  return catalog;
+}
+
+CatalogPtr Sequencer::Snapshot(absl::string_view ns) const {
+  absl::ReaderMutexLock l(&mu_);
+  return CollectLocked(ns);
+}
+
+CatalogPtr Sequencer::SnapshotAndListen(absl::string_view ns, CommitListener* listener) {
+  absl::MutexLock l(&mu_);
+  listeners_.push_back(listener);
+  return CollectLocked(ns);
+}
+
+void Sequencer::RemoveListener(CommitListener* listener) {
+  absl::MutexLock l(&mu_);
+  listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), listener), listeners_.end());
+}
+
+absl::StatusOr<std::vector<CommitPtr>> Sequencer::ChangesSince(int64_t revision) const {
+  if (revision < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("revision: must be >= 0, got ", revision));
+  }
+  absl::ReaderMutexLock l(&mu_);
+  std::vector<CommitPtr> out;
+  if (revision >= published_) return out;
+  // Every revision is one commit and history holds a contiguous suffix of them.
+  if (history_.empty() || history_.front()->revision > revision + 1) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "revision ", revision, " has been compacted; the oldest retained change is ",
+        history_.empty() ? published_ + 1 : history_.front()->revision));
+  }
+  auto first = history_.begin() + (revision + 1 - history_.front()->revision);
+  out.assign(first, history_.end());
+  return out;
+}
+
+}  // namespace slicekeeper::store::internal

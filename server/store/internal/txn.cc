@@ -1,0 +1,290 @@
+#include "server/store/internal/txn.h"
+
+#include <algorithm>
+#include <tuple>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "common/clock.h"
+
+namespace slicekeeper::store::internal {
+namespace {
+
+using SliceWrite = ServiceOutcome::SliceWrite;
+
+// The new sorted slice vector: `base` (sorted by name) with `writes` applied, the last write to a
+// name winning. O(|base| + w log w) pointer moves; slice contents are shared, never copied.
+std::vector<SlicePtr> MergeSlices(const std::vector<SlicePtr>& base,
+                                  const std::vector<SliceWrite>& writes) {
+  std::vector<const SliceWrite*> sorted;
+  sorted.reserve(writes.size());
+  for (const SliceWrite& w : writes) sorted.push_back(&w);
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const SliceWrite* a, const SliceWrite* b) { return a->name < b->name; });
+  std::vector<SlicePtr> out;
+  out.reserve(base.size() + sorted.size());
+  size_t i = 0;
+  for (size_t j = 0; j < sorted.size(); ++j) {
+    if (j + 1 < sorted.size() && sorted[j + 1]->name == sorted[j]->name) continue;
+    const SliceWrite& w = *sorted[j];
+    while (i < base.size() && base[i]->name < w.name) out.push_back(base[i++]);
+    if (i < base.size() && base[i]->name == w.name) ++i;  // replaced or deleted
+    if (w.slice != nullptr) out.push_back(w.slice);
+  }
+  while (i < base.size()) out.push_back(base[i++]);
+  return out;
+}
+
+void AddStats(const reconcile::Stats& s, reconcile::Stats& total) {
+  total.endpoints_added += s.endpoints_added;
+  total.endpoints_updated += s.endpoints_updated;
+  total.endpoints_removed += s.endpoints_removed;
+  total.slices_created += s.slices_created;
+  total.slices_updated += s.slices_updated;
+  total.slices_deleted += s.slices_deleted;
+}
+
+}  // namespace
+
+Txn::Txn(Core& core, absl::Span<const std::string> service_keys, absl::Time now, bool all_shards)
+    : core_(core),
+      now_(now),
+      trigger_time_(FormatRfc3339Nano(now)),
+      creation_timestamp_(FormatRfc3339(now)) {
+  std::vector<size_t> indexes;
+  if (all_shards) {
+    for (size_t i = 0; i < core_.shards.size(); ++i) indexes.push_back(i);
+  } else {
+    for (const std::string& key : service_keys) {
+      indexes.push_back(ShardIndex(key, core_.shards.size()));
+    }
+    std::sort(indexes.begin(), indexes.end());
+    indexes.erase(std::unique(indexes.begin(), indexes.end()), indexes.end());
+  }
+  // Ascending order: two requests over overlapping shard sets cannot deadlock.
+  for (size_t i : indexes) {
+    Shard* shard = core_.shards[i].get();
+    shard->write_mu.Lock();
+    locked_.push_back(shard);
+  }
+}
+
+Txn::~Txn() {
+  if (!committed_) {
+    for (const auto& [ns, name] : reserved_) core_.names.Release(ns, name);
+    for (const auto& [ns, name] : claimed_) core_.names.Release(ns, name);
+  }
+  UnlockAll();
+}
+
+void Txn::UnlockAll() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  for (auto it = locked_.rbegin(); it != locked_.rend(); ++it) (*it)->write_mu.Unlock();
+  locked_.clear();
+}
+
+ServiceOutcome& Txn::Service(absl::string_view ns, absl::string_view name) {
+  std::string key = ServiceKey(ns, name);
+  auto [it, inserted] = outcomes_.try_emplace(key);
+  if (!inserted) return *it->second;
+  auto o = std::make_unique<ServiceOutcome>();
+  o->key = key;
+  o->shard = core_.ShardFor(key);
+  o->shard->write_mu.AssertHeld();
+  auto entry = o->shard->services.find(key);
+  if (entry != o->shard->services.end()) {
+    o->entry = entry->second.get();
+  } else {
+    o->fresh = std::make_unique<ServiceEntry>();
+    o->fresh->namespace_ = std::string(ns);
+    o->fresh->name = std::string(name);
+    o->entry = o->fresh.get();
+  }
+  it->second = std::move(o);
+  order_.push_back(it->second.get());
+  return *it->second;
+}
+
+std::vector<std::pair<std::string, std::string>> Txn::AllServices() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (Shard* shard : locked_) {
+    shard->write_mu.AssertHeld();
+    for (const auto& [key, entry] : shard->services) out.emplace_back(entry->namespace_, entry->name);
+  }
+  return out;
+}
+
+const v1::ServiceRecord& Txn::EnsureRecord(ServiceOutcome& o) {
+  if (o.new_record != nullptr) return *o.new_record;
+  if (o.entry->record != nullptr) return *o.entry->record;
+  o.new_record = std::make_shared<v1::ServiceRecord>();
+  o.new_record->set_namespace_(o.entry->namespace_);
+  o.new_record->set_name(o.entry->name);
+  o.new_record->set_uid(core_.names.NewUid());
+  o.new_record->set_creation_timestamp(creation_timestamp_);
+  o.changed = true;
+  return *o.new_record;
+}
+
+absl::Status Txn::Reconcile(ServiceOutcome& o, const v1::ServiceRecord& record,
+                            absl::Span<const EndpointDelta> changes, bool full_resync,
+                            const NodeList* nodes) {
+  std::shared_ptr<const NodeList> registry;
+  if (nodes == nullptr) {
+    registry = core_.nodes_snapshot();
+    nodes = registry.get();
+  }
+  const std::string& ns = o.entry->namespace_;
+  const std::string& service = o.entry->name;
+  auto generate_name = [&](absl::string_view generate) {
+    std::string name = core_.names.Reserve(ns, generate, service);
+    reserved_.emplace_back(ns, name);
+    return name;
+  };
+  auto generate_uid = [&] { return core_.names.NewUid(); };
+  reconcile::Input input{.service = &record,
+                         .changes = changes,
+                         .nodes = *nodes,
+                         .full_resync = full_resync,
+                         .trigger_time = trigger_time_,
+                         .creation_timestamp = creation_timestamp_,
+                         .generate_name = generate_name,
+                         .generate_uid = generate_uid};
+  absl::StatusOr<reconcile::Plan> plan =
+      reconcile::Reconcile(o.entry->state, input, core_.options.reconcile);
+  if (!plan.ok()) return plan.status();
+  for (const reconcile::SliceOp& op : plan->ops) {
+    bool del = op.kind == reconcile::SliceOp::Kind::kDelete;
+    o.writes.push_back({op.slice->name, del ? nullptr : op.slice, true});
+  }
+  AddStats(plan->stats, o.stats);
+  o.syncs.insert(o.syncs.end(), plan->syncs.begin(), plan->syncs.end());
+  if (!plan->empty()) o.changed = true;
+  o.plan = std::move(*plan);
+  return absl::OkStatus();
+}
+
+void Txn::NoteClaimed(absl::string_view ns, absl::string_view name) {
+  claimed_.emplace_back(ns, name);
+}
+
+void Txn::ReleaseUnusedNames() {
+  // The reconciler may generate a name and then recycle an old one instead.
+  absl::flat_hash_set<std::string> used;
+  for (ServiceOutcome* o : order_) {
+    for (const SliceWrite& w : o->writes) {
+      if (w.slice != nullptr) used.insert(ServiceKey(o->entry->namespace_, w.name));
+    }
+  }
+  for (const auto& [ns, name] : reserved_) {
+    if (!used.contains(ServiceKey(ns, name))) core_.names.Release(ns, name);
+  }
+  reserved_.clear();
+}
+
+Txn::Result Txn::Commit(const std::function<void()>& while_locked) {
+  ReleaseUnusedNames();
+  committed_ = true;
+  Result result;
+  for (ServiceOutcome* o : order_) {
+    AddStats(o->stats, result.stats);
+    result.syncs.insert(result.syncs.end(), o->syncs.begin(), o->syncs.end());
+  }
+  std::vector<ServiceOutcome*> changed;
+  for (ServiceOutcome* o : order_) {
+    if (o->changed) changed.push_back(o);
+  }
+  if (while_locked) while_locked();
+  if (changed.empty()) {
+    result.revision = core_.last_assigned.load();
+    UnlockAll();
+    core_.sequencer.AwaitPublished(result.revision);
+    return result;
+  }
+  std::sort(changed.begin(), changed.end(), [](const ServiceOutcome* a, const ServiceOutcome* b) {
+    return std::tie(a->entry->namespace_, a->entry->name) <
+           std::tie(b->entry->namespace_, b->entry->name);
+  });
+  result.revision = core_.last_assigned.fetch_add(1) + 1;
+  auto commit = std::make_shared<store::Commit>();
+  commit->revision = result.revision;
+  commit->time = now_;
+  std::vector<Sequencer::Update> updates;
+  std::vector<Sequencer::NameUpdate> names;
+  Totals delta;
+  for (ServiceOutcome* o : changed) CommitService(*o, result.revision, *commit, updates, names, delta);
+  UnlockAll();
+  core_.sequencer.Publish(std::move(commit), std::move(updates), std::move(names), delta);
+  return result;
+}
+
+void Txn::CommitService(ServiceOutcome& o, int64_t revision, store::Commit& commit,
+                        std::vector<Sequencer::Update>& updates,
+                        std::vector<Sequencer::NameUpdate>& names, Totals& delta) {
+  o.shard->write_mu.AssertHeld();
+  ServiceEntry& e = *o.entry;
+  const ServiceSnapshotPtr before = e.latest;
+  const int64_t endpoints_before = e.endpoint_count();
+  const int64_t desired_before = e.desired_slices;
+
+  if (o.new_record != nullptr) {
+    o.new_record->set_resource_version(absl::StrCat(revision));
+    e.record = o.new_record;
+  }
+  for (SliceWrite& w : o.writes) {
+    if (w.slice != nullptr) w.slice->resource_version = revision;
+  }
+  if (o.delete_record) {
+    e.record = nullptr;
+    e.state = reconcile::ServiceState();
+    e.desired_slices = 0;
+  }
+  if (o.plan.has_value()) {
+    e.state.Apply(*o.plan);
+    e.desired_slices = o.plan->desired_slices;
+  }
+  for (SliceWrite& w : o.writes) {
+    std::string slice_key = ServiceKey(e.namespace_, w.name);
+    names.push_back({slice_key, w.slice != nullptr ? o.key : ""});
+    if (w.slice == nullptr) core_.names.Release(e.namespace_, w.name);
+    if (w.managed) continue;
+    auto old = e.foreign.find(w.name);
+    if (old != e.foreign.end()) {
+      e.foreign_endpoints -= static_cast<int64_t>(old->second->endpoints.size());
+      e.foreign.erase(old);
+    }
+    if (w.slice != nullptr) {
+      e.foreign_endpoints += static_cast<int64_t>(w.slice->endpoints.size());
+      e.foreign.emplace(w.name, w.slice);
+    }
+  }
+
+  ServiceSnapshotPtr after;
+  if (!e.empty()) {
+    auto s = std::make_shared<ServiceSnapshot>();
+    s->namespace_ = e.namespace_;
+    s->name = e.name;
+    s->record = e.record;
+    s->slices = MergeSlices(before != nullptr ? before->slices : std::vector<SlicePtr>{}, o.writes);
+    s->mod_revision = revision;
+    after = std::move(s);
+  }
+  e.latest = after;
+
+  delta.services += (after != nullptr) - (before != nullptr);
+  delta.slices += static_cast<int64_t>(after != nullptr ? after->slices.size() : 0) -
+                  static_cast<int64_t>(before != nullptr ? before->slices.size() : 0);
+  delta.endpoints += e.endpoint_count() - endpoints_before;
+  delta.desired_slices += e.desired_slices - desired_before;
+  updates.push_back({o.shard, o.key, after});
+  commit.services.push_back({before, after});
+
+  // Last: erasing the entry invalidates `e`.
+  if (o.fresh != nullptr && !e.empty()) {
+    o.shard->services.emplace(o.key, std::move(o.fresh));
+  } else if (o.fresh == nullptr && e.empty()) {
+    o.shard->services.erase(o.key);
+  }
+  o.entry = nullptr;
+}
+
+}  // namespace slicekeeper::store::internal

@@ -1,0 +1,126 @@
+// Store internals: one write request in flight.
+//
+// A Txn locks the write mutexes of the shards it needs, in ascending shard order, on construction.
+// The request then decides, service by service, what it changes (`ServiceOutcome`), running the
+// reconciler where endpoints or records change. Everything that can fail happens in that phase; on
+// an error the Txn is simply destroyed and nothing is applied (reserved names are released).
+// `Commit` takes the next revision (none if nothing changed), stamps it on the new objects, applies
+// the outcomes to the writer state, builds the new snapshots, releases the shard locks and
+// publishes through the sequencer in revision order.
+//
+// Thread-safety: a Txn belongs to one thread.
+#ifndef SLICEKEEPER_SERVER_STORE_INTERNAL_TXN_H_
+#define SLICEKEEPER_SERVER_STORE_INTERNAL_TXN_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "server/reconcile/reconciler.h"
+#include "server/store/internal/core.h"
+
+namespace slicekeeper::store::internal {
+
+// What the request does to one service.
+struct ServiceOutcome {
+  // A slice version to store (`slice` set) or a slice to delete (`slice` null).
+  struct SliceWrite {
+    std::string name;
+    std::shared_ptr<Slice> slice;
+    bool managed = true;
+  };
+
+  std::string key;
+  Shard* shard = nullptr;
+  // The writer state: an existing entry, or `fresh` for a service new to the store.
+  ServiceEntry* entry = nullptr;
+  std::unique_ptr<ServiceEntry> fresh;
+
+  bool changed = false;
+  // Replaces the record at commit (resource_version stamped then).
+  std::shared_ptr<v1::ServiceRecord> new_record;
+  // Removes the record and resets the managed state (the managed deletes are in `writes`).
+  bool delete_record = false;
+  // Applied to the managed state at commit.
+  std::optional<reconcile::Plan> plan;
+  std::vector<SliceWrite> writes;
+  reconcile::Stats stats;
+  std::vector<reconcile::SyncReport> syncs;
+};
+
+class Txn {
+ public:
+  struct Result {
+    int64_t revision = 0;
+    reconcile::Stats stats;
+    std::vector<reconcile::SyncReport> syncs;
+  };
+
+  // Locks the shards of `service_keys`, or every shard if `all_shards`.
+  Txn(Core& core, absl::Span<const std::string> service_keys, absl::Time now,
+      bool all_shards = false);
+  ~Txn();
+  Txn(const Txn&) = delete;
+  Txn& operator=(const Txn&) = delete;
+
+  // The outcome slot of one service (created on first use).
+  // REQUIRES: the service's shard was locked by the constructor.
+  ServiceOutcome& Service(absl::string_view ns, absl::string_view name);
+
+  // Keys of every service in the locked shards. REQUIRES: constructed with all_shards.
+  std::vector<std::pair<std::string, std::string>> AllServices() const;
+
+  // The record to reconcile with: the stored one, or a default record (fresh uid) that becomes
+  // `o.new_record`.
+  const v1::ServiceRecord& EnsureRecord(ServiceOutcome& o);
+
+  // Runs the reconciler for `o` with `record` and stores the plan in `o`. `nodes` overrides the
+  // registry (PutNodes). Errors: those of reconcile::Reconcile.
+  absl::Status Reconcile(ServiceOutcome& o, const v1::ServiceRecord& record,
+                         absl::Span<const EndpointDelta> changes, bool full_resync,
+                         const NodeList* nodes = nullptr);
+
+  // Records a slice name claimed in the name index, to release if the request is not committed.
+  void NoteClaimed(absl::string_view ns, absl::string_view name);
+
+  // Applies and publishes everything. `while_locked` runs before the shard locks are released.
+  // A request that changed nothing takes no revision and returns the last one handed out, once
+  // it is published.
+  Result Commit(const std::function<void()>& while_locked = nullptr);
+
+  Core& core() { return core_; }
+  absl::Time now() const { return now_; }
+  const std::string& creation_timestamp() const { return creation_timestamp_; }
+
+ private:
+  void UnlockAll();
+  void ReleaseUnusedNames();
+  void CommitService(ServiceOutcome& o, int64_t revision, store::Commit& commit,
+                     std::vector<Sequencer::Update>& updates,
+                     std::vector<Sequencer::NameUpdate>& names, Totals& delta);
+
+  Core& core_;
+  const absl::Time now_;
+  const std::string trigger_time_;
+  const std::string creation_timestamp_;
+  std::vector<Shard*> locked_;  // ascending
+  bool committed_ = false;
+  // Outcomes by service key, in order of first use.
+  absl::flat_hash_map<std::string, std::unique_ptr<ServiceOutcome>> outcomes_;
+  std::vector<ServiceOutcome*> order_;
+  // Names generated for the reconciler, and names claimed for foreign slices: (ns, name).
+  std::vector<std::pair<std::string, std::string>> reserved_;
+  std::vector<std::pair<std::string, std::string>> claimed_;
+};
+
+}  // namespace slicekeeper::store::internal
+
+#endif  // SLICEKEEPER_SERVER_STORE_INTERNAL_TXN_H_

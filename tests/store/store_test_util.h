@@ -1,0 +1,79 @@
+// Builders shared by the store tests: endpoint changes, foreign slices and small readers.
+//
+// Thread-safety: stateless functions, safe from any thread.
+#ifndef SLICEKEEPER_TESTS_STORE_STORE_TEST_UTIL_H_
+#define SLICEKEEPER_TESTS_STORE_STORE_TEST_UTIL_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "common/slice.h"
+#include "server/store/store.h"
+#include "slicekeeper/v1/change.pb.h"
+
+namespace slicekeeper::store::testing {
+
+// "10.<i/65536>.<i/256%256>.<i%256>", distinct for i < 2^24.
+inline std::string Ip(int64_t i) {
+  return absl::StrCat("10.", (i >> 16) & 255, ".", (i >> 8) & 255, ".", i & 255);
+}
+
+// An UPSERT of a ready pod endpoint at `ip` serving TCP port 80 named "http".
+inline v1::EndpointChange Upsert(const std::string& ns, const std::string& service,
+                                 const std::string& ip, bool ready = true) {
+  v1::EndpointChange c;
+  c.set_op(v1::EndpointChange::UPSERT);
+  c.set_namespace_(ns);
+  c.set_service(service);
+  v1::Endpoint* e = c.mutable_endpoint();
+  e->add_addresses(ip);
+  e->mutable_conditions()->set_ready(ready);
+  e->mutable_target_ref()->set_kind("Pod");
+  e->mutable_target_ref()->set_namespace_(ns);
+  e->mutable_target_ref()->set_name(absl::StrCat("pod-", absl::StrReplaceAll(ip, {{".", "-"}})));
+  v1::EndpointPort* p = c.add_ports();
+  p->set_name("http");
+  p->set_protocol("TCP");
+  p->set_port(80);
+  return c;
+}
+
+// A REMOVE of the endpoint Upsert(ns, service, ip) wrote.
+inline v1::EndpointChange Remove(const std::string& ns, const std::string& service,
+                                 const std::string& ip) {
+  v1::EndpointChange c = Upsert(ns, service, ip);
+  c.set_op(v1::EndpointChange::REMOVE);
+  c.clear_ports();
+  return c;
+}
+
+// A slice of another manager for `service`, with one endpoint at `ip`.
+inline v1::EndpointSlice ForeignSlice(const std::string& ns, const std::string& service,
+                                      const std::string& name, const std::string& ip) {
+  v1::EndpointSlice s;
+  s.mutable_metadata()->set_name(name);
+  s.mutable_metadata()->set_namespace_(ns);
+  (*s.mutable_metadata()->mutable_labels())[kLabelServiceName] = service;
+  (*s.mutable_metadata()->mutable_labels())[kLabelManagedBy] = "mirror.example.com";
+  s.set_address_type(kAddressTypeIPv4);
+  v1::Endpoint* e = s.add_endpoints();
+  e->add_addresses(ip);
+  e->mutable_conditions()->set_ready(true);
+  v1::EndpointPort* p = s.add_ports();
+  p->set_name("http");
+  p->set_protocol("TCP");
+  p->set_port(8080);
+  return s;
+}
+
+inline int64_t EndpointCount(const ServiceSnapshot& s) {
+  int64_t n = 0;
+  for (const SlicePtr& slice : s.slices) n += static_cast<int64_t>(slice->endpoints.size());
+  return n;
+}
+
+}  // namespace slicekeeper::store::testing
+
+#endif  // SLICEKEEPER_TESTS_STORE_STORE_TEST_UTIL_H_
