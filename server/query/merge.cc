@@ -1,0 +1,149 @@
+// The merged view (kube-proxy's endpointSliceCache, K8S-REFERENCE §5.1), its diff, and the
+// per-service summary built from it.
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "google/protobuf/util/message_differencer.h"
+#include "server/query/query.h"
+
+namespace slicekeeper::query {
+namespace {
+
+using PortKey = std::pair<std::string, std::string>;  // (name, protocol)
+
+struct MergedPort {
+  v1::ServicePort port;
+  bool terminating = false;
+};
+
+// One address being merged: the fields of the entry that currently wins, and its ports.
+struct MergedEndpoint {
+  v1::ServiceEndpoint endpoint;  // ports left empty until the end
+  std::map<PortKey, MergedPort> ports;
+};
+
+v1::EndpointConditions DefaultedConditions(const v1::EndpointConditions& c) {
+  v1::EndpointConditions out;
+  out.set_ready(!c.has_ready() || c.ready());
+  out.set_serving(!c.has_serving() || c.serving());
+  out.set_terminating(c.has_terminating() && c.terminating());
+  return out;
+}
+
+// The endpoint fields of `e` (everything but the ports) as the merged view shows them.
+void FillEndpoint(const v1::Endpoint& e, const std::string& address_type,
+                  v1::ServiceEndpoint* out) {
+  out->Clear();
+  out->set_address(e.addresses(0));
+  out->set_address_type(address_type);
+  *out->mutable_conditions() = DefaultedConditions(e.conditions());
+  out->set_hostname(e.hostname());
+  out->set_node_name(e.node_name());
+  out->set_zone(e.zone());
+  if (e.has_hints()) *out->mutable_hints() = e.hints();
+  if (e.has_target_ref()) *out->mutable_target_ref() = e.target_ref();
+}
+
+// The ports kube-proxy keeps: nil and 0 numbers are skipped; name and protocol defaulted.
+std::vector<std::pair<PortKey, v1::ServicePort>> UsablePorts(const PortList& ports) {
+  std::vector<std::pair<PortKey, v1::ServicePort>> out;
+  for (const v1::EndpointPort& p : ports) {
+    if (!p.has_port() || p.port() == 0) continue;
+    v1::ServicePort sp;
+    sp.set_name(p.name());
+    sp.set_protocol(p.has_protocol() ? p.protocol() : "TCP");
+    sp.set_port(p.port());
+    sp.set_app_protocol(p.app_protocol());
+    PortKey key(sp.name(), sp.protocol());
+    out.emplace_back(std::move(key), std::move(sp));
+  }
+  return out;
+}
+
+// Adds one slice endpoint. A later entry replaces an earlier one unless it is terminating; the
+// rule holds per address for the endpoint's fields and per (address, port) for each port.
+void AddEndpoint(const v1::Endpoint& e, const std::string& address_type,
+                 const std::vector<std::pair<PortKey, v1::ServicePort>>& ports,
+                 std::map<std::string, MergedEndpoint>* merged) {
+  bool terminating = e.conditions().has_terminating() && e.conditions().terminating();
+  auto [it, inserted] = merged->try_emplace(e.addresses(0));
+  MergedEndpoint& m = it->second;
+  if (inserted || !terminating) FillEndpoint(e, address_type, &m.endpoint);
+  for (const auto& [key, port] : ports) {
+    auto [pit, pinserted] = m.ports.try_emplace(key);
+    if (pinserted || !terminating) pit->second = MergedPort{port, terminating};
+  }
+}
+
+}  // namespace
+
+std::vector<v1::ServiceEndpoint> MergeEndpoints(const store::ServiceSnapshot& snapshot) {
+  std::map<std::string, MergedEndpoint> merged;
+  for (const SlicePtr& slice : snapshot.slices) {
+    if (slice == nullptr || slice->ServiceName().empty()) continue;
+    if (slice->address_type == kAddressTypeFQDN) continue;
+    std::vector<std::pair<PortKey, v1::ServicePort>> ports;
+    if (slice->ports != nullptr) ports = UsablePorts(*slice->ports);
+    for (const EndpointPtr& e : slice->endpoints) {
+      if (e == nullptr || e->addresses_size() == 0) continue;
+      AddEndpoint(*e, slice->address_type, ports, &merged);
+    }
+  }
+  std::vector<v1::ServiceEndpoint> out;
+  out.reserve(merged.size());
+  for (auto& [address, m] : merged) {
+    // std::map iterates ports in (name, protocol) order: the documented port order.
+    for (auto& [key, p] : m.ports) *m.endpoint.add_ports() = std::move(p.port);
+    out.push_back(std::move(m.endpoint));
+  }
+  return out;
+}
+
+EndpointDiff DiffEndpoints(absl::Span<const v1::ServiceEndpoint> before,
+                           absl::Span<const v1::ServiceEndpoint> after) {
+  EndpointDiff diff;
+  size_t i = 0, j = 0;
+  while (i < before.size() || j < after.size()) {
+    if (j == after.size() || (i < before.size() && before[i].address() < after[j].address())) {
+      diff.removed.push_back(before[i++]);
+    } else if (i == before.size() || after[j].address() < before[i].address()) {
+      diff.added.push_back(after[j++]);
+    } else {
+      if (!google::protobuf::util::MessageDifferencer::Equals(before[i], after[j])) {
+        diff.modified.push_back(after[j]);
+      }
+      ++i;
+      ++j;
+    }
+  }
+  return diff;
+}
+
+namespace {
+
+void Count(const v1::EndpointConditions& c, v1::ConditionCounts* counts) {
+  counts->set_total(counts->total() + 1);
+  if (c.ready()) counts->set_ready(counts->ready() + 1);
+  if (c.serving()) counts->set_serving(counts->serving() + 1);
+  if (c.terminating()) counts->set_terminating(counts->terminating() + 1);
+}
+
+}  // namespace
+
+v1::ServiceSummary Summarize(const store::ServiceSnapshot& snapshot) {
+  v1::ServiceSummary s;
+  s.set_namespace_(snapshot.namespace_);
+  s.set_name(snapshot.name);
+  s.set_mod_revision(snapshot.mod_revision);
+  s.set_slices(static_cast<int64_t>(snapshot.slices.size()));
+  v1::ConditionCounts* total = s.mutable_endpoints();
+  for (const v1::ServiceEndpoint& e : MergeEndpoints(snapshot)) {
+    Count(e.conditions(), total);
+    Count(e.conditions(), &(*s.mutable_by_zone())[e.zone()]);
+  }
+  return s;
+}
+
+}  // namespace slicekeeper::query
