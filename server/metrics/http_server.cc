@@ -1,15 +1,22 @@
 #include "server/metrics/http_server.h"
 
+#include <arpa/inet.h>
 #include <civetweb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 
 namespace slicekeeper::metrics {
 namespace {
@@ -24,9 +31,10 @@ void InitCivetwebOnce() {
 
 void Respond(mg_connection* conn, int code, absl::string_view reason,
              absl::string_view content_type, absl::string_view body, bool head_only) {
-  std::string header = absl::StrCat("HTTP/1.1 ", code, " ", reason, "\r\nContent-Type: ",
-                                    content_type, "\r\nContent-Length: ", body.size(),
-                                    "\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n");
+  std::string header =
+      absl::StrCat("HTTP/1.1 ", code, " ", reason, "\r\nContent-Type: ", content_type,
+                   "\r\nContent-Length: ", body.size(),
+                   "\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n");
   mg_write(conn, header.data(), header.size());
   if (!head_only) mg_write(conn, body.data(), body.size());
 }
@@ -45,6 +53,28 @@ absl::StatusOr<std::string> ListeningPorts(absl::string_view address) {
         absl::StrCat("listen_address: bad port in \"", address, "\""));
   }
   return std::string(address);
+}
+
+// The host to connect to for reaching our own listener: the bound IPv4 host, or loopback for a
+// wildcard bind.
+std::string SelfHost(absl::string_view address) {
+  size_t colon = address.rfind(':');
+  absl::string_view host = colon == absl::string_view::npos ? "" : address.substr(0, colon);
+  if (host.empty() || host == "0.0.0.0" || host == "localhost") return "127.0.0.1";
+  return std::string(host);
+}
+
+// Opens and closes one connection to the listener, which wakes civetweb's accept loop.
+void Knock(const std::string& host, int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return;
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) == 1) {
+    connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  }
+  close(fd);
 }
 
 }  // namespace
@@ -98,7 +128,18 @@ absl::StatusOr<int> HttpServer::Start() {
 
 void HttpServer::Stop() {
   if (ctx_ == nullptr) return;
-  mg_stop(ctx_);
+  // civetweb's accept loop polls with a 2 s timeout and only then sees the stop flag; knocking on
+  // the port until mg_stop returns makes shutdown take milliseconds instead.
+  mg_context* ctx = ctx_;
+  absl::Notification stopped;
+  std::thread stopper([ctx, &stopped] {
+    mg_stop(ctx);
+    stopped.Notify();
+  });
+  std::string host = SelfHost(options_.listen_address);
+  int port = port_.load(std::memory_order_acquire);
+  while (!stopped.WaitForNotificationWithTimeout(absl::Milliseconds(5))) Knock(host, port);
+  stopper.join();
   ctx_ = nullptr;
   port_.store(0, std::memory_order_release);
 }
