@@ -1,0 +1,215 @@
+#include "server/watch/hub.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace slicekeeper::watch {
+namespace {
+
+void Erase(std::vector<Subscriber*>* list, Subscriber* s) {
+  list->erase(std::remove(list->begin(), list->end(), s), list->end());
+}
+
+}  // namespace
+
+Hub::Hub(store::Store* store, Options options)
+    : store_(store),
+      options_(options),
+      clock_(options.clock != nullptr ? options.clock : RealClock()) {}
+
+Hub::~Hub() { Stop(); }
+
+void Hub::Start() {
+  {
+    absl::MutexLock l(&mu_);
+    if (started_) return;
+    started_ = true;
+  }
+  // Registering and reading the revision together: everything after it reaches OnCommit.
+  store::CatalogPtr at_start = store_->SnapshotAndListen("", this);
+  dispatched_.store(at_start->revision, std::memory_order_release);
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Hub::Stop() {
+  {
+    absl::MutexLock l(&mu_);
+    if (!started_) return;
+    started_ = false;
+  }
+  store_->RemoveListener(this);
+  {
+    absl::MutexLock l(&pending_mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+  absl::MutexLock l(&mu_);
+  for (auto& [raw, sub] : subscribers_) sub->Detach();
+}
+
+void Hub::Run() {
+  absl::Time next_tick = clock_->Now() + options_.tick;
+  while (true) {
+    {
+      absl::MutexLock l(&pending_mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pending_mu_) {
+        return stopping_ || !pending_.empty();
+      };
+      pending_mu_.AwaitWithDeadline(absl::Condition(&ready), next_tick);
+      if (stopping_) return;
+    }
+    DispatchOnce();
+    if (clock_->Now() >= next_tick) {
+      TickOnce();
+      next_tick = clock_->Now() + options_.tick;
+    }
+  }
+}
+
+void Hub::OnCommit(const store::CommitPtr& commit) {
+  absl::MutexLock l(&pending_mu_);
+  for (const store::ServiceChange& sc : commit->services) {
+    const store::ServiceSnapshot& any = sc.after != nullptr ? *sc.after : *sc.before;
+    Mark& m = pending_[ServiceKey(any.namespace_, any.name)];
+    m.ns = any.namespace_;
+    m.name = any.name;
+    m.version = ServiceVersion{sc.after, commit->revision};
+  }
+  pending_revision_ = commit->revision;
+}
+
+void Hub::Collect(const Mark& mark, std::vector<Subscriber*>* out) const {
+  auto add = [out](const auto& map, const std::string& key) {
+    auto it = map.find(key);
+    if (it != map.end()) out->insert(out->end(), it->second.begin(), it->second.end());
+  };
+  add(by_key_, ServiceKey(mark.ns, mark.name));
+  add(by_name_, mark.name);
+  add(by_namespace_, mark.ns);
+  out->insert(out->end(), all_.begin(), all_.end());
+}
+
+bool Hub::DispatchOnce() {
+  absl::flat_hash_map<std::string, Mark> marks;
+  int64_t round = 0;
+  {
+    absl::MutexLock l(&pending_mu_);
+    marks.swap(pending_);
+    round = pending_revision_;
+  }
+  if (marks.empty()) return false;
+  std::vector<std::shared_ptr<Subscriber>> wake;
+  {
+    absl::MutexLock l(&mu_);
+    absl::flat_hash_map<Subscriber*, std::vector<std::pair<std::string, ServiceVersion>>> per_sub;
+    std::vector<Subscriber*> interested;
+    for (auto& [key, mark] : marks) {
+      interested.clear();
+      Collect(mark, &interested);
+      for (Subscriber* s : interested) per_sub[s].emplace_back(key, mark.version);
+    }
+    for (auto& [s, list] : per_sub) {
+      if (s->MarkDirty(std::move(list), round)) wake.push_back(subscribers_.at(s));
+    }
+  }
+  dispatched_.store(round, std::memory_order_release);
+  for (const std::shared_ptr<Subscriber>& s : wake) s->Wake();
+  return true;
+}
+
+void Hub::TickOnce() {
+  absl::Time now = clock_->Now();
+  std::vector<std::shared_ptr<Subscriber>> reset, bookmark;
+  {
+    absl::MutexLock l(&mu_);
+    for (auto& [raw, sub] : subscribers_) {
+      if (now - sub->OldestUnsent() > options_.max_lag) {
+        reset.push_back(sub);
+      } else if (sub->selection().bookmarks &&
+                 now - sub->LastSend() >= options_.bookmark_interval) {
+        bookmark.push_back(sub);
+      }
+    }
+  }
+  for (const auto& s : reset) {
+    s->RequestReset();
+    s->Wake();
+  }
+  for (const auto& s : bookmark) {
+    if (s->RequestBookmark()) s->Wake();
+  }
+}
+
+void Hub::Index(Subscriber* s, bool add) {
+  const Selection& sel = s->selection();
+  auto apply = [&](SubscriberList* list) {
+    if (add) {
+      list->push_back(s);
+    } else {
+      Erase(list, s);
+    }
+  };
+  if (sel.services.empty()) {
+    apply(sel.namespace_.empty() ? &all_ : &by_namespace_[sel.namespace_]);
+    return;
+  }
+  for (const std::string& name : sel.services) {
+    apply(sel.namespace_.empty() ? &by_name_[name] : &by_key_[ServiceKey(sel.namespace_, name)]);
+  }
+}
+
+std::shared_ptr<Subscriber> Hub::Subscribe(Selection selection, int64_t resume_revision,
+                                           Sink* sink) {
+  // Duplicate names would be indexed twice and marked twice.
+  std::sort(selection.services.begin(), selection.services.end());
+  selection.services.erase(std::unique(selection.services.begin(), selection.services.end()),
+                           selection.services.end());
+  Subscriber::Options so;
+  so.max_message_bytes = options_.max_message_bytes;
+  so.clock = clock_;
+  auto sub = std::make_shared<Subscriber>(std::move(selection), store_, &dispatched_, sink, so);
+  {
+    absl::MutexLock l(&mu_);
+    subscribers_.emplace(sub.get(), sub);
+    Index(sub.get(), /*add=*/true);
+  }
+  // Registered first, snapshot second: a commit between the two is either in the snapshot or
+  // dispatched to the subscriber later (and dropped there if the snapshot already has it).
+  sub->Start(resume_revision);
+  sub->Wake();
+  return sub;
+}
+
+void Hub::Unsubscribe(const std::shared_ptr<Subscriber>& subscriber) {
+  {
+    absl::MutexLock l(&mu_);
+    if (subscribers_.erase(subscriber.get()) == 0) return;
+    Index(subscriber.get(), /*add=*/false);
+    const SubscriberStats& st = subscriber->stats();
+    closed_events_ += st.events_sent.load(std::memory_order_relaxed);
+    closed_coalesced_ += st.coalesced.load(std::memory_order_relaxed);
+    closed_resets_ += st.resets.load(std::memory_order_relaxed);
+  }
+  subscriber->Detach();
+}
+
+HubStats Hub::stats() const {
+  HubStats out;
+  absl::Time now = clock_->Now();
+  absl::MutexLock l(&mu_);
+  out.events_sent = closed_events_;
+  out.coalesced = closed_coalesced_;
+  out.resets = closed_resets_;
+  for (const auto& [raw, sub] : subscribers_) {
+    (sub->selection().view == v1::ENDPOINTS ? out.subscribers_endpoints : out.subscribers_slices)++;
+    const SubscriberStats& st = sub->stats();
+    out.events_sent += st.events_sent.load(std::memory_order_relaxed);
+    out.coalesced += st.coalesced.load(std::memory_order_relaxed);
+    out.resets += st.resets.load(std::memory_order_relaxed);
+    out.max_lag = std::max(out.max_lag, std::max(absl::ZeroDuration(), now - sub->OldestUnsent()));
+  }
+  out.dispatched_revision = dispatched_revision();
+  return out;
+}
+
+}  // namespace slicekeeper::watch

@@ -1,0 +1,145 @@
+// Hub: the subscription fan-out between the store and the watch streams (etcd's watchable store,
+// Envoy's WatchMap bookkeeping). It knows nothing of gRPC.
+//
+// The store calls `OnCommit` in revision order from its sequencing step. The hub only records
+// which services changed (the newest version of each wins) and signals its dispatcher thread, so a
+// writer never waits for a subscriber. The dispatcher (`DispatchOnce`) hands each changed service
+// to the subscribers that watch it (`Subscriber::MarkDirty`, all marks of a round at once) and
+// wakes those that went from clean to dirty; the sink then pulls messages with `Subscriber::Next`
+// when its stream can write. A periodic `TickOnce` requests bookmarks for idle subscribers that
+// asked for them and RESETs subscribers whose oldest unsent change is older than `max_lag`.
+//
+// Memory is bounded by services (pending marks) and by subscribers x watched services (their
+// dirty sets and last-sent pointers), never by the commit rate. See docs/watch.md.
+//
+// Thread-safety: every method is safe to call concurrently. `Start` runs the dispatcher thread;
+// tests may instead step `DispatchOnce` / `TickOnce` by hand. Lock order: mu_ -> subscriber locks;
+// pending_mu_ is never held with another lock. Sinks are woken with no hub lock held.
+//
+// Example:
+//   watch::Hub hub(&store, watch::Hub::Options{});
+//   hub.Start();
+//   std::shared_ptr<watch::Subscriber> sub = hub.Subscribe(selection, /*resume=*/0, &sink);
+//   ... sink.Wake() -> while (auto msg = sub->Next()) write(*msg);
+//   hub.Unsubscribe(sub);
+#ifndef SLICEKEEPER_SERVER_WATCH_HUB_H_
+#define SLICEKEEPER_SERVER_WATCH_HUB_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "server/store/store.h"
+#include "server/watch/sink.h"
+#include "server/watch/subscriber.h"
+
+namespace slicekeeper::watch {
+
+struct HubStats {
+  int64_t subscribers_slices = 0;
+  int64_t subscribers_endpoints = 0;
+  int64_t events_sent = 0;  // includes those of closed subscribers
+  int64_t coalesced = 0;
+  int64_t resets = 0;
+  int64_t dispatched_revision = 0;
+  // Age of the oldest unsent change over all subscribers (0 when all are caught up).
+  absl::Duration max_lag;
+};
+
+class Hub : public store::CommitListener {
+ public:
+  struct Options {
+    // Not owned. Null: RealClock().
+    Clock* clock = nullptr;
+    // How often an idle subscriber that asked for bookmarks gets one.
+    absl::Duration bookmark_interval = absl::Seconds(10);
+    // A subscriber whose oldest unsent change is older than this is RESET (its pinned state
+    // freed). InfiniteDuration(): never.
+    absl::Duration max_lag = absl::Seconds(60);
+    size_t max_message_bytes = 1 << 20;
+    // How often the dispatcher thread runs TickOnce.
+    absl::Duration tick = absl::Seconds(1);
+  };
+
+  // `store` must outlive the hub. Does no work.
+  Hub(store::Store* store, Options options);
+  ~Hub() override;
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  // Registers with the store and starts the dispatcher thread.
+  void Start() ABSL_LOCKS_EXCLUDED(mu_, pending_mu_);
+  // Stops the dispatcher, unregisters from the store and detaches every sink. Idempotent.
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_, pending_mu_);
+
+  // A new subscriber: registered for every later commit, with its initial snapshot (or resumed
+  // deltas, or RESET + snapshot) ready, and woken once. `sink` must stay valid until
+  // Unsubscribe(sub) returns.
+  std::shared_ptr<Subscriber> Subscribe(Selection selection, int64_t resume_revision, Sink* sink)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // After this returns the subscriber's sink is never called again.
+  void Unsubscribe(const std::shared_ptr<Subscriber>& subscriber) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // store::CommitListener: O(services in the commit), never blocks on subscribers.
+  void OnCommit(const store::CommitPtr& commit) override ABSL_LOCKS_EXCLUDED(pending_mu_);
+
+  // Dispatches everything committed so far. Returns false when there was nothing to do.
+  bool DispatchOnce() ABSL_LOCKS_EXCLUDED(mu_, pending_mu_);
+  // Bookmarks and lag resets as of the clock's now.
+  void TickOnce() ABSL_LOCKS_EXCLUDED(mu_);
+
+  int64_t dispatched_revision() const { return dispatched_.load(std::memory_order_acquire); }
+  HubStats stats() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Mark {
+    std::string ns;
+    std::string name;
+    ServiceVersion version;
+  };
+  using SubscriberList = std::vector<Subscriber*>;
+
+  void Run();
+  void Index(Subscriber* s, bool add) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Collect(const Mark& mark, std::vector<Subscriber*>* out) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Immutable after construction.
+  store::Store* const store_;
+  const Options options_;
+  Clock* const clock_;
+
+  std::atomic<int64_t> dispatched_{0};
+
+  absl::Mutex pending_mu_;
+  absl::flat_hash_map<std::string, Mark> pending_ ABSL_GUARDED_BY(pending_mu_);
+  int64_t pending_revision_ ABSL_GUARDED_BY(pending_mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(pending_mu_) = false;
+
+  mutable absl::Mutex mu_ ABSL_ACQUIRED_BEFORE(pending_mu_);
+  absl::flat_hash_map<Subscriber*, std::shared_ptr<Subscriber>> subscribers_ ABSL_GUARDED_BY(mu_);
+  // Interest: (namespace, name); name in any namespace; every service of a namespace; everything.
+  absl::flat_hash_map<std::string, SubscriberList> by_key_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, SubscriberList> by_name_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, SubscriberList> by_namespace_ ABSL_GUARDED_BY(mu_);
+  SubscriberList all_ ABSL_GUARDED_BY(mu_);
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  // Totals of subscribers already gone.
+  int64_t closed_events_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t closed_coalesced_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t closed_resets_ ABSL_GUARDED_BY(mu_) = 0;
+
+  std::thread thread_;
+};
+
+}  // namespace slicekeeper::watch
+
+#endif  // SLICEKEEPER_SERVER_WATCH_HUB_H_

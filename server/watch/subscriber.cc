@@ -1,0 +1,368 @@
+#include "server/watch/subscriber.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/query/query.h"
+
+namespace slicekeeper::watch {
+
+namespace {
+
+size_t ApproxBytes(const SlicePtr& s) { return 256 + s->endpoints.size() * 96; }
+
+bool InFilter(const Selection& sel, const v1::ServiceEndpoint& e) {
+  return (sel.zone.empty() || e.zone() == sel.zone) &&
+         (sel.node.empty() || e.node_name() == sel.node);
+}
+
+std::vector<v1::ServiceEndpoint> FilteredView(const Selection& sel,
+                                              const store::ServiceSnapshotPtr& s) {
+  std::vector<v1::ServiceEndpoint> out;
+  if (s == nullptr) return out;
+  out = query::MergeEndpoints(*s);
+  if (sel.zone.empty() && sel.node.empty()) return out;
+  out.erase(std::remove_if(out.begin(), out.end(),
+                           [&](const v1::ServiceEndpoint& e) { return !InFilter(sel, e); }),
+            out.end());
+  return out;
+}
+
+}  // namespace
+
+std::string ServiceKey(absl::string_view ns, absl::string_view name) {
+  return absl::StrCat(ns, "/", name);
+}
+
+bool Selection::Matches(absl::string_view ns, absl::string_view name) const {
+  if (!namespace_.empty() && ns != namespace_) return false;
+  if (services.empty()) return true;
+  return std::find(services.begin(), services.end(), name) != services.end();
+}
+
+Subscriber::Subscriber(Selection selection, store::Store* store,
+                       const std::atomic<int64_t>* dispatched, Sink* sink, Options options)
+    : selection_(std::move(selection)),
+      store_(store),
+      dispatched_(dispatched),
+      options_(options),
+      clock_(options.clock != nullptr ? options.clock : RealClock()),
+      sink_(sink) {}
+
+Subscriber::Catalog Subscriber::TakeCatalog(int64_t* revision) {
+  Catalog out;
+  // One named service: a single snapshot is consistent by itself, and this avoids walking every
+  // service of the namespace for the most common subscription.
+  if (!selection_.namespace_.empty() && selection_.services.size() == 1) {
+    int64_t rev = store_->revision();
+    store::ServiceSnapshotPtr s = store_->GetService(selection_.namespace_, selection_.services[0]);
+    if (s != nullptr) rev = std::max(rev, s->mod_revision);
+    if (s != nullptr) out.emplace_back(ServiceKey(s->namespace_, s->name), ServiceVersion{s, rev});
+    *revision = rev;
+    return out;
+  }
+  store::CatalogPtr cat = store_->Snapshot(selection_.namespace_);
+  for (const store::ServiceSnapshotPtr& s : cat->services) {
+    if (!selection_.Matches(s->namespace_, s->name)) continue;
+    out.emplace_back(ServiceKey(s->namespace_, s->name), ServiceVersion{s, cat->revision});
+  }
+  *revision = cat->revision;
+  return out;
+}
+
+void Subscriber::Start(int64_t resume_revision) {
+  absl::MutexLock l(&send_mu_);
+  if (resume_revision > 0) {
+    BeginResume(resume_revision);
+  } else {
+    BeginSnapshot(/*reset=*/false);
+  }
+  started_ = true;
+}
+
+void Subscriber::BeginSnapshot(bool reset) {
+  int64_t rev = 0;
+  Catalog catalog = TakeCatalog(&rev);
+  pending_.clear();
+  last_sent_.clear();
+  base_revision_ = rev;
+  {
+    absl::MutexLock l(&mu_);
+    reset_requested_ = false;
+    floor_revision_ = rev;
+    absl::erase_if(dirty_, [rev](const auto& kv) { return kv.second.revision <= rev; });
+  }
+  // A RESET carries the last revision sent, so revisions never go backwards on the stream.
+  if (reset) {
+    Control(v1::WatchEvent::RESET, last_revision_sent_);
+    stats_.resets.fetch_add(1, std::memory_order_relaxed);
+  }
+  for (auto& [key, version] : catalog) DiffService(key, ServiceVersion{nullptr, 0}, version);
+  sync_after_pending_ = std::max(rev, last_revision_sent_);
+}
+
+void Subscriber::BeginResume(int64_t resume_revision) {
+  int64_t rev = 0;
+  Catalog catalog = TakeCatalog(&rev);
+  absl::StatusOr<std::vector<store::CommitPtr>> commits = store_->ChangesSince(resume_revision);
+  // A revision from the future (a store that lost its state) is as unusable as a compacted one.
+  if (resume_revision > rev || !commits.ok()) {
+    BeginSnapshot(/*reset=*/true);
+    return;
+  }
+  // The client's state is the store's at resume_revision: for each service changed since, that
+  // is the `before` of the first commit after it.
+  absl::flat_hash_map<std::string, ServiceVersion> before;
+  for (const store::CommitPtr& c : *commits) {
+    if (c->revision > rev) break;
+    for (const store::ServiceChange& sc : c->services) {
+      const store::ServiceSnapshot& any = sc.after != nullptr ? *sc.after : *sc.before;
+      if (!selection_.Matches(any.namespace_, any.name)) continue;
+      before.try_emplace(ServiceKey(any.namespace_, any.name),
+                         ServiceVersion{sc.before, resume_revision});
+    }
+  }
+  pending_.clear();
+  last_sent_.clear();
+  base_revision_ = rev;
+  {
+    absl::MutexLock l(&mu_);
+    floor_revision_ = rev;
+    absl::erase_if(dirty_, [rev](const auto& kv) { return kv.second.revision <= rev; });
+  }
+  for (auto& [key, version] : catalog) {
+    auto it = before.find(key);
+    if (it == before.end()) {
+      last_sent_[key] = version;
+      continue;
+    }
+    DiffService(key, it->second, version);
+    before.erase(it);
+  }
+  // What is left was deleted since resume_revision.
+  for (auto& [key, version] : before) DiffService(key, version, ServiceVersion{nullptr, rev});
+  std::stable_sort(pending_.begin(), pending_.end(),
+                   [](const PendingEvent& a, const PendingEvent& b) {
+                     return a.revision < b.revision;
+                   });
+  sync_after_pending_ = std::max(rev, last_revision_sent_);
+}
+
+bool Subscriber::TakeDirty() {
+  absl::flat_hash_map<std::string, ServiceVersion> dirty;
+  {
+    absl::MutexLock l(&mu_);
+    dirty.swap(dirty_);
+    oldest_unsent_ = absl::InfiniteFuture();
+  }
+  if (dirty.empty()) return false;
+  size_t start = pending_.size();
+  for (auto& [key, version] : dirty) {
+    auto it = last_sent_.find(key);
+    ServiceVersion before =
+        it != last_sent_.end() ? it->second : ServiceVersion{nullptr, base_revision_};
+    // Marks not newer than what was sent are leftovers of the snapshot/dispatch race.
+    if (version.revision <= before.revision) continue;
+    DiffService(key, before, version);
+  }
+  std::stable_sort(pending_.begin() + start, pending_.end(),
+                   [](const PendingEvent& a, const PendingEvent& b) {
+                     return a.revision < b.revision;
+                   });
+  return true;
+}
+
+void Subscriber::DiffService(const std::string& key, const ServiceVersion& before,
+                             const ServiceVersion& after) {
+  if (selection_.view == v1::ENDPOINTS) {
+    DiffEndpoints(before, after);
+  } else {
+    DiffSlices(before, after);
+  }
+  if (after.snapshot == nullptr) {
+    last_sent_.erase(key);
+  } else {
+    last_sent_[key] = after;
+  }
+}
+
+// Both slice lists are sorted by name; unchanged slices are the same pointer in both.
+void Subscriber::DiffSlices(const ServiceVersion& before, const ServiceVersion& after) {
+  static const std::vector<SlicePtr> kNone;
+  const std::vector<SlicePtr>& a = before.snapshot ? before.snapshot->slices : kNone;
+  const std::vector<SlicePtr>& b = after.snapshot ? after.snapshot->slices : kNone;
+  auto emit = [&](v1::WatchEvent::Type type, const SlicePtr& s) {
+    PendingEvent e;
+    e.revision = after.revision;
+    e.type = type;
+    e.slice = s;
+    pending_.push_back(std::move(e));
+  };
+  size_t i = 0, j = 0;
+  while (i < a.size() || j < b.size()) {
+    if (j == b.size() || (i < a.size() && a[i]->name < b[j]->name)) {
+      emit(v1::WatchEvent::DELETED, a[i++]);
+    } else if (i == a.size() || b[j]->name < a[i]->name) {
+      emit(v1::WatchEvent::ADDED, b[j++]);
+    } else {
+      if (a[i] != b[j]) emit(v1::WatchEvent::MODIFIED, b[j]);
+      ++i;
+      ++j;
+    }
+  }
+}
+
+void Subscriber::DiffEndpoints(const ServiceVersion& before, const ServiceVersion& after) {
+  const store::ServiceSnapshotPtr& any = after.snapshot ? after.snapshot : before.snapshot;
+  if (any == nullptr) return;
+  std::vector<v1::ServiceEndpoint> a = FilteredView(selection_, before.snapshot);
+  std::vector<v1::ServiceEndpoint> b = FilteredView(selection_, after.snapshot);
+  query::EndpointDiff diff = query::DiffEndpoints(a, b);
+  auto emit = [&](v1::WatchEvent::Type type, v1::ServiceEndpoint&& ep) {
+    PendingEvent e;
+    e.revision = after.revision;
+    e.type = type;
+    e.ns = any->namespace_;
+    e.service = any->name;
+    e.endpoint = std::move(ep);
+    pending_.push_back(std::move(e));
+  };
+  for (v1::ServiceEndpoint& ep : diff.removed) {
+    v1::ServiceEndpoint key;
+    key.set_address(ep.address());
+    key.set_address_type(ep.address_type());
+    emit(v1::WatchEvent::DELETED, std::move(key));
+  }
+  for (v1::ServiceEndpoint& ep : diff.added) emit(v1::WatchEvent::ADDED, std::move(ep));
+  for (v1::ServiceEndpoint& ep : diff.modified) emit(v1::WatchEvent::MODIFIED, std::move(ep));
+}
+
+void Subscriber::Control(v1::WatchEvent::Type type, int64_t revision) {
+  PendingEvent e;
+  e.type = type;
+  e.revision = revision;
+  pending_.push_front(std::move(e));
+}
+
+std::optional<v1::WatchResponse> Subscriber::Emit() {
+  v1::WatchResponse out;
+  size_t bytes = 0;
+  while (!pending_.empty() && bytes < options_.max_message_bytes) {
+    PendingEvent& p = pending_.front();
+    v1::WatchEvent* e = out.add_events();
+    e->set_type(p.type);
+    e->set_revision(p.revision);
+    if (p.slice != nullptr) {
+      *e->mutable_slice() = p.slice->ToProto();
+      bytes += ApproxBytes(p.slice);
+    } else if (!p.service.empty()) {
+      e->set_namespace_(std::move(p.ns));
+      e->set_service(std::move(p.service));
+      *e->mutable_endpoint() = std::move(p.endpoint);
+      bytes += 128 + e->endpoint().ports_size() * 32;
+    }
+    last_revision_sent_ = std::max(last_revision_sent_, p.revision);
+    pending_.pop_front();
+  }
+  if (pending_.empty() && sync_after_pending_ > 0) {
+    v1::WatchEvent* e = out.add_events();
+    e->set_type(v1::WatchEvent::SYNCED);
+    e->set_revision(sync_after_pending_);
+    last_revision_sent_ = std::max(last_revision_sent_, sync_after_pending_);
+    sync_after_pending_ = 0;
+  }
+  if (out.events_size() == 0) return std::nullopt;
+  stats_.events_sent.fetch_add(out.events_size(), std::memory_order_relaxed);
+  absl::MutexLock l(&mu_);
+  last_send_ = clock_->Now();
+  return out;
+}
+
+std::optional<v1::WatchResponse> Subscriber::Next() {
+  absl::MutexLock l(&send_mu_);
+  if (!started_) return std::nullopt;
+  bool reset = false;
+  {
+    absl::MutexLock m(&mu_);
+    reset = reset_requested_;
+  }
+  if (reset) BeginSnapshot(/*reset=*/true);
+  if (pending_.empty() && sync_after_pending_ == 0) TakeDirty();
+  if (!pending_.empty() || sync_after_pending_ > 0) return Emit();
+  // Idle: a bookmark, if one is due. Every commit up to max(dispatched, marked) that concerns
+  // this subscriber has been sent, because its dirty set is empty.
+  int64_t dispatched = dispatched_->load(std::memory_order_acquire);
+  absl::MutexLock m(&mu_);
+  if (!bookmark_requested_ || !dirty_.empty()) return std::nullopt;
+  bookmark_requested_ = false;
+  int64_t rev = std::max({dispatched, marked_revision_, last_revision_sent_});
+  last_revision_sent_ = rev;
+  v1::WatchResponse out;
+  v1::WatchEvent* e = out.add_events();
+  e->set_type(v1::WatchEvent::BOOKMARK);
+  e->set_revision(rev);
+  last_send_ = clock_->Now();
+  stats_.events_sent.fetch_add(1, std::memory_order_relaxed);
+  return out;
+}
+
+bool Subscriber::MarkDirty(std::vector<std::pair<std::string, ServiceVersion>> marks,
+                           int64_t round_revision) {
+  absl::MutexLock l(&mu_);
+  bool was_clean = dirty_.empty();
+  marked_revision_ = std::max(marked_revision_, round_revision);
+  for (auto& [key, version] : marks) {
+    // Already in the snapshot the subscriber started from: no wake, nothing to diff.
+    if (version.revision <= floor_revision_) continue;
+    auto [it, inserted] = dirty_.try_emplace(key, version);
+    if (inserted) continue;
+    stats_.coalesced.fetch_add(1, std::memory_order_relaxed);
+    if (version.revision > it->second.revision) it->second = std::move(version);
+  }
+  if (was_clean && !dirty_.empty()) {
+    oldest_unsent_ = clock_->Now();
+    return true;
+  }
+  return false;
+}
+
+bool Subscriber::RequestBookmark() {
+  absl::MutexLock l(&mu_);
+  if (bookmark_requested_) return false;
+  bookmark_requested_ = true;
+  return true;
+}
+
+void Subscriber::RequestReset() {
+  absl::MutexLock s(&send_mu_);
+  pending_.clear();
+  last_sent_.clear();
+  sync_after_pending_ = 0;
+  absl::MutexLock l(&mu_);
+  dirty_.clear();
+  reset_requested_ = true;
+  oldest_unsent_ = absl::InfiniteFuture();
+}
+
+absl::Time Subscriber::OldestUnsent() const {
+  absl::MutexLock l(&mu_);
+  return oldest_unsent_;
+}
+
+absl::Time Subscriber::LastSend() const {
+  absl::MutexLock l(&mu_);
+  return last_send_;
+}
+
+void Subscriber::Wake() {
+  absl::MutexLock l(&sink_mu_);
+  if (sink_ != nullptr) sink_->Wake();
+}
+
+void Subscriber::Detach() {
+  absl::MutexLock l(&sink_mu_);
+  sink_ = nullptr;
+}
+
+}  // namespace slicekeeper::watch

@@ -1,0 +1,354 @@
+// Hub and Subscriber against the real store, with the dispatcher and the ticks stepped by hand.
+#include "server/watch/hub.h"
+
+#include <atomic>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/fakes/fake_clock.h"
+#include "tests/test_util.h"
+
+namespace slicekeeper::watch {
+namespace {
+
+using ::testing::ElementsAre;
+
+class RecordingSink : public Sink {
+ public:
+  void Wake() override { wakes.fetch_add(1); }
+  std::atomic<int> wakes{0};
+};
+
+v1::EndpointChange Change(const std::string& svc, int i, bool ready = true,
+                          bool terminating = false, const std::string& zone = "zone-a") {
+  v1::EndpointChange c;
+  c.set_op(v1::EndpointChange::UPSERT);
+  c.set_namespace_("test");
+  c.set_service(svc);
+  v1::Endpoint* e = c.mutable_endpoint();
+  e->add_addresses(absl::StrCat("10.0.", i / 250, ".", i % 250 + 1));
+  e->mutable_conditions()->set_ready(ready);
+  e->mutable_conditions()->set_serving(true);
+  e->mutable_conditions()->set_terminating(terminating);
+  e->set_zone(zone);
+  e->mutable_target_ref()->set_kind("Pod");
+  e->mutable_target_ref()->set_namespace_("test");
+  e->mutable_target_ref()->set_name(absl::StrCat("pod", i));
+  v1::EndpointPort* p = c.add_ports();
+  p->set_name("http");
+  p->set_port(80);
+  return c;
+}
+
+v1::EndpointChange Remove(const std::string& svc, int i) {
+  v1::EndpointChange c = Change(svc, i);
+  c.set_op(v1::EndpointChange::REMOVE);
+  return c;
+}
+
+class HubTest : public ::testing::Test {
+ protected:
+  HubTest() : store_(StoreOptions(&clock_)), hub_(&store_, HubOptions(&clock_)) {
+    // Registered as the store's listener without the dispatcher thread: tests step it.
+    store_.SnapshotAndListen("", &hub_);
+  }
+  ~HubTest() override { store_.RemoveListener(&hub_); }
+
+  static store::Store::Options StoreOptions(Clock* clock) {
+    store::Store::Options o;
+    o.shards = 4;
+    o.history_size = 50;
+    o.clock = clock;
+    return o;
+  }
+  static Hub::Options HubOptions(Clock* clock) {
+    Hub::Options o;
+    o.clock = clock;
+    o.max_lag = absl::Seconds(30);
+    o.bookmark_interval = absl::Seconds(5);
+    o.max_message_bytes = 4096;
+    return o;
+  }
+
+  int64_t Apply(std::vector<v1::EndpointChange> changes) {
+    absl::StatusOr<store::WriteResult> r = store_.ApplyChanges(changes);
+    EXPECT_OK(r);
+    return r.ok() ? r->revision : 0;
+  }
+
+  static std::vector<v1::WatchEvent> Drain(Subscriber& sub) {
+    std::vector<v1::WatchEvent> out;
+    while (std::optional<v1::WatchResponse> m = sub.Next()) {
+      for (const v1::WatchEvent& e : m->events()) out.push_back(e);
+    }
+    return out;
+  }
+
+  static std::vector<v1::WatchEvent::Type> Types(const std::vector<v1::WatchEvent>& events) {
+    std::vector<v1::WatchEvent::Type> out;
+    for (const auto& e : events) out.push_back(e.type());
+    return out;
+  }
+
+  testing::FakeClock clock_;
+  store::Store store_;
+  Hub hub_;
+  RecordingSink sink_;
+};
+
+Selection Watch(std::vector<std::string> services, v1::WatchView view = v1::SLICES) {
+  Selection s;
+  s.namespace_ = "test";
+  s.services = std::move(services);
+  s.view = view;
+  return s;
+}
+
+// A new subscriber gets one ADDED per slice, then SYNCED at the store's revision.
+TEST_F(HubTest, SnapshotThenSynced) {
+  std::vector<v1::EndpointChange> batch;
+  for (int i = 0; i < 250; ++i) batch.push_back(Change("web", i));
+  int64_t rev = Apply(batch);
+  auto sub = hub_.Subscribe(Watch({"web"}), 0, &sink_);
+  EXPECT_EQ(sink_.wakes.load(), 1);
+  std::vector<v1::WatchEvent> events = Drain(*sub);
+  EXPECT_THAT(Types(events), ElementsAre(v1::WatchEvent::ADDED, v1::WatchEvent::ADDED,
+                                         v1::WatchEvent::ADDED, v1::WatchEvent::SYNCED));
+  EXPECT_EQ(events.back().revision(), rev);
+  int total = 0;
+  for (size_t i = 0; i + 1 < events.size(); ++i) total += events[i].slice().endpoints_size();
+  EXPECT_EQ(total, 250);
+  hub_.Unsubscribe(sub);
+}
+
+// Several commits to one slice between two sends fold into one MODIFIED with the latest state.
+TEST_F(HubTest, CommitsCoalesceIntoOneEvent) {
+  Apply({Change("web", 1), Change("web", 2)});
+  auto sub = hub_.Subscribe(Watch({"web"}), 0, &sink_);
+  Drain(*sub);
+  Apply({Change("web", 1, /*ready=*/false)});
+  Apply({Change("web", 1, /*ready=*/true)});
+  int64_t last = Apply({Change("web", 1, /*ready=*/false, /*terminating=*/true)});
+  ASSERT_TRUE(hub_.DispatchOnce());
+  std::vector<v1::WatchEvent> events = Drain(*sub);
+  ASSERT_THAT(Types(events), ElementsAre(v1::WatchEvent::MODIFIED));
+  EXPECT_EQ(events[0].revision(), last);
+  bool found = false;
+  for (const v1::Endpoint& e : events[0].slice().endpoints()) {
+    if (e.target_ref().name() == "pod1") {
+      found = true;
+      EXPECT_TRUE(e.conditions().terminating());
+    }
+  }
+  EXPECT_TRUE(found);
+  hub_.Unsubscribe(sub);
+}
+
+// The sink is woken on the clean->dirty transition only, not once per commit.
+TEST_F(HubTest, WakesOnlyOnCleanToDirty) {
+  Apply({Change("web", 1)});
+  auto sub = hub_.Subscribe(Watch({"web"}), 0, &sink_);
+  Drain(*sub);
+  int before = sink_.wakes.load();
+  Apply({Change("web", 1, false)});
+  hub_.DispatchOnce();
+  Apply({Change("web", 1, true)});
+  hub_.DispatchOnce();
+  EXPECT_EQ(sink_.wakes.load(), before + 1);
+  EXPECT_EQ(Drain(*sub).size(), 1u);
+  Apply({Change("web", 1, false)});
+  hub_.DispatchOnce();
+  EXPECT_EQ(sink_.wakes.load(), before + 2);
+  hub_.Unsubscribe(sub);
+}
+
+// A subscriber of one service is neither marked nor woken by another service's commits.
+TEST_F(HubTest, SelectionFiltersServices) {
+  Apply({Change("web", 1), Change("db", 1)});
+  auto sub = hub_.Subscribe(Watch({"web"}), 0, &sink_);
+  Drain(*sub);
+  int before = sink_.wakes.load();
+  Apply({Change("db", 2)});
+  hub_.DispatchOnce();
+  EXPECT_EQ(sink_.wakes.load(), before);
+  EXPECT_TRUE(Drain(*sub).empty());
+  hub_.Unsubscribe(sub);
+}
+
+// Resuming from a revision in the history sends only what changed since, then SYNCED.
+TEST_F(HubTest, ResumeSendsOnlyDeltas) {
+  std::vector<v1::EndpointChange> batch;
+  for (int i = 0; i < 250; ++i) batch.push_back(Change("web", i));
+  int64_t rev = Apply(batch);
+  int64_t now = Apply({Change("web", 7, false)});
+  auto sub = hub_.Subscribe(Watch({"web"}), rev, &sink_);
+  std::vector<v1::WatchEvent> events = Drain(*sub);
+  EXPECT_THAT(Types(events), ElementsAre(v1::WatchEvent::MODIFIED, v1::WatchEvent::SYNCED));
+  EXPECT_EQ(events.back().revision(), now);
+  hub_.Unsubscribe(sub);
+}
+
+// Resuming from a revision older than the history gets RESET, a full snapshot and SYNCED.
+TEST_F(HubTest, ResumeTooOldResets) {
+  int64_t first = Apply({Change("web", 0)});
+  for (int i = 1; i <= 60; ++i) Apply({Change("web", i)});  // history keeps 50 commits
+  auto sub = hub_.Subscribe(Watch({"web"}), first, &sink_);
+  std::vector<v1::WatchEvent> events = Drain(*sub);
+  ASSERT_GE(events.size(), 3u);
+  EXPECT_EQ(events.front().type(), v1::WatchEvent::RESET);
+  EXPECT_EQ(events[1].type(), v1::WatchEvent::ADDED);
+  EXPECT_EQ(events.back().type(), v1::WatchEvent::SYNCED);
+  hub_.Unsubscribe(sub);
+}
+
+// Resuming after the watched service was deleted yields DELETED for each of its slices.
+TEST_F(HubTest, ResumeAfterDeleteSendsDeleted) {
+  int64_t rev = Apply({Change("web", 1)});
+  ASSERT_OK(store_.DeleteService("test", "web"));
+  auto sub = hub_.Subscribe(Watch({"web"}), rev, &sink_);
+  EXPECT_THAT(Types(Drain(*sub)), ElementsAre(v1::WatchEvent::DELETED, v1::WatchEvent::SYNCED));
+  hub_.Unsubscribe(sub);
+}
+
+// The ENDPOINTS view shows ready -> terminating -> removed, filtered by zone.
+TEST_F(HubTest, EndpointsViewLifecycleWithZoneFilter) {
+  Selection sel = Watch({"web"}, v1::ENDPOINTS);
+  sel.zone = "zone-a";
+  Apply({Change("web", 1), Change("web", 2, true, false, "zone-b")});
+  auto sub = hub_.Subscribe(sel, 0, &sink_);
+  std::vector<v1::WatchEvent> events = Drain(*sub);
+  ASSERT_THAT(Types(events), ElementsAre(v1::WatchEvent::ADDED, v1::WatchEvent::SYNCED));
+  EXPECT_EQ(events[0].endpoint().address(), "10.0.0.2");
+  EXPECT_TRUE(events[0].endpoint().conditions().ready());
+
+  Apply({Change("web", 1, /*ready=*/false, /*terminating=*/true)});
+  Apply({Change("web", 2, false, true, "zone-b")});  // other zone: filtered out
+  hub_.DispatchOnce();
+  events = Drain(*sub);
+  ASSERT_THAT(Types(events), ElementsAre(v1::WatchEvent::MODIFIED));
+  EXPECT_FALSE(events[0].endpoint().conditions().ready());
+  EXPECT_TRUE(events[0].endpoint().conditions().serving());
+  EXPECT_TRUE(events[0].endpoint().conditions().terminating());
+
+  Apply({Remove("web", 1)});
+  hub_.DispatchOnce();
+  events = Drain(*sub);
+  ASSERT_THAT(Types(events), ElementsAre(v1::WatchEvent::DELETED));
+  EXPECT_EQ(events[0].endpoint().address(), "10.0.0.2");
+  hub_.Unsubscribe(sub);
+}
+
+// A subscriber that does not read past max_lag is RESET: its pinned state is dropped and it
+// starts over with RESET, a fresh snapshot and SYNCED at the current revision.
+TEST_F(HubTest, LaggingSubscriberIsReset) {
+  Apply({Change("web", 1)});
+  auto sub = hub_.Subscribe(Watch({"web"}), 0, &sink_);
+  Drain(*sub);
+  Apply({Change("web", 1, false)});
+  hub_.DispatchOnce();
+  clock_.Advance(absl::Seconds(31));
+  int64_t rev = Apply({Change("web", 2)});
+  hub_.DispatchOnce();
+  hub_.TickOnce();
+  std::vector<v1::WatchEvent> events = Drain(*sub);
+  ASSERT_THAT(Types(events), ElementsAre(v1::WatchEvent::RESET, v1::WatchEvent::ADDED,
+                                         v1::WatchEvent::SYNCED));
+  EXPECT_EQ(events[1].slice().endpoints_size(), 2);
+  EXPECT_EQ(events.back().revision(), rev);
+  EXPECT_EQ(hub_.stats().resets, 1);
+  hub_.Unsubscribe(sub);
+}
+
+// An idle subscriber that asked for bookmarks gets one after the interval, at the revision it
+// has caught up to, even when other services moved the store's revision.
+TEST_F(HubTest, BookmarkWhenIdle) {
+  Selection sel = Watch({"web"});
+  sel.bookmarks = true;
+  Apply({Change("web", 1)});
+  auto sub = hub_.Subscribe(sel, 0, &sink_);
+  Drain(*sub);
+  int64_t rev = Apply({Change("db", 1)});
+  hub_.DispatchOnce();
+  clock_.Advance(absl::Seconds(6));
+  hub_.TickOnce();
+  std::vector<v1::WatchEvent> events = Drain(*sub);
+  ASSERT_THAT(Types(events), ElementsAre(v1::WatchEvent::BOOKMARK));
+  EXPECT_EQ(events[0].revision(), rev);
+  hub_.Unsubscribe(sub);
+}
+
+// After Unsubscribe the sink is never woken again.
+TEST_F(HubTest, UnsubscribedSinkIsNotWoken) {
+  auto sub = hub_.Subscribe(Selection{}, 0, &sink_);
+  Drain(*sub);
+  hub_.Unsubscribe(sub);
+  int before = sink_.wakes.load();
+  Apply({Change("web", 1)});
+  hub_.DispatchOnce();
+  EXPECT_EQ(sink_.wakes.load(), before);
+}
+
+// Random churn over several services: revisions never decrease, and after every drain the state
+// rebuilt from the events equals the store's snapshot at the SYNCED/BOOKMARK revision.
+TEST_F(HubTest, RandomChurnReconstructsStoreState) {
+  Selection sel;  // everything
+  sel.bookmarks = true;
+  auto sub = hub_.Subscribe(sel, 0, &sink_);
+  std::map<std::string, v1::EndpointSlice> state;
+  int64_t last = 0;
+  auto consume = [&](const std::vector<v1::WatchEvent>& events) {
+    for (const v1::WatchEvent& e : events) {
+      EXPECT_GE(e.revision(), last);
+      last = std::max(last, e.revision());
+      if (e.type() == v1::WatchEvent::ADDED || e.type() == v1::WatchEvent::MODIFIED) {
+        state[e.slice().metadata().name()] = e.slice();
+      } else if (e.type() == v1::WatchEvent::DELETED) {
+        EXPECT_EQ(state.erase(e.slice().metadata().name()), 1u);
+      }
+    }
+  };
+  consume(Drain(*sub));
+  uint32_t seed = 42;
+  auto rnd = [&seed](int n) {
+    seed = seed * 1103515245 + 12345;
+    return static_cast<int>((seed >> 8) % n);
+  };
+  const std::vector<std::string> services = {"a", "b", "c"};
+  for (int step = 0; step < 200; ++step) {
+    std::vector<v1::EndpointChange> batch;
+    for (int k = 0; k < 1 + rnd(20); ++k) {
+      const std::string& svc = services[rnd(3)];
+      int i = rnd(300);
+      batch.push_back(rnd(4) == 0 ? Remove(svc, i) : Change(svc, i, rnd(2) == 0));
+    }
+    Apply(batch);
+    if (rnd(3) == 0) continue;  // let commits pile up and coalesce
+    hub_.DispatchOnce();
+    consume(Drain(*sub));
+    clock_.Advance(absl::Seconds(6));
+    hub_.TickOnce();
+    std::vector<v1::WatchEvent> bm = Drain(*sub);
+    ASSERT_EQ(bm.size(), 1u);
+    ASSERT_EQ(bm[0].type(), v1::WatchEvent::BOOKMARK);
+    consume(bm);
+    store::CatalogPtr cat = store_.Snapshot("test");
+    ASSERT_EQ(cat->revision, bm[0].revision());
+    std::map<std::string, v1::EndpointSlice> want;
+    for (const auto& s : cat->services) {
+      for (const SlicePtr& sl : s->slices) want[sl->name] = sl->ToProto();
+    }
+    ASSERT_EQ(state.size(), want.size());
+    for (const auto& [name, slice] : want) {
+      ASSERT_TRUE(google::protobuf::util::MessageDifferencer::Equals(state[name], slice)) << name;
+    }
+  }
+  hub_.Unsubscribe(sub);
+}
+
+}  // namespace
+}  // namespace slicekeeper::watch
