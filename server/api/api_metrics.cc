@@ -1,0 +1,144 @@
+#include "server/api/api_metrics.h"
+
+#include <string>
+#include <vector>
+
+namespace slicekeeper::api {
+namespace {
+
+constexpr char kController[] = "slicekeeper_endpoint_slice_controller_";
+// The four trafficDistribution values a service record may carry ("" = none).
+constexpr const char* kTrafficDistributions[] = {"", "PreferClose", "PreferSameZone",
+                                                 "PreferSameNode"};
+
+std::string Controller(absl::string_view name) { return std::string(kController) + std::string(name); }
+
+const char* CodeName(int code) {
+  static constexpr const char* kNames[] = {
+      "OK",       "CANCELLED",          "UNKNOWN",           "INVALID_ARGUMENT",
+      "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",    "PERMISSION_DENIED",
+      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+      "UNIMPLEMENTED", "INTERNAL",      "UNAVAILABLE",       "DATA_LOSS",
+      "UNAUTHENTICATED"};
+  return code >= 0 && code <= 16 ? kNames[code] : "UNKNOWN";
+}
+
+}  // namespace
+
+ApiMetrics::ApiMetrics(metrics::Registry* registry, const store::Store* store) : store_(store) {
+  requests_ = registry->AddCounterFamily("slicekeeper_grpc_requests_total",
+                                         "gRPC requests finished, by method and status code.",
+                                         {"method", "code"});
+  latency_ = registry->AddHistogramFamily(
+      "slicekeeper_grpc_request_duration_seconds",
+      "gRPC request latency (streams: their whole lifetime), by method.", {"method"},
+      metrics::ExponentialBuckets(0.0001, 2, 18));
+  auto* batches = registry->AddCounterFamily(
+      "slicekeeper_change_batches_total", "Change batches by result (ok or rejected).", {"result"});
+  batches_ok_ = batches->WithLabels({"ok"});
+  batches_rejected_ = batches->WithLabels({"rejected"});
+  AddStoreGauges(registry);
+  AddControllerMetrics(registry);
+}
+
+void ApiMetrics::AddStoreGauges(metrics::Registry* registry) {
+  const store::Store* s = store_;
+  registry->AddCallbackGauge("slicekeeper_services", "Services in the store.",
+                             [s] { return static_cast<double>(s->totals().services); });
+  registry->AddCallbackGauge("slicekeeper_endpoint_slices", "EndpointSlices in the store.",
+                             [s] { return static_cast<double>(s->totals().slices); });
+  registry->AddCallbackGauge("slicekeeper_endpoints", "Endpoints held in the store's slices.",
+                             [s] { return static_cast<double>(s->totals().endpoints); });
+  registry->AddCallbackGauge("slicekeeper_revision", "The latest published revision.",
+                             [s] { return static_cast<double>(s->revision()); });
+}
+
+void ApiMetrics::AddControllerMetrics(metrics::Registry* registry) {
+  const std::vector<double> buckets = metrics::ExponentialBuckets(2, 2, 15);
+  added_per_sync_ = registry->AddHistogram(Controller("endpoints_added_per_sync"),
+                                           "Endpoints added on each sync.", buckets);
+  removed_per_sync_ = registry->AddHistogram(Controller("endpoints_removed_per_sync"),
+                                             "Endpoints removed on each sync.", buckets);
+  changed_per_sync_ = registry->AddHistogramFamily(
+      Controller("endpointslices_changed_per_sync"), "EndpointSlices changed on each sync.",
+      {"topology", "traffic_distribution"}, buckets);
+  auto* changes = registry->AddCounterFamily(
+      Controller("changes"), "EndpointSlice changes by operation.", {"operation"});
+  creates_ = changes->WithLabels({"create"});
+  updates_ = changes->WithLabels({"update"});
+  deletes_ = changes->WithLabels({"delete"});
+  auto* syncs = registry->AddCounterFamily(Controller("syncs"), "Syncs by result.", {"result"});
+  syncs_success_ = syncs->WithLabels({"success"});
+  syncs_error_ = syncs->WithLabels({"error"});
+  syncs->WithLabels({"stale"});  // slicekeeper's writes are never stale; exported as 0
+  const store::Store* s = store_;
+  registry->AddCallbackGauge(Controller("endpoints_desired"), "Number of endpoints desired.",
+                             [s] { return static_cast<double>(s->totals().endpoints); });
+  registry->AddCallbackGauge(Controller("num_endpoint_slices"), "Number of EndpointSlices.",
+                             [s] { return static_cast<double>(s->totals().slices); });
+  registry->AddCallbackGauge(Controller("desired_endpoint_slices"),
+                             "Number of EndpointSlices that would exist with perfect allocation.",
+                             [s] { return static_cast<double>(s->totals().desired_slices); });
+  auto* by_td = registry->AddGaugeFamily(Controller("services_count_by_traffic_distribution"),
+                                         "Number of Services using each trafficDistribution.",
+                                         {"traffic_distribution"});
+  for (const char* td : kTrafficDistributions) {
+    std::string value = td;
+    by_td->WithLabels({td})->SetCallback([this, value] { return CountByTrafficDistribution(value); });
+  }
+}
+
+void ApiMetrics::RecordRpc(absl::string_view method, grpc::StatusCode code,
+                           absl::Duration latency) {
+  const int c = static_cast<int>(code) >= 0 && static_cast<int>(code) <= 16
+                    ? static_cast<int>(code) : 2;
+  metrics::Histogram* hist = nullptr;
+  metrics::Counter* counter = nullptr;
+  {
+    absl::MutexLock l(&mu_);
+    auto [it, inserted] = methods_.try_emplace(method);
+    RpcMetrics& m = it->second;
+    if (inserted) m.latency = latency_->WithLabels({method});
+    if (m.by_code[c] == nullptr) m.by_code[c] = requests_->WithLabels({method, CodeName(c)});
+    hist = m.latency;
+    counter = m.by_code[c];
+  }
+  hist->Observe(absl::ToDoubleSeconds(latency));
+  counter->Inc();
+}
+
+void ApiMetrics::RecordWrite(const store::WriteResult& result) {
+  batches_ok_->Inc();
+  creates_->Inc(static_cast<double>(result.stats.slices_created()));
+  updates_->Inc(static_cast<double>(result.stats.slices_updated()));
+  deletes_->Inc(static_cast<double>(result.stats.slices_deleted()));
+  for (const reconcile::SyncReport& sync : result.syncs) {
+    syncs_success_->Inc();
+    added_per_sync_->Observe(static_cast<double>(sync.endpoints_added));
+    removed_per_sync_->Observe(static_cast<double>(sync.endpoints_removed));
+    changed_per_sync_->WithLabels({sync.topology, sync.traffic_distribution})
+        ->Observe(static_cast<double>(sync.slices_changed));
+  }
+}
+
+void ApiMetrics::RecordRejectedWrite() {
+  batches_rejected_->Inc();
+  syncs_error_->Inc();
+}
+
+double ApiMetrics::CountByTrafficDistribution(absl::string_view value) {
+  absl::MutexLock l(&counts_mu_);
+  const int64_t revision = store_->revision();
+  if (revision != counts_revision_) {
+    counts_.clear();
+    store::CatalogPtr catalog = store_->Snapshot();
+    for (const store::ServiceSnapshotPtr& s : catalog->services) {
+      if (s->record != nullptr) ++counts_[s->record->traffic_distribution()];
+    }
+    counts_revision_ = catalog->revision;
+  }
+  auto it = counts_.find(value);
+  return it == counts_.end() ? 0 : static_cast<double>(it->second);
+}
+
+}  // namespace slicekeeper::api

@@ -1,0 +1,113 @@
+#include "server/api/change_stream.h"
+
+#include <utility>
+
+namespace slicekeeper::api {
+
+ChangeStream::ChangeStream(ApplyFn apply, DoneFn on_done, Options options)
+    : apply_(std::move(apply)),
+      on_done_(std::move(on_done)),
+      options_(options),
+      start_(absl::Now()) {}
+
+void ChangeStream::Start() {
+  absl::MutexLock l(&mu_);
+  MaybeReadLocked();
+}
+
+void ChangeStream::BeginShutdown() {
+  absl::MutexLock l(&mu_);
+  shutting_down_ = true;
+  MaybeFinishLocked();
+}
+
+void ChangeStream::OnReadDone(bool ok) {
+  {
+    absl::MutexLock l(&mu_);
+    reading_ = false;
+    if (!ok) reads_done_ = true;
+    // A batch that arrives after the stream finished was never acked: dropping it loses nothing
+    // the client was told about.
+    if (!ok || finished_ || broken_) {
+      MaybeFinishLocked();
+      return;
+    }
+    applying_ = true;
+  }
+  // Applied without mu_ so acks keep flowing while the store works; reads are serialized (the
+  // next read starts below), so batches are applied in arrival order.
+  v1::ChangeAck ack = apply_(&batch_);
+  absl::MutexLock l(&mu_);
+  applying_ = false;
+  if (!broken_) acks_.push_back(std::move(ack));
+  MaybeWriteLocked();
+  MaybeReadLocked();
+  MaybeFinishLocked();
+}
+
+void ChangeStream::OnWriteDone(bool ok) {
+  absl::MutexLock l(&mu_);
+  writing_ = false;
+  if (!acks_.empty()) acks_.pop_front();
+  if (!ok && !broken_) {
+    broken_ = true;
+    status_ = grpc::Status(grpc::StatusCode::CANCELLED, "ack could not be written");
+  }
+  if (broken_) acks_.clear();
+  MaybeWriteLocked();
+  MaybeReadLocked();
+  MaybeFinishLocked();
+}
+
+void ChangeStream::OnCancel() {
+  absl::MutexLock l(&mu_);
+  if (!broken_) {
+    broken_ = true;
+    status_ = grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled");
+  }
+  // The ack being written stays until OnWriteDone; the rest will never be written.
+  while (acks_.size() > (writing_ ? 1u : 0u)) acks_.pop_back();
+  MaybeFinishLocked();
+}
+
+void ChangeStream::OnDone() {
+  grpc::Status status;
+  {
+    absl::MutexLock l(&mu_);
+    status = status_;
+  }
+  on_done_(this, status, absl::Now() - start_);
+  delete this;
+}
+
+void ChangeStream::MaybeReadLocked() {
+  if (reading_ || applying_ || reads_done_ || shutting_down_ || broken_ || finished_) return;
+  if (static_cast<int>(acks_.size()) >= options_.max_pending_acks) return;  // paused
+  reading_ = true;
+  StartRead(&batch_);
+}
+
+void ChangeStream::MaybeWriteLocked() {
+  if (writing_ || acks_.empty() || finished_ || broken_) return;
+  writing_ = true;
+  StartWrite(&acks_.front());
+}
+
+void ChangeStream::MaybeFinishLocked() {
+  // Never finish with a write outstanding, nor before the batch being applied is acked.
+  if (finished_ || writing_ || applying_) return;
+  if (!broken_) {
+    if (!acks_.empty()) return;
+    if (reads_done_) {
+      status_ = grpc::Status::OK;
+    } else if (shutting_down_) {
+      status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down");
+    } else {
+      return;
+    }
+  }
+  finished_ = true;
+  Finish(status_);
+}
+
+}  // namespace slicekeeper::api

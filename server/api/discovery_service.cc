@@ -1,0 +1,165 @@
+#include "server/api/discovery_service.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_util.h"
+#include "server/api/internal/unary.h"
+#include "server/query/query.h"
+
+namespace slicekeeper::api {
+namespace {
+
+using internal::FinishUnary;
+
+absl::Status Required(absl::string_view field, absl::string_view value) {
+  if (!value.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(field, ": Required value"));
+}
+
+}  // namespace
+
+DiscoveryService::DiscoveryService(const store::Store* store, ApiMetrics* metrics,
+                                   Options options)
+    : store_(store), metrics_(metrics), options_(options), tokens_(options.continue_tokens) {}
+
+grpc::ServerUnaryReactor* DiscoveryService::GetEndpointSlice(
+    grpc::CallbackServerContext* context, const v1::GetEndpointSliceRequest* request,
+    v1::GetEndpointSliceResponse* response) {
+  const absl::Time start = absl::Now();
+  absl::Status status = Required("namespace", request->namespace_());
+  if (status.ok()) status = Required("name", request->name());
+  if (status.ok()) {
+    auto slice = store_->GetSlice(request->namespace_(), request->name());
+    status = slice.status();
+    if (slice.ok()) {
+      *response->mutable_slice() = slice->first->ToProto();
+      response->set_revision(slice->second);
+    }
+  }
+  return FinishUnary(context, metrics_, "GetEndpointSlice", start, status);
+}
+
+grpc::ServerUnaryReactor* DiscoveryService::ListEndpointSlices(
+    grpc::CallbackServerContext* context, const v1::ListEndpointSlicesRequest* request,
+    v1::ListEndpointSlicesResponse* response) {
+  const absl::Time start = absl::Now();
+  absl::Status status = DoListEndpointSlices(*request, response);
+  return FinishUnary(context, metrics_, "ListEndpointSlices", start, status);
+}
+
+absl::StatusOr<ListingPtr> DiscoveryService::BuildListing(
+    const v1::ListEndpointSlicesRequest& request, std::string filter_key) const {
+  SK_ASSIGN_OR_RETURN(query::LabelSelector selector,
+                      query::LabelSelector::Parse(request.label_selector()));
+  store::CatalogPtr catalog = store_->Snapshot(request.namespace_());
+  auto listing = std::make_shared<Listing>();
+  listing->revision = catalog->revision;
+  listing->filter_key = std::move(filter_key);
+  for (const store::ServiceSnapshotPtr& service : catalog->services) {
+    if (!request.service().empty() && service->name != request.service()) continue;
+    for (const SlicePtr& slice : service->slices) {
+      if (!request.service().empty() && slice->ServiceName() != request.service()) continue;
+      if (!selector.Matches(slice->meta->labels())) continue;
+      listing->slices.push_back(slice);
+    }
+  }
+  // Kubernetes lists in key order: namespace, then name.
+  std::sort(listing->slices.begin(), listing->slices.end(),
+            [](const SlicePtr& a, const SlicePtr& b) {
+              return std::tie(a->namespace_, a->name) < std::tie(b->namespace_, b->name);
+            });
+  return listing;
+}
+
+absl::Status DiscoveryService::DoListEndpointSlices(const v1::ListEndpointSlicesRequest& request,
+                                                    v1::ListEndpointSlicesResponse* response) {
+  if (request.limit() < 0) return absl::InvalidArgumentError("limit: must be >= 0");
+  std::string filter_key = absl::StrCat(request.namespace_(), "\n", request.service(), "\n",
+                                        request.label_selector());
+  ContinueTokens::Page page;
+  if (request.continue_().empty()) {
+    SK_ASSIGN_OR_RETURN(page.listing, BuildListing(request, std::move(filter_key)));
+  } else {
+    SK_ASSIGN_OR_RETURN(page, tokens_.Get(request.continue_(), filter_key));
+  }
+  const int64_t total = static_cast<int64_t>(page.listing->slices.size());
+  int64_t end = total;
+  if (request.limit() > 0) end = std::min(total, page.offset + request.limit());
+  response->mutable_slices()->Reserve(static_cast<int>(end - page.offset));
+  for (int64_t i = page.offset; i < end; ++i) {
+    *response->add_slices() = page.listing->slices[i]->ToProto();
+  }
+  if (end < total) response->set_continue_(tokens_.Put(page.listing, end));
+  response->set_revision(page.listing->revision);
+  return absl::OkStatus();
+}
+
+grpc::ServerUnaryReactor* DiscoveryService::ListServices(grpc::CallbackServerContext* context,
+                                                         const v1::ListServicesRequest* request,
+                                                         v1::ListServicesResponse* response) {
+  const absl::Time start = absl::Now();
+  store::CatalogPtr catalog = store_->Snapshot(request->namespace_());
+  response->mutable_services()->Reserve(static_cast<int>(catalog->services.size()));
+  for (const store::ServiceSnapshotPtr& service : catalog->services) {
+    *response->add_services() = query::Summarize(*service);
+  }
+  response->set_revision(catalog->revision);
+  return FinishUnary(context, metrics_, "ListServices", start, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* DiscoveryService::QueryEndpoints(
+    grpc::CallbackServerContext* context, const v1::QueryEndpointsRequest* request,
+    v1::QueryEndpointsResponse* response) {
+  const absl::Time start = absl::Now();
+  absl::Status status = DoQueryEndpoints(*request, response);
+  return FinishUnary(context, metrics_, "QueryEndpoints", start, status);
+}
+
+absl::Status DiscoveryService::DoQueryEndpoints(const v1::QueryEndpointsRequest& request,
+                                                v1::QueryEndpointsResponse* response) {
+  SK_RETURN_IF_ERROR(Required("namespace", request.namespace_()));
+  SK_RETURN_IF_ERROR(Required("service", request.service()));
+  SK_RETURN_IF_ERROR(query::ValidateQuery(request));
+  // Read the revision first: the snapshot taken after it is the service's state at
+  // max(revision, mod_revision) (see the header).
+  const int64_t revision = store_->revision();
+  store::ServiceSnapshotPtr snapshot = store_->GetService(request.namespace_(), request.service());
+  if (snapshot == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("service ", request.namespace_(), "/", request.service(), " not found"));
+  }
+  MergedPtr merged = MergedView(snapshot);
+  SK_ASSIGN_OR_RETURN(std::vector<v1::ServiceEndpoint> endpoints,
+                      query::FilterEndpoints(*merged, request));
+  response->mutable_endpoints()->Reserve(static_cast<int>(endpoints.size()));
+  for (v1::ServiceEndpoint& e : endpoints) *response->add_endpoints() = std::move(e);
+  response->set_revision(std::max(revision, snapshot->mod_revision));
+  return absl::OkStatus();
+}
+
+DiscoveryService::MergedPtr DiscoveryService::MergedView(
+    const store::ServiceSnapshotPtr& snapshot) {
+  std::string key = absl::StrCat(snapshot->namespace_, "/", snapshot->name);
+  {
+    absl::MutexLock l(&mu_);
+    auto it = merged_.find(key);
+    if (it != merged_.end() && it->second.snapshot == snapshot) return it->second.endpoints;
+  }
+  // Merged outside the lock: concurrent first queries of one snapshot may both merge; the
+  // results are equal, so whichever lands last is fine.
+  auto endpoints = std::make_shared<const std::vector<v1::ServiceEndpoint>>(
+      query::MergeEndpoints(*snapshot));
+  absl::MutexLock l(&mu_);
+  if (static_cast<int>(merged_.size()) >= options_.merged_cache_size) merged_.clear();
+  auto& entry = merged_[key];
+  // Never replace a newer snapshot's view with an older one.
+  if (entry.snapshot == nullptr || entry.snapshot->mod_revision <= snapshot->mod_revision) {
+    entry = Merged{snapshot, endpoints};
+  }
+  return endpoints;
+}
+
+}  // namespace slicekeeper::api

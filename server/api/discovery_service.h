@@ -1,0 +1,93 @@
+// DiscoveryService: EndpointDiscovery (the read side) on gRPC's callback API.
+//
+// Reads never wait for writers: each takes immutable snapshots from the store and works on them
+// without locks. Every response carries the revision it reflects:
+//   - GetEndpointSlice: the store's revision at the read;
+//   - ListEndpointSlices / ListServices: the Catalog's revision (all pages of one paged listing
+//     share the revision of the first page, see continue_tokens.h);
+//   - QueryEndpoints: max(store revision before the read, the service's mod_revision) — the
+//     service's state at that revision is exactly the snapshot read.
+// QueryEndpoints keeps the merged view (query::MergeEndpoints) of the last snapshot of each
+// queried service, so repeated queries of an unchanged service only filter.
+// Watch is not implemented yet (UNIMPLEMENTED, gRPC's default).
+//
+// Errors: NOT_FOUND (unknown slice or service), INVALID_ARGUMENT (bad selector, limit, filters or
+// token, naming the field), OUT_OF_RANGE (continue token expired: restart the list).
+//
+// Thread-safety: every method is safe to call concurrently.
+#ifndef SLICEKEEPER_SERVER_API_DISCOVERY_SERVICE_H_
+#define SLICEKEEPER_SERVER_API_DISCOVERY_SERVICE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "server/api/api_metrics.h"
+#include "server/api/continue_tokens.h"
+#include "server/store/store.h"
+#include "slicekeeper/v1/discovery.grpc.pb.h"
+
+namespace slicekeeper::api {
+
+class DiscoveryService final : public v1::EndpointDiscovery::CallbackService {
+ public:
+  struct Options {
+    ContinueTokens::Options continue_tokens;
+    // Services whose merged view is cached for QueryEndpoints at most.
+    int merged_cache_size = 4096;
+  };
+
+  // `store` must outlive the service; `metrics` may be null (else must outlive it).
+  DiscoveryService(const store::Store* store, ApiMetrics* metrics, Options options);
+
+  grpc::ServerUnaryReactor* GetEndpointSlice(grpc::CallbackServerContext* context,
+                                             const v1::GetEndpointSliceRequest* request,
+                                             v1::GetEndpointSliceResponse* response) override;
+  grpc::ServerUnaryReactor* ListEndpointSlices(grpc::CallbackServerContext* context,
+                                               const v1::ListEndpointSlicesRequest* request,
+                                               v1::ListEndpointSlicesResponse* response) override;
+  grpc::ServerUnaryReactor* ListServices(grpc::CallbackServerContext* context,
+                                         const v1::ListServicesRequest* request,
+                                         v1::ListServicesResponse* response) override;
+  grpc::ServerUnaryReactor* QueryEndpoints(grpc::CallbackServerContext* context,
+                                           const v1::QueryEndpointsRequest* request,
+                                           v1::QueryEndpointsResponse* response) override;
+
+  // The handlers' logic, without gRPC (unit tests call these).
+  absl::Status DoListEndpointSlices(const v1::ListEndpointSlicesRequest& request,
+                                    v1::ListEndpointSlicesResponse* response);
+  absl::Status DoQueryEndpoints(const v1::QueryEndpointsRequest& request,
+                                v1::QueryEndpointsResponse* response) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  using MergedPtr = std::shared_ptr<const std::vector<v1::ServiceEndpoint>>;
+  struct Merged {
+    store::ServiceSnapshotPtr snapshot;
+    MergedPtr endpoints;
+  };
+
+  // The first page's listing: the catalog filtered and sorted by (namespace, name).
+  absl::StatusOr<ListingPtr> BuildListing(const v1::ListEndpointSlicesRequest& request,
+                                          std::string filter_key) const;
+  // The merged view of `snapshot`, from the cache when it is the cached snapshot.
+  MergedPtr MergedView(const store::ServiceSnapshotPtr& snapshot) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Immutable after construction.
+  const store::Store* const store_;
+  ApiMetrics* const metrics_;
+  const Options options_;
+
+  ContinueTokens tokens_;
+
+  absl::Mutex mu_;
+  // "<namespace>/<name>" -> the merged view of the latest snapshot queried.
+  absl::flat_hash_map<std::string, Merged> merged_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace slicekeeper::api
+
+#endif  // SLICEKEEPER_SERVER_API_DISCOVERY_SERVICE_H_

@@ -1,0 +1,98 @@
+#include "server/api/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace slicekeeper::api {
+namespace {
+
+constexpr const char* kServiceNames[] = {"", "slicekeeper.v1.EndpointRegistry",
+                                         "slicekeeper.v1.EndpointDiscovery"};
+
+int Millis(absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); }
+
+}  // namespace
+
+Server::Server(store::Store* store, Options options)
+    : store_(store), options_(std::move(options)), registry_(options_.registry) {}
+
+Server::~Server() { Shutdown(absl::ZeroDuration()); }
+
+absl::Status Server::Start() {
+  if (started_) return absl::FailedPreconditionError("server already started");
+  started_ = true;
+  if (registry_ == nullptr) {
+    owned_registry_ = std::make_unique<metrics::Registry>();
+    registry_ = owned_registry_.get();
+  }
+  metrics_ = std::make_unique<ApiMetrics>(registry_, store_);
+  registry_service_ = std::make_unique<RegistryService>(
+      store_, metrics_.get(),
+      RegistryService::Options{.max_batch_changes = options_.max_batch_changes,
+                               .max_pending_acks = options_.max_pending_acks});
+  discovery_service_ = std::make_unique<DiscoveryService>(
+      store_, metrics_.get(),
+      DiscoveryService::Options{.continue_tokens = options_.continue_tokens});
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options_.listen_address, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(registry_service_.get());
+  builder.RegisterService(discovery_service_.get());
+  builder.SetMaxReceiveMessageSize(options_.max_recv_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options_.max_concurrent_streams);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, Millis(options_.keepalive_time));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, Millis(options_.keepalive_timeout));
+  // Let clients ping (keepalive) as often as every 10 s, even on idle streams, so dead peers
+  // surface as cancellations instead of stuck writes.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on grpc address ", options_.listen_address));
+  }
+  grpc_port_.store(port, std::memory_order_release);
+  for (const char* name : kServiceNames) {
+    server_->GetHealthCheckService()->SetServingStatus(name, true);
+  }
+  ready_.store(true, std::memory_order_release);
+  if (!options_.http_listen_address.empty()) return StartHttp();
+  return absl::OkStatus();
+}
+
+absl::Status Server::StartHttp() {
+  http_ = std::make_unique<metrics::HttpServer>(metrics::HttpServer::Options{
+      .listen_address = options_.http_listen_address,
+      .registry = registry_,
+      .ready = [this] { return ready(); }});
+  absl::StatusOr<int> port = http_->Start();
+  if (!port.ok()) return port.status();
+  http_port_.store(*port, std::memory_order_release);
+  return absl::OkStatus();
+}
+
+void Server::Shutdown(absl::Duration deadline) {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  ready_.store(false, std::memory_order_release);
+  if (server_ != nullptr) {
+    // NOT_SERVING for every service, and no later status change takes effect.
+    server_->GetHealthCheckService()->Shutdown();
+    registry_service_->ShutdownStreams();
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + deadline));
+    server_->Wait();
+  }
+  if (http_ != nullptr) http_->Stop();
+}
+
+}  // namespace slicekeeper::api

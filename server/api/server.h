@@ -1,0 +1,107 @@
+// Server: the gRPC server of slicekeeper and its HTTP side port, wired over one Store.
+//
+// Start() builds a grpc::Server with EndpointRegistry, EndpointDiscovery, the standard health
+// service (SERVING for "", "slicekeeper.v1.EndpointRegistry" and "slicekeeper.v1.EndpointDiscovery")
+// and server reflection, then starts the HTTP port (/metrics, /healthz, /readyz) unless its
+// address is empty. Shutdown() is the graceful stop: health NOT_SERVING (and /readyz 503), open
+// StreamChanges streams end with UNAVAILABLE after acking what they read, the server stops
+// accepting and waits for in-flight calls until the deadline (then cancels them), and the HTTP
+// port closes.
+//
+// Transport settings: max concurrent streams, keepalive with client pings permitted, and the max
+// receive message size, from Options.
+//
+// Thread-safety: Start and Shutdown must be called from one thread (the owner's); the port
+// accessors and ready() may be called from any thread.
+//
+// Example:
+//   store::Store store(store::Store::Options{});
+//   api::Server server(&store, api::Server::Options{.listen_address = "127.0.0.1:0"});
+//   SK_RETURN_IF_ERROR(server.Start());
+//   ... server.grpc_port() ...
+//   server.Shutdown(absl::Seconds(10));
+#ifndef SLICEKEEPER_SERVER_API_SERVER_H_
+#define SLICEKEEPER_SERVER_API_SERVER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <grpcpp/server.h>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "server/api/api_metrics.h"
+#include "server/api/continue_tokens.h"
+#include "server/api/discovery_service.h"
+#include "server/api/registry_service.h"
+#include "server/metrics/http_server.h"
+#include "server/metrics/metrics.h"
+#include "server/store/store.h"
+
+namespace slicekeeper::api {
+
+class Server {
+ public:
+  struct Options {
+    // gRPC "host:port"; port 0 picks a free port (see grpc_port()).
+    std::string listen_address = "127.0.0.1:50051";
+    // HTTP "host:port" for /metrics, /healthz, /readyz; port 0 picks one; "" disables it.
+    std::string http_listen_address = "127.0.0.1:9090";
+    int64_t max_batch_changes = 10'000;
+    int max_recv_message_bytes = 16 << 20;
+    int max_concurrent_streams = 10'000;
+    absl::Duration keepalive_time = absl::Seconds(30);
+    absl::Duration keepalive_timeout = absl::Seconds(10);
+    // Per StreamChanges stream: acks waiting to be written before reading pauses.
+    int max_pending_acks = 64;
+    ContinueTokens::Options continue_tokens;
+    // Not owned; null: the server owns a registry of its own.
+    metrics::Registry* registry = nullptr;
+  };
+
+  // `store` must outlive the server. Does no work.
+  Server(store::Store* store, Options options);
+  // Shuts down (with a zero deadline) if still running.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds both ports and starts serving. Errors: UNAVAILABLE (a port could not be bound),
+  // FAILED_PRECONDITION (already started).
+  absl::Status Start();
+
+  // Graceful stop within `deadline` (see the banner). Idempotent.
+  void Shutdown(absl::Duration deadline);
+
+  // The bound ports (0 before Start, or for a disabled HTTP port).
+  int grpc_port() const { return grpc_port_.load(std::memory_order_acquire); }
+  int http_port() const { return http_port_.load(std::memory_order_acquire); }
+  // True between a successful Start and Shutdown.
+  bool ready() const { return ready_.load(std::memory_order_acquire); }
+
+  metrics::Registry* registry() { return registry_; }
+
+ private:
+  absl::Status StartHttp();
+
+  store::Store* const store_;
+  const Options options_;
+  std::unique_ptr<metrics::Registry> owned_registry_;
+  metrics::Registry* registry_;
+  std::unique_ptr<ApiMetrics> metrics_;
+  std::unique_ptr<RegistryService> registry_service_;
+  std::unique_ptr<DiscoveryService> discovery_service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<metrics::HttpServer> http_;
+  std::atomic<int> grpc_port_{0};
+  std::atomic<int> http_port_{0};
+  std::atomic<bool> ready_{false};
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace slicekeeper::api
+
+#endif  // SLICEKEEPER_SERVER_API_SERVER_H_

@@ -1,0 +1,178 @@
+// slicekeeper: the EndpointSlice discovery server. Flags, logging and signal handling; the work is
+// in server/api (gRPC and HTTP) and server/store.
+//
+// Exit codes: 0 after a graceful shutdown (SIGTERM / SIGINT), 1 when the server cannot start
+// (e.g. a port is taken), 2 for bad flags.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "server/api/server.h"
+#include "server/store/store.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC listen address host:port (port 0: any)");
+ABSL_FLAG(std::string, http_listen, "127.0.0.1:9090",
+          "HTTP address for /metrics, /healthz, /readyz (port 0: any; empty: disabled)");
+ABSL_FLAG(std::string, port_file, "",
+          "If set, write \"<grpc_port> <http_port>\" to this file once both ports are bound");
+ABSL_FLAG(std::string, store, "memory", "Storage backend: memory");
+ABSL_FLAG(int, shards, 64, "Store shards (1..4096)");
+ABSL_FLAG(int, max_endpoints_per_slice, 100, "Endpoints per managed slice at most (1..1000)");
+ABSL_FLAG(int64_t, history, 100'000, "Commits kept for watch resume (>= 1)");
+ABSL_FLAG(int64_t, max_batch_changes, 10'000, "Changes per batch at most (>= 1)");
+ABSL_FLAG(int, max_recv_message_bytes, 16 << 20, "Largest gRPC message accepted, in bytes");
+ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error or off");
+ABSL_FLAG(std::string, log_format, "text", "text or json");
+ABSL_FLAG(absl::Duration, bookmark_interval, absl::Seconds(10),
+          "Watch: idle time before a BOOKMARK (not used yet)");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
+          "On SIGTERM: how long in-flight calls may take to finish");
+
+namespace {
+
+using slicekeeper::api::Server;
+using slicekeeper::store::Store;
+
+// Returns "" when the flags are valid, else what is wrong.
+std::string CheckFlags() {
+  if (absl::GetFlag(FLAGS_store) != "memory") {
+    return absl::StrCat("--store=", absl::GetFlag(FLAGS_store),
+                        ": unsupported storage backend (supported: memory)");
+  }
+  const int max_eps = absl::GetFlag(FLAGS_max_endpoints_per_slice);
+  if (max_eps < 1 || max_eps > 1000) {
+    return absl::StrCat("--max_endpoints_per_slice=", max_eps, ": must be between 1 and 1000");
+  }
+  const int shards = absl::GetFlag(FLAGS_shards);
+  if (shards < 1 || shards > 4096) {
+    return absl::StrCat("--shards=", shards, ": must be between 1 and 4096");
+  }
+  if (absl::GetFlag(FLAGS_history) < 1) return "--history: must be >= 1";
+  if (absl::GetFlag(FLAGS_max_batch_changes) < 1) return "--max_batch_changes: must be >= 1";
+  if (absl::GetFlag(FLAGS_max_recv_message_bytes) < 1024) {
+    return "--max_recv_message_bytes: must be >= 1024";
+  }
+  const std::string format = absl::GetFlag(FLAGS_log_format);
+  if (format != "text" && format != "json") return "--log_format: must be text or json";
+  if (spdlog::level::from_str(absl::GetFlag(FLAGS_log_level)) == spdlog::level::off &&
+      absl::GetFlag(FLAGS_log_level) != "off") {
+    return absl::StrCat("--log_level=", absl::GetFlag(FLAGS_log_level), ": unknown level");
+  }
+  return "";
+}
+
+void SetUpLogging() {
+  auto logger = spdlog::stderr_logger_mt("slicekeeper");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(absl::GetFlag(FLAGS_log_level)));
+  if (absl::GetFlag(FLAGS_log_format) == "json") {
+    // Messages are key=value text without double quotes or backslashes, so they embed as is.
+    spdlog::set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","msg":"%v"})",
+                        spdlog::pattern_time_type::utc);
+  } else {
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %L %v", spdlog::pattern_time_type::utc);
+  }
+}
+
+// "host" of "host:port" ("" when there is no host part).
+std::string HostOf(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  return colon == std::string::npos ? "" : address.substr(0, colon);
+}
+
+bool WritePortFile(const std::string& path, int grpc_port, int http_port) {
+  // Written to a temporary name and renamed, so a reader never sees a partial file.
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << grpc_port << " " << http_port << "\n";
+    if (!out.good()) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+// Blocks until SIGTERM or SIGINT; returns the signal. REQUIRES: both are blocked in every thread.
+int WaitForSignal(const sigset_t& signals) {
+  int sig = 0;
+  while (sigwait(&signals, &sig) != 0) {
+  }
+  return sig;
+}
+
+Store::Options StoreOptions() {
+  Store::Options options;
+  options.shards = absl::GetFlag(FLAGS_shards);
+  options.reconcile.max_endpoints_per_slice = absl::GetFlag(FLAGS_max_endpoints_per_slice);
+  options.history_size = absl::GetFlag(FLAGS_history);
+  return options;
+}
+
+Server::Options ServerOptions() {
+  Server::Options options;
+  options.listen_address = absl::GetFlag(FLAGS_listen);
+  options.http_listen_address = absl::GetFlag(FLAGS_http_listen);
+  options.max_batch_changes = absl::GetFlag(FLAGS_max_batch_changes);
+  options.max_recv_message_bytes = absl::GetFlag(FLAGS_max_recv_message_bytes);
+  return options;
+}
+
+int Run() {
+  // Block the shutdown signals before any thread starts, so every thread inherits the mask and
+  // only sigwait below receives them (no work in a signal handler).
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto store = std::make_unique<Store>(StoreOptions());
+  auto server = std::make_unique<Server>(store.get(), ServerOptions());
+  if (absl::Status s = server->Start(); !s.ok()) {
+    spdlog::error("start failed error=\"{}\"", s.ToString());
+    return 1;
+  }
+  spdlog::info("slicekeeper listening grpc={}:{} http={}:{} store={} shards={}",
+               HostOf(absl::GetFlag(FLAGS_listen)), server->grpc_port(),
+               HostOf(absl::GetFlag(FLAGS_http_listen)), server->http_port(),
+               absl::GetFlag(FLAGS_store), absl::GetFlag(FLAGS_shards));
+  const std::string port_file = absl::GetFlag(FLAGS_port_file);
+  if (!port_file.empty() && !WritePortFile(port_file, server->grpc_port(), server->http_port())) {
+    spdlog::error("cannot write port_file={}", port_file);
+    server->Shutdown(absl::ZeroDuration());
+    return 1;
+  }
+  const int sig = WaitForSignal(signals);
+  spdlog::info("stopping signal={} grace={}", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+               absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace)));
+  server->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
+  server.reset();
+  spdlog::info("stopped revision={}", store->revision());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("slicekeeper: an EndpointSlice discovery server over gRPC");
+  absl::ParseCommandLine(argc, argv);
+  if (std::string error = CheckFlags(); !error.empty()) {
+    std::fprintf(stderr, "slicekeeper: %s\n", error.c_str());
+    return 2;
+  }
+  SetUpLogging();
+  return Run();
+}
