@@ -1,0 +1,728 @@
+// The scenarios of K8S-REFERENCE §6 run against the real incremental reconciler (reconciler.h):
+// exact create / update / delete counts after recycling, slice-size multisets, names, labels,
+// ports, addresses and hints, and that re-sending the desired state after Apply writes nothing.
+// oracle_test.cc checks the same table against the oracle; random_test.cc compares the two.
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/validation.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/reconcile/reconciler.h"
+#include "tests/test_util.h"
+
+namespace slicekeeper::reconcile {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::MatchesRegex;
+using ::testing::Pair;
+using ::testing::SizeIs;
+using ::testing::UnorderedElementsAre;
+using ::testing::UnorderedElementsAreArray;
+
+using Labels = std::map<std::string, std::string>;
+
+constexpr char kTriggerTime[] = "2026-11-24T00:00:00Z";
+constexpr char kTopologyMode[] = "service.kubernetes.io/topology-mode";
+
+v1::ServiceRecord Foo(const std::vector<std::string>& types = {kAddressTypeIPv4}) {
+  v1::ServiceRecord s;
+  s.set_namespace_("test");
+  s.set_name("foo");
+  s.set_uid("uid-foo");
+  for (const std::string& t : types) s.add_address_types(t);
+  return s;
+}
+
+PortListPtr Port(int number) {
+  v1::EndpointPort p;
+  p.set_name("foo");
+  p.set_protocol("TCP");
+  p.set_port(number);
+  return std::make_shared<const PortList>(PortList{p});
+}
+
+PortListPtr NoPorts() { return std::make_shared<const PortList>(); }
+
+// The labels of a managed slice of `foo`: `user` plus the two reserved keys the server sets.
+Labels Managed(Labels user = {}) {
+  user[kLabelServiceName] = "foo";
+  user[kLabelManagedBy] = kManagerName;
+  return user;
+}
+
+std::string Address(int i) {
+  const int v = 4 + i;
+  return absl::StrCat("1.2.", 3 + v / 256, ".", v % 256);
+}
+
+// §6's e(i): 1.2.3.(4+i), continuing into 1.2.4.x, node-1, ready, Pod pod<i>; optionally zoned.
+EndpointPtr E(int i, const std::string& zone = "") {
+  auto e = std::make_shared<v1::Endpoint>();
+  e->add_addresses(Address(i));
+  e->set_node_name("node-1");
+  if (!zone.empty()) e->set_zone(zone);
+  e->mutable_conditions()->set_ready(true);
+  e->mutable_target_ref()->set_kind("Pod");
+  e->mutable_target_ref()->set_namespace_("test");
+  e->mutable_target_ref()->set_name(absl::StrCat("pod", i));
+  return e;
+}
+
+EndpointDelta Upsert(EndpointPtr e, PortListPtr ports,
+                     const std::string& address_type = kAddressTypeIPv4) {
+  return EndpointDelta{
+      EndpointDelta::Op::kUpsert, "test", "foo", address_type, std::move(e), std::move(ports)};
+}
+
+// Upserts of e(from)..e(to-1), all with `ports`.
+std::vector<EndpointDelta> Upserts(int from, int to, const PortListPtr& ports) {
+  std::vector<EndpointDelta> out;
+  for (int i = from; i < to; ++i) out.push_back(Upsert(E(i), ports));
+  return out;
+}
+
+std::vector<std::string> Addresses(int from, int to) {
+  std::vector<std::string> out;
+  for (int i = from; i < to; ++i) out.push_back(Address(i));
+  return out;
+}
+
+// A stored, owned slice of `svc` labelled `labels`, holding `endpoints`, at generation 1.
+SlicePtr Existing(const v1::ServiceRecord& svc, const std::string& name, const Labels& labels,
+                  const PortListPtr& ports, std::vector<EndpointPtr> endpoints) {
+  auto s = std::make_shared<Slice>();
+  s->name = name;
+  s->namespace_ = svc.namespace_();
+  s->uid = "uid-" + name;
+  s->generation = 1;
+  s->resource_version = 1;
+  auto meta = std::make_shared<v1::ObjectMeta>();
+  meta->set_generate_name("foo-");
+  for (const auto& [k, v] : labels) (*meta->mutable_labels())[k] = v;
+  v1::OwnerReference* o = meta->add_owner_references();
+  o->set_api_version("v1");
+  o->set_kind("Service");
+  o->set_name(svc.name());
+  o->set_uid(svc.uid());
+  o->set_controller(true);
+  o->set_block_owner_deletion(true);
+  s->meta = std::move(meta);
+  s->address_type = kAddressTypeIPv4;
+  s->ports = ports;
+  s->endpoints = std::move(endpoints);
+  return s;
+}
+
+// An Existing slice holding e(from)..e(to-1), port foo/80, with the managed labels.
+SlicePtr Range(const v1::ServiceRecord& svc, const std::string& name, int from, int to) {
+  std::vector<EndpointPtr> endpoints;
+  for (int i = from; i < to; ++i) endpoints.push_back(E(i));
+  return Existing(svc, name, Managed(), Port(80), std::move(endpoints));
+}
+
+// `per_zone` ready nodes of 1000m in each of `zones`.
+std::vector<v1::Node> EqualNodes(const std::vector<std::string>& zones, int per_zone) {
+  std::vector<v1::Node> nodes;
+  for (const std::string& zone : zones) {
+    for (int i = 0; i < per_zone; ++i) {
+      v1::Node n;
+      n.set_name(absl::StrCat(zone, "-node-", i));
+      n.set_zone(zone);
+      n.set_cpu_millis(1000);
+      n.set_ready(true);
+      nodes.push_back(std::move(n));
+    }
+  }
+  return nodes;
+}
+
+// A plan's ops by kind.
+struct Ops {
+  std::vector<SlicePtr> creates, updates, deletes;
+};
+
+Ops Split(const Plan& plan) {
+  Ops out;
+  for (const SliceOp& op : plan.ops) {
+    if (op.kind == SliceOp::Kind::kCreate) out.creates.push_back(op.slice);
+    if (op.kind == SliceOp::Kind::kUpdate) out.updates.push_back(op.slice);
+    if (op.kind == SliceOp::Kind::kDelete) out.deletes.push_back(op.slice);
+  }
+  return out;
+}
+
+std::vector<size_t> Sizes(const std::vector<SlicePtr>& slices) {
+  std::vector<size_t> out;
+  for (const SlicePtr& s : slices) out.push_back(s->endpoints.size());
+  return out;
+}
+
+std::vector<std::string> Names(const std::vector<SlicePtr>& slices) {
+  std::vector<std::string> out;
+  for (const SlicePtr& s : slices) out.push_back(s->name);
+  return out;
+}
+
+// Every address held by `slices`, with repetitions.
+std::vector<std::string> AllAddresses(const std::vector<SlicePtr>& slices) {
+  std::vector<std::string> out;
+  for (const SlicePtr& s : slices) {
+    for (const EndpointPtr& e : s->endpoints) {
+      for (const std::string& a : e->addresses()) out.push_back(a);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> ZoneHints(const v1::Endpoint& e) {
+  std::vector<std::string> out;
+  for (const v1::ForZone& z : e.hints().for_zones()) out.push_back(z.name());
+  return out;
+}
+
+std::string Describe(const Plan& plan) {
+  std::string out;
+  for (const SliceOp& op : plan.ops) {
+    const char* kind = op.kind == SliceOp::Kind::kCreate   ? "C"
+                       : op.kind == SliceOp::Kind::kUpdate ? "U"
+                                                           : "D";
+    absl::StrAppend(&out, " ", kind, ":", op.slice->name, "(", op.slice->endpoints.size(), ")");
+  }
+  return out.empty() ? " (no ops)" : out;
+}
+
+// What every slice the server writes looks like (§3.7): a generated `foo-xxxxx` name in the
+// service's namespace, exactly `labels`, one controller ownerReference to the service, the
+// trigger-time annotation, and no endpoint above max.
+void ExpectWellFormed(const Slice& s, const Labels& labels, const std::string& address_type) {
+  SCOPED_TRACE(s.name);
+  EXPECT_THAT(s.name, MatchesRegex("foo-[a-z0-9]{5}"));
+  EXPECT_EQ(s.namespace_, "test");
+  EXPECT_EQ(s.address_type, address_type);
+  EXPECT_EQ(s.meta->generate_name(), "foo-");
+  Labels got;
+  for (const auto& [k, v] : s.meta->labels()) got.emplace(k, v);
+  EXPECT_EQ(got, labels);
+  ASSERT_EQ(s.meta->owner_references_size(), 1);
+  const v1::OwnerReference& o = s.meta->owner_references(0);
+  EXPECT_EQ(o.api_version(), "v1");
+  EXPECT_EQ(o.kind(), "Service");
+  EXPECT_EQ(o.name(), "foo");
+  EXPECT_EQ(o.uid(), "uid-foo");
+  EXPECT_TRUE(o.controller());
+  EXPECT_TRUE(o.block_owner_deletion());
+  ASSERT_EQ(s.meta->annotations().count(kAnnotationTriggerTime), 1u);
+  EXPECT_EQ(s.meta->annotations().at(kAnnotationTriggerTime), kTriggerTime);
+  EXPECT_TRUE(s.Managed());
+}
+
+// Each slice has exactly the one port foo/TCP/`number` and no endpoint carries hints.
+void ExpectPortAndNoHints(const std::vector<SlicePtr>& slices, int number) {
+  for (const SlicePtr& s : slices) {
+    ASSERT_THAT(*s->ports, SizeIs(1)) << s->name;
+    EXPECT_EQ((*s->ports)[0].name(), "foo");
+    EXPECT_EQ((*s->ports)[0].protocol(), "TCP");
+    EXPECT_EQ((*s->ports)[0].port(), number);
+    for (const EndpointPtr& e : s->endpoints) EXPECT_FALSE(e->has_hints()) << s->name;
+  }
+}
+
+// One service's ServiceState plus the inputs the store would pass to Reconcile.
+class Harness {
+ public:
+  explicit Harness(v1::ServiceRecord service, int max = 100) : service_(std::move(service)) {
+    options_.max_endpoints_per_slice = max;
+  }
+
+  v1::ServiceRecord& service() { return service_; }
+  void set_nodes(std::vector<v1::Node> nodes) { nodes_ = std::move(nodes); }
+  // Replaces the state with stored slices (as after a restart).
+  void Load(const std::vector<SlicePtr>& slices) { state_ = ServiceState::FromSlices(slices); }
+  std::vector<SlicePtr> Slices() const { return state_.Slices(); }
+  // Every argument generate_name was called with.
+  const std::vector<std::string>& prefixes() const { return prefixes_; }
+
+  absl::StatusOr<Plan> Reconcile(const std::vector<EndpointDelta>& changes,
+                                 bool full_resync = false) {
+    auto gen = [this](absl::string_view prefix) {
+      prefixes_.emplace_back(prefix);
+      // Five [a-z0-9] characters, distinct per call.
+      static constexpr char kChars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+      std::string suffix(5, 'a');
+      for (int64_t n = names_++, i = 4; i >= 0; --i, n /= 36) suffix[i] = kChars[n % 36];
+      return absl::StrCat(prefix, suffix);
+    };
+    auto uid = [this]() { return absl::StrCat("slice-uid-", uids_++); };
+    Input in{.service = &service_,
+             .changes = changes,
+             .nodes = nodes_,
+             .full_resync = full_resync,
+             .trigger_time = kTriggerTime,
+             .creation_timestamp = kTriggerTime,
+             .generate_name = gen,
+             .generate_uid = uid};
+    return slicekeeper::reconcile::Reconcile(state_, in, options_);
+  }
+
+  // Stamps resource versions as the store would, then applies.
+  void Apply(Plan& plan) {
+    for (SliceOp& op : plan.ops) {
+      if (op.kind != SliceOp::Kind::kDelete) op.slice->resource_version = ++revision_;
+    }
+    state_.Apply(plan);
+  }
+
+ private:
+  v1::ServiceRecord service_;
+  Options options_;
+  std::vector<v1::Node> nodes_;
+  ServiceState state_;
+  std::vector<std::string> prefixes_;
+  int64_t names_ = 1234567;
+  int64_t uids_ = 0;
+  int64_t revision_ = 100;
+};
+
+// After Apply, re-sending the desired state, an empty batch, or either as a full resync, plans
+// nothing.
+void ExpectIdempotent(Harness& h, const std::vector<EndpointDelta>& desired) {
+  for (bool full : {false, true}) {
+    for (bool resend : {false, true}) {
+      SCOPED_TRACE(absl::StrCat("full_resync=", full, " resend=", resend));
+      absl::StatusOr<Plan> plan =
+          h.Reconcile(resend ? desired : std::vector<EndpointDelta>{}, full);
+      ASSERT_OK(plan);
+      EXPECT_TRUE(plan->empty()) << Describe(*plan);
+    }
+  }
+}
+
+// S1: no endpoints, no slices: one placeholder (no ports, no endpoints, foo- name, managed labels).
+TEST(ScenariosTest, S1EmptyServiceCreatesPlaceholder) {
+  Harness h(Foo());
+  absl::StatusOr<Plan> plan = h.Reconcile({});
+  ASSERT_OK(plan);
+  const Ops ops = Split(*plan);
+  ASSERT_THAT(ops.creates, SizeIs(1)) << Describe(*plan);
+  EXPECT_THAT(ops.updates, IsEmpty());
+  EXPECT_THAT(ops.deletes, IsEmpty());
+  const Slice& s = *ops.creates[0];
+  ExpectWellFormed(s, Managed(), kAddressTypeIPv4);
+  EXPECT_EQ(s.generation, 1);
+  EXPECT_THAT(*s.ports, IsEmpty());
+  EXPECT_THAT(s.endpoints, IsEmpty());
+  EXPECT_THAT(h.prefixes(), ElementsAre("foo-"));
+  EXPECT_EQ(plan->desired_slices, 1);
+  EXPECT_EQ(plan->num_slices, 1);
+  EXPECT_EQ(plan->endpoints_desired, 0);
+  h.Apply(*plan);
+  EXPECT_THAT(Names(h.Slices()), ElementsAre(s.name));
+  ExpectIdempotent(h, {});
+}
+
+// S2's backend: one pod with 1.2.3.4 and 1234::5678:0000:0000:9abc:def0 in us-central1-a, one
+// change per family, addresses normalized as common/validation.h does before the reconciler.
+std::vector<EndpointDelta> S2Backend() {
+  std::vector<EndpointDelta> out;
+  for (const auto& [type, text] : {std::pair<std::string, std::string>{kAddressTypeIPv4, "1.2.3.4"},
+                                   {kAddressTypeIPv6, "1234::5678:0000:0000:9abc:def0"}}) {
+    auto e = std::make_shared<v1::Endpoint>(*E(0, "us-central1-a"));
+    std::optional<std::string> canonical = validation::CanonicalIp(type, text);
+    e->set_addresses(0, canonical.value_or(text));
+    out.push_back(Upsert(std::move(e), Port(80), type));
+  }
+  return out;
+}
+
+// S2: the backend lands in one new slice per served family, with that family's canonical address.
+void RunS2(const std::vector<std::string>& types) {
+  const std::map<std::string, std::string> want = {{kAddressTypeIPv4, "1.2.3.4"},
+                                                   {kAddressTypeIPv6, "1234::5678:0:0:9abc:def0"}};
+  Harness h(Foo(types));
+  absl::StatusOr<Plan> plan = h.Reconcile(S2Backend());
+  ASSERT_OK(plan);
+  const Ops ops = Split(*plan);
+  ASSERT_THAT(ops.creates, SizeIs(types.size())) << Describe(*plan);
+  EXPECT_THAT(ops.updates, IsEmpty());
+  EXPECT_THAT(ops.deletes, IsEmpty());
+  std::vector<std::string> got_types;
+  for (const SlicePtr& s : ops.creates) {
+    got_types.push_back(s->address_type);
+    ExpectWellFormed(*s, Managed(), s->address_type);
+    ASSERT_THAT(s->endpoints, SizeIs(1));
+    const v1::Endpoint& e = *s->endpoints[0];
+    EXPECT_THAT(e.addresses(), ElementsAre(want.at(s->address_type)));
+    EXPECT_EQ(e.zone(), "us-central1-a");
+    EXPECT_EQ(e.node_name(), "node-1");
+    EXPECT_EQ(e.target_ref().name(), "pod0");
+  }
+  ExpectPortAndNoHints(ops.creates, 80);
+  EXPECT_THAT(got_types, UnorderedElementsAreArray(types));
+  EXPECT_EQ(plan->endpoints_desired, static_cast<int64_t>(types.size()));
+  h.Apply(*plan);
+  EXPECT_THAT(h.Slices(), SizeIs(types.size()));
+  ExpectIdempotent(h, S2Backend());
+}
+
+// S2, IPv4 service: one slice holding 1.2.3.4; the IPv6 change is not served.
+TEST(ScenariosTest, S2IPv4Service) { RunS2({kAddressTypeIPv4}); }
+
+// S2, IPv6 service: one slice holding the canonical 1234::5678:0:0:9abc:def0.
+TEST(ScenariosTest, S2IPv6Service) { RunS2({kAddressTypeIPv6}); }
+
+// S2, dual-stack service: two slices, one per family.
+TEST(ScenariosTest, S2DualStackService) { RunS2({kAddressTypeIPv4, kAddressTypeIPv6}); }
+
+// S3: service labels are copied onto slices, but reserved keys given by the service are ignored.
+TEST(ScenariosTest, S3ServiceLabelsReservedKeysIgnored) {
+  Harness h(Foo());
+  auto& labels = *h.service().mutable_labels();
+  labels["foo"] = "bar";
+  labels[kLabelServiceName] = "wrong";
+  labels[kLabelManagedBy] = "someone-else";
+  labels[kLabelHeadless] = "";
+  const std::vector<EndpointDelta> desired = Upserts(0, 1, Port(80));
+  absl::StatusOr<Plan> plan = h.Reconcile(desired);
+  ASSERT_OK(plan);
+  const Ops ops = Split(*plan);
+  ASSERT_THAT(ops.creates, SizeIs(1)) << Describe(*plan);
+  EXPECT_THAT(ops.updates, IsEmpty());
+  EXPECT_THAT(ops.deletes, IsEmpty());
+  ExpectWellFormed(*ops.creates[0], Managed({{"foo", "bar"}}), kAddressTypeIPv4);
+  h.Apply(*plan);
+  ExpectIdempotent(h, desired);
+}
+
+// S4 (a): no endpoints and no slice: one placeholder is created.
+TEST(ScenariosTest, S4aNoSliceCreatesPlaceholder) {
+  Harness h(Foo());
+  h.Load({});
+  absl::StatusOr<Plan> plan = h.Reconcile({}, /*full_resync=*/true);
+  ASSERT_OK(plan);
+  const Ops ops = Split(*plan);
+  ASSERT_THAT(ops.creates, SizeIs(1)) << Describe(*plan);
+  EXPECT_THAT(ops.updates, IsEmpty());
+  EXPECT_THAT(ops.deletes, IsEmpty());
+  EXPECT_THAT(*ops.creates[0]->ports, IsEmpty());
+  EXPECT_THAT(ops.creates[0]->endpoints, IsEmpty());
+  h.Apply(*plan);
+  EXPECT_THAT(h.Slices(), SizeIs(1));
+  ExpectIdempotent(h, {});
+}
+
+// S4 (b): a stored slice equal to the placeholder is kept: no write at all.
+TEST(ScenariosTest, S4bExistingPlaceholderIsKept) {
+  Harness h(Foo());
+  const SlicePtr placeholder = Existing(h.service(), "foo-abcde", Managed(), NoPorts(), {});
+  h.Load({placeholder});
+  for (bool full : {false, true}) {
+    absl::StatusOr<Plan> plan = h.Reconcile({}, full);
+    ASSERT_OK(plan);
+    EXPECT_TRUE(plan->empty()) << "full_resync=" << full << Describe(*plan);
+    EXPECT_EQ(plan->num_slices, 1);
+  }
+  EXPECT_THAT(h.Slices(), ElementsAre(placeholder));
+}
+
+// S4 (c): an empty slice with other labels and real ports is recycled (1 U), never D + C.
+TEST(ScenariosTest, S4cWrongPlaceholderIsRecycled) {
+  Harness h(Foo());
+  h.Load({Existing(h.service(), "foo-abcde", Managed({{"extra", "x"}}), Port(80), {})});
+  absl::StatusOr<Plan> plan = h.Reconcile({}, /*full_resync=*/true);
+  ASSERT_OK(plan);
+  const Ops ops = Split(*plan);
+  EXPECT_THAT(ops.creates, IsEmpty()) << Describe(*plan);
+  EXPECT_THAT(ops.deletes, IsEmpty());
+  ASSERT_THAT(ops.updates, SizeIs(1));
+  const Slice& s = *ops.updates[0];
+  EXPECT_EQ(s.name, "foo-abcde");
+  EXPECT_EQ(s.generation, 2);
+  ExpectWellFormed(s, Managed(), kAddressTypeIPv4);
+  EXPECT_THAT(*s.ports, IsEmpty());
+  EXPECT_THAT(s.endpoints, IsEmpty());
+  EXPECT_EQ(plan->num_slices, 1);
+  h.Apply(*plan);
+  EXPECT_THAT(Names(h.Slices()), ElementsAre("foo-abcde"));
+  ExpectIdempotent(h, {});
+}
+
+// S6: 250 new endpoints make three new slices [100, 100, 50] holding each endpoint once.
+TEST(ScenariosTest, S6ManyEndpoints) {
+  Harness h(Foo());
+  const std::vector<EndpointDelta> desired = Upserts(0, 250, Port(80));
+  absl::StatusOr<Plan> plan = h.Reconcile(desired);
+  ASSERT_OK(plan);
+  const Ops ops = Split(*plan);
+  EXPECT_THAT(Sizes(ops.creates), UnorderedElementsAre(100, 100, 50)) << Describe(*plan);
+  EXPECT_THAT(ops.updates, IsEmpty());
+  EXPECT_THAT(ops.deletes, IsEmpty());
+  for (const SlicePtr& s : ops.creates) ExpectWellFormed(*s, Managed(), kAddressTypeIPv4);
+  ExpectPortAndNoHints(ops.creates, 80);
+  EXPECT_THAT(AllAddresses(ops.creates), UnorderedElementsAreArray(Addresses(0, 250)));
+  EXPECT_EQ(plan->stats.endpoints_added, 250);
+  EXPECT_EQ(plan->desired_slices, 3);
+  h.Apply(*plan);
+  EXPECT_EQ(h.Slices().size(), 3u);
+  ExpectIdempotent(h, desired);
+}
+
+// S7: A=62, B=61 stored, 250 desired: 1 C of 100, last 27 best-fit into A (1 U); [89, 61, 100].
+TEST(ScenariosTest, S7SomePreexisting) {
+  // The batch holds only the new endpoints, or every desired one: the plan is the same.
+  for (int first : {123, 0}) {
+    SCOPED_TRACE(absl::StrCat("batch e(", first, ")..e(249)"));
+    Harness h(Foo());
+    h.Load({Range(h.service(), "foo-aaaaa", 0, 62), Range(h.service(), "foo-bbbbb", 62, 123)});
+    absl::StatusOr<Plan> plan = h.Reconcile(Upserts(first, 250, Port(80)));
+    ASSERT_OK(plan);
+    const Ops ops = Split(*plan);
+    EXPECT_THAT(Sizes(ops.creates), ElementsAre(100)) << Describe(*plan);
+    ASSERT_THAT(ops.updates, SizeIs(1));
+    EXPECT_THAT(ops.deletes, IsEmpty());
+    EXPECT_EQ(ops.updates[0]->name, "foo-aaaaa");
+    EXPECT_EQ(ops.updates[0]->endpoints.size(), 89u);
+    EXPECT_EQ(ops.updates[0]->generation, 2);
+    for (const SlicePtr& s : ops.creates) ExpectWellFormed(*s, Managed(), kAddressTypeIPv4);
+    ExpectWellFormed(*ops.updates[0], Managed(), kAddressTypeIPv4);
+    ExpectPortAndNoHints(ops.creates, 80);
+    ExpectPortAndNoHints(ops.updates, 80);
+    h.Apply(*plan);
+    const std::vector<SlicePtr> after = h.Slices();
+    EXPECT_THAT(Sizes(after), UnorderedElementsAre(89, 61, 100));
+    EXPECT_THAT(AllAddresses(after), UnorderedElementsAreArray(Addresses(0, 250)));
+    ExpectIdempotent(h, Upserts(0, 250, Port(80)));
+  }
+}
+
+// S8: A=74, B=74 stored, 300 desired: C 100, then 52 fit neither: C 52, 0 U; [74, 74, 100, 52].
+TEST(ScenariosTest, S8WorseAllocation) {
+  // The batch holds only the new endpoints, or every desired one: the plan is the same.
+  for (int first : {148, 0}) {
+    SCOPED_TRACE(absl::StrCat("batch e(", first, ")..e(299)"));
+    Harness h(Foo());
+    h.Load({Range(h.service(), "foo-aaaaa", 0, 74), Range(h.service(), "foo-bbbbb", 74, 148)});
+    absl::StatusOr<Plan> plan = h.Reconcile(Upserts(first, 300, Port(80)));
+    ASSERT_OK(plan);
+    const Ops ops = Split(*plan);
+    EXPECT_THAT(Sizes(ops.creates), UnorderedElementsAre(100, 52)) << Describe(*plan);
+    EXPECT_THAT(ops.updates, IsEmpty());
+    EXPECT_THAT(ops.deletes, IsEmpty());
+    for (const SlicePtr& s : ops.creates) ExpectWellFormed(*s, Managed(), kAddressTypeIPv4);
+    ExpectPortAndNoHints(ops.creates, 80);
+    EXPECT_EQ(plan->num_slices, 4);
+    EXPECT_EQ(plan->desired_slices, 3);
+    h.Apply(*plan);
+    const std::vector<SlicePtr> after = h.Slices();
+    EXPECT_THAT(Sizes(after), UnorderedElementsAre(74, 74, 100, 52));
+    EXPECT_THAT(AllAddresses(after), UnorderedElementsAreArray(Addresses(0, 300)));
+    ExpectIdempotent(h, Upserts(0, 300, Port(80)));
+  }
+}
+
+// S10: a new service label updates all 3 slices; a reserved-only label change writes nothing.
+TEST(ScenariosTest, S10ServiceLabels) {
+  Harness h(Foo());
+  h.Load({Range(h.service(), "foo-aaaaa", 0, 100), Range(h.service(), "foo-bbbbb", 100, 200),
+          Range(h.service(), "foo-ccccc", 200, 250)});
+  (*h.service().mutable_labels())["foo"] = "bar";
+  absl::StatusOr<Plan> relabel = h.Reconcile({}, /*full_resync=*/true);
+  ASSERT_OK(relabel);
+  const Ops ops = Split(*relabel);
+  EXPECT_THAT(ops.creates, IsEmpty()) << Describe(*relabel);
+  EXPECT_THAT(ops.deletes, IsEmpty());
+  EXPECT_THAT(Names(ops.updates), UnorderedElementsAre("foo-aaaaa", "foo-bbbbb", "foo-ccccc"));
+  EXPECT_THAT(Sizes(ops.updates), UnorderedElementsAre(100, 100, 50));
+  for (const SlicePtr& s : ops.updates) {
+    ExpectWellFormed(*s, Managed({{"foo", "bar"}}), kAddressTypeIPv4);
+    EXPECT_EQ(s->generation, 2);
+  }
+  ExpectPortAndNoHints(ops.updates, 80);
+  h.Apply(*relabel);
+
+  (*h.service().mutable_labels())[kLabelManagedBy] = "someone-else";
+  (*h.service().mutable_labels())[kLabelServiceName] = "bar";
+  absl::StatusOr<Plan> reserved = h.Reconcile({}, /*full_resync=*/true);
+  ASSERT_OK(reserved);
+  EXPECT_TRUE(reserved->empty()) << Describe(*reserved);
+  ExpectIdempotent(h, Upserts(0, 250, Port(80)));
+}
+
+// S15: e(i) serving port 8080 + i % 5 gives five slices of 60, each with its one port.
+TEST(ScenariosTest, S15PortSets) {
+  Harness h(Foo());
+  std::vector<PortListPtr> ports;
+  for (int k = 0; k < 5; ++k) ports.push_back(Port(8080 + k));
+  std::vector<EndpointDelta> desired;
+  for (int i = 0; i < 300; ++i) desired.push_back(Upsert(E(i), ports[i % 5]));
+  absl::StatusOr<Plan> plan = h.Reconcile(desired);
+  ASSERT_OK(plan);
+  const Ops ops = Split(*plan);
+  EXPECT_THAT(Sizes(ops.creates), UnorderedElementsAre(60, 60, 60, 60, 60)) << Describe(*plan);
+  EXPECT_THAT(ops.updates, IsEmpty());
+  EXPECT_THAT(ops.deletes, IsEmpty());
+  std::vector<int> numbers;
+  for (const SlicePtr& s : ops.creates) {
+    ExpectWellFormed(*s, Managed(), kAddressTypeIPv4);
+    ASSERT_THAT(*s->ports, SizeIs(1));
+    const int port = (*s->ports)[0].port();
+    numbers.push_back(port);
+    ExpectPortAndNoHints({s}, port);
+    for (const EndpointPtr& e : s->endpoints) {
+      const int i = std::stoi(e->target_ref().name().substr(3));
+      EXPECT_EQ(8080 + i % 5, port) << e->addresses(0);
+    }
+  }
+  EXPECT_THAT(numbers, UnorderedElementsAre(8080, 8081, 8082, 8083, 8084));
+  EXPECT_THAT(AllAddresses(ops.creates), UnorderedElementsAreArray(Addresses(0, 300)));
+  EXPECT_EQ(plan->desired_slices, 5);
+  h.Apply(*plan);
+  ExpectIdempotent(h, desired);
+}
+
+// S16: slice sizes follow max-endpoints-per-slice for 250 endpoints.
+TEST(ScenariosTest, S16MaxPerSlice) {
+  const std::vector<std::pair<int, std::vector<size_t>>> cases = {{50, {50, 50, 50, 50, 50}},
+                                                                  {80, {80, 80, 80, 10}},
+                                                                  {150, {150, 100}},
+                                                                  {250, {250}},
+                                                                  {500, {250}}};
+  for (const auto& [max, sizes] : cases) {
+    SCOPED_TRACE(absl::StrCat("max ", max));
+    Harness h(Foo(), max);
+    const std::vector<EndpointDelta> desired = Upserts(0, 250, Port(80));
+    absl::StatusOr<Plan> plan = h.Reconcile(desired);
+    ASSERT_OK(plan);
+    const Ops ops = Split(*plan);
+    EXPECT_THAT(Sizes(ops.creates), UnorderedElementsAreArray(sizes)) << Describe(*plan);
+    EXPECT_THAT(ops.updates, IsEmpty());
+    EXPECT_THAT(ops.deletes, IsEmpty());
+    for (const SlicePtr& s : ops.creates) ExpectWellFormed(*s, Managed(), kAddressTypeIPv4);
+    ExpectPortAndNoHints(ops.creates, 80);
+    EXPECT_THAT(AllAddresses(ops.creates), UnorderedElementsAreArray(Addresses(0, 250)));
+    EXPECT_EQ(plan->desired_slices, static_cast<int64_t>(sizes.size()));
+    h.Apply(*plan);
+    ExpectIdempotent(h, desired);
+  }
+}
+
+// S20: headless, no ports: 1 C with ports []; re-sent with another empty port list: 0 writes.
+TEST(ScenariosTest, S20HeadlessNoPorts) {
+  Harness h(Foo());
+  h.service().set_headless(true);
+  absl::StatusOr<Plan> plan = h.Reconcile({Upsert(E(0), NoPorts())});
+  ASSERT_OK(plan);
+  const Ops ops = Split(*plan);
+  ASSERT_THAT(ops.creates, SizeIs(1)) << Describe(*plan);
+  EXPECT_THAT(ops.updates, IsEmpty());
+  EXPECT_THAT(ops.deletes, IsEmpty());
+  const Slice& s = *ops.creates[0];
+  ExpectWellFormed(s, Managed({{kLabelHeadless, ""}}), kAddressTypeIPv4);
+  EXPECT_THAT(*s.ports, IsEmpty());
+  ASSERT_THAT(s.endpoints, SizeIs(1));
+  EXPECT_THAT(s.endpoints[0]->addresses(), ElementsAre("1.2.3.4"));
+  h.Apply(*plan);
+  ExpectIdempotent(h, {Upsert(E(0), NoPorts())});
+}
+
+// T2: Auto, 3 equal zones, 3 zone-c endpoints in one slice: 1 U hinting one endpoint per zone.
+TEST(ScenariosTest, T2AutoHintsSpreadSingleZone) {
+  for (bool full : {true, false}) {
+    SCOPED_TRACE(absl::StrCat("full_resync=", full));
+    Harness h(Foo());
+    (*h.service().mutable_annotations())[kTopologyMode] = "Auto";
+    h.set_nodes(EqualNodes({"zone-a", "zone-b", "zone-c"}, 10));
+    h.Load({Existing(h.service(), "foo-abcde", Managed(), Port(80),
+                     {E(0, "zone-c"), E(1, "zone-c"), E(2, "zone-c")})});
+    absl::StatusOr<Plan> plan = h.Reconcile({}, full);
+    ASSERT_OK(plan);
+    const Ops ops = Split(*plan);
+    EXPECT_THAT(ops.creates, IsEmpty()) << Describe(*plan);
+    EXPECT_THAT(ops.deletes, IsEmpty());
+    ASSERT_THAT(ops.updates, SizeIs(1));
+    const Slice& s = *ops.updates[0];
+    EXPECT_EQ(s.name, "foo-abcde");
+    ExpectWellFormed(s, Managed(), kAddressTypeIPv4);
+    std::map<std::string, int> by_zone;
+    int away = 0;
+    for (const EndpointPtr& e : s.endpoints) {
+      ASSERT_THAT(ZoneHints(*e), SizeIs(1)) << e->addresses(0);
+      EXPECT_EQ(e->hints().for_nodes_size(), 0);
+      EXPECT_EQ(e->zone(), "zone-c");
+      ++by_zone[ZoneHints(*e)[0]];
+      if (ZoneHints(*e)[0] != e->zone()) ++away;
+    }
+    EXPECT_THAT(by_zone, ElementsAre(Pair("zone-a", 1), Pair("zone-b", 1), Pair("zone-c", 1)));
+    EXPECT_EQ(away, 2);
+    EXPECT_THAT(AllAddresses({ops.updates[0]}), UnorderedElementsAreArray(Addresses(0, 3)));
+    ASSERT_THAT(plan->syncs, SizeIs(1));
+    EXPECT_EQ(plan->syncs[0].topology, "Auto");
+    EXPECT_THAT(plan->syncs[0].events, IsEmpty());
+    h.Apply(*plan);
+    ExpectIdempotent(h, {Upsert(E(0, "zone-c"), Port(80)), Upsert(E(1, "zone-c"), Port(80)),
+                         Upsert(E(2, "zone-c"), Port(80))});
+  }
+}
+
+// T3: Auto, 4 endpoints (2 in zone-a, 2 in zone-c) for 3 zones: no hints, 0 writes, an event.
+TEST(ScenariosTest, T3AutoHintsTooFewEndpoints) {
+  for (bool full : {true, false}) {
+    SCOPED_TRACE(absl::StrCat("full_resync=", full));
+    Harness h(Foo());
+    (*h.service().mutable_annotations())[kTopologyMode] = "Auto";
+    h.set_nodes(EqualNodes({"zone-a", "zone-b", "zone-c"}, 10));
+    const std::vector<EndpointPtr> endpoints = {E(0, "zone-a"), E(1, "zone-a"), E(2, "zone-c"),
+                                                E(3, "zone-c")};
+    const SlicePtr stored = Existing(h.service(), "foo-abcde", Managed(), Port(80), endpoints);
+    h.Load({stored});
+    absl::StatusOr<Plan> plan = h.Reconcile({}, full);
+    ASSERT_OK(plan);
+    EXPECT_TRUE(plan->empty()) << Describe(*plan);
+    ASSERT_THAT(plan->syncs, SizeIs(1));
+    ASSERT_THAT(plan->syncs[0].events, SizeIs(1));
+    EXPECT_THAT(plan->syncs[0].events[0],
+                ::testing::HasSubstr("TopologyAwareHintsDisabled: Unable to allocate minimum"));
+    EXPECT_THAT(h.Slices(), ElementsAre(stored));
+    std::vector<EndpointDelta> desired;
+    for (const EndpointPtr& e : endpoints) desired.push_back(Upsert(e, Port(80)));
+    ExpectIdempotent(h, desired);
+  }
+}
+
+// D1: PreferClose hints each ready endpoint (a x1, b x3, c x2) for its own zone only.
+TEST(ScenariosTest, D1PreferCloseHintsOwnZone) {
+  Harness h(Foo());
+  h.service().set_traffic_distribution("PreferClose");
+  const std::vector<std::string> zones = {"zone-a", "zone-b", "zone-b",
+                                          "zone-b", "zone-c", "zone-c"};
+  std::vector<EndpointDelta> desired;
+  for (int i = 0; i < 6; ++i) desired.push_back(Upsert(E(i, zones[i]), Port(80)));
+  absl::StatusOr<Plan> plan = h.Reconcile(desired);
+  ASSERT_OK(plan);
+  const Ops ops = Split(*plan);
+  ASSERT_THAT(ops.creates, SizeIs(1)) << Describe(*plan);
+  EXPECT_THAT(ops.updates, IsEmpty());
+  EXPECT_THAT(ops.deletes, IsEmpty());
+  ExpectWellFormed(*ops.creates[0], Managed(), kAddressTypeIPv4);
+  ASSERT_THAT(ops.creates[0]->endpoints, SizeIs(6));
+  for (const EndpointPtr& e : ops.creates[0]->endpoints) {
+    EXPECT_THAT(ZoneHints(*e), ElementsAre(e->zone())) << e->addresses(0);
+    EXPECT_EQ(e->hints().for_nodes_size(), 0);
+  }
+  EXPECT_THAT(AllAddresses(ops.creates), UnorderedElementsAreArray(Addresses(0, 6)));
+  ASSERT_THAT(plan->syncs, SizeIs(1));
+  EXPECT_EQ(plan->syncs[0].traffic_distribution, "PreferClose");
+  h.Apply(*plan);
+  ExpectIdempotent(h, desired);
+}
+
+}  // namespace
+}  // namespace slicekeeper::reconcile
