@@ -38,7 +38,10 @@ ABSL_FLAG(int, max_recv_message_bytes, 16 << 20, "Largest gRPC message accepted,
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error or off");
 ABSL_FLAG(std::string, log_format, "text", "text or json");
 ABSL_FLAG(absl::Duration, bookmark_interval, absl::Seconds(10),
-          "Watch: idle time before a BOOKMARK (not used yet)");
+          "Watch: idle time before a BOOKMARK, for streams that ask for bookmarks");
+ABSL_FLAG(absl::Duration, watch_max_lag, absl::Seconds(60),
+          "Watch: a subscriber whose oldest unsent change is older than this is RESET (its pinned "
+          "state freed); it gets RESET and a fresh snapshot when it reads again");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "On SIGTERM: how long in-flight calls may take to finish");
 
@@ -62,6 +65,12 @@ std::string CheckFlags() {
     return absl::StrCat("--shards=", shards, ": must be between 1 and 4096");
   }
   if (absl::GetFlag(FLAGS_history) < 1) return "--history: must be >= 1";
+  if (absl::GetFlag(FLAGS_bookmark_interval) <= absl::ZeroDuration()) {
+    return "--bookmark_interval: must be > 0";
+  }
+  if (absl::GetFlag(FLAGS_watch_max_lag) <= absl::ZeroDuration()) {
+    return "--watch_max_lag: must be > 0";
+  }
   if (absl::GetFlag(FLAGS_max_batch_changes) < 1) return "--max_batch_changes: must be >= 1";
   if (absl::GetFlag(FLAGS_max_recv_message_bytes) < 1024) {
     return "--max_recv_message_bytes: must be >= 1024";
@@ -127,6 +136,8 @@ Server::Options ServerOptions() {
   options.http_listen_address = absl::GetFlag(FLAGS_http_listen);
   options.max_batch_changes = absl::GetFlag(FLAGS_max_batch_changes);
   options.max_recv_message_bytes = absl::GetFlag(FLAGS_max_recv_message_bytes);
+  options.bookmark_interval = absl::GetFlag(FLAGS_bookmark_interval);
+  options.watch_max_lag = absl::GetFlag(FLAGS_watch_max_lag);
   return options;
 }
 

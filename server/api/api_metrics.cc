@@ -41,6 +41,33 @@ ApiMetrics::ApiMetrics(metrics::Registry* registry, const store::Store* store) :
   AddControllerMetrics(registry);
 }
 
+void ApiMetrics::AddWatchMetrics(metrics::Registry* registry, const watch::Hub* hub) {
+  auto* streams = registry->AddGaugeFamily("slicekeeper_watch_streams",
+                                           "Open watch streams, by view.", {"view"});
+  streams->WithLabels({"SLICES"})->SetCallback(
+      [hub] { return static_cast<double>(hub->stats().subscribers_slices); });
+  streams->WithLabels({"ENDPOINTS"})->SetCallback(
+      [hub] { return static_cast<double>(hub->stats().subscribers_endpoints); });
+  registry->AddCallbackGauge("slicekeeper_watch_events_sent",
+                             "Watch events sent since start (monotonic).",
+                             [hub] { return static_cast<double>(hub->stats().events_sent); });
+  registry->AddCallbackGauge(
+      "slicekeeper_watch_events_coalesced",
+      "Changes folded into a pending one before it was sent, since start (monotonic).",
+      [hub] { return static_cast<double>(hub->stats().coalesced); });
+  registry->AddCallbackGauge("slicekeeper_watch_resets",
+                             "Watch RESETs sent since start (monotonic).",
+                             [hub] { return static_cast<double>(hub->stats().resets); });
+  registry->AddCallbackGauge(
+      "slicekeeper_watch_max_lag_seconds",
+      "Age of the oldest change not yet sent to some watcher (0 when all are caught up).",
+      [hub] { return absl::ToDoubleSeconds(hub->stats().max_lag); });
+  watch_lag_ = registry->AddHistogram(
+      "slicekeeper_watch_send_lag_seconds",
+      "Per watch message: seconds from its oldest change being marked to the write starting.",
+      metrics::ExponentialBuckets(0.00005, 2, 18));
+}
+
 void ApiMetrics::AddStoreGauges(metrics::Registry* registry) {
   const store::Store* s = store_;
   registry->AddCallbackGauge("slicekeeper_services", "Services in the store.",

@@ -7,6 +7,11 @@
 //   slicekeeper_revision                                    gauge, the published revision
 //   slicekeeper_endpoint_slice_controller_*                 Kubernetes' controller metrics
 //                                                           (K8S-REFERENCE §7), fed from writes
+//   slicekeeper_watch_streams{view}                         gauge, open watch streams
+//   slicekeeper_watch_events_sent / _coalesced / _resets    gauges (monotonic), hub totals
+//   slicekeeper_watch_max_lag_seconds                       gauge, oldest unsent change's age
+//   slicekeeper_watch_send_lag_seconds                      histogram, per watch message: from
+//                                                           its oldest change marked to the write
 //
 // Controller metrics mapping: one "sync" is one reconcile of one service and address type (a
 // `reconcile::SyncReport`); `changes{operation}` counts slice creates / updates / deletes of every
@@ -36,6 +41,7 @@
 #include "absl/time/time.h"
 #include "server/metrics/metrics.h"
 #include "server/store/store.h"
+#include "server/watch/hub.h"
 
 namespace slicekeeper::api {
 
@@ -54,6 +60,10 @@ class ApiMetrics {
   void RecordWrite(const store::WriteResult& result);
   // A write the store (or a limit) rejected.
   void RecordRejectedWrite();
+  // Exports the hub's gauges. `hub` must outlive the registry's scrapes. Call at most once.
+  void AddWatchMetrics(metrics::Registry* registry, const watch::Hub* hub);
+  // Null until AddWatchMetrics.
+  metrics::Histogram* watch_lag() const { return watch_lag_; }
 
  private:
   struct RpcMetrics {
@@ -79,6 +89,7 @@ class ApiMetrics {
   metrics::Counter* deletes_ = nullptr;
   metrics::Counter* syncs_success_ = nullptr;
   metrics::Counter* syncs_error_ = nullptr;
+  metrics::Histogram* watch_lag_ = nullptr;
 
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, RpcMetrics> methods_ ABSL_GUARDED_BY(mu_);

@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_util.h"
+#include "common/validation.h"
 #include "server/api/internal/unary.h"
 #include "server/query/query.h"
 
@@ -19,11 +20,52 @@ absl::Status Required(absl::string_view field, absl::string_view value) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": Required value"));
 }
 
+absl::StatusOr<watch::Selection> WatchSelection(const v1::WatchRequest& request) {
+  watch::Selection sel;
+  if (!request.namespace_().empty() && !validation::IsDns1123Label(request.namespace_())) {
+    return absl::InvalidArgumentError("namespace: must be a DNS-1123 label");
+  }
+  for (int i = 0; i < request.services_size(); ++i) {
+    if (!validation::IsDns1123Label(request.services(i))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("services[", i, "]: must be a DNS-1123 label"));
+    }
+  }
+  if (request.resume_revision() < 0) {
+    return absl::InvalidArgumentError("resume_revision: must be >= 0");
+  }
+  if (request.view() != v1::WATCH_VIEW_UNSPECIFIED && request.view() != v1::SLICES &&
+      request.view() != v1::ENDPOINTS) {
+    return absl::InvalidArgumentError("view: must be SLICES or ENDPOINTS");
+  }
+  sel.view = request.view() == v1::ENDPOINTS ? v1::ENDPOINTS : v1::SLICES;
+  if (sel.view != v1::ENDPOINTS && (!request.zone().empty() || !request.node().empty())) {
+    return absl::InvalidArgumentError("zone, node: only valid with view ENDPOINTS");
+  }
+  sel.namespace_ = request.namespace_();
+  sel.services.assign(request.services().begin(), request.services().end());
+  sel.zone = request.zone();
+  sel.node = request.node();
+  sel.bookmarks = request.bookmarks();
+  return sel;
+}
+
+// A write reactor that only finishes with `status` (a rejected Watch).
+class RejectedWatch final : public grpc::ServerWriteReactor<v1::WatchResponse> {
+ public:
+  explicit RejectedWatch(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
 
 DiscoveryService::DiscoveryService(const store::Store* store, ApiMetrics* metrics,
-                                   Options options)
-    : store_(store), metrics_(metrics), options_(options), tokens_(options.continue_tokens) {}
+                                   watch::Hub* hub, Options options)
+    : store_(store),
+      metrics_(metrics),
+      hub_(hub),
+      options_(options),
+      tokens_(options.continue_tokens) {}
 
 grpc::ServerUnaryReactor* DiscoveryService::GetEndpointSlice(
     grpc::CallbackServerContext* context, const v1::GetEndpointSliceRequest* request,
@@ -160,6 +202,41 @@ DiscoveryService::MergedPtr DiscoveryService::MergedView(
     entry = Merged{snapshot, endpoints};
   }
   return endpoints;
+}
+
+grpc::ServerWriteReactor<v1::WatchResponse>* DiscoveryService::Watch(
+    grpc::CallbackServerContext* context, const v1::WatchRequest* request) {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<watch::Selection> selection = WatchSelection(*request);
+  absl::Status status = selection.status();
+  if (status.ok() && hub_ == nullptr) status = absl::UnavailableError("watch is not available");
+  absl::MutexLock l(&watches_mu_);
+  if (status.ok() && watches_closed_) status = absl::UnavailableError("server shutting down");
+  if (!status.ok()) {
+    if (metrics_ != nullptr) {
+      metrics_->RecordRpc("Watch", ToGrpcStatus(status).error_code(), absl::Now() - start);
+    }
+    return new RejectedWatch(ToGrpcStatus(status));
+  }
+  auto* reactor = new WatchReactor(
+      hub_, metrics_ != nullptr ? metrics_->watch_lag() : nullptr,
+      [this, start](WatchReactor* r, const grpc::Status& s) { OnWatchDone(r, s, start); });
+  watches_.insert(reactor);
+  reactor->Start(*std::move(selection), request->resume_revision());
+  return reactor;
+}
+
+void DiscoveryService::OnWatchDone(WatchReactor* reactor, const grpc::Status& status,
+                                   absl::Time start) {
+  if (metrics_ != nullptr) metrics_->RecordRpc("Watch", status.error_code(), absl::Now() - start);
+  absl::MutexLock l(&watches_mu_);
+  watches_.erase(reactor);
+}
+
+void DiscoveryService::ShutdownWatches() {
+  absl::MutexLock l(&watches_mu_);
+  watches_closed_ = true;
+  for (WatchReactor* reactor : watches_) reactor->BeginShutdown();
 }
 
 }  // namespace slicekeeper::api

@@ -9,7 +9,8 @@
 //     service's state at that revision is exactly the snapshot read.
 // QueryEndpoints keeps the merged view (query::MergeEndpoints) of the last snapshot of each
 // queried service, so repeated queries of an unchanged service only filter.
-// Watch is not implemented yet (UNIMPLEMENTED, gRPC's default).
+// Watch streams through the watch hub (server/watch/hub.h): one WatchReactor per stream, see
+// watch_reactor.h and docs/watch.md. ShutdownWatches() ends every open watch with UNAVAILABLE.
 //
 // Errors: NOT_FOUND (unknown slice or service), INVALID_ARGUMENT (bad selector, limit, filters or
 // token, naming the field), OUT_OF_RANGE (continue token expired: restart the list).
@@ -24,11 +25,14 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "server/api/api_metrics.h"
 #include "server/api/continue_tokens.h"
+#include "server/api/watch_reactor.h"
 #include "server/store/store.h"
+#include "server/watch/hub.h"
 #include "slicekeeper/v1/discovery.grpc.pb.h"
 
 namespace slicekeeper::api {
@@ -41,8 +45,10 @@ class DiscoveryService final : public v1::EndpointDiscovery::CallbackService {
     int merged_cache_size = 4096;
   };
 
-  // `store` must outlive the service; `metrics` may be null (else must outlive it).
-  DiscoveryService(const store::Store* store, ApiMetrics* metrics, Options options);
+  // `store` must outlive the service; `metrics` may be null (else must outlive it); `hub` may be
+  // null (Watch then answers UNAVAILABLE), else must be started and outlive the service.
+  DiscoveryService(const store::Store* store, ApiMetrics* metrics, watch::Hub* hub,
+                   Options options);
 
   grpc::ServerUnaryReactor* GetEndpointSlice(grpc::CallbackServerContext* context,
                                              const v1::GetEndpointSliceRequest* request,
@@ -56,6 +62,12 @@ class DiscoveryService final : public v1::EndpointDiscovery::CallbackService {
   grpc::ServerUnaryReactor* QueryEndpoints(grpc::CallbackServerContext* context,
                                            const v1::QueryEndpointsRequest* request,
                                            v1::QueryEndpointsResponse* response) override;
+  grpc::ServerWriteReactor<v1::WatchResponse>* Watch(grpc::CallbackServerContext* context,
+                                                     const v1::WatchRequest* request) override
+      ABSL_LOCKS_EXCLUDED(watches_mu_);
+
+  // Ends every open watch with UNAVAILABLE and refuses new ones. Call after the hub stopped.
+  void ShutdownWatches() ABSL_LOCKS_EXCLUDED(watches_mu_);
 
   // The handlers' logic, without gRPC (unit tests call these).
   absl::Status DoListEndpointSlices(const v1::ListEndpointSlicesRequest& request,
@@ -76,9 +88,13 @@ class DiscoveryService final : public v1::EndpointDiscovery::CallbackService {
   // The merged view of `snapshot`, from the cache when it is the cached snapshot.
   MergedPtr MergedView(const store::ServiceSnapshotPtr& snapshot) ABSL_LOCKS_EXCLUDED(mu_);
 
+  void OnWatchDone(WatchReactor* reactor, const grpc::Status& status, absl::Time start)
+      ABSL_LOCKS_EXCLUDED(watches_mu_);
+
   // Immutable after construction.
   const store::Store* const store_;
   ApiMetrics* const metrics_;
+  watch::Hub* const hub_;
   const Options options_;
 
   ContinueTokens tokens_;
@@ -86,6 +102,12 @@ class DiscoveryService final : public v1::EndpointDiscovery::CallbackService {
   absl::Mutex mu_;
   // "<namespace>/<name>" -> the merged view of the latest snapshot queried.
   absl::flat_hash_map<std::string, Merged> merged_ ABSL_GUARDED_BY(mu_);
+
+  absl::Mutex watches_mu_;
+  // Open watches. A reactor leaves the set in its OnDone (under watches_mu_), so ShutdownWatches
+  // (which holds watches_mu_) never touches a deleted reactor.
+  absl::flat_hash_set<WatchReactor*> watches_ ABSL_GUARDED_BY(watches_mu_);
+  bool watches_closed_ ABSL_GUARDED_BY(watches_mu_) = false;
 };
 
 }  // namespace slicekeeper::api

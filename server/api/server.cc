@@ -36,8 +36,13 @@ absl::Status Server::Start() {
       store_, metrics_.get(),
       RegistryService::Options{.max_batch_changes = options_.max_batch_changes,
                                .max_pending_acks = options_.max_pending_acks});
+  hub_ = std::make_unique<watch::Hub>(
+      store_, watch::Hub::Options{.bookmark_interval = options_.bookmark_interval,
+                                  .max_lag = options_.watch_max_lag});
+  hub_->Start();
+  metrics_->AddWatchMetrics(registry_, hub_.get());
   discovery_service_ = std::make_unique<DiscoveryService>(
-      store_, metrics_.get(),
+      store_, metrics_.get(), hub_.get(),
       DiscoveryService::Options{.continue_tokens = options_.continue_tokens});
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -89,6 +94,9 @@ void Server::Shutdown(absl::Duration deadline) {
     // NOT_SERVING for every service, and no later status change takes effect.
     server_->GetHealthCheckService()->Shutdown();
     registry_service_->ShutdownStreams();
+    // The hub stops waking reactors first, so no write starts after a watch began to finish.
+    hub_->Stop();
+    discovery_service_->ShutdownWatches();
     server_->Shutdown(absl::ToChronoTime(absl::Now() + deadline));
     server_->Wait();
   }

@@ -1,10 +1,12 @@
 // Server: the gRPC server of slicekeeper and its HTTP side port, wired over one Store.
 //
-// Start() builds a grpc::Server with EndpointRegistry, EndpointDiscovery, the standard health
+// Start() starts the watch hub and builds a grpc::Server with EndpointRegistry, EndpointDiscovery
+// (with Watch), the standard health
 // service (SERVING for "", "slicekeeper.v1.EndpointRegistry" and "slicekeeper.v1.EndpointDiscovery")
 // and server reflection, then starts the HTTP port (/metrics, /healthz, /readyz) unless its
 // address is empty. Shutdown() is the graceful stop: health NOT_SERVING (and /readyz 503), open
-// StreamChanges streams end with UNAVAILABLE after acking what they read, the server stops
+// StreamChanges streams end with UNAVAILABLE after acking what they read, open watches end with
+// UNAVAILABLE after the write in flight, the server stops
 // accepting and waits for in-flight calls until the deadline (then cancels them), and the HTTP
 // port closes.
 //
@@ -39,6 +41,7 @@
 #include "server/metrics/http_server.h"
 #include "server/metrics/metrics.h"
 #include "server/store/store.h"
+#include "server/watch/hub.h"
 
 namespace slicekeeper::api {
 
@@ -56,6 +59,10 @@ class Server {
     absl::Duration keepalive_timeout = absl::Seconds(10);
     // Per StreamChanges stream: acks waiting to be written before reading pauses.
     int max_pending_acks = 64;
+    // Watch: BOOKMARK interval for idle streams that asked for them, and the age of the oldest
+    // unsent change after which a subscriber is RESET (its pinned state freed).
+    absl::Duration bookmark_interval = absl::Seconds(10);
+    absl::Duration watch_max_lag = absl::Seconds(60);
     ContinueTokens::Options continue_tokens;
     // Not owned; null: the server owns a registry of its own.
     metrics::Registry* registry = nullptr;
@@ -91,6 +98,7 @@ class Server {
   std::unique_ptr<metrics::Registry> owned_registry_;
   metrics::Registry* registry_;
   std::unique_ptr<ApiMetrics> metrics_;
+  std::unique_ptr<watch::Hub> hub_;
   std::unique_ptr<RegistryService> registry_service_;
   std::unique_ptr<DiscoveryService> discovery_service_;
   std::unique_ptr<grpc::Server> server_;

@@ -265,12 +265,12 @@ std::optional<v1::WatchResponse> Subscriber::Emit() {
     last_revision_sent_ = std::max(last_revision_sent_, p.revision);
     pending_.pop_front();
   }
-  if (pending_.empty() && sync_after_pending_ > 0) {
+  if (pending_.empty() && sync_after_pending_ >= 0) {
     v1::WatchEvent* e = out.add_events();
     e->set_type(v1::WatchEvent::SYNCED);
     e->set_revision(sync_after_pending_);
     last_revision_sent_ = std::max(last_revision_sent_, sync_after_pending_);
-    sync_after_pending_ = 0;
+    sync_after_pending_ = kNoSync;
   }
   if (out.events_size() == 0) return std::nullopt;
   stats_.events_sent.fetch_add(out.events_size(), std::memory_order_relaxed);
@@ -288,8 +288,8 @@ std::optional<v1::WatchResponse> Subscriber::Next() {
     reset = reset_requested_;
   }
   if (reset) BeginSnapshot(/*reset=*/true);
-  if (pending_.empty() && sync_after_pending_ == 0) TakeDirty();
-  if (!pending_.empty() || sync_after_pending_ > 0) return Emit();
+  if (pending_.empty() && sync_after_pending_ == kNoSync) TakeDirty();
+  if (!pending_.empty() || sync_after_pending_ != kNoSync) return Emit();
   // Idle: a bookmark, if one is due. Every commit up to max(dispatched, marked) that concerns
   // this subscriber has been sent, because its dirty set is empty.
   int64_t dispatched = dispatched_->load(std::memory_order_acquire);
@@ -338,7 +338,7 @@ void Subscriber::RequestReset() {
   absl::MutexLock s(&send_mu_);
   pending_.clear();
   last_sent_.clear();
-  sync_after_pending_ = 0;
+  sync_after_pending_ = kNoSync;
   absl::MutexLock l(&mu_);
   dirty_.clear();
   reset_requested_ = true;

@@ -163,8 +163,10 @@ class Subscriber {
   // Revision below which a service absent from last_sent_ is known (the last snapshot's).
   int64_t base_revision_ ABSL_GUARDED_BY(send_mu_) = 0;
   std::deque<PendingEvent> pending_ ABSL_GUARDED_BY(send_mu_);
-  // SYNCED to send once pending_ drains (0 = none).
-  int64_t sync_after_pending_ ABSL_GUARDED_BY(send_mu_) = 0;
+  // The revision of the SYNCED to send once pending_ drains, or kNoSync. (An empty store's
+  // snapshot is SYNCED at revision 0.)
+  static constexpr int64_t kNoSync = -1;
+  int64_t sync_after_pending_ ABSL_GUARDED_BY(send_mu_) = kNoSync;
   int64_t last_revision_sent_ ABSL_GUARDED_BY(send_mu_) = 0;
   bool started_ ABSL_GUARDED_BY(send_mu_) = false;
 
