@@ -111,13 +111,17 @@ Selection SelectByHints(const Endpoints& eps, const Selection& base,
   return out;
 }
 
-// Keeps only the ports named `name`; false when none is left.
-bool KeepPortNamed(v1::ServiceEndpoint* e, const std::string& name) {
+bool HasPortNamed(const v1::ServiceEndpoint& e, const std::string& name) {
+  return std::any_of(e.ports().begin(), e.ports().end(),
+                     [&](const v1::ServicePort& p) { return p.name() == name; });
+}
+
+// Keeps only the ports named `name`.
+void KeepPortNamed(v1::ServiceEndpoint* e, const std::string& name) {
   auto* ports = e->mutable_ports();
   ports->erase(std::remove_if(ports->begin(), ports->end(),
                               [&](const v1::ServicePort& p) { return p.name() != name; }),
                ports->end());
-  return !ports->empty();
 }
 
 }  // namespace
@@ -152,16 +156,16 @@ absl::Status ValidateQuery(const v1::QueryEndpointsRequest& req) {
 }
 
 absl::StatusOr<std::vector<v1::ServiceEndpoint>> FilterEndpoints(
-    std::vector<v1::ServiceEndpoint> merged, const v1::QueryEndpointsRequest& req) {
+    const std::vector<v1::ServiceEndpoint>& merged, const v1::QueryEndpointsRequest& req) {
   SK_RETURN_IF_ERROR(ValidateQuery(req));
   // Address type and port name narrow the set first: kube-proxy evaluates hints and fallbacks
   // per IP family and per service port.
   Selection base;
   base.reserve(merged.size());
   for (size_t i = 0; i < merged.size(); ++i) {
-    v1::ServiceEndpoint& e = merged[i];
+    const v1::ServiceEndpoint& e = merged[i];
     if (!req.address_type().empty() && e.address_type() != req.address_type()) continue;
-    if (req.has_port_name() && !KeepPortNamed(&e, req.port_name())) continue;
+    if (req.has_port_name() && !HasPortNamed(e, req.port_name())) continue;
     base.push_back(i);
   }
   Selection chosen = req.use_hints() ? SelectByHints(merged, base, req)
@@ -169,9 +173,13 @@ absl::StatusOr<std::vector<v1::ServiceEndpoint>> FilterEndpoints(
   if (req.limit() > 0 && chosen.size() > static_cast<size_t>(req.limit())) {
     chosen.resize(req.limit());
   }
+  // Only what is returned is copied: the merged view is shared by every query of the snapshot.
   std::vector<v1::ServiceEndpoint> out;
   out.reserve(chosen.size());
-  for (size_t i : chosen) out.push_back(std::move(merged[i]));
+  for (size_t i : chosen) {
+    out.push_back(merged[i]);
+    if (req.has_port_name()) KeepPortNamed(&out.back(), req.port_name());
+  }
   return out;
 }
 

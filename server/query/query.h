@@ -80,7 +80,7 @@ absl::Status ValidateQuery(const v1::QueryEndpointsRequest& request);
 // Applies a request's filters to a merged view (MergeEndpoints' output); see QueryEndpoints.
 // Errors: as ValidateQuery.
 absl::StatusOr<std::vector<v1::ServiceEndpoint>> FilterEndpoints(
-    std::vector<v1::ServiceEndpoint> merged, const v1::QueryEndpointsRequest& request);
+    const std::vector<v1::ServiceEndpoint>& merged, const v1::QueryEndpointsRequest& request);
 
 // The merged view of `snapshot`, filtered by `request`:
 //  - address_type: only that family;
