@@ -1,0 +1,190 @@
+// gRPC server throughput over loopback, memory store (api::Server in process, real sockets):
+//   BM_StoreDirect            baseline: the same batches applied to the store with no gRPC
+//   BM_StreamChanges/W        W concurrent writers, each its own connection and StreamChanges
+//                             stream, 100-change batches written back to back (flow control and
+//                             the server's ack queue bound what is in flight); items/s = endpoint
+//                             changes acked per second, summed over writers
+//   BM_QueryEndpoints/T       T client threads querying a 1 000-endpoint service with a zone
+//                             filter (ROUTABLE); items/s = queries per second
+// Ratios of the gRPC figures to the baseline come from one run. Results: BENCHMARKS.md.
+//
+//   build-x/bench/server_bench --benchmark_min_time=1
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "bench/churn.h"
+#include "benchmark/benchmark.h"
+#include "server/api/server.h"
+#include "server/store/store.h"
+#include "slicekeeper/v1/discovery.grpc.pb.h"
+#include "slicekeeper/v1/registry.grpc.pb.h"
+
+namespace slicekeeper::api {
+namespace {
+
+using bench::Churn;
+
+constexpr int kServicesPerWriter = 50;
+constexpr int kEndpointsPerService = 100;
+constexpr int kBatchesPerWriter = 300;
+
+struct Fixture {
+  Fixture() {
+    store::Store::Options so;
+    so.history_size = 10'000;
+    store = std::make_unique<store::Store>(so);
+    Server::Options o;
+    o.listen_address = "127.0.0.1:0";
+    o.http_listen_address = "";
+    server = std::make_unique<Server>(store.get(), o);
+    if (!server->Start().ok()) std::abort();
+    address = absl::StrCat("127.0.0.1:", server->grpc_port());
+  }
+  // A channel of its own (its own TCP connection), so writers do not share one HTTP/2 session.
+  std::shared_ptr<grpc::Channel> NewChannel(int id) const {
+    grpc::ChannelArguments args;
+    args.SetInt("slicekeeper.bench.channel", id);  // distinct args: no subchannel sharing
+    return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  }
+
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<Server> server;
+  std::string address;
+};
+
+Fixture& GetFixture() {
+  static Fixture* const f = new Fixture();
+  return *f;
+}
+
+// Writer w's next batches: its own services, round robin, generated outside the timed section.
+// Each writer keeps one Churn across rounds, so every round is new churn, never a replay.
+std::vector<v1::ChangeBatch> Batches(int w) {
+  static std::vector<std::unique_ptr<Churn>>* const churns = [] {
+    auto* v = new std::vector<std::unique_ptr<Churn>>();
+    for (int i = 0; i <= 64; ++i) {
+      v->push_back(std::make_unique<Churn>((i + 1) * kServicesPerWriter, kEndpointsPerService,
+                                           static_cast<uint32_t>(i + 1)));
+    }
+    return v;
+  }();
+  Churn& churn = *(*churns)[w];
+  const int first = w * kServicesPerWriter;
+  std::vector<v1::ChangeBatch> out(kBatchesPerWriter);
+  for (int i = 0; i < kBatchesPerWriter; ++i) {
+    out[i].set_batch_id(i);
+    for (v1::EndpointChange& c : churn.Batch(first + i % kServicesPerWriter, 100, false)) {
+      *out[i].add_changes() = std::move(c);
+    }
+  }
+  return out;
+}
+
+void BM_StoreDirect(benchmark::State& state) {
+  Fixture& f = GetFixture();
+  for (auto _ : state) {
+    state.PauseTiming();
+    std::vector<v1::ChangeBatch> batches = Batches(/*w=*/64);
+    state.ResumeTiming();
+    for (const v1::ChangeBatch& b : batches) {
+      std::vector<v1::EndpointChange> changes(b.changes().begin(), b.changes().end());
+      if (!f.store->ApplyChanges(changes).ok()) state.SkipWithError("apply failed");
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * kBatchesPerWriter * 100);
+}
+BENCHMARK(BM_StoreDirect)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// One writer's stream: writes every batch, reads every ack (on a second thread).
+bool WriteAll(v1::EndpointRegistry::Stub* stub, const std::vector<v1::ChangeBatch>& batches) {
+  grpc::ClientContext ctx;
+  auto stream = stub->StreamChanges(&ctx);
+  bool ok = true;
+  std::thread reader([&] {
+    v1::ChangeAck ack;
+    size_t n = 0;
+    while (stream->Read(&ack)) {
+      if (ack.code() != 0 || ack.batch_id() != n) ok = false;
+      ++n;
+    }
+    if (n != batches.size()) ok = false;
+  });
+  for (const v1::ChangeBatch& b : batches) {
+    if (!stream->Write(b)) break;
+  }
+  stream->WritesDone();
+  reader.join();
+  return stream->Finish().ok() && ok;
+}
+
+void BM_StreamChanges(benchmark::State& state) {
+  Fixture& f = GetFixture();
+  const int writers = static_cast<int>(state.range(0));
+  std::vector<std::unique_ptr<v1::EndpointRegistry::Stub>> stubs;
+  for (int w = 0; w < writers; ++w) stubs.push_back(v1::EndpointRegistry::NewStub(f.NewChannel(w)));
+  for (auto _ : state) {
+    std::vector<std::vector<v1::ChangeBatch>> batches;
+    for (int w = 0; w < writers; ++w) batches.push_back(Batches(w));
+    const absl::Time start = absl::Now();
+    std::vector<std::thread> threads;
+    std::atomic<bool> ok{true};
+    for (int w = 0; w < writers; ++w) {
+      threads.emplace_back([&, w] {
+        if (!WriteAll(stubs[w].get(), batches[w])) ok = false;
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    state.SetIterationTime(absl::ToDoubleSeconds(absl::Now() - start));
+    if (!ok) state.SkipWithError("a stream failed");
+  }
+  state.SetItemsProcessed(state.iterations() * writers * kBatchesPerWriter * 100);
+}
+BENCHMARK(BM_StreamChanges)
+    ->ArgName("writers")
+    ->Arg(1)
+    ->Arg(4)
+    ->Arg(16)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
+void BM_QueryEndpoints(benchmark::State& state) {
+  Fixture& f = GetFixture();
+  static const bool filled = [&] {
+    std::vector<v1::EndpointChange> changes;
+    for (int e = 0; e < 1000; ++e) {
+      v1::EndpointChange c = bench::Change(/*service=*/9999, 9'999'000 + e, true, false);
+      c.mutable_endpoint()->mutable_conditions()->set_ready(e % 10 != 0);
+      changes.push_back(std::move(c));
+    }
+    return f.store->ApplyChanges(changes).ok();
+  }();
+  if (!filled) state.SkipWithError("fill failed");
+  thread_local std::unique_ptr<v1::EndpointDiscovery::Stub> stub =
+      v1::EndpointDiscovery::NewStub(f.NewChannel(100 + state.thread_index()));
+  v1::QueryEndpointsRequest req;
+  req.set_namespace_("bench");
+  req.set_service("svc-9999");
+  req.set_zone("zone-1");
+  req.set_condition(v1::ROUTABLE);
+  size_t endpoints = 0;
+  for (auto _ : state) {
+    grpc::ClientContext ctx;
+    v1::QueryEndpointsResponse resp;
+    if (!stub->QueryEndpoints(&ctx, req, &resp).ok()) state.SkipWithError("query failed");
+    endpoints = resp.endpoints_size();
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["endpoints"] = static_cast<double>(endpoints);
+}
+BENCHMARK(BM_QueryEndpoints)->Threads(1)->Threads(4)->UseRealTime();
+
+}  // namespace
+}  // namespace slicekeeper::api
+
+BENCHMARK_MAIN();
