@@ -64,8 +64,12 @@ absl::Status RegistryService::CheckSize(int changes) const {
 }
 
 absl::StatusOr<store::WriteResult> RegistryService::Apply(v1::ChangeBatch* batch) {
-  absl::StatusOr<store::WriteResult> result = CheckSize(batch->changes_size());
-  if (result.ok()) result = store_->ApplyChanges(TakeChanges(batch));
+  // An OK absl::Status must never initialize a StatusOr (absl aborts the process on it), so the
+  // size check is kept as a Status and only a failed one becomes the result.
+  absl::Status size = CheckSize(batch->changes_size());
+  absl::StatusOr<store::WriteResult> result =
+      size.ok() ? store_->ApplyChanges(TakeChanges(batch))
+                : absl::StatusOr<store::WriteResult>(std::move(size));
   Record(result.status(), result.ok() ? &*result : nullptr);
   return result;
 }
@@ -114,8 +118,10 @@ grpc::ServerUnaryReactor* RegistryService::ApplyChanges(grpc::CallbackServerCont
                                                         const v1::ChangeBatch* request,
                                                         v1::ChangeAck* response) {
   const absl::Time start = absl::Now();
-  absl::StatusOr<store::WriteResult> result = CheckSize(request->changes_size());
-  if (result.ok()) result = store_->ApplyChanges(ToVector(request->changes()));
+  absl::Status size = CheckSize(request->changes_size());  // See Apply().
+  absl::StatusOr<store::WriteResult> result =
+      size.ok() ? store_->ApplyChanges(ToVector(request->changes()))
+                : absl::StatusOr<store::WriteResult>(std::move(size));
   Record(result.status(), result.ok() ? &*result : nullptr);
   response->set_batch_id(request->batch_id());
   if (result.ok()) FillAck(*result, response);
