@@ -1,0 +1,147 @@
+// Storage: where the store's committed state survives a restart. One interface, several backends
+// (`MemoryStorage` for tests and benchmarks, `RocksDbStorage`, the embedded default; an etcd
+// backend later). The on-disk format of RocksDbStorage is specified in docs/storage.md.
+//
+// The store hands every committed revision to `Commit` while it still holds the shard write locks
+// of the services the commit touched, and acknowledges the write only after `Commit` returned OK;
+// so per service, the order of commits in storage is revision order. Commits of disjoint services
+// may reach storage concurrently and out of revision order (the backend may group them into one
+// sync). On start, `Load` returns everything persisted, from which the store rebuilds its shards,
+// the revision counter and the history window.
+//
+// History: each commit also persists an *undo record* (what each service it changed looked like
+// before it), so a restarted store can rebuild, backwards from the current state, the before /
+// after snapshots of the last `history_size` commits that watch resume needs. The backend keeps
+// only the newest `history_size` undo records.
+//
+// Thread-safety: implementations must allow concurrent `Commit` calls. `Load` is called once,
+// before any `Commit`.
+//
+// Example:
+//   SK_ASSIGN_OR_RETURN(std::unique_ptr<RocksDbStorage> db, RocksDbStorage::Open(options));
+//   SK_ASSIGN_OR_RETURN(LoadedState state, db->Load());
+//   SK_RETURN_IF_ERROR(db->Commit(commit));   // durable (per the sync mode) when OK
+#ifndef SLICEKEEPER_SERVER_STORAGE_STORAGE_H_
+#define SLICEKEEPER_SERVER_STORAGE_STORAGE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/slice.h"
+#include "slicekeeper/v1/service.pb.h"
+
+namespace slicekeeper::storage {
+
+using RecordPtr = std::shared_ptr<const v1::ServiceRecord>;
+using NodeListPtr = std::shared_ptr<const std::vector<v1::Node>>;
+
+// How to bring one service back to its state before a commit.
+struct ServiceUndo {
+  std::string namespace_;
+  std::string name;
+  // False when the service did not exist before the commit (the undo removes it).
+  bool existed = false;
+  // The service's mod_revision before the commit (0 if it did not exist).
+  int64_t prev_mod_revision = 0;
+  // True when the commit replaced or removed the record; `prev_record` is then the record before
+  // (null: there was none). When false the record is the same before and after.
+  bool record_changed = false;
+  RecordPtr prev_record;
+  // Every slice the commit wrote or deleted, with its version before the commit (null: the slice
+  // did not exist).
+  struct SliceUndo {
+    std::string name;
+    SlicePtr prev;
+  };
+  std::vector<SliceUndo> slices;
+};
+
+// The undo record of one committed revision.
+struct HistoryEntry {
+  int64_t revision = 0;
+  absl::Time time;
+  // In the commit's service order (sorted by namespace, name).
+  std::vector<ServiceUndo> services;
+};
+
+// What one commit did to one service.
+struct ServiceWrite {
+  std::string namespace_;
+  std::string name;
+  // False when the commit removed the service (no record and no slice left).
+  bool exists = true;
+  // The record after the commit (null: the service has only foreign slices). Always given, so
+  // backends may store it with `mod_revision`.
+  RecordPtr record;
+  // The service's revision after the commit: the commit's revision.
+  int64_t mod_revision = 0;
+  // Slices written (with their new resource_version) or deleted (`slice` null). One entry per name.
+  struct SliceWrite {
+    std::string name;
+    SlicePtr slice;
+  };
+  std::vector<SliceWrite> slices;
+  // How to undo it (the history).
+  ServiceUndo undo;
+};
+
+// One committed revision, as handed to `Commit`.
+struct CommitRecord {
+  // The commit's revision. A commit that only replaced the node registry carries the current
+  // revision and no services; it adds no history entry.
+  int64_t revision = 0;
+  absl::Time time;
+  // Sorted by (namespace, name).
+  std::vector<ServiceWrite> services;
+  // The new node registry; null when unchanged.
+  NodeListPtr nodes;
+};
+
+// One service as persisted.
+struct StoredService {
+  std::string namespace_;
+  std::string name;
+  RecordPtr record;  // null: only foreign slices
+  int64_t mod_revision = 0;
+  // Managed and foreign slices, sorted by name.
+  std::vector<SlicePtr> slices;
+};
+
+// Everything `Load` returns.
+struct LoadedState {
+  // The highest revision persisted (0 for empty storage).
+  int64_t revision = 0;
+  // Sorted by (namespace, name).
+  std::vector<StoredService> services;
+  std::vector<v1::Node> nodes;
+  // The retained undo records, ascending by revision, all <= `revision`. Revisions may have gaps
+  // (a commit that was never made durable, e.g. its write failed or the process died first).
+  std::vector<HistoryEntry> history;
+};
+
+class Storage {
+ public:
+  virtual ~Storage() = default;
+
+  // Returns everything persisted. Errors: DATA_LOSS (corrupt data), FAILED_PRECONDITION
+  // (incompatible format), UNAVAILABLE / INTERNAL (I/O). Never returns a partial state as OK.
+  // REQUIRES: called before any Commit.
+  virtual absl::StatusOr<LoadedState> Load() = 0;
+
+  // Persists `commit` atomically (all of it or nothing) and drops undo records older than the
+  // history window. Returns once the commit is as durable as the backend's sync mode promises.
+  // Errors: UNAVAILABLE or INTERNAL when the write failed. The store then acknowledges nothing of
+  // the commit; whether a later Load sees it is unspecified (a write can reach the log and fail to
+  // sync), which is why a backend that failed once should keep failing (RocksDB does: it turns
+  // read-only after a failed log write). Thread-safe: concurrent calls for disjoint services.
+  virtual absl::Status Commit(const CommitRecord& commit) = 0;
+};
+
+}  // namespace slicekeeper::storage
+
+#endif  // SLICEKEEPER_SERVER_STORAGE_STORAGE_H_
