@@ -35,6 +35,10 @@ v1::EndpointSlice Slice::ToProto() const {
   return out;
 }
 
+std::shared_ptr<const std::string> Slice::SerializedProto() const {
+  return serialized.GetOrCompute([this] { return ToProto().SerializeAsString(); });
+}
+
 std::shared_ptr<Slice> SliceFromProto(const v1::EndpointSlice& proto) {
   auto s = std::make_shared<Slice>();
   const v1::ObjectMeta& m = proto.metadata();

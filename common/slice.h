@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "slicekeeper/v1/endpoint_slice.pb.h"
 
 namespace slicekeeper {
@@ -43,6 +45,31 @@ using EndpointPtr = std::shared_ptr<const v1::Endpoint>;
 using PortList = std::vector<v1::EndpointPort>;
 using PortListPtr = std::shared_ptr<const PortList>;
 using MetaPtr = std::shared_ptr<const v1::ObjectMeta>;
+
+// A lazily computed, shared serialization of an immutable object. Copying yields an empty cache:
+// a copy is the start of a new version, whose bytes will differ.
+class SerializedCache {
+ public:
+  SerializedCache() = default;
+  SerializedCache(const SerializedCache&) {}
+  SerializedCache& operator=(const SerializedCache&) {
+    absl::MutexLock l(&mu_);
+    bytes_.reset();
+    return *this;
+  }
+
+  // The cached bytes, computing them with `compute` on first use. Thread-safe.
+  template <typename Fn>
+  std::shared_ptr<const std::string> GetOrCompute(Fn compute) const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
+    if (bytes_ == nullptr) bytes_ = std::make_shared<const std::string>(compute());
+    return bytes_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  mutable std::shared_ptr<const std::string> bytes_ ABSL_GUARDED_BY(mu_);
+};
 
 // One version of an EndpointSlice.
 struct Slice {
@@ -70,6 +97,14 @@ struct Slice {
 
   // The Kubernetes object, with apiVersion, kind and metadata.resourceVersion filled in.
   v1::EndpointSlice ToProto() const;
+
+  // ToProto() serialized, computed once per published version and shared by every reader (a
+  // watch fan-out sends the same bytes to every subscriber). REQUIRES: the slice is no longer
+  // being modified (it is published). Thread-safe.
+  std::shared_ptr<const std::string> SerializedProto() const;
+
+  // Not part of the value: see SerializedCache.
+  SerializedCache serialized;
 };
 
 using SlicePtr = std::shared_ptr<const Slice>;

@@ -51,7 +51,7 @@ absl::StatusOr<watch::Selection> WatchSelection(const v1::WatchRequest& request)
 }
 
 // A write reactor that only finishes with `status` (a rejected Watch).
-class RejectedWatch final : public grpc::ServerWriteReactor<v1::WatchResponse> {
+class RejectedWatch final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   explicit RejectedWatch(const grpc::Status& status) { Finish(status); }
   void OnDone() override { delete this; }
@@ -59,8 +59,8 @@ class RejectedWatch final : public grpc::ServerWriteReactor<v1::WatchResponse> {
 
 }  // namespace
 
-DiscoveryService::DiscoveryService(const store::Store* store, ApiMetrics* metrics,
-                                   watch::Hub* hub, Options options)
+DiscoveryService::DiscoveryService(const store::Store* store, ApiMetrics* metrics, watch::Hub* hub,
+                                   Options options)
     : store_(store),
       metrics_(metrics),
       hub_(hub),
@@ -119,8 +119,8 @@ absl::StatusOr<ListingPtr> DiscoveryService::BuildListing(
 absl::Status DiscoveryService::DoListEndpointSlices(const v1::ListEndpointSlicesRequest& request,
                                                     v1::ListEndpointSlicesResponse* response) {
   if (request.limit() < 0) return absl::InvalidArgumentError("limit: must be >= 0");
-  std::string filter_key = absl::StrCat(request.namespace_(), "\n", request.service(), "\n",
-                                        request.label_selector());
+  std::string filter_key =
+      absl::StrCat(request.namespace_(), "\n", request.service(), "\n", request.label_selector());
   ContinueTokens::Page page;
   if (request.continue_().empty()) {
     SK_ASSIGN_OR_RETURN(page.listing, BuildListing(request, std::move(filter_key)));
@@ -152,9 +152,9 @@ grpc::ServerUnaryReactor* DiscoveryService::ListServices(grpc::CallbackServerCon
   return FinishUnary(context, metrics_, "ListServices", start, absl::OkStatus());
 }
 
-grpc::ServerUnaryReactor* DiscoveryService::QueryEndpoints(
-    grpc::CallbackServerContext* context, const v1::QueryEndpointsRequest* request,
-    v1::QueryEndpointsResponse* response) {
+grpc::ServerUnaryReactor* DiscoveryService::QueryEndpoints(grpc::CallbackServerContext* context,
+                                                           const v1::QueryEndpointsRequest* request,
+                                                           v1::QueryEndpointsResponse* response) {
   const absl::Time start = absl::Now();
   absl::Status status = DoQueryEndpoints(*request, response);
   return FinishUnary(context, metrics_, "QueryEndpoints", start, status);
@@ -192,8 +192,8 @@ DiscoveryService::MergedPtr DiscoveryService::MergedView(
   }
   // Merged outside the lock: concurrent first queries of one snapshot may both merge; the
   // results are equal, so whichever lands last is fine.
-  auto endpoints = std::make_shared<const std::vector<v1::ServiceEndpoint>>(
-      query::MergeEndpoints(*snapshot));
+  auto endpoints =
+      std::make_shared<const std::vector<v1::ServiceEndpoint>>(query::MergeEndpoints(*snapshot));
   absl::MutexLock l(&mu_);
   if (static_cast<int>(merged_.size()) >= options_.merged_cache_size) merged_.clear();
   auto& entry = merged_[key];
@@ -204,11 +204,16 @@ DiscoveryService::MergedPtr DiscoveryService::MergedView(
   return endpoints;
 }
 
-grpc::ServerWriteReactor<v1::WatchResponse>* DiscoveryService::Watch(
-    grpc::CallbackServerContext* context, const v1::WatchRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* DiscoveryService::Watch(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request) {
   const absl::Time start = absl::Now();
-  absl::StatusOr<watch::Selection> selection = WatchSelection(*request);
-  absl::Status status = selection.status();
+  auto request = std::make_unique<v1::WatchRequest>();
+  grpc::ByteBuffer copy(*raw_request);  // Deserialize consumes its buffer
+  absl::Status status = FromGrpcStatus(
+      grpc::SerializationTraits<v1::WatchRequest>::Deserialize(&copy, request.get()));
+  absl::StatusOr<watch::Selection> selection =
+      status.ok() ? WatchSelection(*request) : absl::StatusOr<watch::Selection>(status);
+  status = selection.status();
   if (status.ok() && hub_ == nullptr) status = absl::UnavailableError("watch is not available");
   absl::MutexLock l(&watches_mu_);
   if (status.ok() && watches_closed_) status = absl::UnavailableError("server shutting down");

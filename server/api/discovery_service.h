@@ -37,7 +37,16 @@
 
 namespace slicekeeper::api {
 
-class DiscoveryService final : public v1::EndpointDiscovery::CallbackService {
+// Watch is registered raw (its reactor writes pre-encoded bytes, see watch_reactor.h); the other
+// methods are typed callback methods.
+using DiscoveryBase = v1::EndpointDiscovery::WithCallbackMethod_GetEndpointSlice<
+    v1::EndpointDiscovery::WithCallbackMethod_ListEndpointSlices<
+        v1::EndpointDiscovery::WithCallbackMethod_ListServices<
+            v1::EndpointDiscovery::WithCallbackMethod_QueryEndpoints<
+                v1::EndpointDiscovery::WithRawCallbackMethod_Watch<
+                    v1::EndpointDiscovery::Service>>>>>;
+
+class DiscoveryService final : public DiscoveryBase {
  public:
   struct Options {
     ContinueTokens::Options continue_tokens;
@@ -62,8 +71,9 @@ class DiscoveryService final : public v1::EndpointDiscovery::CallbackService {
   grpc::ServerUnaryReactor* QueryEndpoints(grpc::CallbackServerContext* context,
                                            const v1::QueryEndpointsRequest* request,
                                            v1::QueryEndpointsResponse* response) override;
-  grpc::ServerWriteReactor<v1::WatchResponse>* Watch(grpc::CallbackServerContext* context,
-                                                     const v1::WatchRequest* request) override
+  // `request` holds a serialized WatchRequest.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Watch(grpc::CallbackServerContext* context,
+                                                    const grpc::ByteBuffer* request) override
       ABSL_LOCKS_EXCLUDED(watches_mu_);
 
   // Ends every open watch with UNAVAILABLE and refuses new ones. Call after the hub stopped.

@@ -1,11 +1,25 @@
 #include "server/api/watch_reactor.h"
 
+#include <grpcpp/support/slice.h>
+
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/time/clock.h"
 
 namespace slicekeeper::api {
+namespace {
+
+// A ByteBuffer that owns `bytes` without copying them.
+grpc::ByteBuffer ToByteBuffer(std::string bytes) {
+  auto* owned = new std::string(std::move(bytes));
+  grpc::Slice slice(
+      owned->data(), owned->size(), [](void* p) { delete static_cast<std::string*>(p); }, owned);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+}  // namespace
 
 WatchReactor::WatchReactor(watch::Hub* hub, metrics::Histogram* lag, DoneFn on_done)
     : hub_(hub), lag_(lag), on_done_(std::move(on_done)) {}
@@ -70,12 +84,12 @@ void WatchReactor::OnDone() {
 void WatchReactor::MaybeWriteLocked() {
   if (writing_ || ending_ || finished_ || subscriber_ == nullptr) return;
   const absl::Time oldest = subscriber_->OldestUnsent();
-  std::optional<v1::WatchResponse> next = subscriber_->Next();
+  std::optional<std::string> next = subscriber_->NextSerialized();
   if (!next.has_value()) return;  // idle until the hub wakes us
   if (lag_ != nullptr && oldest != absl::InfiniteFuture()) {
     lag_->Observe(absl::ToDoubleSeconds(absl::Now() - oldest));
   }
-  message_ = std::move(*next);
+  message_ = ToByteBuffer(std::move(*next));
   writing_ = true;
   StartWrite(&message_);
 }

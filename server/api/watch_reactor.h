@@ -2,11 +2,13 @@
 //
 // The reactor is the subscriber's Sink. The hub wakes it when the subscriber goes from clean to
 // dirty (or a bookmark or RESET is due); if no write is in flight, Wake pulls the next message
-// from the subscriber (`Subscriber::Next`, an O(diff) build that never blocks) and starts writing
-// it. OnWriteDone pulls the next one, or lets the stream go idle. There is never more than one
-// write in flight and never a queue of messages: what accumulates while a write is outstanding
-// (or while the client does not read) is the subscriber's dirty set, folded per object. This is
-// gRPC's own health-service Watch shape (docs/watch.md).
+// from the subscriber (`Subscriber::NextSerialized`, an O(diff) build that never blocks) and
+// starts writing it as raw bytes: the method is registered raw (WithRawCallbackMethod_Watch), so
+// each slice version is encoded once and its bytes are shared by every subscriber. OnWriteDone
+// pulls the next one, or lets the stream go idle. There is never more than one write in flight and
+// never a queue of messages: what accumulates while a write is outstanding (or while the client
+// does not read) is the subscriber's dirty set, folded per object. This is gRPC's own
+// health-service Watch shape (docs/watch.md).
 //
 // The stream ends:
 //   - CANCELLED when the client cancels, the peer is gone (keepalive), or a write fails;
@@ -23,6 +25,7 @@
 #ifndef SLICEKEEPER_SERVER_API_WATCH_REACTOR_H_
 #define SLICEKEEPER_SERVER_API_WATCH_REACTOR_H_
 
+#include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
 #include <functional>
@@ -37,7 +40,7 @@
 
 namespace slicekeeper::api {
 
-class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchResponse>, public watch::Sink {
+class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>, public watch::Sink {
  public:
   // Called once from OnDone with the final status, before the reactor deletes itself.
   using DoneFn = std::function<void(WatchReactor*, const grpc::Status&)>;
@@ -75,8 +78,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchResponse>, p
   absl::Mutex mu_;
   // Set by Start once Subscribe returned; the hub may Wake before that (ignored: Start writes).
   std::shared_ptr<watch::Subscriber> subscriber_ ABSL_GUARDED_BY(mu_);
-  // The message being written; stable until OnWriteDone.
-  v1::WatchResponse message_ ABSL_GUARDED_BY(mu_);
+  // The message being written (a serialized WatchResponse); stable until OnWriteDone.
+  grpc::ByteBuffer message_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   // The stream must end (cancel, failed write or shutdown) with status_.
   bool ending_ ABSL_GUARDED_BY(mu_) = false;

@@ -4,13 +4,69 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "server/query/query.h"
 
 namespace slicekeeper::watch {
 
 namespace {
 
-size_t ApproxBytes(const SlicePtr& s) { return 256 + s->endpoints.size() * 96; }
+// WatchResponse wire format, written directly so that a slice's cached bytes are copied, not
+// re-encoded, per subscriber: field 1 (events) repeated, each a length-delimited WatchEvent with
+// type = 1 (varint), revision = 2 (varint), slice = 3 (bytes of an EndpointSlice).
+constexpr uint32_t kEventsTag = (1 << 3) | 2;
+constexpr uint32_t kTypeTag = (1 << 3) | 0;
+constexpr uint32_t kRevisionTag = (2 << 3) | 0;
+constexpr uint32_t kSliceTag = (3 << 3) | 2;
+
+using google::protobuf::io::CodedOutputStream;
+
+void AppendVarint(uint64_t v, std::string* out) {
+  uint8_t buf[10];
+  uint8_t* end = CodedOutputStream::WriteVarint64ToArray(v, buf);
+  out->append(reinterpret_cast<const char*>(buf), end - buf);
+}
+
+// The bytes of a WatchEvent's type and revision fields (proto3: zero values are omitted).
+std::string Header(v1::WatchEvent::Type type, int64_t revision) {
+  std::string h;
+  if (type != 0) {
+    AppendVarint(kTypeTag, &h);
+    AppendVarint(static_cast<uint64_t>(type), &h);
+  }
+  if (revision != 0) {
+    AppendVarint(kRevisionTag, &h);
+    AppendVarint(static_cast<uint64_t>(revision), &h);
+  }
+  return h;
+}
+
+void AppendSliceEvent(v1::WatchEvent::Type type, int64_t revision, const std::string& slice,
+                      std::string* out) {
+  const std::string header = Header(type, revision);
+  const size_t slice_field = CodedOutputStream::VarintSize32(kSliceTag) +
+                             CodedOutputStream::VarintSize64(slice.size()) + slice.size();
+  AppendVarint(kEventsTag, out);
+  AppendVarint(header.size() + slice_field, out);
+  out->append(header);
+  AppendVarint(kSliceTag, out);
+  AppendVarint(slice.size(), out);
+  out->append(slice);
+}
+
+void AppendControlEvent(v1::WatchEvent::Type type, int64_t revision, std::string* out) {
+  const std::string header = Header(type, revision);
+  AppendVarint(kEventsTag, out);
+  AppendVarint(header.size(), out);
+  out->append(header);
+}
+
+void AppendEvent(const v1::WatchEvent& e, std::string* out) {
+  const std::string bytes = e.SerializeAsString();
+  AppendVarint(kEventsTag, out);
+  AppendVarint(bytes.size(), out);
+  out->append(bytes);
+}
 
 bool InFilter(const Selection& sel, const v1::ServiceEndpoint& e) {
   return (sel.zone.empty() || e.zone() == sel.zone) &&
@@ -142,10 +198,9 @@ void Subscriber::BeginResume(int64_t resume_revision) {
   }
   // What is left was deleted since resume_revision.
   for (auto& [key, version] : before) DiffService(key, version, ServiceVersion{nullptr, rev});
-  std::stable_sort(pending_.begin(), pending_.end(),
-                   [](const PendingEvent& a, const PendingEvent& b) {
-                     return a.revision < b.revision;
-                   });
+  std::stable_sort(
+      pending_.begin(), pending_.end(),
+      [](const PendingEvent& a, const PendingEvent& b) { return a.revision < b.revision; });
   sync_after_pending_ = std::max(rev, last_revision_sent_);
 }
 
@@ -166,10 +221,9 @@ bool Subscriber::TakeDirty() {
     if (version.revision <= before.revision) continue;
     DiffService(key, before, version);
   }
-  std::stable_sort(pending_.begin() + start, pending_.end(),
-                   [](const PendingEvent& a, const PendingEvent& b) {
-                     return a.revision < b.revision;
-                   });
+  std::stable_sort(
+      pending_.begin() + start, pending_.end(),
+      [](const PendingEvent& a, const PendingEvent& b) { return a.revision < b.revision; });
   return true;
 }
 
@@ -245,41 +299,51 @@ void Subscriber::Control(v1::WatchEvent::Type type, int64_t revision) {
   pending_.push_front(std::move(e));
 }
 
-std::optional<v1::WatchResponse> Subscriber::Emit() {
-  v1::WatchResponse out;
-  size_t bytes = 0;
-  while (!pending_.empty() && bytes < options_.max_message_bytes) {
+std::optional<std::string> Subscriber::Emit() {
+  std::string out;
+  int events = 0;
+  while (!pending_.empty() && out.size() < options_.max_message_bytes) {
     PendingEvent& p = pending_.front();
-    v1::WatchEvent* e = out.add_events();
-    e->set_type(p.type);
-    e->set_revision(p.revision);
     if (p.slice != nullptr) {
-      *e->mutable_slice() = p.slice->ToProto();
-      bytes += ApproxBytes(p.slice);
-    } else if (!p.service.empty()) {
-      e->set_namespace_(std::move(p.ns));
-      e->set_service(std::move(p.service));
-      *e->mutable_endpoint() = std::move(p.endpoint);
-      bytes += 128 + e->endpoint().ports_size() * 32;
+      // The slice's bytes are shared by every subscriber sent this version.
+      AppendSliceEvent(p.type, p.revision, *p.slice->SerializedProto(), &out);
+    } else {
+      v1::WatchEvent e;
+      e.set_type(p.type);
+      e.set_revision(p.revision);
+      if (!p.service.empty()) {
+        e.set_namespace_(std::move(p.ns));
+        e.set_service(std::move(p.service));
+        *e.mutable_endpoint() = std::move(p.endpoint);
+      }
+      AppendEvent(e, &out);
     }
+    ++events;
     last_revision_sent_ = std::max(last_revision_sent_, p.revision);
     pending_.pop_front();
   }
   if (pending_.empty() && sync_after_pending_ >= 0) {
-    v1::WatchEvent* e = out.add_events();
-    e->set_type(v1::WatchEvent::SYNCED);
-    e->set_revision(sync_after_pending_);
+    AppendControlEvent(v1::WatchEvent::SYNCED, sync_after_pending_, &out);
+    ++events;
     last_revision_sent_ = std::max(last_revision_sent_, sync_after_pending_);
     sync_after_pending_ = kNoSync;
   }
-  if (out.events_size() == 0) return std::nullopt;
-  stats_.events_sent.fetch_add(out.events_size(), std::memory_order_relaxed);
+  if (events == 0) return std::nullopt;
+  stats_.events_sent.fetch_add(events, std::memory_order_relaxed);
   absl::MutexLock l(&mu_);
   last_send_ = clock_->Now();
   return out;
 }
 
 std::optional<v1::WatchResponse> Subscriber::Next() {
+  std::optional<std::string> bytes = NextSerialized();
+  if (!bytes.has_value()) return std::nullopt;
+  v1::WatchResponse out;
+  out.ParseFromString(*bytes);
+  return out;
+}
+
+std::optional<std::string> Subscriber::NextSerialized() {
   absl::MutexLock l(&send_mu_);
   if (!started_) return std::nullopt;
   bool reset = false;
@@ -298,10 +362,8 @@ std::optional<v1::WatchResponse> Subscriber::Next() {
   bookmark_requested_ = false;
   int64_t rev = std::max({dispatched, marked_revision_, last_revision_sent_});
   last_revision_sent_ = rev;
-  v1::WatchResponse out;
-  v1::WatchEvent* e = out.add_events();
-  e->set_type(v1::WatchEvent::BOOKMARK);
-  e->set_revision(rev);
+  std::string out;
+  AppendControlEvent(v1::WatchEvent::BOOKMARK, rev, &out);
   last_send_ = clock_->Now();
   stats_.events_sent.fetch_add(1, std::memory_order_relaxed);
   return out;

@@ -2,17 +2,18 @@
 //
 // A subscriber keeps, per watched service, the snapshot it last sent (`last sent`) and, for the
 // services that changed since, the newest snapshot the hub told it about (the dirty set). When its
-// stream can take the next write, the sender calls `Next()`, which diffs last-sent against dirty for
-// every dirty service, orders the resulting events by revision and returns them in messages of about
-// `max_bytes`. Several commits between two sends fold into one event per object with its latest
-// state. Memory is bounded by the number of watched objects, never by the write rate: both maps hold
-// pointers to immutable snapshots shared with the store, and a changed slice is diffed by pointer.
+// stream can take the next write, the sender calls `Next()`, which diffs last-sent against dirty
+// for every dirty service, orders the resulting events by revision and returns them in messages of
+// about `max_bytes`. Several commits between two sends fold into one event per object with its
+// latest state. Memory is bounded by the number of watched objects, never by the write rate: both
+// maps hold pointers to immutable snapshots shared with the store, and a changed slice is diffed by
+// pointer.
 //
 // Protocol (docs/watch.md): a snapshot of ADDED events, then SYNCED with its revision; later,
 // changes as they commit; BOOKMARK when asked and idle; RESET, a fresh snapshot and SYNCED after a
-// resume from a revision older than the history, or when the hub decides the subscriber lags too far.
-// Revisions never decrease within a stream, and at every SYNCED or BOOKMARK revision R the events
-// sent so far reproduce the store's state at R for the watched services.
+// resume from a revision older than the history, or when the hub decides the subscriber lags too
+// far. Revisions never decrease within a stream, and at every SYNCED or BOOKMARK revision R the
+// events sent so far reproduce the store's state at R for the watched services.
 //
 // Thread-safety: `Next` is for one sender at a time (the stream's write path); the dispatcher-side
 // methods (`MarkDirty`, `RequestBookmark`, `RequestReset`, `Detach`, `Wake`) may run concurrently
@@ -89,7 +90,11 @@ class Subscriber {
   // Called once by the hub before the subscriber is woken for the first time.
   void Start(int64_t resume_revision) ABSL_LOCKS_EXCLUDED(send_mu_, mu_);
 
-  // The next message to write, or nullopt when there is nothing to send. Never blocks on I/O.
+  // The next message to write, serialized (a WatchResponse's bytes), or nullopt when there is
+  // nothing to send. Never blocks on I/O. Slices are copied as their cached bytes
+  // (Slice::SerializedProto), so a fan-out encodes each slice version once.
+  std::optional<std::string> NextSerialized() ABSL_LOCKS_EXCLUDED(send_mu_, mu_);
+  // NextSerialized, parsed (tests and typed callers).
   std::optional<v1::WatchResponse> Next() ABSL_LOCKS_EXCLUDED(send_mu_, mu_);
 
   // --- Dispatcher side. ---
@@ -99,8 +104,8 @@ class Subscriber {
   // Returns true when the subscriber went from clean to dirty (the caller should Wake it).
   // All marks of one dispatch round are given in one call, so that a sender never takes half a
   // round.
-  bool MarkDirty(std::vector<std::pair<std::string, ServiceVersion>> marks,
-                 int64_t round_revision) ABSL_LOCKS_EXCLUDED(mu_);
+  bool MarkDirty(std::vector<std::pair<std::string, ServiceVersion>> marks, int64_t round_revision)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // A BOOKMARK at the next idle point. Returns true if the caller should Wake.
   bool RequestBookmark() ABSL_LOCKS_EXCLUDED(mu_);
   // Drops the last-sent state and everything unsent at once (freeing the old snapshots it pinned)
@@ -144,7 +149,7 @@ class Subscriber {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
   void DiffEndpoints(const ServiceVersion& before, const ServiceVersion& after)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
-  std::optional<v1::WatchResponse> Emit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
+  std::optional<std::string> Emit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
   void Control(v1::WatchEvent::Type type, int64_t revision) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
 
   // Immutable after construction.
