@@ -11,16 +11,19 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 
 jobs="$(nproc)"
-run_suite() {  # name cmake-args... ; then ctest args after "--"
+# run_suite DIR [cmake-args...] [-- targets...] [-- ctest-args...]
+run_suite() {
   local dir="$1"; shift
-  local cmake_args=() ctest_args=()
+  local cmake_args=() targets=() ctest_args=()
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do cmake_args+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do targets+=("--target" "$1"); shift; done
   [ $# -gt 0 ] && shift
   ctest_args=("$@")
   echo "=== ${dir}: configure ${cmake_args[*]}"
   cmake -S . -B "$dir" -G Ninja -DSK_WERROR=ON "${cmake_args[@]}" >/dev/null
-  echo "=== ${dir}: build"
-  cmake --build "$dir" -j"$jobs"
+  echo "=== ${dir}: build ${targets[*]}"
+  cmake --build "$dir" -j"$jobs" "${targets[@]}"
   echo "=== ${dir}: test"
   (cd "$dir" && ctest --output-on-failure -j"$jobs" "${ctest_args[@]}")
 }
@@ -28,4 +31,6 @@ run_suite() {  # name cmake-args... ; then ctest args after "--"
 run_suite build/ci -DCMAKE_BUILD_TYPE=RelWithDebInfo
 if [ "${SK_TEST_QUICK:-0}" = "1" ]; then exit 0; fi
 run_suite build/asan -DCMAKE_BUILD_TYPE=Debug "-DSK_SANITIZE=address,undefined" -DSK_BUILD_BENCH=OFF
-run_suite build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSK_SANITIZE=thread -DSK_BUILD_BENCH=OFF -- -L tsan
+# TSan: only the concurrency tests (and what they link) are built.
+run_suite build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSK_SANITIZE=thread -DSK_BUILD_BENCH=OFF \
+  -- store_concurrency_test watch_concurrency_test -- -L tsan
