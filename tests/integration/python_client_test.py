@@ -48,7 +48,8 @@ class Server:
         port_file = os.path.join(self.dir, "ports")
         self.proc = subprocess.Popen(
             [BINARY, "--listen=127.0.0.1:0", "--http_listen=127.0.0.1:0",
-             "--port_file=" + port_file, "--log_level=warn"] + list(extra_args))
+             "--port_file=" + port_file, "--log_level=warn"] + list(extra_args),
+            cwd=self.dir)  # Relative defaults (a data directory) stay in this temp dir.
         deadline = time.monotonic() + START_TIMEOUT_S
         # Bounded polling: the server renames a complete file into place once both ports are bound.
         while True:
@@ -231,7 +232,7 @@ def main():
     if len(sys.argv) != 3:
         print(__doc__)
         return 2
-    BINARY, PROTO_DIR = sys.argv[1], sys.argv[2]
+    BINARY, PROTO_DIR = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     if not os.access(BINARY, os.X_OK):
         print("not an executable: %s (build the slicekeeper target first)" % BINARY)
         return 2

@@ -50,9 +50,16 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(Options opti
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
 
+  // The child runs in its own temp dir, so relative defaults (such as a data directory) never
+  // touch the build tree nor leak state from one server to the next; it inherits stdout/stderr,
+  // so the server's log lands in the test's output.
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addchdir_np(&actions, dir_template.c_str());
   pid_t pid = 0;
-  // The child inherits stdout/stderr, so the server's log lands in the test's output.
-  const int err = posix_spawn(&pid, options.binary.c_str(), nullptr, nullptr, argv.data(), environ);
+  const int err =
+      posix_spawn(&pid, options.binary.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
   if (err != 0) {
     std::filesystem::remove_all(dir_template);
     return ErrnoError(absl::StrCat("posix_spawn ", options.binary), err);

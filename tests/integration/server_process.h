@@ -1,17 +1,17 @@
 // ServerProcess: the real `slicekeeper` binary as a child process, for integration tests.
 //
 // Start() spawns the binary with `--listen=127.0.0.1:0 --http_listen=127.0.0.1:0
-// --port_file=<tmp>` (plus the caller's extra flags) and polls the port file, in a bounded loop,
-// until the server has written "<grpc_port> <http_port>". It fails clearly when the process exits
-// first or the file does not appear in time. The destructor SIGKILLs and reaps a child that is
-// still running, so a failing test never leaks a server.
+// --port_file=<tmp>/ports` plus the caller's extra flags, in <tmp> (a fresh directory, removed
+// afterwards) as its working directory, and polls the port file in a bounded loop until the
+// server has written "<grpc_port> <http_port>". It fails clearly when the process exits first or
+// the file does not appear in time. The destructor SIGKILLs and reaps a child that is still
+// running, so a failing test never leaks a server.
 //
 // Thread-safety: one thread at a time (a test's main thread).
 //
 // Example:
-//   absl::StatusOr<std::unique_ptr<ServerProcess>> server =
-//       ServerProcess::Start({.binary = SK_SLICEKEEPER_BINARY, .args =
-//       {"--max_batch_changes=10"}});
+//   auto server = ServerProcess::Start(
+//       {.binary = SK_SLICEKEEPER_BINARY, .args = {"--max_batch_changes=10"}});
 //   ... grpc::CreateChannel((*server)->grpc_address(), ...) ...
 //   ASSERT_OK((*server)->SendSignal(SIGTERM));
 //   absl::StatusOr<int> wait_status = (*server)->Wait(absl::Seconds(15));
@@ -34,7 +34,7 @@ namespace slicekeeper::integration {
 class ServerProcess {
  public:
   struct Options {
-    // Path of the slicekeeper executable.
+    // Absolute path of the slicekeeper executable (the child's working directory differs).
     std::string binary;
     // Extra flags, appended after the listen / port-file flags (a later flag wins).
     std::vector<std::string> args;
