@@ -6,8 +6,8 @@ Usage: python_client_test.py <slicekeeper binary> <proto dir>
 Generates the Python stubs from the repo's protos at run time (Debian's protoc and
 grpc_python_plugin, matching Debian's python3-protobuf / python3-grpcio), starts the server on
 loopback ports it picks itself, and checks what a non-C++ client sees: Kubernetes JSON field names,
-QueryEndpoints' ROUTABLE rule, field paths in INVALID_ARGUMENT, StreamChanges acks in order, and a
-clean exit on SIGTERM. Prints "N passed, N failed" last; exits non-zero on any failure.
+QueryEndpoints' ROUTABLE rule, field paths in INVALID_ARGUMENT, StreamChanges acks in order, a
+watcher following a pod's lifecycle, and a clean exit on SIGTERM. Prints "N passed, N failed" last; exits non-zero on any failure.
 """
 
 import glob
@@ -209,6 +209,49 @@ class ClientTest(unittest.TestCase):
         revisions = [a.revision for a in acks]
         self.assertTrue(all(b > a for a, b in zip(revisions, revisions[1:])), revisions)
         self.assertEqual(len(self.query("stream", self.discovery.ANY)), 50)
+
+    def test_watch_endpoints_lifecycle_with_zone_filter(self):
+        """A pod's lifecycle in the ENDPOINTS view: ready, terminating, removed; other zones hidden."""
+        import queue
+        import threading
+        request = self.discovery.WatchRequest(namespace="py", services=["life"],
+                                              view=self.discovery.ENDPOINTS, zone="zone-a")
+        call = self.disc.Watch(request, timeout=RPC_TIMEOUT_S)
+        events = queue.Queue()
+
+        def read():
+            try:
+                for response in call:
+                    for event in response.events:
+                        events.put(event)
+            except Exception:  # the call is cancelled at the end of the test
+                pass
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        watch = self.discovery.WatchEvent
+        first = events.get(timeout=RPC_TIMEOUT_S)
+        self.assertEqual(first.type, watch.SYNCED)  # the service does not exist yet
+        self.apply([self.upsert("life", "10.8.0.1", serving=True, terminating=False, zone="zone-a"),
+                    self.upsert("life", "10.8.0.2", zone="zone-b")])
+        self.apply([self.upsert("life", "10.8.0.1", ready=False, serving=True, terminating=True,
+                                zone="zone-a")])
+        removal = self.change.EndpointChange(
+            op=self.change.EndpointChange.REMOVE, namespace="py", service="life",
+            endpoint=self.slice.Endpoint(addresses=["10.8.0.1"]))
+        last = self.apply([removal])
+        got = [events.get(timeout=RPC_TIMEOUT_S) for _ in range(3)]
+        call.cancel()
+        self.assertEqual([e.type for e in got], [watch.ADDED, watch.MODIFIED, watch.DELETED])
+        self.assertTrue(all(e.endpoint.address == "10.8.0.1" for e in got))
+        self.assertTrue(got[0].endpoint.conditions.ready)
+        self.assertFalse(got[0].endpoint.conditions.terminating)
+        self.assertFalse(got[1].endpoint.conditions.ready)
+        self.assertTrue(got[1].endpoint.conditions.serving)
+        self.assertTrue(got[1].endpoint.conditions.terminating)
+        self.assertEqual(got[2].revision, last.revision)
+        revisions = [e.revision for e in got]
+        self.assertEqual(revisions, sorted(revisions))
 
 
 class ShutdownTest(unittest.TestCase):
