@@ -14,6 +14,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "server/reconcile/topology.h"
 #include "server/store/internal/core.h"
+#include "server/store/internal/recovery.h"
 #include "server/store/internal/txn.h"
 
 namespace slicekeeper::store {
@@ -23,7 +24,9 @@ using internal::ServiceKey;
 using internal::ServiceOutcome;
 using internal::Txn;
 
-WriteResult ToWriteResult(Txn::Result r) {
+absl::StatusOr<WriteResult> ToWriteResult(absl::StatusOr<Txn::Result> committed) {
+  if (!committed.ok()) return committed.status();
+  Txn::Result& r = *committed;
   WriteResult out;
   out.revision = r.revision;
   out.stats.set_endpoints_added(r.stats.endpoints_added);
@@ -113,6 +116,16 @@ struct Store::Rep : internal::Core {
 Store::Store(Options options) : rep_(std::make_unique<Rep>(std::move(options))) {}
 Store::~Store() = default;
 
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(Options options) {
+  storage::Storage* storage = options.storage;
+  auto store = std::make_unique<Store>(std::move(options));
+  if (storage != nullptr) {
+    SK_ASSIGN_OR_RETURN(storage::LoadedState state, storage->Load());
+    SK_RETURN_IF_ERROR(internal::Recover(*store->rep_, std::move(state)));
+  }
+  return store;
+}
+
 absl::StatusOr<WriteResult> Store::ApplyChanges(absl::Span<const v1::EndpointChange> changes) {
   const absl::Time now = rep_->clock->Now();
   // Validate everything before locking anything: nothing of a bad batch is applied.
@@ -197,7 +210,7 @@ absl::StatusOr<std::pair<v1::ServiceRecord, WriteResult>> Store::UpsertService(
     o.new_record = next;
     o.changed = true;
   }
-  WriteResult result = ToWriteResult(txn.Commit());
+  SK_ASSIGN_OR_RETURN(WriteResult result, ToWriteResult(txn.Commit()));
   // After Commit the stored record carries its resource_version.
   return std::make_pair(record_changed ? *next : *current, std::move(result));
 }
@@ -241,12 +254,13 @@ absl::StatusOr<std::pair<SlicePtr, int64_t>> Store::PutSlice(const v1::EndpointS
       existing != nullptr ? existing->creation_timestamp : txn.creation_timestamp();
   next->resource_version = 0;
   if (existing != nullptr && SameSliceContent(*existing, *next)) {
-    return std::make_pair(existing, txn.Commit().revision);
+    SK_ASSIGN_OR_RETURN(Txn::Result unchanged, txn.Commit());
+    return std::make_pair(existing, unchanged.revision);
   }
   o.writes.push_back({name, next, /*managed=*/false});
   o.changed = true;
-  const int64_t revision = txn.Commit().revision;
-  return std::make_pair(SlicePtr(std::move(next)), revision);
+  SK_ASSIGN_OR_RETURN(Txn::Result committed, txn.Commit());
+  return std::make_pair(SlicePtr(std::move(next)), committed.revision);
 }
 
 absl::StatusOr<int64_t> Store::DeleteSlice(absl::string_view ns, absl::string_view name) {
@@ -263,7 +277,8 @@ absl::StatusOr<int64_t> Store::DeleteSlice(absl::string_view ns, absl::string_vi
     if (o.entry->foreign.contains(name)) {
       o.writes.push_back({std::string(name), nullptr, /*managed=*/false});
       o.changed = true;
-      return txn.Commit().revision;
+      SK_ASSIGN_OR_RETURN(Txn::Result committed, txn.Commit());
+      return committed.revision;
     }
   }
   return absl::NotFoundError(absl::StrCat("endpointslice ", ns, "/", name, " not found"));
@@ -283,12 +298,9 @@ absl::StatusOr<int64_t> Store::PutNodes(absl::Span<const v1::Node> nodes) {
     SK_RETURN_IF_ERROR(txn.Reconcile(o, *o.entry->record, {}, /*full_resync=*/true,
                                      registry.get()));
   }
-  return txn
-      .Commit([&] {
-        absl::MutexLock l(&rep_->nodes_mu);
-        rep_->nodes = registry;
-      })
-      .revision;
+  txn.SetNodes(registry);
+  SK_ASSIGN_OR_RETURN(Txn::Result committed, txn.Commit());
+  return committed.revision;
 }
 
 int64_t Store::revision() const { return rep_->sequencer.revision(); }

@@ -10,6 +10,13 @@
 // services therefore never sees r+1 before r, and at every published revision R the readable state
 // is exactly the store's state at R.
 //
+// Durability: with `Options::storage` set, every commit is handed to the storage while the
+// commit's shard write locks are still held (so per service, storage order is commit order) and
+// *before* it is published; a write returns only after its commit is durable. If the storage
+// fails, nothing of the write is applied or published, its revision is published as an empty
+// commit (revisions stay gapless), and the write returns UNAVAILABLE. A store over storage is
+// created with `Store::Open`, which first rebuilds everything persisted (see docs/storage.md).
+//
 // Readers never wait for a reconcile: they take an immutable `ServiceSnapshot` (a small vector of
 // `SlicePtr`, sharing unchanged slices with the previous snapshot) and read it without locks.
 //
@@ -38,6 +45,7 @@
 #include "common/clock.h"
 #include "common/slice.h"
 #include "server/reconcile/reconciler.h"
+#include "server/storage/storage.h"
 #include "slicekeeper/v1/change.pb.h"
 #include "slicekeeper/v1/registry.pb.h"
 #include "slicekeeper/v1/service.pb.h"
@@ -114,14 +122,27 @@ class Store {
     int64_t history_size = 100'000;
     // Not owned; must outlive the store. Null: RealClock().
     Clock* clock = nullptr;
+    // Not owned; must outlive the store. Null: nothing is persisted. Use Store::Open when set.
+    storage::Storage* storage = nullptr;
   };
 
+  // Does no work. With `options.storage` set, writes fail with FAILED_PRECONDITION: use Open.
   explicit Store(Options options);
+
+  // Creates a store and, with `options.storage` set, rebuilds it from `storage->Load()`: every
+  // service (managed slices through reconcile::ServiceState::FromSlices, foreign slices, records),
+  // the slice-name index, the nodes, the revision (later writes continue above it) and the
+  // history window (ChangesSince works across the restart for revisions still in it).
+  // Errors: those of Storage::Load; DATA_LOSS when the loaded state is inconsistent (e.g. a slice
+  // name used twice in a namespace, managed slices without a service record).
+  static absl::StatusOr<std::unique_ptr<Store>> Open(Options options);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
   // --- Writes. Each is atomic and returns the revision at which it became visible. ---
+  // Every write may also fail with UNAVAILABLE when the storage could not persist it (nothing
+  // applied), or FAILED_PRECONDITION for a store with storage that was not created by Open.
 
   // Applies endpoint changes, possibly across several services, atomically at one revision.
   // Services named for the first time are created with a default record.

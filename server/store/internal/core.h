@@ -18,6 +18,7 @@
 #include "server/store/internal/sequencer.h"
 #include "server/store/internal/shard.h"
 #include "server/store/store.h"
+#include "server/storage/storage.h"
 
 namespace slicekeeper::store::internal {
 
@@ -28,7 +29,9 @@ struct Core {
       : options(std::move(opts)),
         clock(options.clock != nullptr ? options.clock : RealClock()),
         shards(MakeShards(options.shards)),
-        sequencer(shards, options.history_size) {}
+        storage(options.storage),
+        sequencer(shards, options.history_size),
+        recovered(options.storage == nullptr) {}
 
   Shard* ShardFor(absl::string_view service_key) const {
     return shards[ShardIndex(service_key, shards.size())].get();
@@ -48,12 +51,17 @@ struct Core {
   const Store::Options options;
   Clock* const clock;
   const std::vector<std::unique_ptr<Shard>> shards;
+  // Not owned; null: nothing is persisted.
+  storage::Storage* const storage;
 
   NameIndex names;
   Sequencer sequencer;
   // The last revision handed out. Incremented only with the shard write locks of the commit
   // held, so per service, revision order is commit order.
   std::atomic<int64_t> last_assigned{0};
+  // False until the persisted state was loaded (Store::Open); a store with storage refuses writes
+  // before that, so it never overwrites data it has not read.
+  std::atomic<bool> recovered;
 
   mutable absl::Mutex nodes_mu;
   // Replaced (never mutated) by PutNodes while it holds every shard write lock, so a writer holding

@@ -61,6 +61,12 @@ std::optional<NameIndex::Owner> NameIndex::Lookup(absl::string_view ns,
   return it->second;
 }
 
+bool NameIndex::Restore(absl::string_view ns, absl::string_view name, absl::string_view service,
+                        bool managed) {
+  absl::MutexLock l(&mu_);
+  return owners_.try_emplace(Key(ns, name), Owner{std::string(service), managed}).second;
+}
+
 void NameIndex::Release(absl::string_view ns, absl::string_view name) {
   absl::MutexLock l(&mu_);
   owners_.erase(Key(ns, name));

@@ -45,6 +45,11 @@ class NameIndex {
   std::optional<Owner> Lookup(absl::string_view ns, absl::string_view name) const
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Records `name` as held by a slice of `service` (recovery). Returns false if it was held
+  // already (a name used twice: the caller reports the data as corrupt).
+  bool Restore(absl::string_view ns, absl::string_view name, absl::string_view service,
+               bool managed) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Frees `name`; a no-op if it is not in use.
   void Release(absl::string_view ns, absl::string_view name) ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -57,6 +57,18 @@ void Sequencer::Publish(CommitPtr commit, std::vector<Update> updates,
   mu_.Unlock();
 }
 
+void Sequencer::Restore(int64_t revision, std::deque<CommitPtr> history,
+                        absl::flat_hash_map<std::string, std::string> slice_owner,
+                        const Totals& totals) {
+  absl::MutexLock l(&mu_);
+  published_ = revision;
+  history_ = std::move(history);
+  while (static_cast<int64_t>(history_.size()) > history_size_) history_.pop_front();
+  slice_owner_ = std::move(slice_owner);
+  totals_ = totals;
+  published_atomic_.store(revision, std::memory_order_release);
+}
+
 void Sequencer::AwaitPublished(int64_t revision) const {
   if (this->revision() >= revision) return;
   const AwaitArg arg{this, revision};

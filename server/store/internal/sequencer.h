@@ -57,6 +57,13 @@ class Sequencer {
   void Publish(CommitPtr commit, std::vector<Update> updates, std::vector<NameUpdate> names,
                const Totals& delta) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Recovery: sets the published revision, the history (ascending, contiguous, ending at
+  // `revision`), the slice-name index and the totals of a store rebuilt from storage.
+  // REQUIRES: nothing was published yet; the shards' published maps are already filled.
+  void Restore(int64_t revision, std::deque<CommitPtr> history,
+               absl::flat_hash_map<std::string, std::string> slice_owner, const Totals& totals)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // Returns once `revision` (and everything below it) is published.
   void AwaitPublished(int64_t revision) const ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_util.h"
 #include "common/clock.h"
 
 namespace slicekeeper::store::internal {
@@ -42,6 +43,49 @@ void AddStats(const reconcile::Stats& s, reconcile::Stats& total) {
   total.slices_created += s.slices_created;
   total.slices_updated += s.slices_updated;
   total.slices_deleted += s.slices_deleted;
+}
+
+
+const SlicePtr* FindSlice(const ServiceSnapshotPtr& snapshot, absl::string_view name) {
+  if (snapshot == nullptr) return nullptr;
+  auto it = std::lower_bound(
+      snapshot->slices.begin(), snapshot->slices.end(), name,
+      [](const SlicePtr& s, absl::string_view n) { return s->name < n; });
+  return it != snapshot->slices.end() && (*it)->name == name ? &*it : nullptr;
+}
+
+// What `o` does to storage, computed from the writer state without changing it (CommitService
+// changes it only after the persist succeeded). REQUIRES: the resource versions are stamped.
+storage::ServiceWrite ToServiceWrite(const ServiceOutcome& o, int64_t revision) {
+  const ServiceEntry& e = *o.entry;
+  storage::ServiceWrite w;
+  w.namespace_ = e.namespace_;
+  w.name = e.name;
+  w.mod_revision = revision;
+  w.record = o.new_record != nullptr ? o.new_record : o.delete_record ? nullptr : e.record;
+  w.undo.namespace_ = e.namespace_;
+  w.undo.name = e.name;
+  w.undo.existed = e.latest != nullptr;
+  w.undo.prev_mod_revision = e.latest != nullptr ? e.latest->mod_revision : 0;
+  w.undo.record_changed = o.new_record != nullptr || o.delete_record;
+  w.undo.prev_record = e.record;
+  // The last write to a name wins, as in MergeSlices.
+  absl::flat_hash_map<absl::string_view, const SliceWrite*> last;
+  for (const SliceWrite& sw : o.writes) last[sw.name] = &sw;
+  int64_t foreign = static_cast<int64_t>(e.foreign.size());
+  for (const SliceWrite& sw : o.writes) {
+    auto it = last.find(sw.name);
+    if (it == last.end() || it->second != &sw) continue;
+    const SlicePtr* prev = FindSlice(e.latest, sw.name);
+    w.slices.push_back({sw.name, sw.slice});
+    w.undo.slices.push_back({sw.name, prev != nullptr ? *prev : nullptr});
+    if (!sw.managed) {
+      const bool had = e.foreign.contains(sw.name);
+      foreign += (sw.slice != nullptr) - had;
+    }
+  }
+  w.exists = w.record != nullptr || foreign > 0;
+  return w;
 }
 
 }  // namespace
@@ -181,9 +225,11 @@ void Txn::ReleaseUnusedNames() {
   reserved_.clear();
 }
 
-Txn::Result Txn::Commit(const std::function<void()>& while_locked) {
-  ReleaseUnusedNames();
-  committed_ = true;
+absl::StatusOr<Txn::Result> Txn::Commit() {
+  if (core_.storage != nullptr && !core_.recovered.load(std::memory_order_acquire)) {
+    return absl::FailedPreconditionError(
+        "store: created over storage without loading it (use Store::Open)");
+  }
   Result result;
   for (ServiceOutcome* o : order_) {
     AddStats(o->stats, result.stats);
@@ -193,9 +239,19 @@ Txn::Result Txn::Commit(const std::function<void()>& while_locked) {
   for (ServiceOutcome* o : order_) {
     if (o->changed) changed.push_back(o);
   }
-  if (while_locked) while_locked();
   if (changed.empty()) {
     result.revision = core_.last_assigned.load();
+    if (nodes_ != nullptr && core_.storage != nullptr) {
+      // Nodes alone take no revision; every shard is locked, so none is being assigned.
+      storage::CommitRecord record;
+      record.revision = result.revision;
+      record.time = now_;
+      record.nodes = nodes_;
+      SK_RETURN_IF_ERROR(core_.storage->Commit(record));
+    }
+    ReleaseUnusedNames();
+    committed_ = true;
+    InstallNodes();
     UnlockAll();
     core_.sequencer.AwaitPublished(result.revision);
     return result;
@@ -205,9 +261,28 @@ Txn::Result Txn::Commit(const std::function<void()>& while_locked) {
            std::tie(b->entry->namespace_, b->entry->name);
   });
   result.revision = core_.last_assigned.fetch_add(1) + 1;
+  // The new objects are not shared yet: stamping them is not visible if the persist fails.
+  for (ServiceOutcome* o : changed) {
+    if (o->new_record != nullptr) o->new_record->set_resource_version(absl::StrCat(result.revision));
+    for (SliceWrite& w : o->writes) {
+      if (w.slice != nullptr) w.slice->resource_version = result.revision;
+    }
+  }
   auto commit = std::make_shared<store::Commit>();
   commit->revision = result.revision;
   commit->time = now_;
+  if (core_.storage != nullptr) {
+    if (absl::Status s = Persist(changed, result.revision); !s.ok()) {
+      // Nothing was applied; the destructor releases the names. The revision is taken, so it is
+      // published empty: later revisions wait for it.
+      UnlockAll();
+      core_.sequencer.Publish(std::move(commit), {}, {}, Totals{});
+      return s;
+    }
+  }
+  ReleaseUnusedNames();
+  committed_ = true;
+  InstallNodes();
   std::vector<Sequencer::Update> updates;
   std::vector<Sequencer::NameUpdate> names;
   Totals delta;
@@ -215,6 +290,26 @@ Txn::Result Txn::Commit(const std::function<void()>& while_locked) {
   UnlockAll();
   core_.sequencer.Publish(std::move(commit), std::move(updates), std::move(names), delta);
   return result;
+}
+
+void Txn::InstallNodes() {
+  if (nodes_ == nullptr) return;
+  absl::MutexLock l(&core_.nodes_mu);
+  core_.nodes = nodes_;
+}
+
+absl::Status Txn::Persist(absl::Span<ServiceOutcome* const> changed, int64_t revision) {
+  storage::CommitRecord record;
+  record.revision = revision;
+  record.time = now_;
+  record.nodes = nodes_;
+  for (ServiceOutcome* o : changed) record.services.push_back(ToServiceWrite(*o, revision));
+  absl::Status s = core_.storage->Commit(record);
+  if (s.ok()) return s;
+  if (s.code() == absl::StatusCode::kUnavailable || s.code() == absl::StatusCode::kInternal) {
+    return s;
+  }
+  return absl::UnavailableError(s.ToString());
 }
 
 void Txn::CommitService(ServiceOutcome& o, int64_t revision, store::Commit& commit,

@@ -4,16 +4,17 @@
 // The request then decides, service by service, what it changes (`ServiceOutcome`), running the
 // reconciler where endpoints or records change. Everything that can fail happens in that phase; on
 // an error the Txn is simply destroyed and nothing is applied (reserved names are released).
-// `Commit` takes the next revision (none if nothing changed), stamps it on the new objects, applies
+// `Commit` takes the next revision (none if nothing changed), stamps it on the new objects,
+// persists the commit to storage (if any) with the shard locks still held, and only then applies
 // the outcomes to the writer state, builds the new snapshots, releases the shard locks and
-// publishes through the sequencer in revision order.
+// publishes through the sequencer in revision order. A failed persist leaves the writer state
+// untouched (it was never mutated) and publishes the taken revision as an empty commit.
 //
 // Thread-safety: a Txn belongs to one thread.
 #ifndef SLICEKEEPER_SERVER_STORE_INTERNAL_TXN_H_
 #define SLICEKEEPER_SERVER_STORE_INTERNAL_TXN_H_
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +23,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "server/reconcile/reconciler.h"
@@ -91,10 +93,15 @@ class Txn {
   // Records a slice name claimed in the name index, to release if the request is not committed.
   void NoteClaimed(absl::string_view ns, absl::string_view name);
 
-  // Applies and publishes everything. `while_locked` runs before the shard locks are released.
-  // A request that changed nothing takes no revision and returns the last one handed out, once
-  // it is published.
-  Result Commit(const std::function<void()>& while_locked = nullptr);
+  // Makes Commit persist and install `nodes` as the node registry (PutNodes).
+  // REQUIRES: constructed with all_shards.
+  void SetNodes(std::shared_ptr<const NodeList> nodes) { nodes_ = std::move(nodes); }
+
+  // Persists, applies and publishes everything. A request that changed nothing (and set no
+  // nodes) takes no revision and returns the last one handed out, once it is published.
+  // Errors: UNAVAILABLE / INTERNAL from the storage (nothing applied); FAILED_PRECONDITION for a
+  // store with storage that was not recovered.
+  absl::StatusOr<Result> Commit();
 
   Core& core() { return core_; }
   absl::Time now() const { return now_; }
@@ -103,6 +110,9 @@ class Txn {
  private:
   void UnlockAll();
   void ReleaseUnusedNames();
+  // Persists the commit of `changed` (sorted) at `revision`. REQUIRES: core_.storage != null.
+  absl::Status Persist(absl::Span<ServiceOutcome* const> changed, int64_t revision);
+  void InstallNodes();
   void CommitService(ServiceOutcome& o, int64_t revision, store::Commit& commit,
                      std::vector<Sequencer::Update>& updates,
                      std::vector<Sequencer::NameUpdate>& names, Totals& delta);
@@ -112,6 +122,7 @@ class Txn {
   const std::string trigger_time_;
   const std::string creation_timestamp_;
   std::vector<Shard*> locked_;  // ascending
+  std::shared_ptr<const NodeList> nodes_;
   bool committed_ = false;
   // Outcomes by service key, in order of first use.
   absl::flat_hash_map<std::string, std::unique_ptr<ServiceOutcome>> outcomes_;
