@@ -8,4 +8,5 @@ cd "$(dirname "$0")/.."
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DSK_BUILD_BENCH=OFF >/dev/null
 cmake --build build/release -j"$(nproc)" --target slicekeeper
 
-exec ./build/release/server/slicekeeper "$@"
+# Durable by default: RocksDB in ./data (docs/storage.md); later flags override, e.g. --store=memory.
+exec ./build/release/server/slicekeeper --store=rocksdb --data_dir=./data "$@"

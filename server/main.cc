@@ -2,7 +2,8 @@
 // in server/api (gRPC and HTTP) and server/store.
 //
 // Exit codes: 0 after a graceful shutdown (SIGTERM / SIGINT), 1 when the server cannot start
-// (e.g. a port is taken), 2 for bad flags.
+// (e.g. a port is taken, or the data directory is locked, corrupt or of another format version),
+// 2 for bad flags.
 #include <pthread.h>
 #include <signal.h>
 
@@ -19,9 +20,11 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "server/api/server.h"
+#include "server/storage/rocksdb_storage.h"
 #include "server/store/store.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC listen address host:port (port 0: any)");
@@ -29,7 +32,19 @@ ABSL_FLAG(std::string, http_listen, "127.0.0.1:9090",
           "HTTP address for /metrics, /healthz, /readyz (port 0: any; empty: disabled)");
 ABSL_FLAG(std::string, port_file, "",
           "If set, write \"<grpc_port> <http_port>\" to this file once both ports are bound");
-ABSL_FLAG(std::string, store, "memory", "Storage backend: memory");
+ABSL_FLAG(std::string, store, "rocksdb",
+          "Storage backend: rocksdb (durable, in --data_dir) or memory (nothing survives a "
+          "restart)");
+ABSL_FLAG(std::string, data_dir, "./data",
+          "rocksdb: the data directory (created if missing; one server per directory)");
+ABSL_FLAG(std::string, sync, "always",
+          "rocksdb: when a write is fsynced. always: before its ack (no acked write is ever "
+          "lost; concurrent writes share one fsync). batch: the log is fsynced every "
+          "--sync_interval and acks do not wait, so a machine crash or power loss can lose the "
+          "writes acked in the last interval (a process crash loses nothing). none: never "
+          "fsynced by us (OS page cache only): a machine crash can lose any acked write");
+ABSL_FLAG(absl::Duration, sync_interval, absl::Milliseconds(5),
+          "rocksdb with --sync=batch: how often the log is fsynced");
 ABSL_FLAG(int, shards, 64, "Store shards (1..4096)");
 ABSL_FLAG(int, max_endpoints_per_slice, 100, "Endpoints per managed slice at most (1..1000)");
 ABSL_FLAG(int64_t, history, 100'000, "Commits kept for watch resume (>= 1)");
@@ -52,9 +67,19 @@ using slicekeeper::store::Store;
 
 // Returns "" when the flags are valid, else what is wrong.
 std::string CheckFlags() {
-  if (absl::GetFlag(FLAGS_store) != "memory") {
-    return absl::StrCat("--store=", absl::GetFlag(FLAGS_store),
-                        ": unsupported storage backend (supported: memory)");
+  const std::string store = absl::GetFlag(FLAGS_store);
+  if (store != "memory" && store != "rocksdb") {
+    return absl::StrCat("--store=", store, ": unsupported storage backend (rocksdb or memory)");
+  }
+  const std::string sync = absl::GetFlag(FLAGS_sync);
+  if (sync != "always" && sync != "batch" && sync != "none") {
+    return absl::StrCat("--sync=", sync, ": must be always, batch or none");
+  }
+  if (absl::GetFlag(FLAGS_sync_interval) <= absl::ZeroDuration()) {
+    return "--sync_interval: must be > 0";
+  }
+  if (store == "rocksdb" && absl::GetFlag(FLAGS_data_dir).empty()) {
+    return "--data_dir: must not be empty with --store=rocksdb";
   }
   const int max_eps = absl::GetFlag(FLAGS_max_endpoints_per_slice);
   if (max_eps < 1 || max_eps > 1000) {
@@ -122,6 +147,23 @@ int WaitForSignal(const sigset_t& signals) {
   return sig;
 }
 
+// The storage of --store (null for memory). Errors: those of RocksDbStorage::Open.
+absl::StatusOr<std::unique_ptr<slicekeeper::storage::Storage>> OpenStorage() {
+  using slicekeeper::storage::RocksDbStorage;
+  if (absl::GetFlag(FLAGS_store) == "memory") return nullptr;
+  RocksDbStorage::Options options;
+  options.path = absl::GetFlag(FLAGS_data_dir);
+  const std::string sync = absl::GetFlag(FLAGS_sync);
+  options.sync = sync == "always"  ? RocksDbStorage::SyncMode::kAlways
+                 : sync == "batch" ? RocksDbStorage::SyncMode::kBatch
+                                   : RocksDbStorage::SyncMode::kNone;
+  options.batch_sync_interval = absl::GetFlag(FLAGS_sync_interval);
+  options.history_size = absl::GetFlag(FLAGS_history);
+  absl::StatusOr<std::unique_ptr<RocksDbStorage>> storage = RocksDbStorage::Open(options);
+  if (!storage.ok()) return storage.status();
+  return std::unique_ptr<slicekeeper::storage::Storage>(std::move(*storage));
+}
+
 Store::Options StoreOptions() {
   Store::Options options;
   options.shards = absl::GetFlag(FLAGS_shards);
@@ -150,7 +192,26 @@ int Run() {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto store = std::make_unique<Store>(StoreOptions());
+  const absl::Time load_start = absl::Now();
+  absl::StatusOr<std::unique_ptr<slicekeeper::storage::Storage>> storage = OpenStorage();
+  if (!storage.ok()) {
+    spdlog::error("cannot open storage store={} data_dir={} error=\"{}\"",
+                  absl::GetFlag(FLAGS_store), absl::GetFlag(FLAGS_data_dir),
+                  storage.status().ToString());
+    return 1;
+  }
+  Store::Options store_options = StoreOptions();
+  store_options.storage = storage->get();
+  absl::StatusOr<std::unique_ptr<Store>> opened = Store::Open(store_options);
+  if (!opened.ok()) {
+    spdlog::error("cannot recover store data_dir={} error=\"{}\"", absl::GetFlag(FLAGS_data_dir),
+                  opened.status().ToString());
+    return 1;
+  }
+  std::unique_ptr<Store> store = std::move(*opened);
+  spdlog::info("store loaded store={} revision={} services={} endpoints={} took={}",
+               absl::GetFlag(FLAGS_store), store->revision(), store->totals().services,
+               store->totals().endpoints, absl::FormatDuration(absl::Now() - load_start));
   auto server = std::make_unique<Server>(store.get(), ServerOptions());
   if (absl::Status s = server->Start(); !s.ok()) {
     spdlog::error("start failed error=\"{}\"", s.ToString());
@@ -171,7 +232,10 @@ int Run() {
                absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace)));
   server->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
   server.reset();
-  spdlog::info("stopped revision={}", store->revision());
+  const int64_t revision = store->revision();
+  store.reset();
+  storage->reset();  // syncs and closes the data directory
+  spdlog::info("stopped revision={}", revision);
   return 0;
 }
 
