@@ -1,13 +1,13 @@
 #include "server/storage/rocksdb_storage.h"
 
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
 #include <algorithm>
 #include <map>
 #include <utility>
 #include <vector>
-
-#include <rocksdb/db.h>
-#include <rocksdb/options.h>
-#include <rocksdb/write_batch.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -29,9 +29,11 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view path, absl::s
   const std::string msg = absl::StrCat("storage ", path, ": ", what, ": ", s.ToString());
   if (s.IsCorruption()) return absl::DataLossError(msg);
   if (s.IsIOError() && absl::StrContains(absl::AsciiStrToLower(s.ToString()), "lock")) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "storage ", path, ": the data directory is in use by another slicekeeper process (its "
-        "LOCK file is held); stop it or choose another --data_dir: ", s.ToString()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("storage ", path,
+                     ": the data directory is in use by another slicekeeper process (its "
+                     "LOCK file is held); stop it or choose another --data_dir: ",
+                     s.ToString()));
   }
   if (s.IsInvalidArgument() || s.IsNotSupported()) return absl::FailedPreconditionError(msg);
   return absl::UnavailableError(msg);
@@ -88,13 +90,13 @@ absl::Status RocksDbStorage::CheckFormat() {
     if (version == codec::kFormatVersion) return absl::OkStatus();
     int v = 0;
     if (absl::SimpleAtoi(version, &v)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "storage ", options_.path, ": on-disk format version ", v,
-          " is not supported (this binary reads version ", codec::kFormatVersion,
-          "); use a matching slicekeeper binary or another --data_dir"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("storage ", options_.path, ": on-disk format version ", v,
+                       " is not supported (this binary reads version ", codec::kFormatVersion,
+                       "); use a matching slicekeeper binary or another --data_dir"));
     }
-    return absl::DataLossError(absl::StrCat("storage ", options_.path,
-                                            ": the format key m/format is corrupt"));
+    return absl::DataLossError(
+        absl::StrCat("storage ", options_.path, ": the format key m/format is corrupt"));
   }
   if (!s.IsNotFound()) return FromRocks(s, options_.path, "cannot read the format key");
   // No format key: only an empty database may be initialized.
@@ -102,8 +104,8 @@ absl::Status RocksDbStorage::CheckFormat() {
   it->SeekToFirst();
   if (!it->status().ok()) return FromRocks(it->status(), options_.path, "cannot read");
   if (it->Valid()) {
-    return absl::DataLossError(absl::StrCat("storage ", options_.path,
-                                            ": the database holds data but no format key"));
+    return absl::DataLossError(
+        absl::StrCat("storage ", options_.path, ": the database holds data but no format key"));
   }
   rocksdb::WriteOptions wo;
   wo.sync = true;

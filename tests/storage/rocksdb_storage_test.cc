@@ -1,11 +1,11 @@
 #include "server/storage/rocksdb_storage.h"
 
+#include <rocksdb/db.h>
+
 #include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <rocksdb/db.h>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -30,7 +30,8 @@ class StorageTest : public ::testing::TestWithParam<bool> {
     history_ = history;
     storage_.reset();
     if (!rocks()) {
-      if (memory_ == nullptr) memory_ = std::make_unique<MemoryStorage>(MemoryStorage::Options{history});
+      if (memory_ == nullptr)
+        memory_ = std::make_unique<MemoryStorage>(MemoryStorage::Options{history});
       return;
     }
     absl::StatusOr<std::unique_ptr<RocksDbStorage>> s = RocksDbStorage::Open(
@@ -214,8 +215,8 @@ TEST_F(RocksDbStorageTest, UnparsableValuesAreDataLoss) {
     ASSERT_OK(s);
     EXPECT_THAT((*s)->Load(), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("web-a")));
   }
-  Tamper("s/default/web/web-a", MakeSlice("default", "web", "web-a", 1, {})->ToProto()
-                                    .SerializeAsString());
+  Tamper("s/default/web/web-a",
+         MakeSlice("default", "web", "web-a", 1, {})->ToProto().SerializeAsString());
   Tamper("zz/unknown", "1");
   absl::StatusOr<std::unique_ptr<RocksDbStorage>> s = Open();
   ASSERT_OK(s);

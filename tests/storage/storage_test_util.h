@@ -23,8 +23,8 @@ class TempDir {
  public:
   TempDir() {
     std::string base = ::testing::TempDir();
-    std::string templ = absl::StrCat(base, base.empty() || base.back() == '/' ? "" : "/",
-                                     "sk_storage_XXXXXX");
+    std::string templ =
+        absl::StrCat(base, base.empty() || base.back() == '/' ? "" : "/", "sk_storage_XXXXXX");
     path_ = mkdtemp(templ.data()) != nullptr ? templ : "";
   }
   ~TempDir() {

@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "google/protobuf/util/message_differencer.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "server/storage/memory_storage.h"
 #include "server/storage/rocksdb_storage.h"
@@ -173,7 +173,8 @@ TEST_F(RecoveryTest, WritesContinueAfterRestart) {
   EXPECT_EQ(r->stats.endpoints_added(), 0);
   EXPECT_EQ(EndpointCount(*s->GetService("default", "web")), 8 + 1);  // 8 managed + mirror-1
   v1::EndpointSlice clash = ForeignSlice("default", "web", managed, "10.9.9.9");
-  EXPECT_THAT(s->PutSlice(clash), StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("managed")));
+  EXPECT_THAT(s->PutSlice(clash),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("managed")));
   EXPECT_THAT(s->PutSlice(ForeignSlice("default", "other", "mirror-1", "10.9.9.9")),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("belongs to")));
   const CatalogPtr latest = s->Snapshot();

@@ -38,7 +38,8 @@ std::string SliceKey(absl::string_view ns, absl::string_view service, absl::stri
 std::string HistoryKey(int64_t revision) {
   std::string key = kHistoryPrefix;
   const uint64_t r = static_cast<uint64_t>(revision);
-  for (int shift = 56; shift >= 0; shift -= 8) key.push_back(static_cast<char>((r >> shift) & 0xFF));
+  for (int shift = 56; shift >= 0; shift -= 8)
+    key.push_back(static_cast<char>((r >> shift) & 0xFF));
   return key;
 }
 
@@ -156,7 +157,8 @@ absl::StatusOr<HistoryEntry> DecodeHistory(absl::string_view key, absl::string_v
     undo.prev_mod_revision = u.prev_mod_revision();
     undo.record_changed = u.record_changed();
     if (undo.namespace_.empty() || undo.name.empty()) return Corrupt(key, "undo without a name");
-    if (u.has_prev_record()) undo.prev_record = std::make_shared<const v1::ServiceRecord>(u.prev_record());
+    if (u.has_prev_record())
+      undo.prev_record = std::make_shared<const v1::ServiceRecord>(u.prev_record());
     for (const SliceUndoValue& s : u.slices()) {
       if (s.name().empty()) return Corrupt(key, "slice undo without a name");
       SlicePtr prev;

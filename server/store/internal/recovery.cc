@@ -107,8 +107,7 @@ std::deque<CommitPtr> BuildHistory(const storage::LoadedState& state, SnapshotMa
                                    int64_t size) {
   std::deque<CommitPtr> out;
   auto it = state.history.rbegin();
-  for (int64_t next = state.revision; next > 0 && static_cast<int64_t>(out.size()) < size;
-       --next) {
+  for (int64_t next = state.revision; next > 0 && static_cast<int64_t>(out.size()) < size; --next) {
     if (it == state.history.rend()) break;
     if (it->revision == next) {
       out.push_front(UndoCommit(*it, current));

@@ -5,8 +5,8 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "common/status_util.h"
 #include "common/clock.h"
+#include "common/status_util.h"
 
 namespace slicekeeper::store::internal {
 namespace {
@@ -45,12 +45,10 @@ void AddStats(const reconcile::Stats& s, reconcile::Stats& total) {
   total.slices_deleted += s.slices_deleted;
 }
 
-
 const SlicePtr* FindSlice(const ServiceSnapshotPtr& snapshot, absl::string_view name) {
   if (snapshot == nullptr) return nullptr;
-  auto it = std::lower_bound(
-      snapshot->slices.begin(), snapshot->slices.end(), name,
-      [](const SlicePtr& s, absl::string_view n) { return s->name < n; });
+  auto it = std::lower_bound(snapshot->slices.begin(), snapshot->slices.end(), name,
+                             [](const SlicePtr& s, absl::string_view n) { return s->name < n; });
   return it != snapshot->slices.end() && (*it)->name == name ? &*it : nullptr;
 }
 
@@ -152,7 +150,8 @@ std::vector<std::pair<std::string, std::string>> Txn::AllServices() const {
   std::vector<std::pair<std::string, std::string>> out;
   for (Shard* shard : locked_) {
     shard->write_mu.AssertHeld();
-    for (const auto& [key, entry] : shard->services) out.emplace_back(entry->namespace_, entry->name);
+    for (const auto& [key, entry] : shard->services)
+      out.emplace_back(entry->namespace_, entry->name);
   }
   return out;
 }
@@ -263,7 +262,8 @@ absl::StatusOr<Txn::Result> Txn::Commit() {
   result.revision = core_.last_assigned.fetch_add(1) + 1;
   // The new objects are not shared yet: stamping them is not visible if the persist fails.
   for (ServiceOutcome* o : changed) {
-    if (o->new_record != nullptr) o->new_record->set_resource_version(absl::StrCat(result.revision));
+    if (o->new_record != nullptr)
+      o->new_record->set_resource_version(absl::StrCat(result.revision));
     for (SliceWrite& w : o->writes) {
       if (w.slice != nullptr) w.slice->resource_version = result.revision;
     }
@@ -286,7 +286,8 @@ absl::StatusOr<Txn::Result> Txn::Commit() {
   std::vector<Sequencer::Update> updates;
   std::vector<Sequencer::NameUpdate> names;
   Totals delta;
-  for (ServiceOutcome* o : changed) CommitService(*o, result.revision, *commit, updates, names, delta);
+  for (ServiceOutcome* o : changed)
+    CommitService(*o, result.revision, *commit, updates, names, delta);
   UnlockAll();
   core_.sequencer.Publish(std::move(commit), std::move(updates), std::move(names), delta);
   return result;
