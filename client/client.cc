@@ -25,6 +25,10 @@ Client::Client(ClientOptions options) : options_(std::move(options)) {
   // Reconnect quickly after a server restart; our own backoff paces the retries.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  // A failed connection asks the resolver to re-resolve; its default cooldown (30 s) would hold
+  // a restarted server's address back that long.
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 500);
   auto creds = options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials();
   for (const std::string& address : options_.addresses) {
     Endpoint e;

@@ -149,6 +149,7 @@ std::vector<Subscriber::Notification> Subscriber::ApplyLocked(const v1::WatchRes
         if (in_snapshot_) SwapInSnapshotLocked(&out);
         in_snapshot_ = false;
         synced_ = true;
+        ++stats_.syncs;
         revision_ = event.revision();
         break;
       case v1::WatchEvent::BOOKMARK:
@@ -246,9 +247,13 @@ bool Subscriber::AwaitRevision(int64_t revision, absl::Duration timeout) const {
 }
 
 bool Subscriber::AwaitSnapshots(int64_t n, absl::Duration timeout) const {
+  return AwaitStats([n](const SubscriberStats& s) { return s.snapshots >= n; }, timeout);
+}
+
+bool Subscriber::AwaitStats(const std::function<bool(const SubscriberStats&)>& done,
+                            absl::Duration timeout) const {
   absl::MutexLock l(&mu_);
-  auto ready = [&]()
-                   ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return synced_ && stats_.snapshots >= n; };
+  auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return synced_ && done(stats_); };
   return mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
 }
 

@@ -73,6 +73,7 @@ struct SubscriberStats {
   int64_t connects = 0;     // streams opened
   int64_t resets = 0;       // RESET events received
   int64_t snapshots = 0;    // full snapshots swapped in
+  int64_t syncs = 0;        // SYNCED events received (one per stream that got in sync)
   int64_t events = 0;       // ADDED / MODIFIED / DELETED events applied
   int64_t callbacks = 0;    // on_change invocations
   int64_t last_resume = 0;  // resume_revision of the last stream opened
@@ -117,6 +118,9 @@ class Subscriber {
   bool AwaitSynced(absl::Duration timeout) const { return AwaitRevision(0, timeout); }
   // Waits until `n` snapshots have been swapped in (1: the first SYNCED; 2: after a RESET).
   bool AwaitSnapshots(int64_t n, absl::Duration timeout) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Waits until the current stream is in sync and `done(stats())` holds. False on timeout.
+  bool AwaitStats(const std::function<bool(const SubscriberStats&)>& done,
+                  absl::Duration timeout) const ABSL_LOCKS_EXCLUDED(mu_);
   SubscriberStats stats() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:

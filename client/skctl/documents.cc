@@ -427,6 +427,17 @@ absl::StatusOr<std::vector<ApplyItem>> ParseDocuments(const std::string& source,
   return items;
 }
 
+absl::StatusOr<std::vector<Value>> YamlDocuments(const std::string& text) {
+  std::vector<Value> out;
+  try {
+    for (const YAML::Node& doc : YAML::LoadAll(text)) out.push_back(YamlToValue(doc));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("line ", e.mark.line + 1, ", column ", e.mark.column + 1, ": ", e.msg));
+  }
+  return out;
+}
+
 Value ToValue(const google::protobuf::Message& message) {
   std::string json;
   (void)google::protobuf::util::MessageToJsonString(message, &json);

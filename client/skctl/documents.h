@@ -46,6 +46,10 @@ absl::StatusOr<std::vector<ApplyItem>> ParseDocuments(const std::string& source,
                                                       const std::string& default_namespace,
                                                       bool namespace_flag);
 
+// Every document of `text` as a JSON value (quoted scalars stay strings; empty documents are
+// null values). Errors: INVALID_ARGUMENT "line L, column C: <problem>" for YAML syntax errors.
+absl::StatusOr<std::vector<google::protobuf::Value>> YamlDocuments(const std::string& text);
+
 // A message as a JSON value in Kubernetes form (int64 fields as numbers, not strings).
 google::protobuf::Value ToValue(const google::protobuf::Message& message);
 // Block YAML of a value, keys sorted, ending in a newline.
