@@ -13,6 +13,10 @@
 // cannot resume (history compacted, or a restarted memory store), it answers RESET and a fresh
 // snapshot: the Subscriber collects the snapshot aside and swaps it in at SYNCED, so readers never
 // see a half-built cache, and services missing from the new snapshot are reported as emptied.
+// Limitation: a revision names a point in one store's history. A memory-store server that
+// restarted empty RESETs a Subscriber only while its own revision is below the Subscriber's; if
+// it has already passed it when the Subscriber reconnects, the resume is accepted into a different
+// history. Durable stores (RocksDB, etcd) keep one history across restarts.
 //
 // Callbacks: `on_change(service, previous, current)` runs once per service whose merged endpoint
 // list changed, after each received message (or at SYNCED for a snapshot), with the lists before
