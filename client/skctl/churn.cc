@@ -187,6 +187,70 @@ absl::StatusOr<ChurnOptions> Options() {
   return o;
 }
 
+// How the run is paced and bounded.
+struct Pace {
+  int64_t limit = 0;  // changes in all; 0: no limit
+  absl::Duration duration;
+  double rate = 0;  // changes per second; 0: unpaced
+  int batch_size = 100;
+  size_t max_inflight = 8;
+  bool tty = false;
+};
+
+// Waits until fewer than max_inflight batches are unacknowledged; false once the reader is done.
+bool AwaitRoom(Progress* p, size_t max_inflight) {
+  absl::MutexLock l(&p->mu);
+  auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu) {
+    return p->inflight.size() < max_inflight || p->reader_done;
+  };
+  p->mu.Await(absl::Condition(&room));
+  return !p->reader_done;
+}
+
+// The writer: sends the model's changes in batches until a bound is reached or the stream breaks.
+void SendAll(grpc::ClientReaderWriter<v1::ChangeBatch, v1::ChangeAck>* stream, ChurnModel& model,
+             const Pace& pace, absl::Time start, Progress* progress) {
+  absl::Time last_print = start;
+  int64_t sent = 0;
+  uint64_t batch_id = 0;
+  while ((pace.limit <= 0 || sent < pace.limit) &&
+         (pace.duration <= absl::ZeroDuration() || absl::Now() - start < pace.duration)) {
+    const int n = static_cast<int>(
+        pace.limit > 0 ? std::min<int64_t>(pace.batch_size, pace.limit - sent) : pace.batch_size);
+    // Pacing: batch k may leave at start + (changes before it) / rate.
+    if (pace.rate > 0) absl::SleepFor(start + absl::Seconds(sent / pace.rate) - absl::Now());
+    if (!AwaitRoom(progress, pace.max_inflight)) break;
+    v1::ChangeBatch batch;
+    batch.set_batch_id(++batch_id);
+    for (int i = 0; i < n; ++i) *batch.add_changes() = model.Next();
+    {
+      absl::MutexLock l(&progress->mu);
+      progress->inflight.push_back({absl::Now(), n});
+      progress->sent += n;
+    }
+    sent += n;
+    if (!stream->Write(batch)) break;
+    if (pace.tty && absl::Now() - last_print > absl::Milliseconds(250)) {
+      PrintProgress(progress, start);
+      last_print = absl::Now();
+    }
+  }
+}
+
+Pace PaceFromFlags(const ChurnOptions& options, Format format) {
+  Pace pace;
+  pace.duration = absl::GetFlag(FLAGS_duration);
+  pace.limit = absl::GetFlag(FLAGS_changes);
+  if (pace.limit <= 0 && pace.duration <= absl::ZeroDuration()) {
+    pace.limit = 2 * int64_t{options.services} * options.endpoints;
+  }
+  pace.rate = absl::GetFlag(FLAGS_rate);
+  pace.batch_size = absl::GetFlag(FLAGS_batch);
+  pace.max_inflight = static_cast<size_t>(absl::GetFlag(FLAGS_inflight));
+  pace.tty = isatty(STDERR_FILENO) && format != Format::kJson;
+  return pace;
+}
+
 }  // namespace
 
 int RunChurn(const Args& args) {
@@ -195,15 +259,7 @@ int RunChurn(const Args& args) {
   if (!format.ok()) return UsageError(std::string(format.status().message()));
   auto options = Options();
   if (!options.ok()) return UsageError(std::string(options.status().message()));
-  const absl::Duration duration = absl::GetFlag(FLAGS_duration);
-  int64_t limit = absl::GetFlag(FLAGS_changes);
-  if (limit <= 0 && duration <= absl::ZeroDuration()) {
-    limit = 2 * int64_t{options->services} * options->endpoints;
-  }
-  const double rate = absl::GetFlag(FLAGS_rate);
-  const int batch_size = absl::GetFlag(FLAGS_batch);
-  const size_t max_inflight = static_cast<size_t>(absl::GetFlag(FLAGS_inflight));
-  const bool tty = isatty(STDERR_FILENO) && *format != Format::kJson;
+  const Pace pace = PaceFromFlags(*options, *format);
 
   ChurnModel model(*options);
   std::unique_ptr<client::Client> c = MakeClient();
@@ -214,43 +270,12 @@ int RunChurn(const Args& args) {
   Progress progress;
   std::thread reader([&] { ReadAcks(stream.get(), &progress); });
   const absl::Time start = absl::Now();
-  absl::Time last_print = start;
-  int64_t sent = 0;
-  uint64_t batch_id = 0;
-  while ((limit <= 0 || sent < limit) &&
-         (duration <= absl::ZeroDuration() || absl::Now() - start < duration)) {
-    const int n =
-        static_cast<int>(limit > 0 ? std::min<int64_t>(batch_size, limit - sent) : batch_size);
-    // Pacing: batch k may leave at start + (changes before it) / rate.
-    if (rate > 0) absl::SleepFor(start + absl::Seconds(sent / rate) - absl::Now());
-    {
-      absl::MutexLock l(&progress.mu);
-      auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(progress.mu) {
-        return progress.inflight.size() < max_inflight || progress.reader_done;
-      };
-      progress.mu.Await(absl::Condition(&room));
-      if (progress.reader_done) break;
-    }
-    v1::ChangeBatch batch;
-    batch.set_batch_id(++batch_id);
-    for (int i = 0; i < n; ++i) *batch.add_changes() = model.Next();
-    {
-      absl::MutexLock l(&progress.mu);
-      progress.inflight.push_back({absl::Now(), n});
-      progress.sent += n;
-    }
-    sent += n;
-    if (!stream->Write(batch)) break;
-    if (tty && absl::Now() - last_print > absl::Milliseconds(250)) {
-      PrintProgress(&progress, start);
-      last_print = absl::Now();
-    }
-  }
+  SendAll(stream.get(), model, pace, start, &progress);
   stream->WritesDone();
   reader.join();
   grpc::Status status = stream->Finish();
   const absl::Duration took = absl::Now() - start;
-  if (tty) {
+  if (pace.tty) {
     PrintProgress(&progress, start);
     std::fprintf(stderr, "\n");
   }

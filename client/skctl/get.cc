@@ -228,10 +228,13 @@ int RunGet(const Args& args) {
   if (!name.empty() && absl::GetFlag(FLAGS_all_namespaces)) {
     return UsageError("a resource cannot be retrieved by name across all namespaces");
   }
-  std::unique_ptr<client::Client> c = MakeClient();
-  if (kind == "slices" || kind == "slice" || kind == "endpointslices" || kind == "endpointslice") {
-    return GetSlices(*c, name, *format);
+  const bool slices =
+      kind == "slices" || kind == "slice" || kind == "endpointslices" || kind == "endpointslice";
+  if (!slices && !absl::GetFlag(FLAGS_selector).empty()) {
+    return UsageError("-l/--selector applies to slices only");
   }
+  std::unique_ptr<client::Client> c = MakeClient();
+  if (slices) return GetSlices(*c, name, *format);
   if (kind == "services" || kind == "service" || kind == "svc") {
     return GetServices(*c, name, *format);
   }
