@@ -80,8 +80,8 @@ class RestartResumeTest : public ::testing::Test {
   // Applies `changes` as one batch; returns its revision (records a failure and returns -1 on
   // error).
   static int64_t Write(Running& r, std::vector<v1::EndpointChange> changes) {
-    Rpc<v1::ChangeAck> rpc = Call(r.clients->registry.get(), &Registry::Stub::ApplyChanges,
-                                  Batch(std::move(changes)));
+    Rpc<v1::ChangeAck> rpc =
+        Call(r.clients->registry.get(), &Registry::Stub::ApplyChanges, Batch(std::move(changes)));
     EXPECT_TRUE(rpc.status.ok()) << Describe(rpc.status);
     EXPECT_EQ(rpc.response.code(), 0) << rpc.response.message();
     return rpc.status.ok() ? rpc.response.revision() : -1;
@@ -187,8 +187,9 @@ TEST_F(RestartResumeTest, WatchResumesAcrossGracefulRestart) {
   const std::string changed_ip = Ip(1, 7);
   const std::string changed_slice = SliceHolding(before, changed_ip);
   ASSERT_FALSE(changed_slice.empty());
-  const int64_t r2 = Write(
-      second, {WithConditions(Upsert(kNamespace, ServiceName(1), changed_ip), false, false, false)});
+  const int64_t r2 =
+      Write(second,
+            {WithConditions(Upsert(kNamespace, ServiceName(1), changed_ip), false, false, false)});
   EXPECT_GT(r2, r) << "revisions must continue above the pre-restart revision";
 
   WatchRead resumed = WatchUntilSynced(second, r);
