@@ -2,8 +2,7 @@
 # Builds slicekeeper and runs every test with ctest:
 #   1. the normal build (RelWithDebInfo, -Werror): every test;
 #   2. an ASan+UBSan build: every test;
-#   3. a TSan build: the concurrency tests (label "tsan": pure C++ components, no gRPC, because
-#      Debian's gRPC is not TSan-instrumented and would report its own internals).
+#   3. only with SK_TEST_TSAN=1: a TSan build of the concurrency tests (label "tsan"), see below.
 # SK_TEST_QUICK=1 runs step 1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +30,10 @@ run_suite() {
 run_suite build/ci -DCMAKE_BUILD_TYPE=RelWithDebInfo
 if [ "${SK_TEST_QUICK:-0}" = "1" ]; then exit 0; fi
 run_suite build/asan -DCMAKE_BUILD_TYPE=Debug "-DSK_SANITIZE=address,undefined" -DSK_BUILD_BENCH=OFF
-# TSan: only the concurrency tests (and what they link) are built.
-run_suite build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSK_SANITIZE=thread -DSK_BUILD_BENCH=OFF \
-  -- store_concurrency_test watch_concurrency_test -- -L tsan
+# No TSan job: Debian's Abseil is not built with TSan, so absl::Mutex (our lock everywhere) is
+# invisible to it and every mutex-guarded access is reported as a race. SK_TEST_TSAN=1 still runs
+# the concurrency tests under TSan, for a machine with an instrumented Abseil.
+if [ "${SK_TEST_TSAN:-0}" = "1" ]; then
+  run_suite build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSK_SANITIZE=thread -DSK_BUILD_BENCH=OFF \
+    -- store_concurrency_test watch_concurrency_test -- -L tsan
+fi
