@@ -209,8 +209,11 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* DiscoveryService::Watch(
   const absl::Time start = absl::Now();
   auto request = std::make_unique<v1::WatchRequest>();
   grpc::ByteBuffer copy(*raw_request);  // Deserialize consumes its buffer
-  absl::Status status = FromGrpcStatus(
-      grpc::SerializationTraits<v1::WatchRequest>::Deserialize(&copy, request.get()));
+  // A request that does not parse is the client's fault: INVALID_ARGUMENT, not gRPC's INTERNAL.
+  absl::Status status =
+      grpc::SerializationTraits<v1::WatchRequest>::Deserialize(&copy, request.get()).ok()
+          ? absl::OkStatus()
+          : absl::InvalidArgumentError("request: not a valid slicekeeper.v1.WatchRequest");
   absl::StatusOr<watch::Selection> selection =
       status.ok() ? WatchSelection(*request) : absl::StatusOr<watch::Selection>(status);
   status = selection.status();
