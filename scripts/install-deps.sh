@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages slicekeeper needs to build, run and test. Idempotent: when every
-# package is already present it does not touch apt at all.
+# Installs the Debian 12 packages slicekeeper needs to build, run and test, and extracts etcd's
+# protos (see extract_etcd_protos). Idempotent: when everything is already present it does not touch
+# apt at all and prints nothing.
 set -euo pipefail
 
 PACKAGES=(
@@ -10,7 +11,29 @@ PACKAGES=(
   librocksdb-dev libyaml-cpp-dev libcivetweb-dev
   python3 python3-grpcio python3-protobuf python3-yaml
   curl procps
+  etcd-server etcd-client
 )
+
+# etcd's API protos as Debian ships them, for server/storage/etcd: the default of CMake's
+# SK_ETCD_PROTO_ROOT. A fixed path, since the script deletes an incomplete tree there.
+ETCD_PROTO_ROOT=/opt/slicekeeper/etcd-protos
+ETCD_PROTO_PACKAGES=(golang-etcd-server-dev golang-github-gogo-protobuf-dev golang-github-gogo-googleapis-dev)
+ETCD_PROTO_CHECK=(
+  usr/share/gocode/src/go.etcd.io/etcd/etcdserver/etcdserverpb/rpc.proto
+  usr/share/gocode/src/github.com/gogo/protobuf/gogoproto/gogo.proto
+  usr/share/gocode/src/github.com/gogo/googleapis/google/api/annotations.proto
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+apt_updated=0
+apt_update() {
+  if [ "$apt_updated" -eq 0 ]; then
+    $SUDO apt-get update -qq
+    apt_updated=1
+  fi
+}
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -19,13 +42,46 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  apt_update
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-echo "install-deps: installing ${missing[*]}" >&2
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The three -dev packages are Go source packages: installing them would pull in the Go toolchain
+# for nothing, so their .debs are downloaded and unpacked (dpkg -x) into ETCD_PROTO_ROOT instead.
+# The unpacked tree is renamed into place whole, so a half-done extraction is never mistaken for a
+# complete one.
+extract_etcd_protos() {
+  local f complete=1
+  for f in "${ETCD_PROTO_CHECK[@]}"; do
+    [ -f "$ETCD_PROTO_ROOT/$f" ] || complete=0
+  done
+  [ "$complete" -eq 1 ] && return 0
+
+  echo "install-deps: extracting ${ETCD_PROTO_PACKAGES[*]} into $ETCD_PROTO_ROOT" >&2
+  local tmp
+  tmp="$(mktemp -d)"
+  # apt downloads as _apt when it can write the directory, and warns about an unsandboxed
+  # download when it cannot.
+  if [ "$(id -u)" -eq 0 ] && id _apt >/dev/null 2>&1; then chown _apt "$tmp"; fi
+  if ! (cd "$tmp" && apt-get download -qq "${ETCD_PROTO_PACKAGES[@]}") >"$tmp/log" 2>&1; then
+    # Usually a missing or stale package index (a fresh container): refresh it once and retry.
+    apt_update
+    if ! (cd "$tmp" && apt-get download -qq "${ETCD_PROTO_PACKAGES[@]}") >"$tmp/log" 2>&1; then
+      cat "$tmp/log" >&2
+      rm -rf "$tmp"
+      return 1
+    fi
+  fi
+  local staging="$ETCD_PROTO_ROOT.tmp.$$"
+  $SUDO rm -rf "$staging"
+  $SUDO mkdir -p "$staging"
+  for f in "$tmp"/*.deb; do
+    $SUDO dpkg -x "$f" "$staging"
+  done
+  rm -rf "$tmp"
+  $SUDO rm -rf "$ETCD_PROTO_ROOT"
+  $SUDO mv "$staging" "$ETCD_PROTO_ROOT"
+}
+extract_etcd_protos
