@@ -119,14 +119,22 @@ struct LoadedState {
   // Sorted by (namespace, name).
   std::vector<StoredService> services;
   std::vector<v1::Node> nodes;
+  // The revision of the node registry's last change (replicated storage only; else 0).
+  int64_t nodes_revision = 0;
   // The retained undo records, ascending by revision, all <= `revision`. Revisions may have gaps
   // (a commit that was never made durable, e.g. its write failed or the process died first).
   std::vector<HistoryEntry> history;
 };
 
+class ReplicatedStorage;
+
 class Storage {
  public:
   virtual ~Storage() = default;
+
+  // Non-null for a storage shared by several replicas that orders commits itself (etcd): the store
+  // then proposes commits instead of committing them (see ReplicatedStorage).
+  virtual ReplicatedStorage* replicated() { return nullptr; }
 
   // Returns everything persisted. Errors: DATA_LOSS (corrupt data), FAILED_PRECONDITION
   // (incompatible format), UNAVAILABLE / INTERNAL (I/O). Never returns a partial state as OK.
@@ -140,6 +148,82 @@ class Storage {
   // sync), which is why a backend that failed once should keep failing (RocksDB does: it turns
   // read-only after a failed log write). Thread-safe: concurrent calls for disjoint services.
   virtual absl::Status Commit(const CommitRecord& commit) = 0;
+};
+
+// One revision of a replicated storage's log as every replica sees it: what changed, not why.
+struct ReplicatedCommit {
+  // The log's revision (etcd's). Strictly increasing; gaps where the log changed other things.
+  int64_t revision = 0;
+  // A full resynchronization (after the log compacted away revisions this replica had not seen):
+  // `services` and `slices` hold the whole state at `revision`; what is not in them is gone.
+  bool full = false;
+  // A service whose record changed, appeared or disappeared. `exists` false: deleted (its slices
+  // are deleted in `slices` too). `record` null with `exists`: a service with only foreign slices.
+  struct ServiceChange {
+    std::string namespace_;
+    std::string name;
+    bool exists = true;
+    RecordPtr record;
+    // The revision of the service's last change: `revision`, except in a full resynchronization.
+    int64_t mod_revision = 0;
+  };
+  std::vector<ServiceChange> services;
+  // A slice written (`slice` set, resource_version = `revision`) or deleted (`slice` null).
+  struct SliceChange {
+    std::string namespace_;
+    std::string name;
+    SlicePtr slice;
+  };
+  std::vector<SliceChange> slices;
+  // The new node registry; null when unchanged.
+  NodeListPtr nodes;
+};
+
+// Receives a replicated storage's log, one revision at a time, in revision order.
+class ReplicationSink {
+ public:
+  virtual ~ReplicationSink() = default;
+  // Called on the storage's follower thread. An error stops the follower (the replica is then
+  // stale: the store reports itself not ready).
+  virtual absl::Status Apply(const ReplicatedCommit& commit) = 0;
+};
+
+// A storage that orders commits itself, shared by several store replicas (etcd). A replica
+// proposes each commit with the revisions it was computed from; the storage appends it only if
+// nothing it read changed since (optimistic concurrency, like a Kubernetes update with a
+// resourceVersion), and every replica — the proposer included — applies the log through its
+// ReplicationSink. A write is visible on a replica once its revision was applied there.
+//
+// Thread-safety: Propose may be called concurrently; Follow once.
+class ReplicatedStorage : public Storage {
+ public:
+  struct Proposal {
+    // True when the commit was appended; `revision` is then its revision. False when a guard
+    // failed; `revision` is then a revision the proposer must have applied before it retries
+    // (the newest revision of anything the guards read).
+    bool committed = false;
+    int64_t revision = 0;
+  };
+
+  ReplicatedStorage* replicated() override { return this; }
+
+  // Storage::Commit is not used: a replicated store proposes.
+  absl::Status Commit(const CommitRecord&) override {
+    return absl::UnimplementedError("storage: a replicated storage takes proposals");
+  }
+
+  // Appends `commit` (its `revision` is ignored) if, for every service in it, the service's mod
+  // revision in the log is still `undo.prev_mod_revision`, every slice it creates (`undo` prev
+  // null) is still absent, and the node registry's revision is still `nodes_revision`.
+  // Errors: UNAVAILABLE (the log could not be reached; the commit may or may not have been
+  // appended), INVALID_ARGUMENT / RESOURCE_EXHAUSTED (the log refuses a commit that large).
+  virtual absl::StatusOr<Proposal> Propose(const CommitRecord& commit, int64_t nodes_revision) = 0;
+
+  // Starts feeding `sink` every revision after `revision` (the revision Load returned) on a
+  // thread of the storage's own, until the storage is destroyed. `sink` must outlive it.
+  virtual absl::Status Follow(int64_t revision, ReplicationSink* sink) = 0;
+  // Stops the follower; after it returns the sink is never called again. Idempotent.
+  virtual void StopFollowing() = 0;
 };
 
 }  // namespace slicekeeper::storage

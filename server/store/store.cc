@@ -15,6 +15,7 @@
 #include "server/reconcile/topology.h"
 #include "server/store/internal/core.h"
 #include "server/store/internal/recovery.h"
+#include "server/store/internal/replica.h"
 #include "server/store/internal/txn.h"
 
 namespace slicekeeper::store {
@@ -107,10 +108,39 @@ absl::Status CheckForeignSlice(const v1::EndpointSlice& slice) {
   return absl::OkStatus();
 }
 
+// Replicated stores: runs `write` again when another replica changed what it read (the log
+// refused the proposal), once this replica has applied that change. Other stores run it once.
+template <typename Write>
+auto WithRetries(internal::Core& core, Write write) -> decltype(write()) {
+  constexpr int kAttempts = 50;
+  for (int attempt = 1;; ++attempt) {
+    auto result = write();
+    const int64_t conflict = result.ok() ? 0 : internal::ConflictRevision(result.status());
+    if (conflict == 0 || attempt == kAttempts) return result;
+    if (!core.sequencer.AwaitPublishedUntil(conflict, absl::Now() + absl::Seconds(10))) {
+      return absl::UnavailableError(absl::StrCat(
+          "store: this replica has not applied revision ", conflict, " (is it following the log?)"));
+    }
+  }
+}
+
 }  // namespace
 
 struct Store::Rep : internal::Core {
   using Core::Core;
+  ~Rep() {
+    if (replicated != nullptr) replicated->StopFollowing();
+  }
+
+  // Feeds a replicated storage's log into this store.
+  struct Follower : storage::ReplicationSink {
+    explicit Follower(Core& c) : core(c) {}
+    absl::Status Apply(const storage::ReplicatedCommit& commit) override {
+      return internal::ApplyReplicated(core, commit);
+    }
+    Core& core;
+  };
+  Follower follower{*this};
 };
 
 Store::Store(Options options) : rep_(std::make_unique<Rep>(std::move(options))) {}
@@ -121,186 +151,204 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(Options options) {
   auto store = std::make_unique<Store>(std::move(options));
   if (storage != nullptr) {
     SK_ASSIGN_OR_RETURN(storage::LoadedState state, storage->Load());
+    const int64_t revision = state.revision;
     SK_RETURN_IF_ERROR(internal::Recover(*store->rep_, std::move(state)));
+    if (store->rep_->replicated != nullptr) {
+      SK_RETURN_IF_ERROR(store->rep_->replicated->Follow(revision, &store->rep_->follower));
+    }
   }
   return store;
 }
 
 absl::StatusOr<WriteResult> Store::ApplyChanges(absl::Span<const v1::EndpointChange> changes) {
-  const absl::Time now = rep_->clock->Now();
-  // Validate everything before locking anything: nothing of a bad batch is applied.
-  std::vector<std::string> keys;
-  absl::flat_hash_map<std::string, std::vector<EndpointDelta>> by_service;
-  for (size_t i = 0; i < changes.size(); ++i) {
-    SK_ASSIGN_OR_RETURN(EndpointDelta delta,
-                        validation::NormalizeChange(changes[i], absl::StrCat("changes[", i, "]")));
-    auto [it, inserted] = by_service.try_emplace(ServiceKey(delta.namespace_, delta.service));
-    if (inserted) keys.push_back(it->first);
-    it->second.push_back(std::move(delta));
-  }
-  Txn txn(*rep_, keys, now);
-  for (const std::string& key : keys) {
-    const std::vector<EndpointDelta>& deltas = by_service[key];
-    ServiceOutcome& o = txn.Service(deltas[0].namespace_, deltas[0].service);
-    const v1::ServiceRecord& record = txn.EnsureRecord(o);
-    SK_RETURN_IF_ERROR(txn.Reconcile(o, record, deltas, /*full_resync=*/false));
-  }
-  return ToWriteResult(txn.Commit());
+  return WithRetries(*rep_, [&]() -> absl::StatusOr<WriteResult> {
+    const absl::Time now = rep_->clock->Now();
+    // Validate everything before locking anything: nothing of a bad batch is applied.
+    std::vector<std::string> keys;
+    absl::flat_hash_map<std::string, std::vector<EndpointDelta>> by_service;
+    for (size_t i = 0; i < changes.size(); ++i) {
+      SK_ASSIGN_OR_RETURN(EndpointDelta delta,
+                          validation::NormalizeChange(changes[i], absl::StrCat("changes[", i, "]")));
+      auto [it, inserted] = by_service.try_emplace(ServiceKey(delta.namespace_, delta.service));
+      if (inserted) keys.push_back(it->first);
+      it->second.push_back(std::move(delta));
+    }
+    Txn txn(*rep_, keys, now);
+    for (const std::string& key : keys) {
+      const std::vector<EndpointDelta>& deltas = by_service[key];
+      ServiceOutcome& o = txn.Service(deltas[0].namespace_, deltas[0].service);
+      const v1::ServiceRecord& record = txn.EnsureRecord(o);
+      SK_RETURN_IF_ERROR(txn.Reconcile(o, record, deltas, /*full_resync=*/false));
+    }
+    return ToWriteResult(txn.Commit());
+  });
 }
 
 absl::StatusOr<WriteResult> Store::ReplaceEndpoints(absl::string_view ns,
                                                     absl::string_view service,
                                                     absl::Span<const v1::DesiredEndpoint> endpoints) {
-  const absl::Time now = rep_->clock->Now();
-  SK_RETURN_IF_ERROR(CheckServiceName(ns, service));
-  std::vector<EndpointDelta> desired;
-  absl::flat_hash_set<std::string> wanted;
-  desired.reserve(endpoints.size());
-  for (size_t i = 0; i < endpoints.size(); ++i) {
-    SK_ASSIGN_OR_RETURN(EndpointDelta delta,
-                        validation::NormalizeDesired(ns, service, endpoints[i],
-                                                     absl::StrCat("endpoints[", i, "]")));
-    wanted.insert(EndpointKey(delta.address_type, *delta.endpoint));
-    desired.push_back(std::move(delta));
-  }
-  const std::string key = ServiceKey(ns, service);
-  Txn txn(*rep_, {&key, 1}, now);
-  ServiceOutcome& o = txn.Service(ns, service);
-  // Removes first: an identity both removed and desired cannot occur (it is kept).
-  std::vector<EndpointDelta> changes;
-  for (const SlicePtr& slice : o.entry->state.Slices()) {
-    for (const EndpointPtr& e : slice->endpoints) {
-      if (wanted.contains(EndpointKey(slice->address_type, *e))) continue;
-      EndpointDelta remove;
-      remove.op = EndpointDelta::Op::kRemove;
-      remove.namespace_ = std::string(ns);
-      remove.service = std::string(service);
-      remove.address_type = slice->address_type;
-      remove.endpoint = e;
-      changes.push_back(std::move(remove));
+  return WithRetries(*rep_, [&]() -> absl::StatusOr<WriteResult> {
+    const absl::Time now = rep_->clock->Now();
+    SK_RETURN_IF_ERROR(CheckServiceName(ns, service));
+    std::vector<EndpointDelta> desired;
+    absl::flat_hash_set<std::string> wanted;
+    desired.reserve(endpoints.size());
+    for (size_t i = 0; i < endpoints.size(); ++i) {
+      SK_ASSIGN_OR_RETURN(EndpointDelta delta,
+                          validation::NormalizeDesired(ns, service, endpoints[i],
+                                                       absl::StrCat("endpoints[", i, "]")));
+      wanted.insert(EndpointKey(delta.address_type, *delta.endpoint));
+      desired.push_back(std::move(delta));
     }
-  }
-  changes.insert(changes.end(), std::make_move_iterator(desired.begin()),
-                 std::make_move_iterator(desired.end()));
-  const v1::ServiceRecord& record = txn.EnsureRecord(o);
-  SK_RETURN_IF_ERROR(txn.Reconcile(o, record, changes, /*full_resync=*/false));
-  return ToWriteResult(txn.Commit());
+    const std::string key = ServiceKey(ns, service);
+    Txn txn(*rep_, {&key, 1}, now);
+    ServiceOutcome& o = txn.Service(ns, service);
+    // Removes first: an identity both removed and desired cannot occur (it is kept).
+    std::vector<EndpointDelta> changes;
+    for (const SlicePtr& slice : o.entry->state.Slices()) {
+      for (const EndpointPtr& e : slice->endpoints) {
+        if (wanted.contains(EndpointKey(slice->address_type, *e))) continue;
+        EndpointDelta remove;
+        remove.op = EndpointDelta::Op::kRemove;
+        remove.namespace_ = std::string(ns);
+        remove.service = std::string(service);
+        remove.address_type = slice->address_type;
+        remove.endpoint = e;
+        changes.push_back(std::move(remove));
+      }
+    }
+    changes.insert(changes.end(), std::make_move_iterator(desired.begin()),
+                   std::make_move_iterator(desired.end()));
+    const v1::ServiceRecord& record = txn.EnsureRecord(o);
+    SK_RETURN_IF_ERROR(txn.Reconcile(o, record, changes, /*full_resync=*/false));
+    return ToWriteResult(txn.Commit());
+  });
 }
 
 absl::StatusOr<std::pair<v1::ServiceRecord, WriteResult>> Store::UpsertService(
     const v1::ServiceRecord& record) {
-  const absl::Time now = rep_->clock->Now();
-  SK_RETURN_IF_ERROR(validation::ValidateServiceRecord(record, ""));
-  const std::string key = ServiceKey(record.namespace_(), record.name());
-  Txn txn(*rep_, {&key, 1}, now);
-  ServiceOutcome& o = txn.Service(record.namespace_(), record.name());
-  auto next = std::make_shared<v1::ServiceRecord>(record);
-  next->clear_resource_version();
-  std::shared_ptr<const v1::ServiceRecord> current = o.entry->record;
-  if (current != nullptr) {
-    next->set_uid(current->uid());
-    next->set_creation_timestamp(current->creation_timestamp());
-  } else {
-    next->set_uid(rep_->names.NewUid());
-    next->set_creation_timestamp(txn.creation_timestamp());
-  }
-  const bool record_changed = current == nullptr || !SameRecord(*current, *next);
-  SK_RETURN_IF_ERROR(txn.Reconcile(o, *next, {}, /*full_resync=*/true));
-  if (record_changed) {
-    o.new_record = next;
-    o.changed = true;
-  }
-  SK_ASSIGN_OR_RETURN(WriteResult result, ToWriteResult(txn.Commit()));
-  // After Commit the stored record carries its resource_version.
-  return std::make_pair(record_changed ? *next : *current, std::move(result));
+  return WithRetries(*rep_, [&]() -> absl::StatusOr<std::pair<v1::ServiceRecord, WriteResult>> {
+    const absl::Time now = rep_->clock->Now();
+    SK_RETURN_IF_ERROR(validation::ValidateServiceRecord(record, ""));
+    const std::string key = ServiceKey(record.namespace_(), record.name());
+    Txn txn(*rep_, {&key, 1}, now);
+    ServiceOutcome& o = txn.Service(record.namespace_(), record.name());
+    auto next = std::make_shared<v1::ServiceRecord>(record);
+    next->clear_resource_version();
+    std::shared_ptr<const v1::ServiceRecord> current = o.entry->record;
+    if (current != nullptr) {
+      next->set_uid(current->uid());
+      next->set_creation_timestamp(current->creation_timestamp());
+    } else {
+      next->set_uid(rep_->names.NewUid());
+      next->set_creation_timestamp(txn.creation_timestamp());
+    }
+    const bool record_changed = current == nullptr || !SameRecord(*current, *next);
+    SK_RETURN_IF_ERROR(txn.Reconcile(o, *next, {}, /*full_resync=*/true));
+    if (record_changed) {
+      o.new_record = next;
+      o.changed = true;
+    }
+    SK_ASSIGN_OR_RETURN(WriteResult result, ToWriteResult(txn.Commit()));
+    // After Commit the stored record carries its resource_version.
+    return std::make_pair(record_changed ? *next : *current, std::move(result));
+  });
 }
 
 absl::StatusOr<WriteResult> Store::DeleteService(absl::string_view ns, absl::string_view name) {
-  const absl::Time now = rep_->clock->Now();
-  const std::string key = ServiceKey(ns, name);
-  Txn txn(*rep_, {&key, 1}, now);
-  ServiceOutcome& o = txn.Service(ns, name);
-  if (o.entry->record == nullptr) {
-    return absl::NotFoundError(absl::StrCat("service ", ns, "/", name, " not found"));
-  }
-  DeleteManaged(o);
-  return ToWriteResult(txn.Commit());
+  return WithRetries(*rep_, [&]() -> absl::StatusOr<WriteResult> {
+    const absl::Time now = rep_->clock->Now();
+    const std::string key = ServiceKey(ns, name);
+    Txn txn(*rep_, {&key, 1}, now);
+    ServiceOutcome& o = txn.Service(ns, name);
+    if (o.entry->record == nullptr) {
+      return absl::NotFoundError(absl::StrCat("service ", ns, "/", name, " not found"));
+    }
+    DeleteManaged(o);
+    return ToWriteResult(txn.Commit());
+  });
 }
 
 absl::StatusOr<std::pair<SlicePtr, int64_t>> Store::PutSlice(const v1::EndpointSlice& slice) {
-  const absl::Time now = rep_->clock->Now();
-  SK_RETURN_IF_ERROR(CheckForeignSlice(slice));
-  const std::string& ns = slice.metadata().namespace_();
-  const std::string& service = slice.metadata().labels().at(kLabelServiceName);
-  const std::string key = ServiceKey(ns, service);
-  Txn txn(*rep_, {&key, 1}, now);
-  ServiceOutcome& o = txn.Service(ns, service);
-  std::string name = slice.metadata().name();
-  SlicePtr existing;
-  if (name.empty()) {
-    name = rep_->names.Reserve(ns, slice.metadata().generate_name(), service, /*managed=*/false);
-    txn.NoteClaimed(ns, name);
-  } else if (auto it = o.entry->foreign.find(name); it != o.entry->foreign.end()) {
-    existing = it->second;
-  } else {
-    SK_ASSIGN_OR_RETURN(bool claimed, rep_->names.ClaimForeign(ns, name, service));
-    if (claimed) txn.NoteClaimed(ns, name);
-  }
-  std::shared_ptr<Slice> next = SliceFromProto(slice);
-  next->name = name;
-  next->uid = existing != nullptr ? existing->uid : rep_->names.NewUid();
-  next->generation = existing != nullptr ? existing->generation + 1 : 1;
-  next->creation_timestamp =
-      existing != nullptr ? existing->creation_timestamp : txn.creation_timestamp();
-  next->resource_version = 0;
-  if (existing != nullptr && SameSliceContent(*existing, *next)) {
-    SK_ASSIGN_OR_RETURN(Txn::Result unchanged, txn.Commit());
-    return std::make_pair(existing, unchanged.revision);
-  }
-  o.writes.push_back({name, next, /*managed=*/false});
-  o.changed = true;
-  SK_ASSIGN_OR_RETURN(Txn::Result committed, txn.Commit());
-  return std::make_pair(SlicePtr(std::move(next)), committed.revision);
+  return WithRetries(*rep_, [&]() -> absl::StatusOr<std::pair<SlicePtr, int64_t>> {
+    const absl::Time now = rep_->clock->Now();
+    SK_RETURN_IF_ERROR(CheckForeignSlice(slice));
+    const std::string& ns = slice.metadata().namespace_();
+    const std::string& service = slice.metadata().labels().at(kLabelServiceName);
+    const std::string key = ServiceKey(ns, service);
+    Txn txn(*rep_, {&key, 1}, now);
+    ServiceOutcome& o = txn.Service(ns, service);
+    std::string name = slice.metadata().name();
+    SlicePtr existing;
+    if (name.empty()) {
+      name = rep_->names.Reserve(ns, slice.metadata().generate_name(), service, /*managed=*/false);
+      txn.NoteClaimed(ns, name);
+    } else if (auto it = o.entry->foreign.find(name); it != o.entry->foreign.end()) {
+      existing = it->second;
+    } else {
+      SK_ASSIGN_OR_RETURN(bool claimed, rep_->names.ClaimForeign(ns, name, service));
+      if (claimed) txn.NoteClaimed(ns, name);
+    }
+    std::shared_ptr<Slice> next = SliceFromProto(slice);
+    next->name = name;
+    next->uid = existing != nullptr ? existing->uid : rep_->names.NewUid();
+    next->generation = existing != nullptr ? existing->generation + 1 : 1;
+    next->creation_timestamp =
+        existing != nullptr ? existing->creation_timestamp : txn.creation_timestamp();
+    next->resource_version = 0;
+    if (existing != nullptr && SameSliceContent(*existing, *next)) {
+      SK_ASSIGN_OR_RETURN(Txn::Result unchanged, txn.Commit());
+      return std::make_pair(existing, unchanged.revision);
+    }
+    o.writes.push_back({name, next, /*managed=*/false});
+    o.changed = true;
+    SK_ASSIGN_OR_RETURN(Txn::Result committed, txn.Commit());
+    return std::make_pair(SlicePtr(std::move(next)), committed.revision);
+  });
 }
 
 absl::StatusOr<int64_t> Store::DeleteSlice(absl::string_view ns, absl::string_view name) {
-  const absl::Time now = rep_->clock->Now();
-  std::optional<internal::NameIndex::Owner> owner = rep_->names.Lookup(ns, name);
-  if (owner.has_value() && owner->managed) {
-    return absl::FailedPreconditionError(absl::StrCat("endpointslice ", ns, "/", name,
-                                                      " is managed by ", kManagerName));
-  }
-  if (owner.has_value()) {
-    const std::string key = ServiceKey(ns, owner->service);
-    Txn txn(*rep_, {&key, 1}, now);
-    ServiceOutcome& o = txn.Service(ns, owner->service);
-    if (o.entry->foreign.contains(name)) {
-      o.writes.push_back({std::string(name), nullptr, /*managed=*/false});
-      o.changed = true;
-      SK_ASSIGN_OR_RETURN(Txn::Result committed, txn.Commit());
-      return committed.revision;
+  return WithRetries(*rep_, [&]() -> absl::StatusOr<int64_t> {
+    const absl::Time now = rep_->clock->Now();
+    std::optional<internal::NameIndex::Owner> owner = rep_->names.Lookup(ns, name);
+    if (owner.has_value() && owner->managed) {
+      return absl::FailedPreconditionError(absl::StrCat("endpointslice ", ns, "/", name,
+                                                        " is managed by ", kManagerName));
     }
-  }
-  return absl::NotFoundError(absl::StrCat("endpointslice ", ns, "/", name, " not found"));
+    if (owner.has_value()) {
+      const std::string key = ServiceKey(ns, owner->service);
+      Txn txn(*rep_, {&key, 1}, now);
+      ServiceOutcome& o = txn.Service(ns, owner->service);
+      if (o.entry->foreign.contains(name)) {
+        o.writes.push_back({std::string(name), nullptr, /*managed=*/false});
+        o.changed = true;
+        SK_ASSIGN_OR_RETURN(Txn::Result committed, txn.Commit());
+        return committed.revision;
+      }
+    }
+    return absl::NotFoundError(absl::StrCat("endpointslice ", ns, "/", name, " not found"));
+  });
 }
 
 absl::StatusOr<int64_t> Store::PutNodes(absl::Span<const v1::Node> nodes) {
-  const absl::Time now = rep_->clock->Now();
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    SK_RETURN_IF_ERROR(validation::ValidateNode(nodes[i], absl::StrCat("nodes[", i, "]")));
-  }
-  auto registry = std::make_shared<const internal::NodeList>(nodes.begin(), nodes.end());
-  Txn txn(*rep_, {}, now, /*all_shards=*/true);
-  for (const auto& [ns, name] : txn.AllServices()) {
-    ServiceOutcome& o = txn.Service(ns, name);
-    if (o.entry->record == nullptr) continue;
-    if (reconcile::HintModeFor(*o.entry->record) != reconcile::HintMode::kAuto) continue;
-    SK_RETURN_IF_ERROR(txn.Reconcile(o, *o.entry->record, {}, /*full_resync=*/true,
-                                     registry.get()));
-  }
-  txn.SetNodes(registry);
-  SK_ASSIGN_OR_RETURN(Txn::Result committed, txn.Commit());
-  return committed.revision;
+  return WithRetries(*rep_, [&]() -> absl::StatusOr<int64_t> {
+    const absl::Time now = rep_->clock->Now();
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      SK_RETURN_IF_ERROR(validation::ValidateNode(nodes[i], absl::StrCat("nodes[", i, "]")));
+    }
+    auto registry = std::make_shared<const internal::NodeList>(nodes.begin(), nodes.end());
+    Txn txn(*rep_, {}, now, /*all_shards=*/true);
+    for (const auto& [ns, name] : txn.AllServices()) {
+      ServiceOutcome& o = txn.Service(ns, name);
+      if (o.entry->record == nullptr) continue;
+      if (reconcile::HintModeFor(*o.entry->record) != reconcile::HintMode::kAuto) continue;
+      SK_RETURN_IF_ERROR(txn.Reconcile(o, *o.entry->record, {}, /*full_resync=*/true,
+                                       registry.get()));
+    }
+    txn.SetNodes(registry);
+    SK_ASSIGN_OR_RETURN(Txn::Result committed, txn.Commit());
+    return committed.revision;
+  });
 }
 
 int64_t Store::revision() const { return rep_->sequencer.revision(); }

@@ -30,6 +30,7 @@ struct Core {
         clock(options.clock != nullptr ? options.clock : RealClock()),
         shards(MakeShards(options.shards)),
         storage(options.storage),
+        replicated(storage != nullptr ? storage->replicated() : nullptr),
         sequencer(shards, options.history_size),
         recovered(options.storage == nullptr) {}
 
@@ -39,6 +40,12 @@ struct Core {
   std::shared_ptr<const NodeList> nodes_snapshot() const ABSL_LOCKS_EXCLUDED(nodes_mu) {
     absl::MutexLock l(&nodes_mu);
     return nodes;
+  }
+  // The node registry with the revision of its last change (replicated stores; else 0).
+  std::pair<std::shared_ptr<const NodeList>, int64_t> nodes_with_revision() const
+      ABSL_LOCKS_EXCLUDED(nodes_mu) {
+    absl::MutexLock l(&nodes_mu);
+    return {nodes, nodes_revision};
   }
 
   static std::vector<std::unique_ptr<Shard>> MakeShards(int n) {
@@ -53,6 +60,9 @@ struct Core {
   const std::vector<std::unique_ptr<Shard>> shards;
   // Not owned; null: nothing is persisted.
   storage::Storage* const storage;
+  // `storage` when it is shared by replicas (etcd): commits are proposed to it and applied when
+  // its log delivers them (internal/replica.h). Null otherwise.
+  storage::ReplicatedStorage* const replicated;
 
   NameIndex names;
   Sequencer sequencer;
@@ -68,6 +78,7 @@ struct Core {
   // any shard lock sees one node list for its whole request.
   std::shared_ptr<const NodeList> nodes ABSL_GUARDED_BY(nodes_mu) =
       std::make_shared<const NodeList>();
+  int64_t nodes_revision ABSL_GUARDED_BY(nodes_mu) = 0;
 };
 
 }  // namespace slicekeeper::store::internal

@@ -150,6 +150,7 @@ absl::Status Recover(Core& core, storage::LoadedState state) {
   {
     absl::MutexLock l(&core.nodes_mu);
     core.nodes = std::make_shared<const NodeList>(std::move(state.nodes));
+    core.nodes_revision = state.nodes_revision;
   }
   core.last_assigned.store(state.revision);
   std::deque<CommitPtr> history =

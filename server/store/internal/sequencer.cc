@@ -28,6 +28,19 @@ void Sequencer::Publish(CommitPtr commit, std::vector<Update> updates,
   // writer needs, so the wait is bounded by their (short) publish steps.
   const AwaitArg previous{this, revision - 1};
   mu_.LockWhen(absl::Condition(&Sequencer::Reached, &previous));
+  PublishLocked(std::move(commit), std::move(updates), std::move(names), delta);
+  mu_.Unlock();
+}
+
+void Sequencer::PublishReplicated(CommitPtr commit, std::vector<Update> updates,
+                                  std::vector<NameUpdate> names, const Totals& delta) {
+  absl::MutexLock l(&mu_);
+  PublishLocked(std::move(commit), std::move(updates), std::move(names), delta);
+}
+
+void Sequencer::PublishLocked(CommitPtr commit, std::vector<Update> updates,
+                              std::vector<NameUpdate> names, const Totals& delta) {
+  const int64_t revision = commit->revision;
   for (Update& u : updates) {
     absl::MutexLock l(&u.shard->read_mu);
     if (u.after == nullptr) {
@@ -48,13 +61,15 @@ void Sequencer::Publish(CommitPtr commit, std::vector<Update> updates,
   totals_.endpoints += delta.endpoints;
   totals_.desired_slices += delta.desired_slices;
   history_.push_back(commit);
-  while (static_cast<int64_t>(history_.size()) > history_size_) history_.pop_front();
+  while (static_cast<int64_t>(history_.size()) > history_size_) {
+    history_floor_ = history_.front()->revision;
+    history_.pop_front();
+  }
   for (CommitListener* listener : listeners_) listener->OnCommit(commit);
   published_ = revision;
   // Stored after the snapshots are swapped in: a reader that reads revision() = R and then a
   // snapshot gets one at least as new as R (store.h, "Reading one service").
   published_atomic_.store(revision, std::memory_order_release);
-  mu_.Unlock();
 }
 
 void Sequencer::Restore(int64_t revision, std::deque<CommitPtr> history,
@@ -64,6 +79,7 @@ void Sequencer::Restore(int64_t revision, std::deque<CommitPtr> history,
   published_ = revision;
   history_ = std::move(history);
   while (static_cast<int64_t>(history_.size()) > history_size_) history_.pop_front();
+  history_floor_ = history_.empty() ? revision : history_.front()->revision - 1;
   slice_owner_ = std::move(slice_owner);
   totals_ = totals;
   published_atomic_.store(revision, std::memory_order_release);
@@ -74,6 +90,15 @@ void Sequencer::AwaitPublished(int64_t revision) const {
   const AwaitArg arg{this, revision};
   mu_.ReaderLockWhen(absl::Condition(&Sequencer::Reached, &arg));
   mu_.ReaderUnlock();
+}
+
+bool Sequencer::AwaitPublishedUntil(int64_t revision, absl::Time deadline) const {
+  if (this->revision() >= revision) return true;
+  const AwaitArg arg{this, revision};
+  const bool reached =
+      mu_.ReaderLockWhenWithDeadline(absl::Condition(&Sequencer::Reached, &arg), deadline);
+  mu_.ReaderUnlock();
+  return reached;
 }
 
 // Called by absl::Mutex with mu_ held; the analysis cannot see that.
@@ -145,13 +170,16 @@ absl::StatusOr<std::vector<CommitPtr>> Sequencer::ChangesSince(int64_t revision)
   absl::ReaderMutexLock l(&mu_);
   std::vector<CommitPtr> out;
   if (revision >= published_) return out;
-  // Every revision is one commit and history holds a contiguous suffix of them.
-  if (history_.empty() || history_.front()->revision > revision + 1) {
+  // History holds every commit above history_floor_ (one per revision, except in a replicated
+  // store, whose revisions have gaps).
+  if (revision < history_floor_) {
     return absl::OutOfRangeError(absl::StrCat(
         "revision ", revision, " has been compacted; the oldest retained change is ",
         history_.empty() ? published_ + 1 : history_.front()->revision));
   }
-  auto first = history_.begin() + (revision + 1 - history_.front()->revision);
+  auto first = std::upper_bound(
+      history_.begin(), history_.end(), revision,
+      [](int64_t r, const CommitPtr& c) { return r < c->revision; });
   out.assign(first, history_.end());
   return out;
 }

@@ -57,6 +57,13 @@ class Sequencer {
   void Publish(CommitPtr commit, std::vector<Update> updates, std::vector<NameUpdate> names,
                const Totals& delta) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Publishes a commit of a replicated store, whose revisions come from the shared log and may
+  // have gaps. REQUIRES: one thread (the follower) publishes, in ascending revision order, each
+  // revision above the published one.
+  void PublishReplicated(CommitPtr commit, std::vector<Update> updates,
+                         std::vector<NameUpdate> names, const Totals& delta)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // Recovery: sets the published revision, the history (ascending, contiguous, ending at
   // `revision`), the slice-name index and the totals of a store rebuilt from storage.
   // REQUIRES: nothing was published yet; the shards' published maps are already filled.
@@ -66,6 +73,8 @@ class Sequencer {
 
   // Returns once `revision` (and everything below it) is published.
   void AwaitPublished(int64_t revision) const ABSL_LOCKS_EXCLUDED(mu_);
+  // As AwaitPublished, giving up at `deadline`; returns whether `revision` is published.
+  bool AwaitPublishedUntil(int64_t revision, absl::Time deadline) const ABSL_LOCKS_EXCLUDED(mu_);
 
   int64_t revision() const { return published_atomic_.load(std::memory_order_acquire); }
   Totals totals() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -89,6 +98,8 @@ class Sequencer {
   static bool Reached(const AwaitArg* arg);
 
   CatalogPtr CollectLocked(absl::string_view ns) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void PublishLocked(CommitPtr commit, std::vector<Update> updates, std::vector<NameUpdate> names,
+                     const Totals& delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Immutable after construction.
   const absl::Span<const std::unique_ptr<Shard>> shards_;
@@ -97,6 +108,8 @@ class Sequencer {
   mutable absl::Mutex mu_;
   int64_t published_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<CommitPtr> history_ ABSL_GUARDED_BY(mu_);
+  // Every commit with a revision above this one is in history_ (revisions may have gaps).
+  int64_t history_floor_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<CommitListener*> listeners_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::string> slice_owner_ ABSL_GUARDED_BY(mu_);
   Totals totals_ ABSL_GUARDED_BY(mu_);

@@ -4,6 +4,8 @@
 #include <tuple>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/status_util.h"
@@ -86,7 +88,27 @@ storage::ServiceWrite ToServiceWrite(const ServiceOutcome& o, int64_t revision) 
   return w;
 }
 
+constexpr char kConflictPayload[] = "slicekeeper.io/conflict-revision";
+// How long a write waits for this replica to apply a revision (its own, or one it conflicted
+// with) before it gives up with UNAVAILABLE.
+constexpr absl::Duration kApplyWait = absl::Seconds(10);
+
 }  // namespace
+
+absl::Status ConflictError(int64_t revision) {
+  absl::Status s = absl::AbortedError(absl::StrCat(
+      "store: another replica changed the service first (revision ", revision, "); retry"));
+  s.SetPayload(kConflictPayload, absl::Cord(absl::StrCat(revision)));
+  return s;
+}
+
+int64_t ConflictRevision(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kAborted) return 0;
+  auto payload = status.GetPayload(kConflictPayload);
+  int64_t revision = 0;
+  if (!payload.has_value() || !absl::SimpleAtoi(std::string(*payload), &revision)) return 0;
+  return revision;
+}
 
 Txn::Txn(Core& core, absl::Span<const std::string> service_keys, absl::Time now, bool all_shards)
     : core_(core),
@@ -173,7 +195,9 @@ absl::Status Txn::Reconcile(ServiceOutcome& o, const v1::ServiceRecord& record,
                             const NodeList* nodes) {
   std::shared_ptr<const NodeList> registry;
   if (nodes == nullptr) {
-    registry = core_.nodes_snapshot();
+    int64_t revision = 0;
+    std::tie(registry, revision) = core_.nodes_with_revision();
+    if (!nodes_revision_.has_value()) nodes_revision_ = revision;
     nodes = registry.get();
   }
   const std::string& ns = o.entry->namespace_;
@@ -238,6 +262,11 @@ absl::StatusOr<Txn::Result> Txn::Commit() {
   for (ServiceOutcome* o : order_) {
     if (o->changed) changed.push_back(o);
   }
+  std::sort(changed.begin(), changed.end(), [](const ServiceOutcome* a, const ServiceOutcome* b) {
+    return std::tie(a->entry->namespace_, a->entry->name) <
+           std::tie(b->entry->namespace_, b->entry->name);
+  });
+  if (core_.replicated != nullptr) return Propose(changed, std::move(result));
   if (changed.empty()) {
     result.revision = core_.last_assigned.load();
     if (nodes_ != nullptr && core_.storage != nullptr) {
@@ -255,10 +284,6 @@ absl::StatusOr<Txn::Result> Txn::Commit() {
     core_.sequencer.AwaitPublished(result.revision);
     return result;
   }
-  std::sort(changed.begin(), changed.end(), [](const ServiceOutcome* a, const ServiceOutcome* b) {
-    return std::tie(a->entry->namespace_, a->entry->name) <
-           std::tie(b->entry->namespace_, b->entry->name);
-  });
   result.revision = core_.last_assigned.fetch_add(1) + 1;
   // The new objects are not shared yet: stamping them is not visible if the persist fails.
   for (ServiceOutcome* o : changed) {
@@ -293,6 +318,67 @@ absl::StatusOr<Txn::Result> Txn::Commit() {
   return result;
 }
 
+absl::StatusOr<Txn::Result> Txn::Propose(absl::Span<ServiceOutcome* const> changed,
+                                         Result result) {
+  if (changed.empty() && nodes_ == nullptr) {
+    ReleaseUnusedNames();
+    committed_ = true;
+    UnlockAll();
+    result.revision = core_.sequencer.revision();
+    return result;
+  }
+  storage::CommitRecord record;
+  record.time = now_;
+  record.nodes = nodes_;
+  for (ServiceOutcome* o : changed) record.services.push_back(ToServiceWrite(*o, 0));
+  const int64_t nodes_revision = nodes_revision_.value_or(core_.nodes_with_revision().second);
+  // The shard locks stay held: this replica's writers of these services queue here instead of
+  // conflicting with each other in the log. The follower may wait for them; it never waits for
+  // anything that waits for it.
+  SK_ASSIGN_OR_RETURN(storage::ReplicatedStorage::Proposal proposal,
+                      core_.replicated->Propose(record, nodes_revision));
+  if (!proposal.committed) return ConflictError(proposal.revision);
+  // The names of the new slices stay reserved for their service; the follower confirms them.
+  ReleaseUnusedNames();
+  committed_ = true;
+  UnlockAll();
+  if (!core_.sequencer.AwaitPublishedUntil(proposal.revision, absl::Now() + kApplyWait)) {
+    return absl::UnavailableError(absl::StrCat(
+        "store: committed at revision ", proposal.revision,
+        " but this replica has not applied it yet (is it following the log?)"));
+  }
+  result.revision = proposal.revision;
+  return result;
+}
+
+void Txn::CommitReplicated(int64_t revision) {
+  committed_ = true;
+  auto commit = std::make_shared<store::Commit>();
+  commit->revision = revision;
+  commit->time = now_;
+  if (nodes_ != nullptr) {
+    absl::MutexLock l(&core_.nodes_mu);
+    core_.nodes = nodes_;
+    core_.nodes_revision = revision;
+  }
+  std::vector<ServiceOutcome*> changed;
+  for (ServiceOutcome* o : order_) {
+    if (o->changed) changed.push_back(o);
+  }
+  std::sort(changed.begin(), changed.end(), [](const ServiceOutcome* a, const ServiceOutcome* b) {
+    return std::tie(a->entry->namespace_, a->entry->name) <
+           std::tie(b->entry->namespace_, b->entry->name);
+  });
+  std::vector<Sequencer::Update> updates;
+  std::vector<Sequencer::NameUpdate> names;
+  Totals delta;
+  for (ServiceOutcome* o : changed) CommitService(*o, revision, *commit, updates, names, delta);
+  core_.last_assigned.store(revision);
+  UnlockAll();
+  core_.sequencer.PublishReplicated(std::move(commit), std::move(updates), std::move(names),
+                                    delta);
+}
+
 void Txn::InstallNodes() {
   if (nodes_ == nullptr) return;
   absl::MutexLock l(&core_.nodes_mu);
@@ -322,12 +408,13 @@ void Txn::CommitService(ServiceOutcome& o, int64_t revision, store::Commit& comm
   const int64_t endpoints_before = e.endpoint_count();
   const int64_t desired_before = e.desired_slices;
 
+  // A replicated commit's objects carry the log's versions already.
   if (o.new_record != nullptr) {
-    o.new_record->set_resource_version(absl::StrCat(revision));
+    if (!o.rebuild_state) o.new_record->set_resource_version(absl::StrCat(revision));
     e.record = o.new_record;
   }
   for (SliceWrite& w : o.writes) {
-    if (w.slice != nullptr) w.slice->resource_version = revision;
+    if (w.slice != nullptr && !o.rebuild_state) w.slice->resource_version = revision;
   }
   if (o.delete_record) {
     e.record = nullptr;
@@ -361,8 +448,19 @@ void Txn::CommitService(ServiceOutcome& o, int64_t revision, store::Commit& comm
     s->name = e.name;
     s->record = e.record;
     s->slices = MergeSlices(before != nullptr ? before->slices : std::vector<SlicePtr>{}, o.writes);
-    s->mod_revision = revision;
+    s->mod_revision = o.mod_revision != 0 ? o.mod_revision : revision;
     after = std::move(s);
+  }
+  if (o.rebuild_state) {
+    std::vector<SlicePtr> managed;
+    if (after != nullptr) {
+      for (const SlicePtr& slice : after->slices) {
+        if (slice->Managed()) managed.push_back(slice);
+      }
+    }
+    e.state = reconcile::ServiceState::FromSlices(managed);
+    // As in recovery: the ideal count is not in the log; the actual count is what the plan left.
+    e.desired_slices = e.record != nullptr ? static_cast<int64_t>(managed.size()) : 0;
   }
   e.latest = after;
 

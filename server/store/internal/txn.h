@@ -54,9 +54,18 @@ struct ServiceOutcome {
   // Applied to the managed state at commit.
   std::optional<reconcile::Plan> plan;
   std::vector<SliceWrite> writes;
+  // Replicated stores: the managed state is rebuilt from the slices after `writes` (the log says
+  // what changed, not the plan), and the snapshot's mod_revision is this when non-zero.
+  bool rebuild_state = false;
+  int64_t mod_revision = 0;
   reconcile::Stats stats;
   std::vector<reconcile::SyncReport> syncs;
 };
+
+// Replicated stores: the error a write fails with when another replica changed what it read, and
+// the revision to wait for before retrying it (0 if `status` is not such an error).
+absl::Status ConflictError(int64_t revision);
+int64_t ConflictRevision(const absl::Status& status);
 
 class Txn {
  public:
@@ -103,6 +112,10 @@ class Txn {
   // store with storage that was not recovered.
   absl::StatusOr<Result> Commit();
 
+  // Replicated stores: applies what the shared log committed at `revision` (the outcomes carry
+  // `writes`, records and rebuild_state, no plans) and publishes it. Never fails.
+  void CommitReplicated(int64_t revision);
+
   Core& core() { return core_; }
   absl::Time now() const { return now_; }
   const std::string& creation_timestamp() const { return creation_timestamp_; }
@@ -112,6 +125,10 @@ class Txn {
   void ReleaseUnusedNames();
   // Persists the commit of `changed` (sorted) at `revision`. REQUIRES: core_.storage != null.
   absl::Status Persist(absl::Span<ServiceOutcome* const> changed, int64_t revision);
+  // Proposes the commit of `changed` (sorted) to the replicated storage and waits until this
+  // replica applied it. Errors: ABORTED with a conflict revision (ConflictRevision) when a guard
+  // failed; UNAVAILABLE.
+  absl::StatusOr<Result> Propose(absl::Span<ServiceOutcome* const> changed, Result result);
   void InstallNodes();
   void CommitService(ServiceOutcome& o, int64_t revision, store::Commit& commit,
                      std::vector<Sequencer::Update>& updates,
@@ -123,6 +140,8 @@ class Txn {
   const std::string creation_timestamp_;
   std::vector<Shard*> locked_;  // ascending
   std::shared_ptr<const NodeList> nodes_;
+  // Replicated stores: the revision of the node registry the reconciles read (the guard).
+  std::optional<int64_t> nodes_revision_;
   bool committed_ = false;
   // Outcomes by service key, in order of first use.
   absl::flat_hash_map<std::string, std::unique_ptr<ServiceOutcome>> outcomes_;
