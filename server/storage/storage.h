@@ -175,8 +175,10 @@ struct ReplicatedCommit {
     SlicePtr slice;
   };
   std::vector<SliceChange> slices;
-  // The new node registry; null when unchanged.
+  // The new node registry; null when unchanged. `nodes_revision`: the revision of its last
+  // change (`revision`, except in a full resynchronization; 0 when the log has none).
   NodeListPtr nodes;
+  int64_t nodes_revision = 0;
 };
 
 // Receives a replicated storage's log, one revision at a time, in revision order.

@@ -95,6 +95,7 @@ class FakeLog {
       nodes_ = c.nodes;
       nodes_revision_ = revision_;
       out->nodes = c.nodes;
+      out->nodes_revision = revision_;
     }
     log_.push_back(std::move(out));
     return storage::ReplicatedStorage::Proposal{true, revision_};

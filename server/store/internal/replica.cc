@@ -101,7 +101,7 @@ absl::Status ApplyReplicated(Core& core, const storage::ReplicatedCommit& commit
       }
     }
   }
-  txn.CommitReplicated(commit.revision);
+  txn.CommitReplicated(commit.revision, commit.nodes_revision);
   return absl::OkStatus();
 }
 

@@ -351,7 +351,7 @@ absl::StatusOr<Txn::Result> Txn::Propose(absl::Span<ServiceOutcome* const> chang
   return result;
 }
 
-void Txn::CommitReplicated(int64_t revision) {
+void Txn::CommitReplicated(int64_t revision, int64_t nodes_revision) {
   committed_ = true;
   auto commit = std::make_shared<store::Commit>();
   commit->revision = revision;
@@ -359,7 +359,7 @@ void Txn::CommitReplicated(int64_t revision) {
   if (nodes_ != nullptr) {
     absl::MutexLock l(&core_.nodes_mu);
     core_.nodes = nodes_;
-    core_.nodes_revision = revision;
+    core_.nodes_revision = nodes_revision;
   }
   std::vector<ServiceOutcome*> changed;
   for (ServiceOutcome* o : order_) {

@@ -114,7 +114,8 @@ class Txn {
 
   // Replicated stores: applies what the shared log committed at `revision` (the outcomes carry
   // `writes`, records and rebuild_state, no plans) and publishes it. Never fails.
-  void CommitReplicated(int64_t revision);
+  // `nodes_revision`: the log's revision of the node registry set with SetNodes, if any.
+  void CommitReplicated(int64_t revision, int64_t nodes_revision);
 
   Core& core() { return core_; }
   absl::Time now() const { return now_; }
