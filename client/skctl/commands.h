@@ -18,6 +18,7 @@ int RunQuery(const Args& args);
 int RunWatch(const Args& args);
 int RunDelete(const Args& args);
 int RunChurn(const Args& args);
+int RunHealth(const Args& args);
 
 }  // namespace slicekeeper::skctl
 

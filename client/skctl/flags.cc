@@ -1,7 +1,9 @@
 #include "client/skctl/flags.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
@@ -97,6 +99,10 @@ absl::StatusOr<std::vector<std::string>> ParseArgs(int argc, char** argv) {
       std::fputs(UsageText(), stdout);
       std::exit(kExitOk);
     }
+    if (name == "helpfull") {
+      PrintAllFlags();
+      std::exit(kExitOk);
+    }
     absl::Status s = SetFlag(arg.substr(0, arg.find('=')), name, &value, has_value, &i, argc, argv);
     if (!s.ok()) return s;
   }
@@ -108,14 +114,18 @@ std::string Namespace() {
   return ns.empty() ? "default" : ns;
 }
 
-std::unique_ptr<client::Client> MakeClient() {
+std::vector<std::string> ServerAddresses() {
   std::string servers = absl::GetFlag(FLAGS_server);
   if (servers.empty()) {
     const char* env = std::getenv("SLICEKEEPER_SERVER");
     servers = env != nullptr && *env != '\0' ? env : "127.0.0.1:50051";
   }
+  return absl::StrSplit(servers, ',', absl::SkipEmpty());
+}
+
+std::unique_ptr<client::Client> MakeClient() {
   client::ClientOptions options;
-  options.addresses = absl::StrSplit(servers, ',', absl::SkipEmpty());
+  options.addresses = ServerAddresses();
   options.deadline = absl::GetFlag(FLAGS_request_timeout);
   options.max_read_attempts = 3;
   auto c = client::Client::Create(options);
@@ -192,13 +202,27 @@ Usage:
   skctl churn [--services N] [--endpoints M] [--rate R] [--duration D | --changes C]
             [--mix add=1,remove=1,ready=2,terminate=1] [--zones Z] [--seed S] [--batch B]
             [--inflight K] [-o json]
+  skctl health [--service NAME] [--timeout D]   exit 0 only when every --server is SERVING
 
 Global flags:
   --server ADDR[,ADDR...]   default $SLICEKEEPER_SERVER, else 127.0.0.1:50051
   --request-timeout D       deadline of each request (default 10s)
+  --helpfull                every flag
 
 Exit codes: 0 ok, 1 server-side error, 2 usage or input error.
 )";
+}
+
+void PrintAllFlags() {
+  std::vector<std::pair<std::string, const absl::CommandLineFlag*>> flags;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    flags.emplace_back(absl::StrReplaceAll(name, {{"_", "-"}}), flag);
+  }
+  std::sort(flags.begin(), flags.end());
+  for (const auto& [name, flag] : flags) {
+    std::printf("  --%s (%s); default: %s\n", name.c_str(), flag->Help().c_str(),
+                flag->DefaultValue().c_str());
+  }
 }
 
 }  // namespace slicekeeper::skctl

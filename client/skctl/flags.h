@@ -44,14 +44,18 @@ inline constexpr int kExitServerError = 1;
 inline constexpr int kExitUsage = 2;
 
 // Parses argv into the absl flags; returns the positional arguments (the command first).
+// -h / --help print UsageText() and --helpfull every flag (PrintAllFlags) to stdout, then exit 0.
 // Errors: INVALID_ARGUMENT naming the flag (unknown flag, missing or bad value).
 absl::StatusOr<std::vector<std::string>> ParseArgs(int argc, char** argv);
 
 // The namespace to use: --namespace, else "default".
 std::string Namespace();
 
-// A client for --server (comma-separated addresses), else $SLICEKEEPER_SERVER, else
-// 127.0.0.1:50051. Reads retry on UNAVAILABLE a few times.
+// The addresses of --server (comma-separated), else of $SLICEKEEPER_SERVER, else
+// {"127.0.0.1:50051"}. Never empty unless --server holds only commas.
+std::vector<std::string> ServerAddresses();
+
+// A client for ServerAddresses(). Reads retry on UNAVAILABLE a few times.
 std::unique_ptr<client::Client> MakeClient();
 
 // Prints "error: <message>" to stderr and returns kExitUsage.
@@ -64,6 +68,10 @@ std::string Reason(absl::StatusCode code);
 
 // The usage text of skctl.
 const char* UsageText();
+
+// Prints every flag skctl accepts, one a line, sorted: "  --request-timeout (Deadline of each
+// request); default: 10s". Names are shown with dashes; underscores work as well.
+void PrintAllFlags();
 
 }  // namespace slicekeeper::skctl
 

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   if (command == "watch") return sk::RunWatch(rest);
   if (command == "delete") return sk::RunDelete(rest);
   if (command == "churn") return sk::RunChurn(rest);
+  if (command == "health") return sk::RunHealth(rest);
   if (command == "help") {
     std::fputs(sk::UsageText(), stdout);
     return sk::kExitOk;

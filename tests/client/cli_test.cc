@@ -308,5 +308,42 @@ TEST_F(SkctlTest, WatchPrintsOneLinePerEvent) {
   EXPECT_EQ(lines[1], "SYNCED rev=1");
 }
 
+// health prints SERVING and exits 0 only when the server serves; a service the server does not
+// know, or an address where nothing listens, exits 1 with a message and prints no status.
+TEST_F(SkctlTest, HealthExitsZeroOnlyWhenServing) {
+  CommandResult up = Skctl({"health"});
+  EXPECT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_EQ(up.out, "SERVING\n");
+  CommandResult named = Skctl({"health", "--service=slicekeeper.v1.EndpointDiscovery"});
+  EXPECT_EQ(named.exit_code, 0) << named.err;
+  EXPECT_EQ(named.out, "SERVING\n");
+  CommandResult unknown = Skctl({"health", "--service=nope", "--timeout=5s"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_EQ(unknown.out, "");
+  EXPECT_THAT(unknown.err, HasSubstr("does not know the service \"nope\""));
+
+  CommandResult down = RunCommand({SK_SKCTL_BINARY, "health", "--server=127.0.0.1:1"});
+  EXPECT_EQ(down.exit_code, 1);
+  EXPECT_EQ(down.out, "");
+  EXPECT_THAT(down.err, StartsWith("The connection to the server 127.0.0.1:1 was refused"));
+  // Several addresses: one line per answer, exit 0 only when every one serves.
+  const std::string address = server_->grpc_address();
+  CommandResult both =
+      RunCommand({SK_SKCTL_BINARY, "health", "--server=" + address + ",127.0.0.1:1"});
+  EXPECT_EQ(both.exit_code, 1);
+  EXPECT_EQ(both.out, address + " SERVING\n");
+  EXPECT_EQ(Skctl({"health", "extra"}).exit_code, 2);
+}
+
+// --helpfull lists every flag (what tests/deploy/compose_test.py checks docker-compose.yml with).
+TEST(SkctlHelpTest, HelpfullListsEveryFlag) {
+  CommandResult r = RunCommand({SK_SKCTL_BINARY, "--helpfull"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* flag : {"--server (", "--request-timeout (", "--service (", "--timeout (",
+                           "--rate (", "--max-events ("}) {
+    EXPECT_THAT(r.out, HasSubstr(flag));
+  }
+}
+
 }  // namespace
 }  // namespace slicekeeper
