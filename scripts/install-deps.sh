@@ -12,6 +12,7 @@ PACKAGES=(
   python3 python3-grpcio python3-protobuf python3-yaml
   curl procps
   etcd-server etcd-client
+  docker-compose  # tests/deploy: `docker-compose config` checks docker-compose.yml (no engine needed)
 )
 
 # etcd's API protos as Debian ships them, for server/storage/etcd: the default of CMake's
