@@ -4,12 +4,14 @@
 //                             stream, 100-change batches written back to back (flow control and
 //                             the server's ack queue bound what is in flight); items/s = endpoint
 //                             changes acked per second, summed over writers
+//   BM_StreamChangesDurable/W the same over RocksDB with sync=always (acks after the fsync)
 //   BM_QueryEndpoints/T       T client threads querying a 1 000-endpoint service with a zone
 //                             filter (ROUTABLE); items/s = queries per second
 // Ratios of the gRPC figures to the baseline come from one run. Results: BENCHMARKS.md.
 //
 //   build-x/bench/server_bench --benchmark_min_time=1
 #include <grpcpp/grpcpp.h>
+#include <stdlib.h>
 
 #include <memory>
 #include <string>
@@ -21,6 +23,7 @@
 #include "bench/churn.h"
 #include "benchmark/benchmark.h"
 #include "server/api/server.h"
+#include "server/storage/rocksdb_storage.h"
 #include "server/store/store.h"
 #include "slicekeeper/v1/discovery.grpc.pb.h"
 #include "slicekeeper/v1/registry.grpc.pb.h"
@@ -35,11 +38,29 @@ constexpr int kEndpointsPerService = 100;
 constexpr int kBatchesPerWriter = 300;
 
 struct Fixture {
-  Fixture() {
+  // `durable`: RocksDB with sync=always in a fresh temp dir (acks after the fsync).
+  explicit Fixture(bool durable = false) {
     store::Store::Options so;
     so.history_size = 10'000;
-    store = std::make_unique<store::Store>(so);
+    if (durable) {
+      char dir[] = "/tmp/sk_server_bench_XXXXXX";
+      if (mkdtemp(dir) == nullptr) std::abort();
+      storage::RocksDbStorage::Options ro;
+      ro.path = dir;
+      ro.sync = storage::RocksDbStorage::SyncMode::kAlways;
+      ro.history_size = so.history_size;
+      auto opened = storage::RocksDbStorage::Open(ro);
+      if (!opened.ok()) std::abort();
+      storage = std::move(*opened);
+      so.storage = storage.get();
+      auto s = store::Store::Open(so);
+      if (!s.ok()) std::abort();
+      store = std::move(*s);
+    } else {
+      store = std::make_unique<store::Store>(so);
+    }
     Server::Options o;
+    o.apply_threads = durable ? 32 : 0;  // as server/main.cc
     o.listen_address = "127.0.0.1:0";
     o.http_listen_address = "";
     server = std::make_unique<Server>(store.get(), o);
@@ -53,6 +74,7 @@ struct Fixture {
     return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
   }
 
+  std::unique_ptr<storage::RocksDbStorage> storage;
   std::unique_ptr<store::Store> store;
   std::unique_ptr<Server> server;
   std::string address;
@@ -60,6 +82,11 @@ struct Fixture {
 
 Fixture& GetFixture() {
   static Fixture* const f = new Fixture();
+  return *f;
+}
+
+Fixture& GetDurableFixture() {
+  static Fixture* const f = new Fixture(/*durable=*/true);
   return *f;
 }
 
@@ -123,8 +150,7 @@ bool WriteAll(v1::EndpointRegistry::Stub* stub, const std::vector<v1::ChangeBatc
   return stream->Finish().ok() && ok;
 }
 
-void BM_StreamChanges(benchmark::State& state) {
-  Fixture& f = GetFixture();
+void StreamChanges(benchmark::State& state, Fixture& f) {
   const int writers = static_cast<int>(state.range(0));
   std::vector<std::unique_ptr<v1::EndpointRegistry::Stub>> stubs;
   for (int w = 0; w < writers; ++w) stubs.push_back(v1::EndpointRegistry::NewStub(f.NewChannel(w)));
@@ -145,11 +171,26 @@ void BM_StreamChanges(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * writers * kBatchesPerWriter * 100);
 }
+void BM_StreamChanges(benchmark::State& state) { StreamChanges(state, GetFixture()); }
 BENCHMARK(BM_StreamChanges)
     ->ArgName("writers")
     ->Arg(1)
     ->Arg(4)
     ->Arg(16)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
+// The same over RocksDB with --sync=always: every ack waits for its fsync; concurrent streams
+// share fsyncs (RocksDB's group commit), so throughput grows with the writers.
+void BM_StreamChangesDurable(benchmark::State& state) {
+  StreamChanges(state, GetDurableFixture());
+}
+BENCHMARK(BM_StreamChangesDurable)
+    ->ArgName("writers")
+    ->Arg(1)
+    ->Arg(4)
+    ->Arg(16)
+    ->Arg(64)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 

@@ -35,7 +35,15 @@ void ChangeStream::OnReadDone(bool ok) {
     applying_ = true;
   }
   // Applied without mu_ so acks keep flowing while the store works; reads are serialized (the
-  // next read starts below), so batches are applied in arrival order.
+  // next read starts after the apply), so batches are applied in arrival order.
+  if (options_.executor) {
+    options_.executor([this] { ApplyAndAck(); });
+  } else {
+    ApplyAndAck();
+  }
+}
+
+void ChangeStream::ApplyAndAck() {
   v1::ChangeAck ack = apply_(&batch_);
   absl::MutexLock l(&mu_);
   applying_ = false;

@@ -18,7 +18,8 @@
 // its own lock; see RegistryService).
 //
 // Thread-safety: reactions may run concurrently; all state is guarded by mu_. `apply` runs
-// without mu_ held and never concurrently with itself for one stream.
+// without mu_ held (on Options::executor when given) and never concurrently with itself for one
+// stream.
 #ifndef SLICEKEEPER_SERVER_API_CHANGE_STREAM_H_
 #define SLICEKEEPER_SERVER_API_CHANGE_STREAM_H_
 
@@ -45,6 +46,9 @@ class ChangeStream : public grpc::ServerBidiReactor<v1::ChangeBatch, v1::ChangeA
   struct Options {
     // Acks queued (written or waiting) before reading pauses. >= 1.
     int max_pending_acks = 64;
+    // Runs `apply` off the reaction's thread (for writes that block, e.g. on an fsync); null:
+    // inline. Must outlive the stream.
+    std::function<void(std::function<void()>)> executor;
   };
 
   ChangeStream(ApplyFn apply, DoneFn on_done, Options options);
@@ -66,6 +70,8 @@ class ChangeStream : public grpc::ServerBidiReactor<v1::ChangeBatch, v1::ChangeA
   void MaybeReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Starts writing the front ack unless a write is in flight.
   void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Applies batch_ and queues its ack. REQUIRES: applying_.
+  void ApplyAndAck() ABSL_LOCKS_EXCLUDED(mu_);
   // Finishes the stream when nothing more is to be done.
   void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -35,7 +35,11 @@ std::vector<v1::EndpointChange> TakeChanges(v1::ChangeBatch* batch) {
 }  // namespace
 
 RegistryService::RegistryService(store::Store* store, ApiMetrics* metrics, Options options)
-    : store_(store), metrics_(metrics), options_(options) {}
+    : store_(store),
+      metrics_(metrics),
+      options_(options),
+      pool_(options.apply_threads > 0 ? std::make_unique<internal::ApplyPool>(options.apply_threads)
+                                      : nullptr) {}
 
 RegistryService::~RegistryService() {
   absl::MutexLock l(&mu_);
@@ -135,7 +139,12 @@ grpc::ServerBidiReactor<v1::ChangeBatch, v1::ChangeAck>* RegistryService::Stream
       [this](ChangeStream* s, const grpc::Status& status, absl::Duration latency) {
         OnStreamDone(s, status, latency);
       },
-      ChangeStream::Options{.max_pending_acks = options_.max_pending_acks});
+      ChangeStream::Options{
+          .max_pending_acks = options_.max_pending_acks,
+          .executor = pool_ == nullptr ? std::function<void(std::function<void()>)>()
+                                       : [this](std::function<void()> task) {
+                                           pool_->Schedule(std::move(task));
+                                         }});
   absl::MutexLock l(&mu_);
   streams_.insert(stream);
   // A stream opened during shutdown finishes at once with UNAVAILABLE.

@@ -23,6 +23,7 @@
 #define SLICEKEEPER_SERVER_API_REGISTRY_SERVICE_H_
 
 #include <cstdint>
+#include <memory>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
@@ -30,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "server/api/api_metrics.h"
 #include "server/api/change_stream.h"
+#include "server/api/internal/apply_pool.h"
 #include "server/store/store.h"
 #include "slicekeeper/v1/registry.grpc.pb.h"
 
@@ -42,6 +44,8 @@ class RegistryService final : public v1::EndpointRegistry::CallbackService {
     int64_t max_batch_changes = 10'000;
     // Per stream: acks waiting to be written before the stream stops reading.
     int max_pending_acks = 64;
+    // Threads applying stream batches (internal/apply_pool.h); 0: on gRPC's threads.
+    int apply_threads = 0;
   };
 
   // `store` must outlive the service; `metrics` may be null (else must outlive it).
@@ -95,6 +99,9 @@ class RegistryService final : public v1::EndpointRegistry::CallbackService {
   store::Store* const store_;
   ApiMetrics* const metrics_;
   const Options options_;
+
+  // Null without apply_threads. Destroyed after the destructor waited for every stream.
+  std::unique_ptr<internal::ApplyPool> pool_;
 
   absl::Mutex mu_;
   // Live stream reactors; a reactor leaves the set in OnDone, before deleting itself, so

@@ -35,7 +35,8 @@ absl::Status Server::Start() {
   registry_service_ = std::make_unique<RegistryService>(
       store_, metrics_.get(),
       RegistryService::Options{.max_batch_changes = options_.max_batch_changes,
-                               .max_pending_acks = options_.max_pending_acks});
+                               .max_pending_acks = options_.max_pending_acks,
+                               .apply_threads = options_.apply_threads});
   hub_ = std::make_unique<watch::Hub>(
       store_, watch::Hub::Options{.bookmark_interval = options_.bookmark_interval,
                                   .max_lag = options_.watch_max_lag});

@@ -59,6 +59,9 @@ class Server {
     absl::Duration keepalive_timeout = absl::Seconds(10);
     // Per StreamChanges stream: acks waiting to be written before reading pauses.
     int max_pending_acks = 64;
+    // Threads that apply StreamChanges batches off gRPC's threads (0: inline). Use them when
+    // writes block (durable or replicated storage), so concurrent streams share fsyncs.
+    int apply_threads = 0;
     // Watch: BOOKMARK interval for idle streams that asked for them, and the age of the oldest
     // unsent change after which a subscriber is RESET (its pinned state freed).
     absl::Duration bookmark_interval = absl::Seconds(10);
