@@ -11,7 +11,7 @@ PACKAGES=(
   librocksdb-dev libyaml-cpp-dev libcivetweb-dev
   python3 python3-grpcio python3-protobuf python3-yaml
   curl procps
-  etcd-server etcd-client
+  etcd-server etcd-client openssl
   docker-compose  # tests/deploy: `docker-compose config` checks docker-compose.yml (no engine needed)
 )
 
