@@ -22,8 +22,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "server/api/server.h"
+#include "server/storage/etcd_storage.h"
 #include "server/storage/rocksdb_storage.h"
 #include "server/store/store.h"
 
@@ -33,8 +35,18 @@ ABSL_FLAG(std::string, http_listen, "127.0.0.1:9090",
 ABSL_FLAG(std::string, port_file, "",
           "If set, write \"<grpc_port> <http_port>\" to this file once both ports are bound");
 ABSL_FLAG(std::string, store, "rocksdb",
-          "Storage backend: rocksdb (durable, in --data_dir) or memory (nothing survives a "
-          "restart)");
+          "Storage backend: rocksdb (durable, in --data_dir), etcd (several replicas share one "
+          "etcd cluster, see --etcd_endpoints) or memory (nothing survives a restart)");
+ABSL_FLAG(std::string, etcd_endpoints, "127.0.0.1:2379",
+          "etcd: comma-separated client URLs of the cluster's members (http://host:port, "
+          "https://host:port or host:port)");
+ABSL_FLAG(std::string, etcd_prefix, "/slicekeeper/",
+          "etcd: the key prefix of everything slicekeeper stores (one prefix per deployment)");
+ABSL_FLAG(std::string, etcd_ca_file, "", "etcd: CA bundle (PEM) to verify the members; TLS on");
+ABSL_FLAG(std::string, etcd_cert_file, "", "etcd: client certificate (PEM) for mutual TLS");
+ABSL_FLAG(std::string, etcd_key_file, "", "etcd: client key (PEM) for mutual TLS");
+ABSL_FLAG(absl::Duration, etcd_timeout, absl::Seconds(5),
+          "etcd: deadline of one request, failover across members included");
 ABSL_FLAG(std::string, data_dir, "./data",
           "rocksdb: the data directory (created if missing; one server per directory)");
 ABSL_FLAG(std::string, sync, "always",
@@ -46,6 +58,9 @@ ABSL_FLAG(std::string, sync, "always",
 ABSL_FLAG(absl::Duration, sync_interval, absl::Milliseconds(5),
           "rocksdb with --sync=batch: how often the log is fsynced");
 ABSL_FLAG(int, shards, 64, "Store shards (1..4096)");
+ABSL_FLAG(int, apply_threads, 32,
+          "rocksdb, etcd: threads applying StreamChanges batches; concurrent batches share one "
+          "fsync (or etcd round trip), so this bounds a group commit (1..1024)");
 ABSL_FLAG(int, max_endpoints_per_slice, 100, "Endpoints per managed slice at most (1..1000)");
 ABSL_FLAG(int64_t, history, 100'000, "Commits kept for watch resume (>= 1)");
 ABSL_FLAG(int64_t, max_batch_changes, 10'000, "Changes per batch at most (>= 1)");
@@ -68,8 +83,18 @@ using slicekeeper::store::Store;
 // Returns "" when the flags are valid, else what is wrong.
 std::string CheckFlags() {
   const std::string store = absl::GetFlag(FLAGS_store);
-  if (store != "memory" && store != "rocksdb") {
-    return absl::StrCat("--store=", store, ": unsupported storage backend (rocksdb or memory)");
+  if (store != "memory" && store != "rocksdb" && store != "etcd") {
+    return absl::StrCat("--store=", store,
+                        ": unsupported storage backend (rocksdb, etcd or memory)");
+  }
+  if (store == "etcd" && absl::GetFlag(FLAGS_etcd_endpoints).empty()) {
+    return "--etcd_endpoints: must not be empty with --store=etcd";
+  }
+  if (store == "etcd" && absl::GetFlag(FLAGS_etcd_prefix).empty()) {
+    return "--etcd_prefix: must not be empty with --store=etcd";
+  }
+  if (absl::GetFlag(FLAGS_etcd_timeout) <= absl::ZeroDuration()) {
+    return "--etcd_timeout: must be positive";
   }
   const std::string sync = absl::GetFlag(FLAGS_sync);
   if (sync != "always" && sync != "batch" && sync != "none") {
@@ -90,6 +115,9 @@ std::string CheckFlags() {
     return absl::StrCat("--shards=", shards, ": must be between 1 and 4096");
   }
   if (absl::GetFlag(FLAGS_history) < 1) return "--history: must be >= 1";
+  if (absl::GetFlag(FLAGS_apply_threads) < 1 || absl::GetFlag(FLAGS_apply_threads) > 1024) {
+    return "--apply_threads: must be in 1..1024";
+  }
   if (absl::GetFlag(FLAGS_bookmark_interval) <= absl::ZeroDuration()) {
     return "--bookmark_interval: must be > 0";
   }
@@ -151,6 +179,20 @@ int WaitForSignal(const sigset_t& signals) {
 absl::StatusOr<std::unique_ptr<slicekeeper::storage::Storage>> OpenStorage() {
   using slicekeeper::storage::RocksDbStorage;
   if (absl::GetFlag(FLAGS_store) == "memory") return nullptr;
+  if (absl::GetFlag(FLAGS_store) == "etcd") {
+    slicekeeper::storage::EtcdStorageOptions options;
+    options.client.endpoints = absl::StrSplit(absl::GetFlag(FLAGS_etcd_endpoints), ',',
+                                              absl::SkipWhitespace());
+    options.client.ca_file = absl::GetFlag(FLAGS_etcd_ca_file);
+    options.client.cert_file = absl::GetFlag(FLAGS_etcd_cert_file);
+    options.client.key_file = absl::GetFlag(FLAGS_etcd_key_file);
+    options.client.timeout = absl::GetFlag(FLAGS_etcd_timeout);
+    options.prefix = absl::GetFlag(FLAGS_etcd_prefix);
+    absl::StatusOr<std::unique_ptr<slicekeeper::storage::EtcdStorage>> storage =
+        slicekeeper::storage::EtcdStorage::Open(std::move(options));
+    if (!storage.ok()) return storage.status();
+    return std::unique_ptr<slicekeeper::storage::Storage>(std::move(*storage));
+  }
   RocksDbStorage::Options options;
   options.path = absl::GetFlag(FLAGS_data_dir);
   const std::string sync = absl::GetFlag(FLAGS_sync);
@@ -176,6 +218,10 @@ Server::Options ServerOptions() {
   Server::Options options;
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.http_listen_address = absl::GetFlag(FLAGS_http_listen);
+  // Durable and replicated writes block on an fsync or a round trip: give them threads so
+  // concurrent streams share one (group commit).
+  options.apply_threads =
+      absl::GetFlag(FLAGS_store) == "memory" ? 0 : absl::GetFlag(FLAGS_apply_threads);
   options.max_batch_changes = absl::GetFlag(FLAGS_max_batch_changes);
   options.max_recv_message_bytes = absl::GetFlag(FLAGS_max_recv_message_bytes);
   options.bookmark_interval = absl::GetFlag(FLAGS_bookmark_interval);

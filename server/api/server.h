@@ -89,7 +89,8 @@ class Server {
   int grpc_port() const { return grpc_port_.load(std::memory_order_acquire); }
   int http_port() const { return http_port_.load(std::memory_order_acquire); }
   // True between a successful Start and Shutdown.
-  bool ready() const { return ready_.load(std::memory_order_acquire); }
+  // Started, not shutting down, and the store is serving (a replica following its log).
+  bool ready() const { return ready_.load(std::memory_order_acquire) && store_->serving(); }
 
   metrics::Registry* registry() { return registry_; }
 

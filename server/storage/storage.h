@@ -226,6 +226,8 @@ class ReplicatedStorage : public Storage {
   virtual absl::Status Follow(int64_t revision, ReplicationSink* sink) = 0;
   // Stops the follower; after it returns the sink is never called again. Idempotent.
   virtual void StopFollowing() = 0;
+  // False once the follower stopped on an error: the replica is stale and should not serve.
+  virtual bool following() const = 0;
 };
 
 }  // namespace slicekeeper::storage

@@ -352,6 +352,10 @@ absl::StatusOr<int64_t> Store::PutNodes(absl::Span<const v1::Node> nodes) {
 
 int64_t Store::revision() const { return rep_->sequencer.revision(); }
 
+bool Store::serving() const {
+  return rep_->replicated == nullptr || rep_->replicated->following();
+}
+
 ServiceSnapshotPtr Store::GetService(absl::string_view ns, absl::string_view name) const {
   const std::string key = ServiceKey(ns, name);
   const internal::Shard& shard = *rep_->ShardFor(key);

@@ -179,6 +179,9 @@ class Store {
 
   // The latest published revision.
   int64_t revision() const;
+  // False when the store cannot be trusted to be current: a replicated store whose follower
+  // stopped (see storage::ReplicatedStorage). Always true otherwise.
+  bool serving() const;
   // Null if unknown. Reading one service: the snapshot is the service's state at
   // max(R, snapshot->mod_revision), where R is revision() read *before* the call (snapshots are
   // swapped in before revision() advances, so a snapshot may briefly be newer than revision()).

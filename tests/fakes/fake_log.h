@@ -191,6 +191,8 @@ class FakeReplicaStorage : public storage::ReplicatedStorage {
     if (thread_.joinable()) thread_.join();
   }
 
+  bool following() const override { return true; }
+
   void set_fail_proposals(bool fail) { fail_proposals_.store(fail); }
 
  private:
