@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <utility>
 
+#include <grpcpp/support/slice.h>
+
 #include "absl/status/status.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_util.h"
 #include "common/validation.h"
@@ -153,15 +157,35 @@ grpc::ServerUnaryReactor* DiscoveryService::ListServices(grpc::CallbackServerCon
 }
 
 grpc::ServerUnaryReactor* DiscoveryService::QueryEndpoints(grpc::CallbackServerContext* context,
-                                                           const v1::QueryEndpointsRequest* request,
-                                                           v1::QueryEndpointsResponse* response) {
+                                                           const grpc::ByteBuffer* raw_request,
+                                                           grpc::ByteBuffer* raw_response) {
   const absl::Time start = absl::Now();
-  absl::Status status = DoQueryEndpoints(*request, response);
+  v1::QueryEndpointsRequest request;
+  grpc::ByteBuffer copy(*raw_request);  // Deserialize consumes its buffer
+  absl::Status status =
+      grpc::SerializationTraits<v1::QueryEndpointsRequest>::Deserialize(&copy, &request).ok()
+          ? absl::OkStatus()
+          : absl::InvalidArgumentError("request: not a valid slicekeeper.v1.QueryEndpointsRequest");
+  if (status.ok()) {
+    absl::StatusOr<Answer> answer = QueryEndpointsAnswer(request);
+    status = answer.status();
+    if (answer.ok()) *raw_response = AnswerBuffer(*answer);
+  }
   return FinishUnary(context, metrics_, "QueryEndpoints", start, status);
 }
 
 absl::Status DiscoveryService::DoQueryEndpoints(const v1::QueryEndpointsRequest& request,
                                                 v1::QueryEndpointsResponse* response) {
+  SK_ASSIGN_OR_RETURN(Answer answer, QueryEndpointsAnswer(request));
+  if (!response->ParseFromString(*answer.body)) {
+    return absl::InternalError("QueryEndpoints: cached answer does not parse");
+  }
+  response->set_revision(answer.revision);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DiscoveryService::Answer> DiscoveryService::QueryEndpointsAnswer(
+    const v1::QueryEndpointsRequest& request) {
   SK_RETURN_IF_ERROR(Required("namespace", request.namespace_()));
   SK_RETURN_IF_ERROR(Required("service", request.service()));
   SK_RETURN_IF_ERROR(query::ValidateQuery(request));
@@ -173,13 +197,65 @@ absl::Status DiscoveryService::DoQueryEndpoints(const v1::QueryEndpointsRequest&
     return absl::NotFoundError(
         absl::StrCat("service ", request.namespace_(), "/", request.service(), " not found"));
   }
+  Answer answer;
+  answer.revision = std::max(revision, snapshot->mod_revision);
+  // The answer depends only on the request and the service's version: identical queries of one
+  // version share one encoding. Deterministic serialization makes equal requests equal keys.
+  std::string key;
+  {
+    google::protobuf::io::StringOutputStream out(&key);
+    google::protobuf::io::CodedOutputStream coded(&out);
+    coded.SetSerializationDeterministic(true);
+    request.SerializeToCodedStream(&coded);
+  }
+  if (options_.answer_cache_bytes > 0) {
+    absl::MutexLock l(&mu_);
+    auto it = answers_.find(key);
+    if (it != answers_.end() && it->second.snapshot == snapshot) {
+      answer.body = it->second.body;
+      return answer;
+    }
+  }
   MergedPtr merged = MergedView(snapshot);
   SK_ASSIGN_OR_RETURN(std::vector<v1::ServiceEndpoint> endpoints,
                       query::FilterEndpoints(*merged, request));
-  response->mutable_endpoints()->Reserve(static_cast<int>(endpoints.size()));
-  for (v1::ServiceEndpoint& e : endpoints) *response->add_endpoints() = std::move(e);
-  response->set_revision(std::max(revision, snapshot->mod_revision));
-  return absl::OkStatus();
+  v1::QueryEndpointsResponse response;
+  response.mutable_endpoints()->Reserve(static_cast<int>(endpoints.size()));
+  for (v1::ServiceEndpoint& e : endpoints) *response.add_endpoints() = std::move(e);
+  answer.body = std::make_shared<const std::string>(response.SerializeAsString());
+  if (options_.answer_cache_bytes > 0) {
+    const int64_t size = static_cast<int64_t>(answer.body->size() + key.size());
+    absl::MutexLock l(&mu_);
+    auto& entry = answers_[key];
+    // Never replace a newer version's answer with an older one.
+    if (entry.snapshot == nullptr || entry.snapshot->mod_revision <= snapshot->mod_revision) {
+      if (entry.body != nullptr) answer_bytes_ -= static_cast<int64_t>(entry.body->size() + key.size());
+      if (answer_bytes_ + size > options_.answer_cache_bytes) {
+        answers_.clear();
+        answer_bytes_ = 0;
+      }
+      answers_[key] = CachedAnswer{snapshot, answer.body};
+      answer_bytes_ += size;
+    }
+  }
+  return answer;
+}
+
+grpc::ByteBuffer DiscoveryService::AnswerBuffer(const Answer& answer) {
+  // The shared body without a copy, then the revision field appended: protobuf messages
+  // concatenate, so body + field 2 is the whole QueryEndpointsResponse.
+  auto* owned = new std::shared_ptr<const std::string>(answer.body);
+  grpc::Slice body(
+      const_cast<char*>((*owned)->data()), (*owned)->size(),
+      [](void* p) { delete static_cast<std::shared_ptr<const std::string>*>(p); }, owned);
+  std::string tail;
+  {
+    v1::QueryEndpointsResponse revision_only;
+    revision_only.set_revision(answer.revision);
+    tail = revision_only.SerializeAsString();
+  }
+  grpc::Slice slices[2] = {std::move(body), grpc::Slice(tail)};
+  return grpc::ByteBuffer(slices, 2);
 }
 
 DiscoveryService::MergedPtr DiscoveryService::MergedView(

@@ -37,12 +37,14 @@
 
 namespace slicekeeper::api {
 
-// Watch is registered raw (its reactor writes pre-encoded bytes, see watch_reactor.h); the other
-// methods are typed callback methods.
+// Watch and QueryEndpoints are registered raw: they write pre-encoded bytes (Watch: each slice
+// serialized once for every subscriber, see watch_reactor.h; QueryEndpoints: one encoded answer
+// per service version and query, shared by every identical query). The other methods are typed
+// callback methods.
 using DiscoveryBase = v1::EndpointDiscovery::WithCallbackMethod_GetEndpointSlice<
     v1::EndpointDiscovery::WithCallbackMethod_ListEndpointSlices<
         v1::EndpointDiscovery::WithCallbackMethod_ListServices<
-            v1::EndpointDiscovery::WithCallbackMethod_QueryEndpoints<
+            v1::EndpointDiscovery::WithRawCallbackMethod_QueryEndpoints<
                 v1::EndpointDiscovery::WithRawCallbackMethod_Watch<
                     v1::EndpointDiscovery::Service>>>>>;
 
@@ -52,6 +54,9 @@ class DiscoveryService final : public DiscoveryBase {
     ContinueTokens::Options continue_tokens;
     // Services whose merged view is cached for QueryEndpoints at most.
     int merged_cache_size = 4096;
+    // Bytes of encoded QueryEndpoints answers kept (the cache is dropped when it would exceed
+    // them); 0 disables it.
+    int64_t answer_cache_bytes = 64 << 20;
   };
 
   // `store` must outlive the service; `metrics` may be null (else must outlive it); `hub` may be
@@ -68,9 +73,10 @@ class DiscoveryService final : public DiscoveryBase {
   grpc::ServerUnaryReactor* ListServices(grpc::CallbackServerContext* context,
                                          const v1::ListServicesRequest* request,
                                          v1::ListServicesResponse* response) override;
+  // `request` holds a serialized QueryEndpointsRequest; `response` gets a QueryEndpointsResponse.
   grpc::ServerUnaryReactor* QueryEndpoints(grpc::CallbackServerContext* context,
-                                           const v1::QueryEndpointsRequest* request,
-                                           v1::QueryEndpointsResponse* response) override;
+                                           const grpc::ByteBuffer* request,
+                                           grpc::ByteBuffer* response) override;
   // `request` holds a serialized WatchRequest.
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Watch(grpc::CallbackServerContext* context,
                                                     const grpc::ByteBuffer* request) override
@@ -85,6 +91,16 @@ class DiscoveryService final : public DiscoveryBase {
   absl::Status DoQueryEndpoints(const v1::QueryEndpointsRequest& request,
                                 v1::QueryEndpointsResponse* response) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // A QueryEndpoints answer: `body` is the encoded response without its revision (identical for
+  // every identical query of one service version, so it is cached and shared); `revision` is
+  // the revision the read reflects.
+  struct Answer {
+    std::shared_ptr<const std::string> body;
+    int64_t revision = 0;
+  };
+  absl::StatusOr<Answer> QueryEndpointsAnswer(const v1::QueryEndpointsRequest& request)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   using MergedPtr = std::shared_ptr<const std::vector<v1::ServiceEndpoint>>;
   struct Merged {
@@ -95,6 +111,8 @@ class DiscoveryService final : public DiscoveryBase {
   // The first page's listing: the catalog filtered and sorted by (namespace, name).
   absl::StatusOr<ListingPtr> BuildListing(const v1::ListEndpointSlicesRequest& request,
                                           std::string filter_key) const;
+  // The response bytes of `answer`: its shared body (not copied) and its revision.
+  static grpc::ByteBuffer AnswerBuffer(const Answer& answer);
   // The merged view of `snapshot`, from the cache when it is the cached snapshot.
   MergedPtr MergedView(const store::ServiceSnapshotPtr& snapshot) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -112,6 +130,13 @@ class DiscoveryService final : public DiscoveryBase {
   absl::Mutex mu_;
   // "<namespace>/<name>" -> the merged view of the latest snapshot queried.
   absl::flat_hash_map<std::string, Merged> merged_ ABSL_GUARDED_BY(mu_);
+  // The serialized request -> its encoded answer and the snapshot it was computed from.
+  struct CachedAnswer {
+    store::ServiceSnapshotPtr snapshot;
+    std::shared_ptr<const std::string> body;
+  };
+  absl::flat_hash_map<std::string, CachedAnswer> answers_ ABSL_GUARDED_BY(mu_);
+  int64_t answer_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 
   absl::Mutex watches_mu_;
   // Open watches. A reactor leaves the set in its OnDone (under watches_mu_), so ShutdownWatches
