@@ -1,0 +1,53 @@
+// One measured phase of etcd_baseline: a paced (or unthrottled) writer of churn batches against a
+// System, then the watchers' deliveries joined with the writer's sends and acks. See
+// etcd_baseline.cc for the definitions of the figures.
+//
+// Thread-safety: RunPhase is called from one thread; it owns the writer for the phase.
+#ifndef SLICEKEEPER_BENCH_BASELINE_PHASE_H_
+#define SLICEKEEPER_BENCH_BASELINE_PHASE_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "bench/baseline_systems.h"
+#include "bench/churn.h"
+
+namespace slicekeeper::bench {
+
+struct Workload {
+  int services = 100;
+  int endpoints = 100;
+  int batch = 100;
+  // Batches sent and not yet acked, at most. REQUIRES: <= services (one per service in flight).
+  int max_inflight = 64;
+  absl::Duration duration = absl::Seconds(10);
+  // watch[w]: the services watcher w watches.
+  std::vector<std::vector<int>> watch;
+};
+
+struct PhaseResult {
+  std::string system, phase;
+  double target_rate = 0;  // endpoint changes/s; 0: unthrottled
+  double achieved = 0;     // endpoint changes acked per second
+  bool saturated = false;  // a fixed rate below 95 % of its target (always true for peak)
+  int64_t batches_sent = 0, batches_acked = 0, batches_failed = 0;
+  std::string first_error;
+  int64_t deliveries = 0, missing = 0;  // (batch, watcher of its service) pairs
+  // Propagation latency in ms: ack->event and send->event.
+  double ack_p50 = 0, ack_p99 = 0, ack_p999 = 0;
+  double send_p50 = 0, send_p99 = 0, send_p999 = 0;
+  std::vector<std::pair<std::string, int64_t>> rss_kib;  // at the end of the phase
+};
+
+// Sends batches of wl.batch changes of `churn` (service i % services for the i-th) for
+// wl.duration at `rate` changes/s (0: as fast as acks allow), waits for every ack and for the
+// watchers to catch up (up to 15 s), and measures. REQUIRES: `log` is the one sys.Watch records
+// into.
+PhaseResult RunPhase(System& sys, Churn& churn, DeliveryLog& log, const Workload& wl, double rate);
+
+}  // namespace slicekeeper::bench
+
+#endif  // SLICEKEEPER_BENCH_BASELINE_PHASE_H_

@@ -1,0 +1,45 @@
+#include "bench/baseline_systems.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+
+namespace slicekeeper::bench {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t RssKiB(int pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atoll(line.c_str() + 6);
+  }
+  return -1;
+}
+
+void DeliveryLog::Record(int watcher, int service, int64_t revision, int64_t ns) {
+  absl::MutexLock l(&mu_);
+  int64_t& max = max_[watcher][service];
+  if (revision <= max) return;
+  max = revision;
+  log_[watcher].push_back({service, revision, ns});
+}
+
+int64_t DeliveryLog::Max(int watcher, int service) {
+  absl::MutexLock l(&mu_);
+  return max_[watcher][service];
+}
+
+std::vector<std::vector<DeliveryLog::Delivery>> DeliveryLog::Take() {
+  absl::MutexLock l(&mu_);
+  std::vector<std::vector<Delivery>> out(log_.size());
+  out.swap(log_);
+  return out;
+}
+
+}  // namespace slicekeeper::bench
