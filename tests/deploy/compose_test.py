@@ -41,6 +41,7 @@ SKCTL_SHORT = {"n": "namespace", "A": "all_namespaces", "l": "selector", "o": "o
                "f": "filename"}
 # Sanitizer runtimes appear in ldd of the ASan/UBSan build only; the image is built without them.
 SANITIZER_LIB = re.compile(r"/lib(asan|ubsan|tsan|lsan|hwasan)\.so")
+SANITIZER_DEP_LIB = re.compile(r"/libatomic\.so")
 
 
 class Checks:
@@ -388,10 +389,14 @@ def check_libs(binaries, packages, checks):
         if r.returncode != 0:
             checks.fail("ldd", f"{binary}: {r.stderr.strip()}")
             continue
+        # A sanitized binary also loads its runtimes' own dependencies (libatomic for ASan).
+        sanitized = SANITIZER_LIB.search(r.stdout) is not None
         for line in r.stdout.splitlines():
             if "not found" in line:
                 checks.fail("ldd", f"{binary}: {line.strip()}")
             m = re.search(r"=>\s*(/\S+)", line) or re.match(r"\s*(/\S+)\s+\(", line)
+            if sanitized and m and SANITIZER_DEP_LIB.search(m.group(1)):
+                continue
             if m and not SANITIZER_LIB.search(m.group(1)):
                 libs.setdefault(m.group(1), set()).add(os.path.basename(binary))
     owners = dpkg_owners(libs)
