@@ -37,10 +37,9 @@ constexpr bool kCheckMemory = false;
 constexpr int kChanges = 500'000;
 constexpr bool kCheckMemory = true;
 #endif
-// Before the watcher opens, the store takes this much of the same churn: the server's own working
-// set under churn (write path, the slice layout the churn fragments to: 100 full slices become
-// ~500 partial ones, as Kubernetes' controller does without rebalancing) is then in place, and
-// the RSS delta is the stall's. Without it the delta was +30..+70 MiB with no watcher at all.
+// Before the watcher opens, the store takes this much of the same churn, so that the server's own
+// working set under churn (write path buffers, the allocator's) is in place and the RSS delta is
+// the stall's.
 constexpr int kWarmUpChanges = kChanges / 5;
 constexpr int kServices = 50;
 constexpr int kEndpoints = 200;  // live endpoints per service, at all times
@@ -71,19 +70,20 @@ std::string Bytes(const v1::EndpointSlice& s) {
 }
 
 // Endpoint `id` of service `s`: a pod with a node, a zone and a target reference, as a kubelet
-// would report it (~100 serialized bytes in a slice).
+// would report it (~65 serialized bytes in a slice). The target reference is part of the
+// endpoint's identity, so a REMOVE carries it too.
 v1::EndpointChange Pod(int s, int id, bool ready, bool remove) {
   const std::string service = absl::StrCat("svc-", s);
   const std::string ip = absl::StrCat("10.", s, ".", id / 250, ".", id % 250 + 1);
   v1::EndpointChange c = remove ? Remove(kNamespace, service, ip) : Upsert(kNamespace, service, ip);
-  if (remove) return c;
   v1::Endpoint* e = c.mutable_endpoint();
-  e->mutable_conditions()->set_ready(ready);
-  e->set_node_name(absl::StrCat("node-", id % 40));
-  e->set_zone(absl::StrCat("zone-", id % 3));
   e->mutable_target_ref()->set_kind("Pod");
   e->mutable_target_ref()->set_namespace_(kNamespace);
   e->mutable_target_ref()->set_name(absl::StrCat(service, "-pod-", id));
+  if (remove) return c;
+  e->mutable_conditions()->set_ready(ready);
+  e->set_node_name(absl::StrCat("node-", id % 40));
+  e->set_zone(absl::StrCat("zone-", id % 3));
   return c;
 }
 
@@ -152,11 +152,11 @@ struct WatchState {
 class StalledWatcherTest : public ServerTest {
  protected:
   // glibc gives each thread that allocates its own arena (up to 8 per core) and keeps most of
-  // their free memory, so with the default the server's RSS over this churn wanders by +20..+32
-  // MiB with a reading watcher or a stalled one alike (measured). One arena makes RSS follow live
-  // memory closely enough to see a watcher's cost; it hides nothing live: a queue of events is
-  // live memory under any arena count. The variable is read by the child's allocator at start;
-  // this process's allocator was initialized long before.
+  // their free memory, so with the default the server's RSS wanders by several MiB under churn
+  // with no watcher at all, and this test's delta varied +7.8..+13.1 MiB over 4 runs. One arena
+  // makes RSS follow live memory (+7.8..+8.0 MiB over 5 runs); it hides nothing live: a queue of
+  // events is live memory under any arena count. The child's allocator reads the variable at
+  // start; this process's allocator was initialized long before.
   void SetUp() override {
     setenv("MALLOC_ARENA_MAX", "1", 1);
     ServerTest::SetUp();
@@ -166,10 +166,10 @@ class StalledWatcherTest : public ServerTest {
   std::vector<std::string> ExtraArgs() const override {
     return {
         "--store=memory",
-        // The resume history pins every retained commit's slice versions (~0.4 MB a commit of
-        // this churn: with --history=1000 the RSS grew by ~380 MiB with no watcher at all, and
-        // the default is 100 000): the resume window's configured cost, not the watcher's. One
-        // commit, so the RSS delta is the stalled watcher's.
+        // The resume history pins every retained commit's slice versions (~0.35 MiB a commit of
+        // this churn: with --history=1000 the RSS grew by ~340 MiB over it, and the default is
+        // 100 000): the resume window's configured cost, not the watcher's. One commit, so the
+        // RSS delta is the stalled watcher's.
         "--history=1",
         // The watcher is stalled for the whole churn; it must not be RESET (which frees what it
         // pins and would make the memory bound trivial) even under the sanitizers.
@@ -278,13 +278,9 @@ TEST_F(StalledWatcherTest, StalledWatcherBoundedAndConverges) {
   WatchState state;
   ASSERT_TRUE(ReadUntil(*watch, 0, &state)) << "no SYNCED";
   const int64_t snapshot_events = state.changes;
-  // The watched state on the wire: every watched slice as ListEndpointSlices returns it.
-  auto listed = List(kNamespace);
-  ASSERT_TRUE(listed.status.ok()) << Describe(listed.status);
-  int64_t watched_bytes = 0;
-  for (const v1::EndpointSlice& s : listed.response.slices()) watched_bytes += s.ByteSizeLong();
 
-  // Stalled: the test does not read from `watch` while the churn runs.
+  // Stalled: the test does not read from `watch` while the churn runs. (No other call between the
+  // two RSS readings: a listing leaves tens of MiB of free heap behind, which would hide growth.)
   const int64_t rss_before = RssBytes(server_->pid());
   const absl::Time churn_start = absl::Now();
   const int64_t last_ack = StreamChurn(churner, kChanges / kBatch);
@@ -297,7 +293,15 @@ TEST_F(StalledWatcherTest, StalledWatcherBoundedAndConverges) {
   ASSERT_TRUE(ReadUntil(*watch, last_ack, &state)) << "the watcher did not converge";
   const absl::Duration converge_time = absl::Now() - resume_start;
   const int64_t stall_events = state.changes - snapshot_events;
+  // The watched state on the wire: every watched slice as ListEndpointSlices returns it.
+  auto listed = List(kNamespace);
+  ASSERT_TRUE(listed.status.ok()) << Describe(listed.status);
+  int64_t watched_bytes = 0;
+  for (const v1::EndpointSlice& s : listed.response.slices()) watched_bytes += s.ByteSizeLong();
   ExpectSameAsListing(state, last_ack);
+  int endpoints = 0;
+  for (const v1::EndpointSlice& s : listed.response.slices()) endpoints += s.endpoints_size();
+  EXPECT_EQ(endpoints, kServices * kEndpoints) << "the churn did not keep the state bounded";
 
   const int64_t growth = rss_after - rss_before;
   std::printf(
@@ -315,16 +319,17 @@ TEST_F(StalledWatcherTest, StalledWatcherBoundedAndConverges) {
   RecordProperty("events_after_stall", static_cast<int>(stall_events));
 
   EXPECT_EQ(state.resets, 0);
-  // About one event per slice that changed (~600 here), not one per change, nor one per slice
-  // per commit (~300 k).
+  // About one event per slice that changed (~170 here), not one per change, nor one per slice
+  // per commit (~100 k).
   EXPECT_LT(stall_events, kChanges / 20) << "changes were not folded";
   if (kCheckMemory) {
-    // The watched state holds 10 000 endpoints: ~9 MiB in the server, ~3.1 MiB serialized. A
-    // queue of one event per change would hold 500 k x >= 100 bytes (an endpoint's share of a
-    // slice event) = 50 MB, and one slice event per changed slice per commit far more. A stalled
-    // dirty-set subscriber pins the slice versions it last sent (at most one copy of the state,
-    // partly placed in heap the server already has free: measured +3.2..+4.4 MiB) and one
-    // message.
+    // The watched state is 10 000 endpoints in 100 slices: ~9 MiB of the server's memory
+    // (`watched_memory`: what filling it added to the RSS), ~0.66 MiB serialized. A stalled
+    // dirty-set subscriber pins the slice versions it last sent (one old copy of the state once
+    // every endpoint has changed) and one message in flight: measured +7.8..+8.0 MiB, 0.86..0.89
+    // of the state's memory. A queue of one event per change would hold 500 k x >= 65 bytes =
+    // 33 MB, and one slice event per changed slice per commit (~100 x 6 KB x 1 000 commits) far
+    // more.
     ASSERT_GT(watched_memory, 0);
     EXPECT_LT(growth, watched_memory);
   }
