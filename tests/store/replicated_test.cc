@@ -227,8 +227,11 @@ TEST(ReplicatedStoreTest, RecordsForeignSlicesAndNodesReplicate) {
   (*record.mutable_labels())["app"] = "web";
   auto up = a.store->UpsertService(record);
   ASSERT_TRUE(up.ok()) << up.status();
+  // The returned record carries the log's revision, like the stored one.
+  EXPECT_EQ(up->first.resource_version(), absl::StrCat(up->second.revision));
   auto foreign = b.store->PutSlice(ForeignSlice("default", "web", "mirror-1", "10.9.9.9"));
   ASSERT_TRUE(foreign.ok()) << foreign.status();
+  EXPECT_EQ(foreign->first->resource_version, foreign->second);
   v1::Node node;
   node.set_name("n1");
   node.set_zone("z1");

@@ -258,14 +258,7 @@ absl::StatusOr<Txn::Result> Txn::Commit() {
     AddStats(o->stats, result.stats);
     result.syncs.insert(result.syncs.end(), o->syncs.begin(), o->syncs.end());
   }
-  std::vector<ServiceOutcome*> changed;
-  for (ServiceOutcome* o : order_) {
-    if (o->changed) changed.push_back(o);
-  }
-  std::sort(changed.begin(), changed.end(), [](const ServiceOutcome* a, const ServiceOutcome* b) {
-    return std::tie(a->entry->namespace_, a->entry->name) <
-           std::tie(b->entry->namespace_, b->entry->name);
-  });
+  std::vector<ServiceOutcome*> changed = Changed();
   if (core_.replicated != nullptr) return Propose(changed, std::move(result));
   if (changed.empty()) {
     result.revision = core_.last_assigned.load();
@@ -318,6 +311,18 @@ absl::StatusOr<Txn::Result> Txn::Commit() {
   return result;
 }
 
+std::vector<ServiceOutcome*> Txn::Changed() const {
+  std::vector<ServiceOutcome*> changed;
+  for (ServiceOutcome* o : order_) {
+    if (o->changed) changed.push_back(o);
+  }
+  std::sort(changed.begin(), changed.end(), [](const ServiceOutcome* a, const ServiceOutcome* b) {
+    return std::tie(a->entry->namespace_, a->entry->name) <
+           std::tie(b->entry->namespace_, b->entry->name);
+  });
+  return changed;
+}
+
 absl::StatusOr<Txn::Result> Txn::Propose(absl::Span<ServiceOutcome* const> changed,
                                          Result result) {
   if (changed.empty() && nodes_ == nullptr) {
@@ -338,6 +343,15 @@ absl::StatusOr<Txn::Result> Txn::Propose(absl::Span<ServiceOutcome* const> chang
   SK_ASSIGN_OR_RETURN(storage::ReplicatedStorage::Proposal proposal,
                       core_.replicated->Propose(record, nodes_revision));
   if (!proposal.committed) return ConflictError(proposal.revision);
+  // The caller's copies (UpsertService and PutSlice return them) carry the log's revision, as the
+  // versions the follower installs do.
+  for (ServiceOutcome* o : changed) {
+    if (o->new_record != nullptr)
+      o->new_record->set_resource_version(absl::StrCat(proposal.revision));
+    for (SliceWrite& w : o->writes) {
+      if (w.slice != nullptr) w.slice->resource_version = proposal.revision;
+    }
+  }
   // The names of the new slices stay reserved for their service; the follower confirms them.
   ReleaseUnusedNames();
   committed_ = true;
@@ -361,14 +375,7 @@ void Txn::CommitReplicated(int64_t revision, int64_t nodes_revision) {
     core_.nodes = nodes_;
     core_.nodes_revision = nodes_revision;
   }
-  std::vector<ServiceOutcome*> changed;
-  for (ServiceOutcome* o : order_) {
-    if (o->changed) changed.push_back(o);
-  }
-  std::sort(changed.begin(), changed.end(), [](const ServiceOutcome* a, const ServiceOutcome* b) {
-    return std::tie(a->entry->namespace_, a->entry->name) <
-           std::tie(b->entry->namespace_, b->entry->name);
-  });
+  std::vector<ServiceOutcome*> changed = Changed();
   std::vector<Sequencer::Update> updates;
   std::vector<Sequencer::NameUpdate> names;
   Totals delta;

@@ -122,6 +122,8 @@ class Txn {
   const std::string& creation_timestamp() const { return creation_timestamp_; }
 
  private:
+  // The outcomes that change something, sorted by (namespace, name).
+  std::vector<ServiceOutcome*> Changed() const;
   void UnlockAll();
   void ReleaseUnusedNames();
   // Persists the commit of `changed` (sorted) at `revision`. REQUIRES: core_.storage != null.
