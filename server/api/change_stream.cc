@@ -22,6 +22,7 @@ void ChangeStream::BeginShutdown() {
 }
 
 void ChangeStream::OnReadDone(bool ok) {
+  Slot* slot = nullptr;
   {
     absl::MutexLock l(&mu_);
     reading_ = false;
@@ -33,35 +34,44 @@ void ChangeStream::OnReadDone(bool ok) {
       return;
     }
     applying_ = true;
+    acks_.emplace_back();
+    slot = &acks_.back();
+    ++awaiting_;
   }
   // Applied without mu_ so acks keep flowing while the store works; reads are serialized (the
   // next read starts after the apply), so batches are applied in arrival order.
   if (options_.executor) {
-    options_.executor([this] { ApplyAndAck(); });
+    options_.executor([this, slot] { Apply(slot); });
   } else {
-    ApplyAndAck();
+    Apply(slot);
   }
 }
 
-void ChangeStream::ApplyAndAck() {
-  v1::ChangeAck ack = apply_(&batch_);
+void ChangeStream::Apply(Slot* slot) {
+  apply_(&batch_, [this, slot](v1::ChangeAck ack) { OnAck(slot, std::move(ack)); });
   absl::MutexLock l(&mu_);
   applying_ = false;
-  if (!broken_) acks_.push_back(std::move(ack));
-  MaybeWriteLocked();
   MaybeReadLocked();
+  MaybeFinishLocked();
+}
+
+void ChangeStream::OnAck(Slot* slot, v1::ChangeAck ack) {
+  absl::MutexLock l(&mu_);
+  slot->ack = std::move(ack);
+  slot->ready = true;
+  --awaiting_;
+  MaybeWriteLocked();
   MaybeFinishLocked();
 }
 
 void ChangeStream::OnWriteDone(bool ok) {
   absl::MutexLock l(&mu_);
   writing_ = false;
-  if (!acks_.empty()) acks_.pop_front();
+  acks_.pop_front();
   if (!ok && !broken_) {
     broken_ = true;
     status_ = grpc::Status(grpc::StatusCode::CANCELLED, "ack could not be written");
   }
-  if (broken_) acks_.clear();
   MaybeWriteLocked();
   MaybeReadLocked();
   MaybeFinishLocked();
@@ -73,8 +83,7 @@ void ChangeStream::OnCancel() {
     broken_ = true;
     status_ = grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled");
   }
-  // The ack being written stays until OnWriteDone; the rest will never be written.
-  while (acks_.size() > (writing_ ? 1u : 0u)) acks_.pop_back();
+  // The slots stay until their acks arrived (their callbacks point at them); none is written.
   MaybeFinishLocked();
 }
 
@@ -96,14 +105,15 @@ void ChangeStream::MaybeReadLocked() {
 }
 
 void ChangeStream::MaybeWriteLocked() {
-  if (writing_ || acks_.empty() || finished_ || broken_) return;
+  if (writing_ || acks_.empty() || !acks_.front().ready || finished_ || broken_) return;
   writing_ = true;
-  StartWrite(&acks_.front());
+  StartWrite(&acks_.front().ack);
 }
 
 void ChangeStream::MaybeFinishLocked() {
-  // Never finish with a write outstanding, nor before the batch being applied is acked.
-  if (finished_ || writing_ || applying_) return;
+  // Never finish with a write outstanding, nor before the batch being applied and every batch
+  // applied has its ack (a pending ack's callback refers to this stream).
+  if (finished_ || writing_ || applying_ || awaiting_ > 0) return;
   if (!broken_) {
     if (!acks_.empty()) return;
     if (reads_done_) {

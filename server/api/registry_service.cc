@@ -11,6 +11,7 @@
 namespace slicekeeper::api {
 namespace {
 
+using internal::FinishReactor;
 using internal::FinishUnary;
 
 void FillAck(const store::WriteResult& result, v1::ChangeAck* ack) {
@@ -67,28 +68,27 @@ absl::Status RegistryService::CheckSize(int changes) const {
                    options_.max_batch_changes));
 }
 
-absl::StatusOr<store::WriteResult> RegistryService::Apply(v1::ChangeBatch* batch) {
+void RegistryService::ApplyBatch(v1::ChangeBatch* batch, ChangeStream::AckFn ack) {
+  auto finish = [this, batch_id = batch->batch_id(),
+                 ack = std::move(ack)](absl::StatusOr<store::WriteResult> result) {
+    Record(result.status(), result.ok() ? &*result : nullptr);
+    v1::ChangeAck out;
+    out.set_batch_id(batch_id);
+    if (result.ok()) {
+      FillAck(*result, &out);
+    } else {
+      out.set_code(static_cast<int32_t>(result.status().code()));
+      out.set_message(std::string(result.status().message()));
+    }
+    ack(std::move(out));
+  };
   // An OK absl::Status must never initialize a StatusOr (absl aborts the process on it), so the
   // size check is kept as a Status and only a failed one becomes the result.
-  absl::Status size = CheckSize(batch->changes_size());
-  absl::StatusOr<store::WriteResult> result =
-      size.ok() ? store_->ApplyChanges(TakeChanges(batch))
-                : absl::StatusOr<store::WriteResult>(std::move(size));
-  Record(result.status(), result.ok() ? &*result : nullptr);
-  return result;
-}
-
-v1::ChangeAck RegistryService::ApplyBatch(v1::ChangeBatch* batch) {
-  v1::ChangeAck ack;
-  ack.set_batch_id(batch->batch_id());
-  absl::StatusOr<store::WriteResult> result = Apply(batch);
-  if (result.ok()) {
-    FillAck(*result, &ack);
-  } else {
-    ack.set_code(static_cast<int32_t>(result.status().code()));
-    ack.set_message(std::string(result.status().message()));
+  if (absl::Status size = CheckSize(batch->changes_size()); !size.ok()) {
+    finish(std::move(size));
+    return;
   }
-  return ack;
+  store_->ApplyChangesAsync(TakeChanges(batch), std::move(finish));
 }
 
 grpc::ServerUnaryReactor* RegistryService::UpsertService(grpc::CallbackServerContext* context,
@@ -122,20 +122,29 @@ grpc::ServerUnaryReactor* RegistryService::ApplyChanges(grpc::CallbackServerCont
                                                         const v1::ChangeBatch* request,
                                                         v1::ChangeAck* response) {
   const absl::Time start = absl::Now();
-  absl::Status size = CheckSize(request->changes_size());  // See Apply().
-  absl::StatusOr<store::WriteResult> result =
-      size.ok() ? store_->ApplyChanges(ToVector(request->changes()))
-                : absl::StatusOr<store::WriteResult>(std::move(size));
-  Record(result.status(), result.ok() ? &*result : nullptr);
+  if (absl::Status size = CheckSize(request->changes_size()); !size.ok()) {
+    Record(size, nullptr);
+    return FinishUnary(context, metrics_, "ApplyChanges", start, size);
+  }
+  // Answered when the write is durable, without holding a callback thread through the sync.
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   response->set_batch_id(request->batch_id());
-  if (result.ok()) FillAck(*result, response);
-  return FinishUnary(context, metrics_, "ApplyChanges", start, result.status());
+  store_->ApplyChangesAsync(
+      ToVector(request->changes()),
+      [this, reactor, response, start](absl::StatusOr<store::WriteResult> result) {
+        Record(result.status(), result.ok() ? &*result : nullptr);
+        if (result.ok()) FillAck(*result, response);
+        FinishReactor(reactor, metrics_, "ApplyChanges", start, result.status());
+      });
+  return reactor;
 }
 
 grpc::ServerBidiReactor<v1::ChangeBatch, v1::ChangeAck>* RegistryService::StreamChanges(
     grpc::CallbackServerContext* context) {
   auto* stream = new ChangeStream(
-      [this](v1::ChangeBatch* batch) { return ApplyBatch(batch); },
+      [this](v1::ChangeBatch* batch, ChangeStream::AckFn ack) {
+        ApplyBatch(batch, std::move(ack));
+      },
       [this](ChangeStream* s, const grpc::Status& status, absl::Duration latency) {
         OnStreamDone(s, status, latency);
       },

@@ -56,10 +56,11 @@ class RegistryService final : public v1::EndpointRegistry::CallbackService {
   // Ends open streams (UNAVAILABLE after their pending acks) and refuses new ones. Idempotent.
   void ShutdownStreams() ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Applies one batch and returns its ack; a rejected batch gets the error's code and message
-  // and revision 0. This is what every StreamChanges batch goes through.
-  // The batch's changes are consumed.
-  v1::ChangeAck ApplyBatch(v1::ChangeBatch* batch);
+  // Applies one batch and calls `ack` with its ack once it is visible and durable (inline, or
+  // from the store's commit thread); a rejected batch gets the error's code and message and
+  // revision 0. This is what every StreamChanges batch goes through. The batch's changes are
+  // consumed before it returns.
+  void ApplyBatch(v1::ChangeBatch* batch, ChangeStream::AckFn ack);
 
   grpc::ServerUnaryReactor* UpsertService(grpc::CallbackServerContext* context,
                                           const v1::UpsertServiceRequest* request,
@@ -88,8 +89,6 @@ class RegistryService final : public v1::EndpointRegistry::CallbackService {
  private:
   // OK, or RESOURCE_EXHAUSTED naming --max_batch_changes.
   absl::Status CheckSize(int changes) const;
-  // Checks the batch limit, applies (consuming the batch's changes), records metrics.
-  absl::StatusOr<store::WriteResult> Apply(v1::ChangeBatch* batch);
   // Records a write's outcome in the metrics (if any).
   void Record(const absl::Status& status, const store::WriteResult* result);
   void OnStreamDone(ChangeStream* stream, const grpc::Status& status, absl::Duration latency)

@@ -176,6 +176,14 @@ absl::StatusOr<LoadedState> RocksDbStorage::Load() {
 }
 
 absl::Status RocksDbStorage::Commit(const CommitRecord& commit) {
+  return Write(commit, options_.sync == SyncMode::kAlways);
+}
+
+absl::Status RocksDbStorage::Append(const CommitRecord& commit) {
+  return Write(commit, /*sync=*/false);
+}
+
+absl::Status RocksDbStorage::Write(const CommitRecord& commit, bool sync) {
   rocksdb::WriteBatch batch;
   for (const ServiceWrite& w : commit.services) {
     const std::string key = codec::ServiceKey(w.namespace_, w.name);
@@ -201,7 +209,7 @@ absl::Status RocksDbStorage::Commit(const CommitRecord& commit) {
     if (expired > 0) batch.Delete(codec::HistoryKey(expired));
   }
   rocksdb::WriteOptions wo;
-  wo.sync = options_.sync == SyncMode::kAlways;
+  wo.sync = sync;
   rocksdb::Status s = db_->Write(wo, &batch);
   if (!s.ok()) {
     return absl::UnavailableError(absl::StrCat("storage ", options_.path, ": commit of revision ",

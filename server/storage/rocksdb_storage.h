@@ -72,6 +72,10 @@ class RocksDbStorage : public Storage {
   absl::StatusOr<LoadedState> Load() override;
   // Errors: UNAVAILABLE (the write or its sync failed; RocksDB then refuses later writes too).
   absl::Status Commit(const CommitRecord& commit) override;
+  // kAlways only: the store appends without sync and syncs many commits at once.
+  bool group_commit() const override { return options_.sync == SyncMode::kAlways; }
+  absl::Status Append(const CommitRecord& commit) override;
+  absl::Status Sync() override { return SyncOnce(); }
 
   // Syncs the log now (what the kBatch thread does every interval). Errors: UNAVAILABLE.
   absl::Status SyncOnce();
@@ -79,6 +83,8 @@ class RocksDbStorage : public Storage {
  private:
   RocksDbStorage(Options options, std::unique_ptr<rocksdb::DB> db);
   absl::Status CheckFormat();
+  // One WriteBatch for `commit`, fsynced when `sync`.
+  absl::Status Write(const CommitRecord& commit, bool sync);
   void SyncLoop() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Immutable after Open.

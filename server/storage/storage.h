@@ -148,6 +148,18 @@ class Storage {
   // sync), which is why a backend that failed once should keep failing (RocksDB does: it turns
   // read-only after a failed log write). Thread-safe: concurrent calls for disjoint services.
   virtual absl::Status Commit(const CommitRecord& commit) = 0;
+
+  // Group commit. A backend whose Commit waits for an fsync may offer to split it: `Append`
+  // writes the commit to its log atomically without waiting for durability, and `Sync` makes every
+  // commit appended before it was called durable. The store then appends under its shard locks,
+  // releases them, and syncs many commits at once on a thread of its own (see docs/storage.md,
+  // "Group commit"). A failed Sync leaves unknown which appended commits survive: the store stops
+  // accepting writes (a backend should keep failing, as RocksDB does).
+  virtual bool group_commit() const { return false; }
+  // REQUIRES: group_commit(). Same contract as Commit, except durability.
+  virtual absl::Status Append(const CommitRecord& commit) { return Commit(commit); }
+  // REQUIRES: group_commit(). Errors: UNAVAILABLE / INTERNAL.
+  virtual absl::Status Sync() { return absl::OkStatus(); }
 };
 
 // One revision of a replicated storage's log as every replica sees it: what changed, not why.

@@ -123,6 +123,46 @@ auto WithRetries(internal::Core& core, Write write) -> decltype(write()) {
   }
 }
 
+int64_t RevisionOf(const WriteResult& r) { return r.revision; }
+int64_t RevisionOf(const std::pair<v1::ServiceRecord, WriteResult>& r) {
+  return r.second.revision;
+}
+int64_t RevisionOf(const std::pair<SlicePtr, int64_t>& r) { return r.second; }
+int64_t RevisionOf(int64_t revision) { return revision; }
+
+// Runs `write` (with retries) and returns once what it wrote is visible (and durable): with group
+// commit a write's Txn returns before its log sync.
+template <typename Write>
+auto RunWrite(internal::Core& core, Write write) -> decltype(write()) {
+  auto result = WithRetries(core, write);
+  if (result.ok()) SK_RETURN_IF_ERROR(core.AwaitCommitted(RevisionOf(*result)));
+  return result;
+}
+
+// ApplyChanges up to its commit: with group commit, not yet visible or durable.
+absl::StatusOr<WriteResult> ApplyChangesOnce(internal::Core& core,
+                                             absl::Span<const v1::EndpointChange> changes) {
+  const absl::Time now = core.clock->Now();
+  // Validate everything before locking anything: nothing of a bad batch is applied.
+  std::vector<std::string> keys;
+  absl::flat_hash_map<std::string, std::vector<EndpointDelta>> by_service;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    SK_ASSIGN_OR_RETURN(EndpointDelta delta,
+                        validation::NormalizeChange(changes[i], absl::StrCat("changes[", i, "]")));
+    auto [it, inserted] = by_service.try_emplace(ServiceKey(delta.namespace_, delta.service));
+    if (inserted) keys.push_back(it->first);
+    it->second.push_back(std::move(delta));
+  }
+  Txn txn(core, keys, now);
+  for (const std::string& key : keys) {
+    const std::vector<EndpointDelta>& deltas = by_service[key];
+    ServiceOutcome& o = txn.Service(deltas[0].namespace_, deltas[0].service);
+    const v1::ServiceRecord& record = txn.EnsureRecord(o);
+    SK_RETURN_IF_ERROR(txn.Reconcile(o, record, deltas, /*full_resync=*/false));
+  }
+  return ToWriteResult(txn.Commit());
+}
+
 }  // namespace
 
 struct Store::Rep : internal::Core {
@@ -160,33 +200,31 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(Options options) {
 }
 
 absl::StatusOr<WriteResult> Store::ApplyChanges(absl::Span<const v1::EndpointChange> changes) {
-  return WithRetries(*rep_, [&]() -> absl::StatusOr<WriteResult> {
-    const absl::Time now = rep_->clock->Now();
-    // Validate everything before locking anything: nothing of a bad batch is applied.
-    std::vector<std::string> keys;
-    absl::flat_hash_map<std::string, std::vector<EndpointDelta>> by_service;
-    for (size_t i = 0; i < changes.size(); ++i) {
-      SK_ASSIGN_OR_RETURN(EndpointDelta delta,
-                          validation::NormalizeChange(changes[i], absl::StrCat("changes[", i, "]")));
-      auto [it, inserted] = by_service.try_emplace(ServiceKey(delta.namespace_, delta.service));
-      if (inserted) keys.push_back(it->first);
-      it->second.push_back(std::move(delta));
+  return RunWrite(*rep_, [&] { return ApplyChangesOnce(*rep_, changes); });
+}
+
+void Store::ApplyChangesAsync(absl::Span<const v1::EndpointChange> changes, WriteCallback done) {
+  absl::StatusOr<WriteResult> result =
+      WithRetries(*rep_, [&] { return ApplyChangesOnce(*rep_, changes); });
+  if (!result.ok()) {
+    done(std::move(result));
+    return;
+  }
+  const int64_t revision = result->revision;
+  rep_->WhenCommitted(revision, [done = std::move(done), result = std::move(*result)](
+                                    absl::Status status) mutable {
+    if (status.ok()) {
+      done(std::move(result));
+    } else {
+      done(std::move(status));
     }
-    Txn txn(*rep_, keys, now);
-    for (const std::string& key : keys) {
-      const std::vector<EndpointDelta>& deltas = by_service[key];
-      ServiceOutcome& o = txn.Service(deltas[0].namespace_, deltas[0].service);
-      const v1::ServiceRecord& record = txn.EnsureRecord(o);
-      SK_RETURN_IF_ERROR(txn.Reconcile(o, record, deltas, /*full_resync=*/false));
-    }
-    return ToWriteResult(txn.Commit());
   });
 }
 
 absl::StatusOr<WriteResult> Store::ReplaceEndpoints(absl::string_view ns,
                                                     absl::string_view service,
                                                     absl::Span<const v1::DesiredEndpoint> endpoints) {
-  return WithRetries(*rep_, [&]() -> absl::StatusOr<WriteResult> {
+  return RunWrite(*rep_, [&]() -> absl::StatusOr<WriteResult> {
     const absl::Time now = rep_->clock->Now();
     SK_RETURN_IF_ERROR(CheckServiceName(ns, service));
     std::vector<EndpointDelta> desired;
@@ -226,7 +264,7 @@ absl::StatusOr<WriteResult> Store::ReplaceEndpoints(absl::string_view ns,
 
 absl::StatusOr<std::pair<v1::ServiceRecord, WriteResult>> Store::UpsertService(
     const v1::ServiceRecord& record) {
-  return WithRetries(*rep_, [&]() -> absl::StatusOr<std::pair<v1::ServiceRecord, WriteResult>> {
+  return RunWrite(*rep_, [&]() -> absl::StatusOr<std::pair<v1::ServiceRecord, WriteResult>> {
     const absl::Time now = rep_->clock->Now();
     SK_RETURN_IF_ERROR(validation::ValidateServiceRecord(record, ""));
     const std::string key = ServiceKey(record.namespace_(), record.name());
@@ -255,7 +293,7 @@ absl::StatusOr<std::pair<v1::ServiceRecord, WriteResult>> Store::UpsertService(
 }
 
 absl::StatusOr<WriteResult> Store::DeleteService(absl::string_view ns, absl::string_view name) {
-  return WithRetries(*rep_, [&]() -> absl::StatusOr<WriteResult> {
+  return RunWrite(*rep_, [&]() -> absl::StatusOr<WriteResult> {
     const absl::Time now = rep_->clock->Now();
     const std::string key = ServiceKey(ns, name);
     Txn txn(*rep_, {&key, 1}, now);
@@ -269,7 +307,7 @@ absl::StatusOr<WriteResult> Store::DeleteService(absl::string_view ns, absl::str
 }
 
 absl::StatusOr<std::pair<SlicePtr, int64_t>> Store::PutSlice(const v1::EndpointSlice& slice) {
-  return WithRetries(*rep_, [&]() -> absl::StatusOr<std::pair<SlicePtr, int64_t>> {
+  return RunWrite(*rep_, [&]() -> absl::StatusOr<std::pair<SlicePtr, int64_t>> {
     const absl::Time now = rep_->clock->Now();
     SK_RETURN_IF_ERROR(CheckForeignSlice(slice));
     const std::string& ns = slice.metadata().namespace_();
@@ -307,7 +345,7 @@ absl::StatusOr<std::pair<SlicePtr, int64_t>> Store::PutSlice(const v1::EndpointS
 }
 
 absl::StatusOr<int64_t> Store::DeleteSlice(absl::string_view ns, absl::string_view name) {
-  return WithRetries(*rep_, [&]() -> absl::StatusOr<int64_t> {
+  return RunWrite(*rep_, [&]() -> absl::StatusOr<int64_t> {
     const absl::Time now = rep_->clock->Now();
     std::optional<internal::NameIndex::Owner> owner = rep_->names.Lookup(ns, name);
     if (owner.has_value() && owner->managed) {
@@ -330,7 +368,7 @@ absl::StatusOr<int64_t> Store::DeleteSlice(absl::string_view ns, absl::string_vi
 }
 
 absl::StatusOr<int64_t> Store::PutNodes(absl::Span<const v1::Node> nodes) {
-  return WithRetries(*rep_, [&]() -> absl::StatusOr<int64_t> {
+  return RunWrite(*rep_, [&]() -> absl::StatusOr<int64_t> {
     const absl::Time now = rep_->clock->Now();
     for (size_t i = 0; i < nodes.size(); ++i) {
       SK_RETURN_IF_ERROR(validation::ValidateNode(nodes[i], absl::StrCat("nodes[", i, "]")));
@@ -353,6 +391,7 @@ absl::StatusOr<int64_t> Store::PutNodes(absl::Span<const v1::Node> nodes) {
 int64_t Store::revision() const { return rep_->sequencer.revision(); }
 
 bool Store::serving() const {
+  if (rep_->committer != nullptr) return rep_->committer->status().ok();
   return rep_->replicated == nullptr || rep_->replicated->following();
 }
 

@@ -14,7 +14,10 @@
 // commit's shard write locks are still held (so per service, storage order is commit order) and
 // *before* it is published; a write returns only after its commit is durable. If the storage
 // fails, nothing of the write is applied or published, its revision is published as an empty
-// commit (revisions stay gapless), and the write returns UNAVAILABLE. A store over storage is
+// commit (revisions stay gapless), and the write returns UNAVAILABLE. A storage that offers group
+// commit (RocksDB `--sync=always`) is only appended to under the locks; a commit thread then syncs
+// every commit appended meanwhile at once and publishes them (internal/committer.h), so writers
+// never hold a lock across an fsync and pipelined writes share one. A store over storage is
 // created with `Store::Open`, which first rebuilds everything persisted (see docs/storage.md).
 //
 // Readers never wait for a reconcile: they take an immutable `ServiceSnapshot` (a small vector of
@@ -34,6 +37,7 @@
 #define SLICEKEEPER_SERVER_STORE_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -149,6 +153,14 @@ class Store {
   // Errors: INVALID_ARGUMENT naming `changes[i].<field>` and the rule; nothing applied.
   absl::StatusOr<WriteResult> ApplyChanges(absl::Span<const v1::EndpointChange> changes);
 
+  // ApplyChanges for pipelining writers (a StreamChanges stream): returns once the write is
+  // validated, reconciled and (over durable storage) appended to the log, and calls `done` with
+  // the result once it is visible and durable — inline, or later on the store's commit thread
+  // when the storage syncs many writes at once. A later write of the same caller already builds on
+  // this one; the `done`s of successful writes come in revision order. `done` must not block.
+  using WriteCallback = std::function<void(absl::StatusOr<WriteResult>)>;
+  void ApplyChangesAsync(absl::Span<const v1::EndpointChange> changes, WriteCallback done);
+
   // Replaces the full desired endpoint set of one service (endpoints not listed are removed).
   // Errors: INVALID_ARGUMENT naming `endpoints[i].<field>`.
   absl::StatusOr<WriteResult> ReplaceEndpoints(absl::string_view ns, absl::string_view service,
@@ -179,8 +191,9 @@ class Store {
 
   // The latest published revision.
   int64_t revision() const;
-  // False when the store cannot be trusted to be current: a replicated store whose follower
-  // stopped (see storage::ReplicatedStorage). Always true otherwise.
+  // False when the store cannot be trusted to be current or to take writes: a replicated store
+  // whose follower stopped (see storage::ReplicatedStorage), or a store whose storage failed to
+  // sync its log (it then refuses writes until restarted). True otherwise.
   bool serving() const;
   // Null if unknown. Reading one service: the snapshot is the service's state at
   // max(R, snapshot->mod_revision), where R is revision() read *before* the call (snapshots are

@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -104,9 +105,14 @@ class ChangeStreamTest : public ::testing::Test {
   std::unique_ptr<v1::EndpointRegistry::Stub> stub_;
 };
 
+// An `apply` that acks before it returns, computing the ack with `f`.
+ChangeStream::ApplyFn Inline(std::function<v1::ChangeAck(v1::ChangeBatch*)> f) {
+  return [f = std::move(f)](v1::ChangeBatch* b, ChangeStream::AckFn ack) { ack(f(b)); };
+}
+
 // Echoes the batch id; revision = number of batches applied so far (so order is visible).
 ChangeStream::ApplyFn Counting(std::atomic<int>* applied) {
-  return [applied](v1::ChangeBatch* b) {
+  return Inline([applied](v1::ChangeBatch* b) {
     v1::ChangeAck ack;
     ack.set_batch_id(b->batch_id());
     if (b->changes(0).namespace_() == "bad") {
@@ -116,7 +122,73 @@ ChangeStream::ApplyFn Counting(std::atomic<int>* applied) {
     }
     ack.set_revision(applied->fetch_add(1) + 1);
     return ack;
-  };
+  });
+}
+
+// Acks held back by the test: `apply` records the batch and its AckFn; the test calls them.
+struct DeferredAcks {
+  absl::Mutex mu;
+  std::vector<std::pair<uint64_t, ChangeStream::AckFn>> pending ABSL_GUARDED_BY(mu);
+
+  ChangeStream::ApplyFn Apply() {
+    return [this](v1::ChangeBatch* b, ChangeStream::AckFn ack) {
+      absl::MutexLock l(&mu);
+      pending.emplace_back(b->batch_id(), std::move(ack));
+    };
+  }
+  // Waits until `n` batches were applied; returns and forgets their ack functions.
+  std::vector<std::pair<uint64_t, ChangeStream::AckFn>> Take(size_t n) {
+    absl::MutexLock l(&mu);
+    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return pending.size() >= n; };
+    mu.Await(absl::Condition(&enough));
+    return std::move(pending);
+  }
+  static void Ack(std::pair<uint64_t, ChangeStream::AckFn>& p) {
+    v1::ChangeAck ack;
+    ack.set_batch_id(p.first);
+    ack.set_revision(static_cast<int64_t>(p.first) + 1000);
+    p.second(std::move(ack));
+  }
+};
+
+// Acks that arrive after apply returned, in any order and from other threads, are written in
+// batch order; later batches are read and applied while earlier ones wait for their acks.
+TEST_F(ChangeStreamTest, DeferredAcksAreWrittenInBatchOrder) {
+  DeferredAcks deferred;
+  StartServer(deferred.Apply());
+  grpc::ClientContext ctx;
+  auto stream = stub_->StreamChanges(&ctx);
+  for (uint64_t i = 0; i < 10; ++i) ASSERT_TRUE(stream->Write(Batch(i)));
+  stream->WritesDone();
+  // All ten are applied although none is acked yet: the stream pipelines.
+  auto pending = deferred.Take(10);
+  ASSERT_EQ(pending.size(), 10u);
+  std::thread acker([&] {
+    for (auto it = pending.rbegin(); it != pending.rend(); ++it) DeferredAcks::Ack(*it);
+  });
+  std::vector<uint64_t> ids;
+  for (v1::ChangeAck ack; stream->Read(&ack);) {
+    EXPECT_EQ(ack.revision(), static_cast<int64_t>(ack.batch_id()) + 1000);
+    ids.push_back(ack.batch_id());
+  }
+  acker.join();
+  EXPECT_EQ(ids, (std::vector<uint64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+// A cancelled stream waits for the acks still to come before it ends: their callbacks point at
+// the reactor (ASan reports a use after free if it ended first).
+TEST_F(ChangeStreamTest, CancelWaitsForPendingAcks) {
+  DeferredAcks deferred;
+  StartServer(deferred.Apply());
+  grpc::ClientContext ctx;
+  auto stream = stub_->StreamChanges(&ctx);
+  for (uint64_t i = 0; i < 3; ++i) ASSERT_TRUE(stream->Write(Batch(i)));
+  auto pending = deferred.Take(3);
+  ctx.TryCancel();
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  for (auto& p : pending) DeferredAcks::Ack(p);
+  EXPECT_EQ(service_->AwaitDone(1)[0], grpc::StatusCode::CANCELLED);
 }
 
 // 100 batches in flight get 100 acks, in order, each applied in order; half-close ends with OK.
@@ -171,15 +243,14 @@ TEST_F(ChangeStreamTest, ReadingPausesWhenAckQueueIsFull) {
   std::atomic<int> applied{0};
   absl::Notification queue_full;
   const std::string big(256 << 10, 'x');  // larger than the HTTP/2 window: writes stall
-  StartServer(
-      [&](v1::ChangeBatch* b) {
-        v1::ChangeAck ack;
-        ack.set_batch_id(b->batch_id());
-        ack.set_message(big);
-        if (applied.fetch_add(1) + 1 == 4) queue_full.Notify();
-        return ack;
-      },
-      /*max_pending_acks=*/4);
+  StartServer(Inline([&](v1::ChangeBatch* b) {
+                v1::ChangeAck ack;
+                ack.set_batch_id(b->batch_id());
+                ack.set_message(big);
+                if (applied.fetch_add(1) + 1 == 4) queue_full.Notify();
+                return ack;
+              }),
+              /*max_pending_acks=*/4);
   grpc::ClientContext ctx;
   auto stream = stub_->StreamChanges(&ctx);
   for (uint64_t i = 0; i < 30; ++i) ASSERT_TRUE(stream->Write(Batch(i)));
@@ -220,7 +291,7 @@ TEST_F(ChangeStreamTest, ShutdownEndsStreamWithUnavailable) {
 // A batch being applied when shutdown starts is still acked before the stream ends.
 TEST_F(ChangeStreamTest, ShutdownAcksTheBatchBeingApplied) {
   absl::Notification entered, release;
-  StartServer([&](v1::ChangeBatch* b) {
+  StartServer(Inline([&](v1::ChangeBatch* b) {
     if (b->batch_id() == 5) {
       entered.Notify();
       release.WaitForNotification();
@@ -229,7 +300,7 @@ TEST_F(ChangeStreamTest, ShutdownAcksTheBatchBeingApplied) {
     ack.set_batch_id(b->batch_id());
     ack.set_revision(static_cast<int64_t>(b->batch_id()) + 100);
     return ack;
-  });
+  }));
   grpc::ClientContext ctx;
   auto stream = stub_->StreamChanges(&ctx);
   for (uint64_t i = 0; i <= 5; ++i) ASSERT_TRUE(stream->Write(Batch(i)));

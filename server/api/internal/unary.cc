@@ -12,6 +12,13 @@ namespace slicekeeper::api::internal {
 grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context, ApiMetrics* metrics,
                                       absl::string_view method, absl::Time start,
                                       const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  FinishReactor(reactor, metrics, method, start, status);
+  return reactor;
+}
+
+void FinishReactor(grpc::ServerUnaryReactor* reactor, ApiMetrics* metrics,
+                   absl::string_view method, absl::Time start, const absl::Status& status) {
   grpc::Status grpc_status = ToGrpcStatus(status);
   if (!status.ok()) {
     spdlog::debug("rejected method={} code={} message=\"{}\"",
@@ -20,9 +27,7 @@ grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context, ApiM
                   std::string_view(status.message().data(), status.message().size()));
   }
   if (metrics != nullptr) metrics->RecordRpc(method, grpc_status.error_code(), absl::Now() - start);
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(std::move(grpc_status));
-  return reactor;
 }
 
 }  // namespace slicekeeper::api::internal

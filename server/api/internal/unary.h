@@ -21,6 +21,11 @@ grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context, ApiM
                                       absl::string_view method, absl::Time start,
                                       const absl::Status& status);
 
+// The same for a call answered later (from any thread): `reactor` is the context's
+// DefaultReactor(), returned by the service method earlier.
+void FinishReactor(grpc::ServerUnaryReactor* reactor, ApiMetrics* metrics,
+                   absl::string_view method, absl::Time start, const absl::Status& status);
+
 }  // namespace slicekeeper::api::internal
 
 #endif  // SLICEKEEPER_SERVER_API_INTERNAL_UNARY_H_

@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "server/store/internal/committer.h"
 #include "server/store/internal/names.h"
 #include "server/store/internal/sequencer.h"
 #include "server/store/internal/shard.h"
@@ -32,7 +33,23 @@ struct Core {
         storage(options.storage),
         replicated(storage != nullptr ? storage->replicated() : nullptr),
         sequencer(shards, options.history_size),
-        recovered(options.storage == nullptr) {}
+        recovered(options.storage == nullptr),
+        committer(storage != nullptr && replicated == nullptr && storage->group_commit()
+                      ? std::make_unique<Committer>(storage, &sequencer)
+                      : nullptr) {}
+
+  // Calls `done` once `revision` is visible (and durable): inline, unless a group commit is in
+  // progress (then on the committer's thread). REQUIRES: `revision` was handed out.
+  void WhenCommitted(int64_t revision, Committer::Done done) {
+    if (committer == nullptr) {
+      done(absl::OkStatus());  // published before the write returned
+    } else {
+      committer->WhenPublished(revision, std::move(done));
+    }
+  }
+  absl::Status AwaitCommitted(int64_t revision) {
+    return committer == nullptr ? absl::OkStatus() : committer->AwaitPublished(revision);
+  }
 
   Shard* ShardFor(absl::string_view service_key) const {
     return shards[ShardIndex(service_key, shards.size())].get();
@@ -72,6 +89,10 @@ struct Core {
   // False until the persisted state was loaded (Store::Open); a store with storage refuses writes
   // before that, so it never overwrites data it has not read.
   std::atomic<bool> recovered;
+  // Group commit (storage->group_commit()): publishes commits once they are durable. Null
+  // otherwise: writers publish their own commits. Declared after the shards and the sequencer it
+  // publishes to, so it stops before they are destroyed.
+  const std::unique_ptr<Committer> committer;
 
   mutable absl::Mutex nodes_mu;
   // Replaced (never mutated) by PutNodes while it holds every shard write lock, so a writer holding

@@ -260,6 +260,8 @@ absl::StatusOr<Txn::Result> Txn::Commit() {
   }
   std::vector<ServiceOutcome*> changed = Changed();
   if (core_.replicated != nullptr) return Propose(changed, std::move(result));
+  // After a failed sync the writer state may hold commits that are lost: refuse every write.
+  if (core_.committer != nullptr) SK_RETURN_IF_ERROR(core_.committer->status());
   if (changed.empty()) {
     result.revision = core_.last_assigned.load();
     if (nodes_ != nullptr && core_.storage != nullptr) {
@@ -274,7 +276,8 @@ absl::StatusOr<Txn::Result> Txn::Commit() {
     committed_ = true;
     InstallNodes();
     UnlockAll();
-    core_.sequencer.AwaitPublished(result.revision);
+    // With group commit the caller waits (Core::WhenCommitted): the revision may be a pending one.
+    if (core_.committer == nullptr) core_.sequencer.AwaitPublished(result.revision);
     return result;
   }
   result.revision = core_.last_assigned.fetch_add(1) + 1;
@@ -294,7 +297,7 @@ absl::StatusOr<Txn::Result> Txn::Commit() {
       // Nothing was applied; the destructor releases the names. The revision is taken, so it is
       // published empty: later revisions wait for it.
       UnlockAll();
-      core_.sequencer.Publish(std::move(commit), {}, {}, Totals{});
+      Publish(std::move(commit), {}, {}, Totals{});
       return s;
     }
   }
@@ -307,8 +310,17 @@ absl::StatusOr<Txn::Result> Txn::Commit() {
   for (ServiceOutcome* o : changed)
     CommitService(*o, result.revision, *commit, updates, names, delta);
   UnlockAll();
-  core_.sequencer.Publish(std::move(commit), std::move(updates), std::move(names), delta);
+  Publish(std::move(commit), std::move(updates), std::move(names), delta);
   return result;
+}
+
+void Txn::Publish(CommitPtr commit, std::vector<Sequencer::Update> updates,
+                  std::vector<Sequencer::NameUpdate> names, const Totals& delta) {
+  if (core_.committer != nullptr) {
+    core_.committer->Submit(std::move(commit), std::move(updates), std::move(names), delta);
+  } else {
+    core_.sequencer.Publish(std::move(commit), std::move(updates), std::move(names), delta);
+  }
 }
 
 std::vector<ServiceOutcome*> Txn::Changed() const {
@@ -398,7 +410,9 @@ absl::Status Txn::Persist(absl::Span<ServiceOutcome* const> changed, int64_t rev
   record.time = now_;
   record.nodes = nodes_;
   for (ServiceOutcome* o : changed) record.services.push_back(ToServiceWrite(*o, revision));
-  absl::Status s = core_.storage->Commit(record);
+  // With group commit the log is synced later, for many commits at once (Committer).
+  absl::Status s = core_.committer != nullptr ? core_.storage->Append(record)
+                                              : core_.storage->Commit(record);
   if (s.ok()) return s;
   if (s.code() == absl::StatusCode::kUnavailable || s.code() == absl::StatusCode::kInternal) {
     return s;

@@ -9,6 +9,9 @@
 // the outcomes to the writer state, builds the new snapshots, releases the shard locks and
 // publishes through the sequencer in revision order. A failed persist leaves the writer state
 // untouched (it was never mutated) and publishes the taken revision as an empty commit.
+// With group commit (Core::committer) the persist only appends to the log, and the committer
+// publishes once the log is synced: Commit then returns before the write is visible, and the
+// caller waits with Core::AwaitCommitted / WhenCommitted.
 //
 // Thread-safety: a Txn belongs to one thread.
 #ifndef SLICEKEEPER_SERVER_STORE_INTERNAL_TXN_H_
@@ -107,9 +110,10 @@ class Txn {
   void SetNodes(std::shared_ptr<const NodeList> nodes) { nodes_ = std::move(nodes); }
 
   // Persists, applies and publishes everything. A request that changed nothing (and set no
-  // nodes) takes no revision and returns the last one handed out, once it is published.
-  // Errors: UNAVAILABLE / INTERNAL from the storage (nothing applied); FAILED_PRECONDITION for a
-  // store with storage that was not recovered.
+  // nodes) takes no revision and returns the last one handed out, once it is published (with
+  // group commit: returns at once, the caller waits for the revision as for any other).
+  // Errors: UNAVAILABLE / INTERNAL from the storage (nothing applied), or because an earlier
+  // group sync failed; FAILED_PRECONDITION for a store with storage that was not recovered.
   absl::StatusOr<Result> Commit();
 
   // Replicated stores: applies what the shared log committed at `revision` (the outcomes carry
@@ -133,6 +137,9 @@ class Txn {
   // failed; UNAVAILABLE.
   absl::StatusOr<Result> Propose(absl::Span<ServiceOutcome* const> changed, Result result);
   void InstallNodes();
+  // Publishes through the committer (group commit) or directly.
+  void Publish(CommitPtr commit, std::vector<Sequencer::Update> updates,
+               std::vector<Sequencer::NameUpdate> names, const Totals& delta);
   void CommitService(ServiceOutcome& o, int64_t revision, store::Commit& commit,
                      std::vector<Sequencer::Update>& updates,
                      std::vector<Sequencer::NameUpdate>& names, Totals& delta);

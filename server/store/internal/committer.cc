@@ -1,0 +1,125 @@
+#include "server/store/internal/committer.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+
+namespace slicekeeper::store::internal {
+
+Committer::Committer(storage::Storage* storage, Sequencer* sequencer)
+    : storage_(storage), sequencer_(sequencer) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+Committer::~Committer() {
+  {
+    absl::MutexLock l(&mu_);
+    stopping_ = true;
+  }
+  thread_.join();
+}
+
+void Committer::Submit(CommitPtr commit, std::vector<Sequencer::Update> updates,
+                       std::vector<Sequencer::NameUpdate> names, const Totals& delta) {
+  absl::MutexLock l(&mu_);
+  queue_.push_back({std::move(commit), std::move(updates), std::move(names), delta});
+}
+
+void Committer::WhenPublished(int64_t revision, Done done) {
+  absl::Status status;
+  {
+    absl::MutexLock l(&mu_);
+    if (sequencer_->revision() < revision) {
+      if (status_.ok()) {
+        waiters_.emplace(revision, std::move(done));
+        return;
+      }
+      status = status_;
+    }
+  }
+  done(std::move(status));
+}
+
+absl::Status Committer::AwaitPublished(int64_t revision) {
+  absl::Status out;
+  absl::Notification decided;
+  WhenPublished(revision, [&](absl::Status s) {
+    out = std::move(s);
+    decided.Notify();
+  });
+  decided.WaitForNotification();
+  return out;
+}
+
+absl::Status Committer::status() const {
+  absl::MutexLock l(&mu_);
+  return status_;
+}
+
+int64_t Committer::syncs() const {
+  absl::MutexLock l(&mu_);
+  return syncs_;
+}
+
+void Committer::Run() {
+  while (true) {
+    std::vector<Pending> round;
+    {
+      absl::MutexLock l(&mu_);
+      mu_.Await(absl::Condition(
+          +[](Committer* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) {
+            return c->stopping_ || !c->queue_.empty();
+          },
+          this));
+      if (queue_.empty()) return;  // stopping, nothing left
+      round.swap(queue_);
+      if (!status_.ok()) continue;  // failed for good: nothing is published any more
+      ++syncs_;
+    }
+    // Every commit of the round was appended before it was submitted, so this one Sync covers
+    // them all (and possibly later ones, which the next round syncs again: harmless).
+    if (absl::Status s = storage_->Sync(); !s.ok()) {
+      {
+        absl::MutexLock l(&mu_);
+        status_ = absl::UnavailableError(absl::StrCat(
+            "store: the storage failed to sync its log, so writes since the last sync may be "
+            "lost; this server accepts no more writes until it is restarted: ",
+            s.message()));
+      }
+      synced_.clear();
+      Notify();
+      continue;
+    }
+    for (Pending& p : round) {
+      const int64_t revision = p.commit->revision;
+      synced_.emplace(revision, std::move(p));
+    }
+    // Revisions are handed out without gaps and each is submitted: publish the contiguous run.
+    bool published = false;
+    while (!synced_.empty() && synced_.begin()->first == sequencer_->revision() + 1) {
+      Pending p = std::move(synced_.begin()->second);
+      synced_.erase(synced_.begin());
+      sequencer_->Publish(std::move(p.commit), std::move(p.updates), std::move(p.names),
+                          p.delta);
+      published = true;
+    }
+    if (published) Notify();
+  }
+}
+
+void Committer::Notify() {
+  std::vector<std::pair<Done, absl::Status>> ready;
+  {
+    absl::MutexLock l(&mu_);
+    const int64_t revision = sequencer_->revision();
+    auto end = status_.ok() ? waiters_.upper_bound(revision) : waiters_.end();
+    for (auto it = waiters_.begin(); it != end; ++it) {
+      ready.emplace_back(std::move(it->second), status_);
+    }
+    waiters_.erase(waiters_.begin(), end);
+  }
+  for (auto& [done, status] : ready) done(std::move(status));
+}
+
+}  // namespace slicekeeper::store::internal
