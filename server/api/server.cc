@@ -5,6 +5,8 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
+#include <spdlog/spdlog.h>
+
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -72,6 +74,7 @@ absl::Status Server::Start() {
     server_->GetHealthCheckService()->SetServingStatus(name, true);
   }
   ready_.store(true, std::memory_order_release);
+  health_thread_ = std::thread([this] { FollowStoreHealth(); });
   if (!options_.http_listen_address.empty()) return StartHttp();
   return absl::OkStatus();
 }
@@ -87,10 +90,30 @@ absl::Status Server::StartHttp() {
   return absl::OkStatus();
 }
 
+void Server::FollowStoreHealth() {
+  bool serving = true;
+  while (!stop_health_.WaitForNotificationWithTimeout(options_.health_interval)) {
+    const absl::Status health = store_->health();
+    if (health.ok() == serving) continue;
+    serving = health.ok();
+    if (serving) {
+      spdlog::info("store serving again: health SERVING");
+    } else {
+      spdlog::error("store not serving: health NOT_SERVING error=\"{}\"",
+                    std::string(health.message()));
+    }
+    for (const char* name : kServiceNames) {
+      server_->GetHealthCheckService()->SetServingStatus(name, serving);
+    }
+  }
+}
+
 void Server::Shutdown(absl::Duration deadline) {
   if (!started_ || stopped_) return;
   stopped_ = true;
   ready_.store(false, std::memory_order_release);
+  stop_health_.Notify();
+  if (health_thread_.joinable()) health_thread_.join();
   if (server_ != nullptr) {
     // NOT_SERVING for every service, and no later status change takes effect.
     server_->GetHealthCheckService()->Shutdown();

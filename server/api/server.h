@@ -4,7 +4,9 @@
 // (with Watch), the standard health
 // service (SERVING for "", "slicekeeper.v1.EndpointRegistry" and "slicekeeper.v1.EndpointDiscovery")
 // and server reflection, then starts the HTTP port (/metrics, /healthz, /readyz) unless its
-// address is empty. Shutdown() is the graceful stop: health NOT_SERVING (and /readyz 503), open
+// address is empty. While running, the health service follows the store: NOT_SERVING while
+// Store::serving() is false (a replica whose follower stopped, a store whose log sync failed),
+// checked every Options::health_interval. Shutdown() is the graceful stop: health NOT_SERVING (and /readyz 503), open
 // StreamChanges streams end with UNAVAILABLE after acking what they read, open watches end with
 // UNAVAILABLE after the write in flight, the server stops
 // accepting and waits for in-flight calls until the deadline (then cancels them), and the HTTP
@@ -29,10 +31,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <grpcpp/server.h>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "server/api/api_metrics.h"
 #include "server/api/continue_tokens.h"
@@ -60,12 +64,15 @@ class Server {
     // Per StreamChanges stream: acks waiting to be written before reading pauses.
     int max_pending_acks = 64;
     // Threads that apply StreamChanges batches off gRPC's threads (0: inline). Use them when
-    // writes block (durable or replicated storage), so concurrent streams share fsyncs.
+    // writes block (replicated storage: a round trip each), so concurrent streams share round
+    // trips. A group-commit store does not block its writers and needs none.
     int apply_threads = 0;
     // Watch: BOOKMARK interval for idle streams that asked for them, and the age of the oldest
     // unsent change after which a subscriber is RESET (its pinned state freed).
     absl::Duration bookmark_interval = absl::Seconds(10);
     absl::Duration watch_max_lag = absl::Seconds(60);
+    // How often the health service's status is brought in line with Store::serving().
+    absl::Duration health_interval = absl::Seconds(1);
     ContinueTokens::Options continue_tokens;
     // Not owned; null: the server owns a registry of its own.
     metrics::Registry* registry = nullptr;
@@ -96,6 +103,8 @@ class Server {
 
  private:
   absl::Status StartHttp();
+  // The health thread: SERVING / NOT_SERVING after Store::serving(), until Shutdown.
+  void FollowStoreHealth();
 
   store::Store* const store_;
   const Options options_;
@@ -110,6 +119,8 @@ class Server {
   std::atomic<int> grpc_port_{0};
   std::atomic<int> http_port_{0};
   std::atomic<bool> ready_{false};
+  absl::Notification stop_health_;
+  std::thread health_thread_;
   bool started_ = false;
   bool stopped_ = false;
 };

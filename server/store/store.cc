@@ -390,9 +390,15 @@ absl::StatusOr<int64_t> Store::PutNodes(absl::Span<const v1::Node> nodes) {
 
 int64_t Store::revision() const { return rep_->sequencer.revision(); }
 
-bool Store::serving() const {
-  if (rep_->committer != nullptr) return rep_->committer->status().ok();
-  return rep_->replicated == nullptr || rep_->replicated->following();
+bool Store::serving() const { return health().ok(); }
+
+absl::Status Store::health() const {
+  if (rep_->committer != nullptr) SK_RETURN_IF_ERROR(rep_->committer->status());
+  if (rep_->replicated != nullptr && !rep_->replicated->following()) {
+    return absl::UnavailableError(
+        "store: this replica stopped following the shared log; its reads may be stale");
+  }
+  return absl::OkStatus();
 }
 
 ServiceSnapshotPtr Store::GetService(absl::string_view ns, absl::string_view name) const {

@@ -195,6 +195,8 @@ class Store {
   // whose follower stopped (see storage::ReplicatedStorage), or a store whose storage failed to
   // sync its log (it then refuses writes until restarted). True otherwise.
   bool serving() const;
+  // OK when serving(); else UNAVAILABLE saying why.
+  absl::Status health() const;
   // Null if unknown. Reading one service: the snapshot is the service's state at
   // max(R, snapshot->mod_revision), where R is revision() read *before* the call (snapshots are
   // swapped in before revision() advances, so a snapshot may briefly be newer than revision()).

@@ -1,10 +1,11 @@
 // ApplyPool: threads that run blocking store writes off gRPC's callback threads.
 //
 // gRPC's callback API runs reactions on a handful of threads (about one per core); a write to a
-// durable store blocks its thread for the fsync (or, over etcd, for the round trip). Run inline,
-// two such writes would occupy the whole server and concurrent streams could never share an fsync.
-// The pool gives each in-flight write a thread of its own, so up to `threads` writes of different
-// streams wait together and RocksDB's group commit (or etcd's batching) serves them at once.
+// replicated store blocks its thread for the etcd round trip. Run inline, two such writes would
+// occupy the whole server and concurrent streams could never share a round trip. The pool gives
+// each in-flight write a thread of its own, so up to `threads` writes of different streams wait
+// together and etcd's batching serves them at once. (RocksDB writes no longer block: the store's
+// committer syncs them as a group, see server/store/internal/committer.h.)
 //
 // Thread-safety: Schedule may be called from any thread. The destructor runs every task already
 // scheduled, then joins.
