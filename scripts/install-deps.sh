@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
-  librocksdb-dev libyaml-cpp-dev libcivetweb-dev
+  librocksdb-dev libyaml-cpp-dev libcivetweb-dev libjemalloc-dev
   python3 python3-grpcio python3-protobuf python3-yaml
   curl procps
   etcd-server etcd-client openssl
