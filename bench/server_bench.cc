@@ -7,9 +7,12 @@
 //   BM_StreamChangesDurable/W the same over RocksDB with sync=always (acks after a group sync)
 //   BM_QueryEndpoints/T       T client threads querying a 1 000-endpoint service with a zone
 //                             filter (ROUTABLE); items/s = queries per second
+//   BM_QueryEndpointsServer/N the same query, N calls in flight from one thread through a generic
+//                             stub that does not decode the answers: the server's capacity
 // Ratios of the gRPC figures to the baseline come from one run. Results: BENCHMARKS.md.
 //
 //   build-x/bench/server_bench --benchmark_min_time=1
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <stdlib.h>
 
@@ -19,6 +22,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "bench/churn.h"
 #include "benchmark/benchmark.h"
@@ -195,8 +200,8 @@ BENCHMARK(BM_StreamChangesDurable)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
-void BM_QueryEndpoints(benchmark::State& state) {
-  Fixture& f = GetFixture();
+// The queried service: 1 000 endpoints over 3 zones, 10 % not ready. Filled once.
+bool FillQueriedService(Fixture& f) {
   static const bool filled = [&] {
     std::vector<v1::EndpointChange> changes;
     for (int e = 0; e < 1000; ++e) {
@@ -206,14 +211,24 @@ void BM_QueryEndpoints(benchmark::State& state) {
     }
     return f.store->ApplyChanges(changes).ok();
   }();
-  if (!filled) state.SkipWithError("fill failed");
-  thread_local std::unique_ptr<v1::EndpointDiscovery::Stub> stub =
-      v1::EndpointDiscovery::NewStub(f.NewChannel(100 + state.thread_index()));
+  return filled;
+}
+
+v1::QueryEndpointsRequest ZoneQuery() {
   v1::QueryEndpointsRequest req;
   req.set_namespace_("bench");
   req.set_service("svc-9999");
   req.set_zone("zone-1");
   req.set_condition(v1::ROUTABLE);
+  return req;
+}
+
+void BM_QueryEndpoints(benchmark::State& state) {
+  Fixture& f = GetFixture();
+  if (!FillQueriedService(f)) state.SkipWithError("fill failed");
+  thread_local std::unique_ptr<v1::EndpointDiscovery::Stub> stub =
+      v1::EndpointDiscovery::NewStub(f.NewChannel(100 + state.thread_index()));
+  const v1::QueryEndpointsRequest req = ZoneQuery();
   size_t endpoints = 0;
   for (auto _ : state) {
     grpc::ClientContext ctx;
@@ -227,6 +242,99 @@ void BM_QueryEndpoints(benchmark::State& state) {
   state.counters["endpoints"] = static_cast<double>(endpoints);
 }
 BENCHMARK(BM_QueryEndpoints)->Threads(1)->Threads(4)->UseRealTime();
+
+// The server's side of the same query: one client thread keeps `window` calls in flight through
+// a generic stub and never decodes the answers (the bytes are counted), so the client's parsing
+// (most of BM_QueryEndpoints' CPU) is not measured; the server still parses every request,
+// looks the answer up and sends it.
+class QueryLoad {
+ public:
+  QueryLoad(grpc::GenericStub* stub, const grpc::ByteBuffer& request, int total)
+      : stub_(stub), request_(request), total_(total) {}
+
+  // Starts `window` calls and returns when all `total` are done; false if any failed.
+  bool Run(int window) {
+    for (int i = 0; i < window; ++i) StartOne();
+    done_.WaitForNotification();
+    absl::MutexLock l(&mu_);
+    return failed_ == 0;
+  }
+  size_t answer_bytes() {
+    absl::MutexLock l(&mu_);
+    return answer_bytes_;
+  }
+
+ private:
+  struct Call {
+    grpc::ClientContext context;
+    grpc::ByteBuffer request;
+    grpc::ByteBuffer response;
+  };
+
+  void StartOne() {
+    {
+      absl::MutexLock l(&mu_);
+      if (started_ == total_) return;
+      ++started_;
+    }
+    auto* call = new Call;
+    call->request = request_;
+    call->context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+    stub_->UnaryCall(&call->context, "/slicekeeper.v1.EndpointDiscovery/QueryEndpoints",
+                     grpc::StubOptions(), &call->request, &call->response,
+                     [this, call](grpc::Status status) {
+                       const size_t bytes = call->response.Length();
+                       delete call;
+                       bool last = false;
+                       {
+                         absl::MutexLock l(&mu_);
+                         if (!status.ok()) ++failed_;
+                         answer_bytes_ = bytes;
+                         last = ++finished_ == total_;
+                       }
+                       if (last) {
+                         done_.Notify();
+                       } else {
+                         StartOne();
+                       }
+                     });
+  }
+
+  grpc::GenericStub* const stub_;
+  const grpc::ByteBuffer request_;
+  const int total_;
+  absl::Mutex mu_;
+  int started_ ABSL_GUARDED_BY(mu_) = 0;
+  int finished_ ABSL_GUARDED_BY(mu_) = 0;
+  int failed_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t answer_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Notification done_;
+};
+
+void BM_QueryEndpointsServer(benchmark::State& state) {
+  Fixture& f = GetFixture();
+  if (!FillQueriedService(f)) state.SkipWithError("fill failed");
+  constexpr int kQueries = 2000;
+  grpc::GenericStub stub(f.NewChannel(200));
+  const std::string bytes = ZoneQuery().SerializeAsString();
+  grpc::Slice slice(bytes);
+  const grpc::ByteBuffer request(&slice, 1);
+  size_t answer_bytes = 0;
+  for (auto _ : state) {
+    QueryLoad load(&stub, request, kQueries);
+    if (!load.Run(static_cast<int>(state.range(0)))) state.SkipWithError("a query failed");
+    answer_bytes = load.answer_bytes();
+  }
+  state.SetItemsProcessed(state.iterations() * kQueries);
+  state.counters["answer_bytes"] = static_cast<double>(answer_bytes);
+}
+BENCHMARK(BM_QueryEndpointsServer)
+    ->ArgName("in_flight")
+    ->Arg(1)
+    ->Arg(8)
+    ->Arg(32)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace slicekeeper::api

@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "server/api/server.h"
@@ -291,6 +292,10 @@ int Run() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian builds Abseil without NDEBUG, so by default every absl::Mutex acquisition (ours and
+  // gRPC's) is checked for lock-order cycles: 4 % of a QueryEndpoints profile. The tests keep
+  // the check; the server does not pay for it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage("slicekeeper: an EndpointSlice discovery server over gRPC");
   absl::ParseCommandLine(argc, argv);
   if (std::string error = CheckFlags(); !error.empty()) {
