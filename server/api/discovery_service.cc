@@ -69,7 +69,11 @@ DiscoveryService::DiscoveryService(const store::Store* store, ApiMetrics* metric
       metrics_(metrics),
       hub_(hub),
       options_(options),
-      tokens_(options.continue_tokens) {}
+      tokens_(options.continue_tokens),
+      owned_merged_views_(options.merged_views == nullptr ? std::make_unique<query::MergedViews>()
+                                                          : nullptr),
+      merged_views_(options.merged_views != nullptr ? options.merged_views
+                                                    : owned_merged_views_.get()) {}
 
 grpc::ServerUnaryReactor* DiscoveryService::GetEndpointSlice(
     grpc::CallbackServerContext* context, const v1::GetEndpointSliceRequest* request,
@@ -216,7 +220,7 @@ absl::StatusOr<DiscoveryService::Answer> DiscoveryService::QueryEndpointsAnswer(
       return answer;
     }
   }
-  MergedPtr merged = MergedView(snapshot);
+  query::MergedViews::Ptr merged = merged_views_->Get(snapshot);
   SK_ASSIGN_OR_RETURN(std::vector<v1::ServiceEndpoint> endpoints,
                       query::FilterEndpoints(*merged, request));
   v1::QueryEndpointsResponse response;
@@ -256,28 +260,6 @@ grpc::ByteBuffer DiscoveryService::AnswerBuffer(const Answer& answer) {
   }
   grpc::Slice slices[2] = {std::move(body), grpc::Slice(tail)};
   return grpc::ByteBuffer(slices, 2);
-}
-
-DiscoveryService::MergedPtr DiscoveryService::MergedView(
-    const store::ServiceSnapshotPtr& snapshot) {
-  std::string key = absl::StrCat(snapshot->namespace_, "/", snapshot->name);
-  {
-    absl::MutexLock l(&mu_);
-    auto it = merged_.find(key);
-    if (it != merged_.end() && it->second.snapshot == snapshot) return it->second.endpoints;
-  }
-  // Merged outside the lock: concurrent first queries of one snapshot may both merge; the
-  // results are equal, so whichever lands last is fine.
-  auto endpoints =
-      std::make_shared<const std::vector<v1::ServiceEndpoint>>(query::MergeEndpoints(*snapshot));
-  absl::MutexLock l(&mu_);
-  if (static_cast<int>(merged_.size()) >= options_.merged_cache_size) merged_.clear();
-  auto& entry = merged_[key];
-  // Never replace a newer snapshot's view with an older one.
-  if (entry.snapshot == nullptr || entry.snapshot->mod_revision <= snapshot->mod_revision) {
-    entry = Merged{snapshot, endpoints};
-  }
-  return endpoints;
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* DiscoveryService::Watch(

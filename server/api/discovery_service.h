@@ -31,6 +31,7 @@
 #include "server/api/api_metrics.h"
 #include "server/api/continue_tokens.h"
 #include "server/api/watch_reactor.h"
+#include "server/query/merged_views.h"
 #include "server/store/store.h"
 #include "server/watch/hub.h"
 #include "slicekeeper/v1/discovery.grpc.pb.h"
@@ -52,8 +53,9 @@ class DiscoveryService final : public DiscoveryBase {
  public:
   struct Options {
     ContinueTokens::Options continue_tokens;
-    // Services whose merged view is cached for QueryEndpoints at most.
-    int merged_cache_size = 4096;
+    // The merged views QueryEndpoints reads (shared with the watch hub's ENDPOINTS view). Not
+    // owned; must outlive the service. Null: the service keeps its own.
+    query::MergedViews* merged_views = nullptr;
     // Bytes of encoded QueryEndpoints answers kept (the cache is dropped when it would exceed
     // them); 0 disables it.
     int64_t answer_cache_bytes = 64 << 20;
@@ -102,19 +104,11 @@ class DiscoveryService final : public DiscoveryBase {
       ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  using MergedPtr = std::shared_ptr<const std::vector<v1::ServiceEndpoint>>;
-  struct Merged {
-    store::ServiceSnapshotPtr snapshot;
-    MergedPtr endpoints;
-  };
-
   // The first page's listing: the catalog filtered and sorted by (namespace, name).
   absl::StatusOr<ListingPtr> BuildListing(const v1::ListEndpointSlicesRequest& request,
                                           std::string filter_key) const;
   // The response bytes of `answer`: its shared body (not copied) and its revision.
   static grpc::ByteBuffer AnswerBuffer(const Answer& answer);
-  // The merged view of `snapshot`, from the cache when it is the cached snapshot.
-  MergedPtr MergedView(const store::ServiceSnapshotPtr& snapshot) ABSL_LOCKS_EXCLUDED(mu_);
 
   void OnWatchDone(WatchReactor* reactor, const grpc::Status& status, absl::Time start)
       ABSL_LOCKS_EXCLUDED(watches_mu_);
@@ -126,10 +120,10 @@ class DiscoveryService final : public DiscoveryBase {
   const Options options_;
 
   ContinueTokens tokens_;
+  std::unique_ptr<query::MergedViews> owned_merged_views_;
+  query::MergedViews* const merged_views_;
 
   absl::Mutex mu_;
-  // "<namespace>/<name>" -> the merged view of the latest snapshot queried.
-  absl::flat_hash_map<std::string, Merged> merged_ ABSL_GUARDED_BY(mu_);
   // The serialized request -> its encoded answer and the snapshot it was computed from.
   struct CachedAnswer {
     store::ServiceSnapshotPtr snapshot;

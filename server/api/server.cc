@@ -41,12 +41,14 @@ absl::Status Server::Start() {
                                .apply_threads = options_.apply_threads});
   hub_ = std::make_unique<watch::Hub>(
       store_, watch::Hub::Options{.bookmark_interval = options_.bookmark_interval,
-                                  .max_lag = options_.watch_max_lag});
+                                  .max_lag = options_.watch_max_lag,
+                                  .merged_views = &merged_views_});
   hub_->Start();
   metrics_->AddWatchMetrics(registry_, hub_.get());
   discovery_service_ = std::make_unique<DiscoveryService>(
       store_, metrics_.get(), hub_.get(),
-      DiscoveryService::Options{.continue_tokens = options_.continue_tokens});
+      DiscoveryService::Options{.continue_tokens = options_.continue_tokens,
+                                .merged_views = &merged_views_});
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -42,6 +42,7 @@
 #include "server/api/continue_tokens.h"
 #include "server/api/discovery_service.h"
 #include "server/api/registry_service.h"
+#include "server/query/merged_views.h"
 #include "server/metrics/http_server.h"
 #include "server/metrics/metrics.h"
 #include "server/store/store.h"
@@ -111,6 +112,8 @@ class Server {
   std::unique_ptr<metrics::Registry> owned_registry_;
   metrics::Registry* registry_;
   std::unique_ptr<ApiMetrics> metrics_;
+  // Merged endpoint views shared by QueryEndpoints and the watch ENDPOINTS view.
+  query::MergedViews merged_views_;
   std::unique_ptr<watch::Hub> hub_;
   std::unique_ptr<RegistryService> registry_service_;
   std::unique_ptr<DiscoveryService> discovery_service_;

@@ -68,6 +68,9 @@ struct EndpointDiff {
 // filtered subsequence of it).
 EndpointDiff DiffEndpoints(absl::Span<const v1::ServiceEndpoint> before,
                            absl::Span<const v1::ServiceEndpoint> after);
+// The same over pointers into merged views (a filtered view without copying its endpoints).
+EndpointDiff DiffEndpoints(absl::Span<const v1::ServiceEndpoint* const> before,
+                           absl::Span<const v1::ServiceEndpoint* const> after);
 
 // --- QueryEndpoints --------------------------------------------------------------------------
 

@@ -166,6 +166,7 @@ std::shared_ptr<Subscriber> Hub::Subscribe(Selection selection, int64_t resume_r
                            selection.services.end());
   Subscriber::Options so;
   so.max_message_bytes = options_.max_message_bytes;
+  so.merged_views = options_.merged_views;
   so.clock = clock_;
   auto sub = std::make_shared<Subscriber>(std::move(selection), store_, &dispatched_, sink, so);
   {

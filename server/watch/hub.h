@@ -67,6 +67,9 @@ class Hub : public store::CommitListener {
     size_t max_message_bytes = 1 << 20;
     // How often the dispatcher thread runs TickOnce.
     absl::Duration tick = absl::Seconds(1);
+    // Merged endpoint views shared by ENDPOINTS-view subscribers (and QueryEndpoints). Not owned;
+    // must outlive the hub. Null: each subscriber merges on its own.
+    query::MergedViews* merged_views = nullptr;
   };
 
   // `store` must outlive the hub. Does no work.

@@ -73,15 +73,14 @@ bool InFilter(const Selection& sel, const v1::ServiceEndpoint& e) {
          (sel.node.empty() || e.node_name() == sel.node);
 }
 
-std::vector<v1::ServiceEndpoint> FilteredView(const Selection& sel,
-                                              const store::ServiceSnapshotPtr& s) {
-  std::vector<v1::ServiceEndpoint> out;
-  if (s == nullptr) return out;
-  out = query::MergeEndpoints(*s);
-  if (sel.zone.empty() && sel.node.empty()) return out;
-  out.erase(std::remove_if(out.begin(), out.end(),
-                           [&](const v1::ServiceEndpoint& e) { return !InFilter(sel, e); }),
-            out.end());
+// The selected endpoints of a merged view, as pointers into it (sorted by address, as the view).
+std::vector<const v1::ServiceEndpoint*> Filtered(const Selection& sel,
+                                                 const std::vector<v1::ServiceEndpoint>& view) {
+  std::vector<const v1::ServiceEndpoint*> out;
+  out.reserve(view.size());
+  for (const v1::ServiceEndpoint& e : view) {
+    if (InFilter(sel, e)) out.push_back(&e);
+  }
   return out;
 }
 
@@ -270,9 +269,11 @@ void Subscriber::DiffSlices(const ServiceVersion& before, const ServiceVersion& 
 void Subscriber::DiffEndpoints(const ServiceVersion& before, const ServiceVersion& after) {
   const store::ServiceSnapshotPtr& any = after.snapshot ? after.snapshot : before.snapshot;
   if (any == nullptr) return;
-  std::vector<v1::ServiceEndpoint> a = FilteredView(selection_, before.snapshot);
-  std::vector<v1::ServiceEndpoint> b = FilteredView(selection_, after.snapshot);
-  query::EndpointDiff diff = query::DiffEndpoints(a, b);
+  // Every subscriber of the service diffs the same two versions: the views are merged once.
+  query::MergedViews::Ptr va = MergedView(before.snapshot);
+  query::MergedViews::Ptr vb = MergedView(after.snapshot);
+  query::EndpointDiff diff =
+      query::DiffEndpoints(Filtered(selection_, *va), Filtered(selection_, *vb));
   auto emit = [&](v1::WatchEvent::Type type, v1::ServiceEndpoint&& ep) {
     PendingEvent e;
     e.revision = after.revision;
@@ -290,6 +291,12 @@ void Subscriber::DiffEndpoints(const ServiceVersion& before, const ServiceVersio
   }
   for (v1::ServiceEndpoint& ep : diff.added) emit(v1::WatchEvent::ADDED, std::move(ep));
   for (v1::ServiceEndpoint& ep : diff.modified) emit(v1::WatchEvent::MODIFIED, std::move(ep));
+}
+
+query::MergedViews::Ptr Subscriber::MergedView(const store::ServiceSnapshotPtr& snapshot) const {
+  if (options_.merged_views != nullptr) return options_.merged_views->Get(snapshot);
+  return std::make_shared<const std::vector<v1::ServiceEndpoint>>(
+      snapshot != nullptr ? query::MergeEndpoints(*snapshot) : std::vector<v1::ServiceEndpoint>{});
 }
 
 void Subscriber::Control(v1::WatchEvent::Type type, int64_t revision) {

@@ -34,6 +34,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "server/query/merged_views.h"
 #include "server/store/store.h"
 #include "server/watch/sink.h"
 #include "slicekeeper/v1/discovery.pb.h"
@@ -76,6 +77,9 @@ class Subscriber {
     size_t max_message_bytes = 1 << 20;
     // Not owned. Null: RealClock().
     Clock* clock = nullptr;
+    // ENDPOINTS view: where merged views come from (shared between subscribers). Not owned.
+    // Null: merged by the subscriber.
+    query::MergedViews* merged_views = nullptr;
   };
 
   // Use Hub::Subscribe. `store` and `dispatched` (the hub's dispatched revision) must outlive the
@@ -149,6 +153,8 @@ class Subscriber {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
   void DiffEndpoints(const ServiceVersion& before, const ServiceVersion& after)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
+  // The merged view of `snapshot` (empty for null): shared (Options::merged_views) or merged here.
+  query::MergedViews::Ptr MergedView(const store::ServiceSnapshotPtr& snapshot) const;
   std::optional<std::string> Emit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
   void Control(v1::WatchEvent::Type type, int64_t revision) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
 

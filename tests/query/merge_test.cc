@@ -126,6 +126,25 @@ TEST(DiffTest, AddedModifiedRemoved) {
   EXPECT_TRUE(DiffEndpoints(after, after).empty());
 }
 
+// A change in a nested field only (a zone hint, the port list) is a modification; the pointer
+// form diffs a filtered subsequence the same way.
+TEST(DiffTest, NestedFieldChangesAreModifications) {
+  auto before = MergeEndpoints(Snap({{.name = "a",
+                                      .endpoints = {E("10.0.0.1").Zone("z1"), E("10.0.0.2")}}}));
+  auto hinted = MergeEndpoints(Snap(
+      {{.name = "a", .endpoints = {E("10.0.0.1").Zone("z1").ZoneHint("z1"), E("10.0.0.2")}}}));
+  EXPECT_THAT(Addresses(DiffEndpoints(before, hinted).modified), ElementsAre("10.0.0.1"));
+  auto ported = MergeEndpoints(Snap({{.name = "a",
+                                      .endpoints = {E("10.0.0.1").Zone("z1"), E("10.0.0.2")},
+                                      .ports = {Port("http", 81)}}}));
+  EXPECT_THAT(Addresses(DiffEndpoints(before, ported).modified),
+              ElementsAre("10.0.0.1", "10.0.0.2"));
+  std::vector<const v1::ServiceEndpoint*> a = {&before[0]}, b = {&hinted[0]};
+  EndpointDiff d = DiffEndpoints(absl::MakeConstSpan(a), absl::MakeConstSpan(b));
+  EXPECT_THAT(Addresses(d.modified), ElementsAre("10.0.0.1"));
+  EXPECT_TRUE(d.added.empty() && d.removed.empty());
+}
+
 // Summaries count slices and merged endpoints by condition, overall and per zone.
 TEST(SummarizeTest, CountsByConditionAndZone) {
   v1::ServiceSummary s = Summarize(
