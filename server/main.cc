@@ -65,6 +65,10 @@ ABSL_FLAG(int, apply_threads, 32,
           "needs none: batches are appended inline and one sync thread makes them durable");
 ABSL_FLAG(int, max_endpoints_per_slice, 100, "Endpoints per managed slice at most (1..1000)");
 ABSL_FLAG(int64_t, history, 100'000, "Commits kept for watch resume (>= 1)");
+ABSL_FLAG(int64_t, history_bytes, int64_t{512} << 20,
+          "Memory the commits kept for watch resume may hold beyond the current state (the slice "
+          "versions and endpoints they replaced, estimated), in bytes; the oldest go first (the "
+          "newest commit always stays; >= 0)");
 ABSL_FLAG(int64_t, max_batch_changes, 10'000, "Changes per batch at most (>= 1)");
 ABSL_FLAG(int, max_recv_message_bytes, 16 << 20, "Largest gRPC message accepted, in bytes");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error or off");
@@ -117,6 +121,7 @@ std::string CheckFlags() {
     return absl::StrCat("--shards=", shards, ": must be between 1 and 4096");
   }
   if (absl::GetFlag(FLAGS_history) < 1) return "--history: must be >= 1";
+  if (absl::GetFlag(FLAGS_history_bytes) < 0) return "--history_bytes: must be >= 0";
   if (absl::GetFlag(FLAGS_apply_threads) < 1 || absl::GetFlag(FLAGS_apply_threads) > 1024) {
     return "--apply_threads: must be in 1..1024";
   }
@@ -213,6 +218,7 @@ Store::Options StoreOptions() {
   options.shards = absl::GetFlag(FLAGS_shards);
   options.reconcile.max_endpoints_per_slice = absl::GetFlag(FLAGS_max_endpoints_per_slice);
   options.history_size = absl::GetFlag(FLAGS_history);
+  options.history_bytes = absl::GetFlag(FLAGS_history_bytes);
   return options;
 }
 

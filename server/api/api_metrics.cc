@@ -78,6 +78,14 @@ void ApiMetrics::AddStoreGauges(metrics::Registry* registry) {
                              [s] { return static_cast<double>(s->totals().endpoints); });
   registry->AddCallbackGauge("slicekeeper_revision", "The latest published revision.",
                              [s] { return static_cast<double>(s->revision()); });
+  registry->AddCallbackGauge("slicekeeper_history_commits",
+                             "Commits retained for watch resume (--history).",
+                             [s] { return static_cast<double>(s->history_usage().first); });
+  registry->AddCallbackGauge(
+      "slicekeeper_history_bytes",
+      "Estimated memory the retained commits keep alive beyond the current state "
+      "(--history_bytes).",
+      [s] { return static_cast<double>(s->history_usage().second); });
 }
 
 void ApiMetrics::AddControllerMetrics(metrics::Registry* registry) {

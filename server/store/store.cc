@@ -420,6 +420,10 @@ std::vector<v1::Node> Store::Nodes() const { return *rep_->nodes_snapshot(); }
 
 Totals Store::totals() const { return rep_->sequencer.totals(); }
 
+std::pair<int64_t, int64_t> Store::history_usage() const {
+  return rep_->sequencer.HistoryUsage();
+}
+
 absl::StatusOr<std::vector<CommitPtr>> Store::ChangesSince(int64_t revision) const {
   return rep_->sequencer.ChangesSince(revision);
 }

@@ -122,8 +122,11 @@ class Store {
   struct Options {
     int shards = 64;
     reconcile::Options reconcile;
-    // Commits retained for ChangesSince (watch resume).
+    // Commits retained for ChangesSince (watch resume): at most `history_size`, and beyond the
+    // newest one at most `history_bytes` of the memory they keep alive (the slice versions and
+    // endpoints they replaced, estimated), whichever bound is hit first.
     int64_t history_size = 100'000;
+    int64_t history_bytes = int64_t{512} << 20;
     // Not owned; must outlive the store. Null: RealClock().
     Clock* clock = nullptr;
     // Not owned; must outlive the store. Null: nothing is persisted. Use Store::Open when set.
@@ -208,6 +211,8 @@ class Store {
   CatalogPtr Snapshot(absl::string_view ns = "") const;
   std::vector<v1::Node> Nodes() const;
   Totals totals() const;
+  // The retained history: commits, and the memory they keep alive (estimated bytes).
+  std::pair<int64_t, int64_t> history_usage() const;
 
   // --- History and listeners. ---
 

@@ -2,12 +2,14 @@
 
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/store/internal/sequencer.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/store/store_test_util.h"
 #include "tests/test_util.h"
@@ -241,6 +243,55 @@ TEST_F(StoreTest, HistoryAndOutOfRange) {
   EXPECT_THAT(store.ChangesSince(10), IsOkAndHolds(IsEmpty()));
   EXPECT_THAT(store.ChangesSince(4), StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("4")));
   EXPECT_THAT(store.ChangesSince(0), StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("6")));
+}
+
+// The history is also bounded by the memory it keeps alive: a commit pins what it replaced
+// (an endpoint flip pins one endpoint and a slice's pointer array, not the slice's endpoints),
+// and the oldest commits go when the estimate passes history_bytes; the newest always stays.
+TEST_F(StoreTest, HistoryBoundedByPinnedBytes) {
+  constexpr int64_t kLimit = 256 << 10;
+  constexpr int64_t kEndpoint = internal::Sequencer::kEndpointBytes;
+  Store::Options o = Opts();
+  o.history_size = 1'000'000;
+  o.history_bytes = kLimit;
+  Store store(o);
+  std::vector<v1::EndpointChange> fill;
+  for (int i = 0; i < 100; ++i) fill.push_back(Upsert("ns", "web", Ip(i)));
+  ASSERT_OK(Apply(store, fill));  // revision 1: replaced nothing
+  for (int i = 0; i < 20; ++i) ASSERT_OK(Apply(store, {Upsert("ns", "web", Ip(i), false)}));
+  auto [commits, bytes] = store.history_usage();
+  EXPECT_EQ(commits, 21);
+  EXPECT_GE(bytes, 20 * kEndpoint);       // each flip pins the endpoint it replaced...
+  EXPECT_LT(bytes, 20 * 10 * kEndpoint);  // ...not the 100 of its slice
+  EXPECT_THAT(store.ChangesSince(0), IsOkAndHolds(SizeIs(21)));
+
+  // Replacing every endpoint pins all 100 old ones (~64 KiB a commit): after a few, the oldest
+  // commits are dropped and resuming from them is OUT_OF_RANGE.
+  int64_t revision = 0;
+  for (int round = 1; round <= 6; ++round) {
+    std::vector<v1::EndpointChange> churn;
+    for (int i = 0; i < 100; ++i) churn.push_back(Upsert("ns", "web", Ip(round * 1000 + i)));
+    for (int i = 0; i < 100; ++i) churn.push_back(Remove("ns", "web", Ip((round - 1) * 1000 + i)));
+    absl::StatusOr<WriteResult> r = Apply(store, churn);
+    ASSERT_OK(r);
+    revision = r->revision;
+  }
+  std::tie(commits, bytes) = store.history_usage();
+  EXPECT_LE(bytes, kLimit);
+  EXPECT_LT(commits, 27);
+  EXPECT_GE(commits, 1);
+  EXPECT_THAT(store.ChangesSince(0), StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("0")));
+  EXPECT_THAT(store.ChangesSince(revision - 1), IsOkAndHolds(SizeIs(1)));
+
+  // With no byte bound left, only the newest commit stays.
+  Store::Options tiny = Opts();
+  tiny.history_bytes = 0;
+  Store small(tiny);
+  ASSERT_OK(Apply(small, fill));
+  absl::StatusOr<WriteResult> last = Apply(small, {Upsert("ns", "web", Ip(0), false)});
+  ASSERT_OK(last);
+  EXPECT_EQ(small.history_usage().first, 1);
+  EXPECT_THAT(small.ChangesSince(last->revision - 1), IsOkAndHolds(SizeIs(1)));
 }
 
 // A listener sees every commit in order, each `before` being the previous `after`.

@@ -32,7 +32,7 @@ struct Core {
         shards(MakeShards(options.shards)),
         storage(options.storage),
         replicated(storage != nullptr ? storage->replicated() : nullptr),
-        sequencer(shards, options.history_size),
+        sequencer(shards, options.history_size, options.history_bytes),
         recovered(options.storage == nullptr),
         committer(storage != nullptr && replicated == nullptr && storage->group_commit()
                       ? std::make_unique<Committer>(storage, &sequencer)

@@ -4,6 +4,7 @@
 #include <tuple>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
@@ -18,28 +19,78 @@ bool SliceNameLess(const SlicePtr& s, absl::string_view name) { return s->name <
 
 }  // namespace
 
-Sequencer::Sequencer(absl::Span<const std::unique_ptr<Shard>> shards, int64_t history_size)
-    : shards_(shards), history_size_(std::max<int64_t>(history_size, 0)) {}
+Sequencer::Sequencer(absl::Span<const std::unique_ptr<Shard>> shards, int64_t history_size,
+                     int64_t history_bytes)
+    : shards_(shards),
+      history_size_(std::max<int64_t>(history_size, 0)),
+      history_bytes_(std::max<int64_t>(history_bytes, 0)) {}
+
+int64_t Sequencer::PinnedBytes(const store::Commit& commit) {
+  int64_t bytes = static_cast<int64_t>(sizeof(store::Commit));
+  for (const ServiceChange& change : commit.services) {
+    if (change.before == nullptr) continue;
+    const std::vector<SlicePtr>& before = change.before->slices;
+    static const std::vector<SlicePtr> kNone;
+    const std::vector<SlicePtr>& after = change.after != nullptr ? change.after->slices : kNone;
+    bytes += static_cast<int64_t>(sizeof(store::ServiceSnapshot) + before.size() * sizeof(SlicePtr));
+    // Both sorted by name; an unchanged slice is the same object in both.
+    size_t j = 0;
+    for (const SlicePtr& old : before) {
+      while (j < after.size() && after[j]->name < old->name) ++j;
+      const Slice* next = j < after.size() && after[j]->name == old->name ? after[j].get() : nullptr;
+      if (next == old.get()) continue;
+      bytes += static_cast<int64_t>(sizeof(Slice) + old->endpoints.size() * sizeof(EndpointPtr));
+      absl::flat_hash_set<const v1::Endpoint*> kept;
+      if (next != nullptr) {
+        kept.reserve(next->endpoints.size());
+        for (const EndpointPtr& e : next->endpoints) kept.insert(e.get());
+      }
+      for (const EndpointPtr& e : old->endpoints) {
+        if (!kept.contains(e.get())) bytes += kEndpointBytes;
+      }
+    }
+  }
+  return bytes;
+}
+
+std::pair<int64_t, int64_t> Sequencer::HistoryUsage() const {
+  absl::MutexLock l(&mu_);
+  return {static_cast<int64_t>(history_.size()), history_pinned_total_};
+}
+
+void Sequencer::TrimHistoryLocked() {
+  while (!history_.empty() &&
+         (static_cast<int64_t>(history_.size()) > history_size_ ||
+          (history_.size() > 1 && history_pinned_total_ > history_bytes_))) {
+    history_floor_ = history_.front()->revision;
+    history_pinned_total_ -= history_pinned_.front();
+    history_.pop_front();
+    history_pinned_.pop_front();
+  }
+}
 
 void Sequencer::Publish(CommitPtr commit, std::vector<Update> updates,
                         std::vector<NameUpdate> names, const Totals& delta) {
   const int64_t revision = commit->revision;
   // A commit waits only for writers that already hold lower revisions; they hold no lock this
   // writer needs, so the wait is bounded by their (short) publish steps.
+  const int64_t pinned = PinnedBytes(*commit);  // outside the lock
   const AwaitArg previous{this, revision - 1};
   mu_.LockWhen(absl::Condition(&Sequencer::Reached, &previous));
-  PublishLocked(std::move(commit), std::move(updates), std::move(names), delta);
+  PublishLocked(std::move(commit), pinned, std::move(updates), std::move(names), delta);
   mu_.Unlock();
 }
 
 void Sequencer::PublishReplicated(CommitPtr commit, std::vector<Update> updates,
                                   std::vector<NameUpdate> names, const Totals& delta) {
+  const int64_t pinned = PinnedBytes(*commit);
   absl::MutexLock l(&mu_);
-  PublishLocked(std::move(commit), std::move(updates), std::move(names), delta);
+  PublishLocked(std::move(commit), pinned, std::move(updates), std::move(names), delta);
 }
 
-void Sequencer::PublishLocked(CommitPtr commit, std::vector<Update> updates,
-                              std::vector<NameUpdate> names, const Totals& delta) {
+void Sequencer::PublishLocked(CommitPtr commit, int64_t pinned_bytes,
+                              std::vector<Update> updates, std::vector<NameUpdate> names,
+                              const Totals& delta) {
   const int64_t revision = commit->revision;
   for (Update& u : updates) {
     absl::MutexLock l(&u.shard->read_mu);
@@ -61,10 +112,9 @@ void Sequencer::PublishLocked(CommitPtr commit, std::vector<Update> updates,
   totals_.endpoints += delta.endpoints;
   totals_.desired_slices += delta.desired_slices;
   history_.push_back(commit);
-  while (static_cast<int64_t>(history_.size()) > history_size_) {
-    history_floor_ = history_.front()->revision;
-    history_.pop_front();
-  }
+  history_pinned_.push_back(pinned_bytes);
+  history_pinned_total_ += pinned_bytes;
+  TrimHistoryLocked();
   for (CommitListener* listener : listeners_) listener->OnCommit(commit);
   published_ = revision;
   // Stored after the snapshots are swapped in: a reader that reads revision() = R and then a
@@ -78,8 +128,14 @@ void Sequencer::Restore(int64_t revision, std::deque<CommitPtr> history,
   absl::MutexLock l(&mu_);
   published_ = revision;
   history_ = std::move(history);
-  while (static_cast<int64_t>(history_.size()) > history_size_) history_.pop_front();
+  history_pinned_.clear();
+  history_pinned_total_ = 0;
+  for (const CommitPtr& c : history_) {
+    history_pinned_.push_back(PinnedBytes(*c));
+    history_pinned_total_ += history_pinned_.back();
+  }
   history_floor_ = history_.empty() ? revision : history_.front()->revision - 1;
+  TrimHistoryLocked();
   slice_owner_ = std::move(slice_owner);
   totals_ = totals;
   published_atomic_.store(revision, std::memory_order_release);

@@ -48,8 +48,20 @@ class Sequencer {
     std::string service_key;
   };
 
-  // `shards` must outlive the sequencer.
-  Sequencer(absl::Span<const std::unique_ptr<Shard>> shards, int64_t history_size);
+  // `shards` must outlive the sequencer. The history keeps at most `history_size` commits and,
+  // beyond the newest one, at most `history_bytes` of estimated pinned memory (PinnedBytes).
+  Sequencer(absl::Span<const std::unique_ptr<Shard>> shards, int64_t history_size,
+            int64_t history_bytes);
+
+  // What a commit in the history keeps alive that the current state no longer holds: the slice
+  // versions it replaced (their endpoint-pointer arrays) and the endpoint objects that did not
+  // carry over to the next version, counted as kEndpointBytes each. An estimate, computed once
+  // per commit in O(endpoints of the slices it rewrote).
+  static constexpr int64_t kEndpointBytes = 640;
+  static int64_t PinnedBytes(const store::Commit& commit);
+
+  // The retained history: commits and their estimated pinned bytes.
+  std::pair<int64_t, int64_t> HistoryUsage() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Waits until every revision below `commit->revision` is published, then publishes this one.
   // REQUIRES: revisions are handed out without gaps, each published exactly once; the caller
@@ -98,16 +110,23 @@ class Sequencer {
   static bool Reached(const AwaitArg* arg);
 
   CatalogPtr CollectLocked(absl::string_view ns) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  void PublishLocked(CommitPtr commit, std::vector<Update> updates, std::vector<NameUpdate> names,
-                     const Totals& delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PublishLocked(CommitPtr commit, int64_t pinned_bytes, std::vector<Update> updates,
+                     std::vector<NameUpdate> names, const Totals& delta)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops the oldest commits beyond the count and byte bounds (the newest always stays).
+  void TrimHistoryLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Immutable after construction.
   const absl::Span<const std::unique_ptr<Shard>> shards_;
   const int64_t history_size_;
+  const int64_t history_bytes_;
 
   mutable absl::Mutex mu_;
   int64_t published_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<CommitPtr> history_ ABSL_GUARDED_BY(mu_);
+  // PinnedBytes of each commit in history_, and their sum.
+  std::deque<int64_t> history_pinned_ ABSL_GUARDED_BY(mu_);
+  int64_t history_pinned_total_ ABSL_GUARDED_BY(mu_) = 0;
   // Every commit with a revision above this one is in history_ (revisions may have gaps).
   int64_t history_floor_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<CommitListener*> listeners_ ABSL_GUARDED_BY(mu_);
