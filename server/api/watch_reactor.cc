@@ -50,6 +50,9 @@ void WatchReactor::Wake() {
 void WatchReactor::OnWriteDone(bool ok) {
   absl::MutexLock l(&mu_);
   writing_ = false;
+  // Release the sent bytes now: an idle stream would otherwise hold its last message (for a new
+  // watcher, its whole snapshot) until the next change.
+  message_.Clear();
   if (!ok && !ending_) {
     ending_ = true;
     status_ = grpc::Status(grpc::StatusCode::CANCELLED, "watch event could not be written");
