@@ -102,6 +102,8 @@ struct Slice {
   // watch fan-out sends the same bytes to every subscriber). REQUIRES: the slice is no longer
   // being modified (it is published). Thread-safe.
   std::shared_ptr<const std::string> SerializedProto() const;
+  // ToProto() without endpoints and ports: api_version, kind, metadata, address_type.
+  v1::EndpointSlice Header() const;
 
   // Not part of the value: see SerializedCache.
   SerializedCache serialized;
