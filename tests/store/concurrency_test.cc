@@ -57,19 +57,24 @@ class CheckingListener : public CommitListener {
   int64_t errors_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-// Writer `t`: each batch adds one endpoint to w<t>-a and w<t>-b (and to the shared service) and
+// Writer `t`'s batch `i`: adds one endpoint to w<t>-a and w<t>-b (and to the shared service) and
 // drops the oldest beyond the window, so a consistent catalog has |w<t>-a| == |w<t>-b|.
-void Write(Store& store, int t) {
+std::vector<v1::EndpointChange> WriterBatch(int t, int i) {
   const std::string a = absl::StrCat("w", t, "-a"), b = absl::StrCat("w", t, "-b");
+  const int64_t id = t * 100'000 + i;
+  std::vector<v1::EndpointChange> batch = {Upsert("ns", a, Ip(id)), Upsert("ns", b, Ip(id)),
+                                           Upsert("ns", "shared", Ip(id))};
+  if (i >= kWindow) {
+    batch.push_back(Remove("ns", a, Ip(id - kWindow)));
+    batch.push_back(Remove("ns", b, Ip(id - kWindow)));
+  }
+  return batch;
+}
+
+// Writer `t`'s batches, each applied before the next.
+void Write(Store& store, int t) {
   for (int i = 0; i < kBatches; ++i) {
-    const int64_t id = t * 100'000 + i;
-    std::vector<v1::EndpointChange> batch = {Upsert("ns", a, Ip(id)), Upsert("ns", b, Ip(id)),
-                                             Upsert("ns", "shared", Ip(id))};
-    if (i >= kWindow) {
-      batch.push_back(Remove("ns", a, Ip(id - kWindow)));
-      batch.push_back(Remove("ns", b, Ip(id - kWindow)));
-    }
-    absl::StatusOr<WriteResult> r = store.ApplyChanges(batch);
+    absl::StatusOr<WriteResult> r = store.ApplyChanges(WriterBatch(t, i));
     EXPECT_OK(r);
   }
 }
@@ -77,19 +82,11 @@ void Write(Store& store, int t) {
 // Write's batches through ApplyChangesAsync, pipelined as a StreamChanges stream does: each
 // result arrives once its write is visible, in revision order, and every one arrives.
 void WriteAsync(Store& store, int t) {
-  const std::string a = absl::StrCat("w", t, "-a"), b = absl::StrCat("w", t, "-b");
   absl::Mutex mu;
   int done = 0;
   int64_t last_revision = 0;
   for (int i = 0; i < kBatches; ++i) {
-    const int64_t id = t * 100'000 + i;
-    std::vector<v1::EndpointChange> batch = {Upsert("ns", a, Ip(id)), Upsert("ns", b, Ip(id)),
-                                             Upsert("ns", "shared", Ip(id))};
-    if (i >= kWindow) {
-      batch.push_back(Remove("ns", a, Ip(id - kWindow)));
-      batch.push_back(Remove("ns", b, Ip(id - kWindow)));
-    }
-    store.ApplyChangesAsync(batch, [&](absl::StatusOr<WriteResult> r) {
+    store.ApplyChangesAsync(WriterBatch(t, i), [&](absl::StatusOr<WriteResult> r) {
       EXPECT_OK(r);
       absl::MutexLock l(&mu);
       if (r.ok()) {
