@@ -57,11 +57,6 @@ absl::Status Committer::status() const {
   return status_;
 }
 
-int64_t Committer::syncs() const {
-  absl::MutexLock l(&mu_);
-  return syncs_;
-}
-
 void Committer::Run() {
   while (true) {
     std::vector<Pending> round;
@@ -75,7 +70,6 @@ void Committer::Run() {
       if (queue_.empty()) return;  // stopping, nothing left
       round.swap(queue_);
       if (!status_.ok()) continue;  // failed for good: nothing is published any more
-      ++syncs_;
     }
     // Every commit of the round was appended before it was submitted, so this one Sync covers
     // them all (and possibly later ones, which the next round syncs again: harmless).

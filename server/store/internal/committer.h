@@ -60,9 +60,6 @@ class Committer {
   // OK, or the UNAVAILABLE error every write gets since a Sync failed.
   absl::Status status() const ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Rounds made so far: one Sync each (tests and metrics).
-  int64_t syncs() const ABSL_LOCKS_EXCLUDED(mu_);
-
  private:
   struct Pending {
     CommitPtr commit;
@@ -82,7 +79,6 @@ class Committer {
   std::vector<Pending> queue_ ABSL_GUARDED_BY(mu_);
   std::multimap<int64_t, Done> waiters_ ABSL_GUARDED_BY(mu_);
   absl::Status status_ ABSL_GUARDED_BY(mu_);
-  int64_t syncs_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 
   // Durable commits waiting for a lower revision; the committer's thread only.
