@@ -7,8 +7,10 @@
 //   BM_StreamChangesDurable/W the same over RocksDB with sync=always (acks after a group sync)
 //   BM_QueryEndpoints/T       T client threads querying a 1 000-endpoint service with a zone
 //                             filter (ROUTABLE); items/s = queries per second
-//   BM_QueryEndpointsServer/N the same query, N calls in flight from one thread through a generic
-//                             stub that does not decode the answers: the server's capacity
+//   BM_QueryEndpointsServer/C/N the same query over C channels (connections), each with N calls
+//                             in flight from its own thread through a generic stub that does not
+//                             decode the answers (bench/query_load drives the real binary with
+//                             h2load, a far cheaper client)
 // Ratios of the gRPC figures to the baseline come from one run. Results: BENCHMARKS.md.
 //
 //   build-x/bench/server_bench --benchmark_min_time=1
@@ -26,6 +28,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "bench/churn.h"
+#include "bench/query_workload.h"
 #include "benchmark/benchmark.h"
 #include "google/protobuf/arena.h"
 #include "server/api/server.h"
@@ -202,26 +205,11 @@ BENCHMARK(BM_StreamChangesDurable)
 
 // The queried service: 1 000 endpoints over 3 zones, 10 % not ready. Filled once.
 bool FillQueriedService(Fixture& f) {
-  static const bool filled = [&] {
-    std::vector<v1::EndpointChange> changes;
-    for (int e = 0; e < 1000; ++e) {
-      v1::EndpointChange c = bench::Change(/*service=*/9999, 9'999'000 + e, true, false);
-      c.mutable_endpoint()->mutable_conditions()->set_ready(e % 10 != 0);
-      changes.push_back(std::move(c));
-    }
-    return f.store->ApplyChanges(changes).ok();
-  }();
+  static const bool filled = f.store->ApplyChanges(bench::QueriedServiceChanges()).ok();
   return filled;
 }
 
-v1::QueryEndpointsRequest ZoneQuery() {
-  v1::QueryEndpointsRequest req;
-  req.set_namespace_("bench");
-  req.set_service("svc-9999");
-  req.set_zone("zone-1");
-  req.set_condition(v1::ROUTABLE);
-  return req;
-}
+using bench::ZoneQuery;
 
 void BM_QueryEndpoints(benchmark::State& state) {
   Fixture& f = GetFixture();
@@ -314,25 +302,45 @@ class QueryLoad {
 void BM_QueryEndpointsServer(benchmark::State& state) {
   Fixture& f = GetFixture();
   if (!FillQueriedService(f)) state.SkipWithError("fill failed");
-  constexpr int kQueries = 2000;
-  grpc::GenericStub stub(f.NewChannel(200));
+  constexpr int kQueries = 2000;  // per channel and iteration
+  const int channels = static_cast<int>(state.range(0));
+  const int in_flight = static_cast<int>(state.range(1));
+  std::vector<std::unique_ptr<grpc::GenericStub>> stubs;
+  for (int i = 0; i < channels; ++i) {
+    stubs.push_back(std::make_unique<grpc::GenericStub>(f.NewChannel(200 + i)));
+  }
   const std::string bytes = ZoneQuery().SerializeAsString();
   grpc::Slice slice(bytes);
   const grpc::ByteBuffer request(&slice, 1);
   size_t answer_bytes = 0;
   for (auto _ : state) {
-    QueryLoad load(&stub, request, kQueries);
-    if (!load.Run(static_cast<int>(state.range(0)))) state.SkipWithError("a query failed");
-    answer_bytes = load.answer_bytes();
+    std::vector<std::unique_ptr<QueryLoad>> loads;
+    for (auto& stub : stubs) loads.push_back(std::make_unique<QueryLoad>(stub.get(), request, kQueries));
+    std::vector<std::thread> threads;
+    bool ok = true;
+    absl::Mutex ok_mu;
+    for (auto& load : loads) {
+      threads.emplace_back([&, load = load.get()] {
+        const bool run_ok = load->Run(in_flight);
+        absl::MutexLock l(&ok_mu);
+        ok = ok && run_ok;
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    if (!ok) state.SkipWithError("a query failed");
+    answer_bytes = loads.front()->answer_bytes();
   }
-  state.SetItemsProcessed(state.iterations() * kQueries);
+  state.SetItemsProcessed(state.iterations() * kQueries * channels);
   state.counters["answer_bytes"] = static_cast<double>(answer_bytes);
 }
 BENCHMARK(BM_QueryEndpointsServer)
-    ->ArgName("in_flight")
-    ->Arg(1)
-    ->Arg(8)
-    ->Arg(32)
+    ->ArgNames({"channels", "in_flight"})
+    ->Args({1, 1})
+    ->Args({1, 8})
+    ->Args({1, 32})
+    ->Args({2, 16})
+    ->Args({4, 8})
+    ->Args({8, 4})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

@@ -12,6 +12,7 @@ PACKAGES=(
   python3 python3-grpcio python3-protobuf python3-yaml
   curl procps
   etcd-server etcd-client openssl
+  nghttp2-client  # h2load: bench/query_load's HTTP/2 load generator
   docker-compose  # tests/deploy: `docker-compose config` checks docker-compose.yml (no engine needed)
 )
 
