@@ -222,7 +222,7 @@ absl::StatusOr<DiscoveryService::Answer> DiscoveryService::QueryEndpointsAnswer(
   }
   query::MergedViews::Ptr merged = merged_views_->Get(snapshot);
   SK_ASSIGN_OR_RETURN(std::vector<v1::ServiceEndpoint> endpoints,
-                      query::FilterEndpoints(*merged, request));
+                      query::FilterEndpoints(merged->endpoints(), request));
   v1::QueryEndpointsResponse response;
   response.mutable_endpoints()->Reserve(static_cast<int>(endpoints.size()));
   for (v1::ServiceEndpoint& e : endpoints) *response.add_endpoints() = std::move(e);

@@ -1,11 +1,10 @@
-// The merged view (kube-proxy's endpointSliceCache, K8S-REFERENCE §5.1), its diff, and the
-// per-service summary built from it.
+// The merged view (kube-proxy's endpointSliceCache, K8S-REFERENCE §5.1) and the per-service
+// summary built from it.
 #include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "google/protobuf/util/message_differencer.h"
 #include "server/query/query.h"
 
 namespace slicekeeper::query {
@@ -99,45 +98,6 @@ std::vector<v1::ServiceEndpoint> MergeEndpoints(const store::ServiceSnapshot& sn
     out.push_back(std::move(m.endpoint));
   }
   return out;
-}
-
-EndpointDiff DiffEndpoints(absl::Span<const v1::ServiceEndpoint> before,
-                           absl::Span<const v1::ServiceEndpoint> after) {
-  std::vector<const v1::ServiceEndpoint*> a, b;
-  a.reserve(before.size());
-  b.reserve(after.size());
-  for (const v1::ServiceEndpoint& e : before) a.push_back(&e);
-  for (const v1::ServiceEndpoint& e : after) b.push_back(&e);
-  return DiffEndpoints(absl::MakeConstSpan(a), absl::MakeConstSpan(b));
-}
-
-EndpointDiff DiffEndpoints(absl::Span<const v1::ServiceEndpoint* const> before,
-                           absl::Span<const v1::ServiceEndpoint* const> after) {
-  EndpointDiff diff;
-  // Equal contents serialize to equal bytes (no map fields, no unknown fields in merged views),
-  // at a fraction of MessageDifferencer's reflective walk; most pairs are equal.
-  std::string x, y;
-  auto same = [&](const v1::ServiceEndpoint& a, const v1::ServiceEndpoint& b) {
-    if (&a == &b) return true;
-    if (a.ByteSizeLong() != b.ByteSizeLong()) return false;
-    a.SerializeToString(&x);
-    b.SerializeToString(&y);
-    return x == y;
-  };
-  size_t i = 0, j = 0;
-  while (i < before.size() || j < after.size()) {
-    if (j == after.size() ||
-        (i < before.size() && before[i]->address() < after[j]->address())) {
-      diff.removed.push_back(*before[i++]);
-    } else if (i == before.size() || after[j]->address() < before[i]->address()) {
-      diff.added.push_back(*after[j++]);
-    } else {
-      if (!same(*before[i], *after[j])) diff.modified.push_back(*after[j]);
-      ++i;
-      ++j;
-    }
-  }
-  return diff;
 }
 
 namespace {

@@ -27,7 +27,6 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/types/span.h"
 #include "google/protobuf/map.h"
 #include "server/store/store.h"
 #include "slicekeeper/v1/discovery.pb.h"
@@ -49,28 +48,6 @@ namespace slicekeeper::query {
 //  - conditions are nil-defaulted (ready, serving: true; terminating: false) and always all set.
 // Returns endpoints sorted by address, each one's ports sorted by (name, protocol).
 std::vector<v1::ServiceEndpoint> MergeEndpoints(const store::ServiceSnapshot& snapshot);
-
-// What changed between two merged views (both sorted by address, as MergeEndpoints returns them):
-// the watch ENDPOINTS view sends these as ADDED / MODIFIED / DELETED events.
-struct EndpointDiff {
-  // In `after` only.
-  std::vector<v1::ServiceEndpoint> added;
-  // In both, with different contents; the `after` value.
-  std::vector<v1::ServiceEndpoint> modified;
-  // In `before` only; the `before` value (the caller may keep only address and address_type).
-  std::vector<v1::ServiceEndpoint> removed;
-
-  bool empty() const { return added.empty() && modified.empty() && removed.empty(); }
-};
-
-// Diffs two merged views by address in one linear pass.
-// REQUIRES: both spans are sorted by address with unique addresses (MergeEndpoints' output, or a
-// filtered subsequence of it).
-EndpointDiff DiffEndpoints(absl::Span<const v1::ServiceEndpoint> before,
-                           absl::Span<const v1::ServiceEndpoint> after);
-// The same over pointers into merged views (a filtered view without copying its endpoints).
-EndpointDiff DiffEndpoints(absl::Span<const v1::ServiceEndpoint* const> before,
-                           absl::Span<const v1::ServiceEndpoint* const> after);
 
 // --- QueryEndpoints --------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "server/query/query.h"
 
@@ -11,13 +12,17 @@ namespace slicekeeper::watch {
 
 namespace {
 
-// WatchResponse wire format, written directly so that a slice's cached bytes are copied, not
-// re-encoded, per subscriber: field 1 (events) repeated, each a length-delimited WatchEvent with
-// type = 1 (varint), revision = 2 (varint), slice = 3 (bytes of an EndpointSlice).
+// WatchResponse wire format, written directly so that a slice's or an endpoint's cached bytes are
+// copied, not re-encoded, per subscriber: field 1 (events) repeated, each a length-delimited
+// WatchEvent with type = 1 (varint), revision = 2 (varint), slice = 3 (bytes of an EndpointSlice),
+// namespace = 4, service = 5 (strings), endpoint = 6 (bytes of a ServiceEndpoint).
 constexpr uint32_t kEventsTag = (1 << 3) | 2;
 constexpr uint32_t kTypeTag = (1 << 3) | 0;
 constexpr uint32_t kRevisionTag = (2 << 3) | 0;
 constexpr uint32_t kSliceTag = (3 << 3) | 2;
+constexpr uint32_t kNamespaceTag = (4 << 3) | 2;
+constexpr uint32_t kServiceTag = (5 << 3) | 2;
+constexpr uint32_t kEndpointTag = (6 << 3) | 2;
 
 using google::protobuf::io::CodedOutputStream;
 
@@ -27,61 +32,83 @@ void AppendVarint(uint64_t v, std::string* out) {
   out->append(reinterpret_cast<const char*>(buf), end - buf);
 }
 
-// The bytes of a WatchEvent's type and revision fields (proto3: zero values are omitted).
-std::string Header(v1::WatchEvent::Type type, int64_t revision) {
-  std::string h;
-  if (type != 0) {
-    AppendVarint(kTypeTag, &h);
-    AppendVarint(static_cast<uint64_t>(type), &h);
+// The bytes of a WatchEvent's type and revision fields (proto3: zero values are omitted), built on
+// the stack: one per event of every message.
+class Header {
+ public:
+  Header(v1::WatchEvent::Type type, int64_t revision) {
+    uint8_t* p = bytes_;
+    if (type != 0) {
+      p = CodedOutputStream::WriteVarint32ToArray(kTypeTag, p);
+      p = CodedOutputStream::WriteVarint64ToArray(static_cast<uint64_t>(type), p);
+    }
+    if (revision != 0) {
+      p = CodedOutputStream::WriteVarint32ToArray(kRevisionTag, p);
+      p = CodedOutputStream::WriteVarint64ToArray(static_cast<uint64_t>(revision), p);
+    }
+    size_ = static_cast<size_t>(p - bytes_);
   }
-  if (revision != 0) {
-    AppendVarint(kRevisionTag, &h);
-    AppendVarint(static_cast<uint64_t>(revision), &h);
+  size_t size() const { return size_; }
+  void AppendTo(std::string* out) const {
+    out->append(reinterpret_cast<const char*>(bytes_), size_);
   }
-  return h;
-}
+
+ private:
+  uint8_t bytes_[2 * (1 + 10)];
+  size_t size_ = 0;
+};
 
 void AppendSliceEvent(v1::WatchEvent::Type type, int64_t revision, const std::string& slice,
                       std::string* out) {
-  const std::string header = Header(type, revision);
+  const Header header(type, revision);
   const size_t slice_field = CodedOutputStream::VarintSize32(kSliceTag) +
                              CodedOutputStream::VarintSize64(slice.size()) + slice.size();
   AppendVarint(kEventsTag, out);
   AppendVarint(header.size() + slice_field, out);
-  out->append(header);
+  header.AppendTo(out);
   AppendVarint(kSliceTag, out);
   AppendVarint(slice.size(), out);
   out->append(slice);
 }
 
 void AppendControlEvent(v1::WatchEvent::Type type, int64_t revision, std::string* out) {
-  const std::string header = Header(type, revision);
+  const Header header(type, revision);
   AppendVarint(kEventsTag, out);
   AppendVarint(header.size(), out);
-  out->append(header);
+  header.AppendTo(out);
 }
 
-void AppendEvent(const v1::WatchEvent& e, std::string* out) {
-  const std::string bytes = e.SerializeAsString();
-  AppendVarint(kEventsTag, out);
+// The bytes of a length-delimited field, tag included.
+size_t FieldSize(uint32_t tag, size_t length) {
+  return CodedOutputStream::VarintSize32(tag) + CodedOutputStream::VarintSize64(length) + length;
+}
+
+void AppendField(uint32_t tag, absl::string_view bytes, std::string* out) {
+  AppendVarint(tag, out);
   AppendVarint(bytes.size(), out);
-  out->append(bytes);
+  out->append(bytes.data(), bytes.size());
+}
+
+// An ENDPOINTS-view event; `endpoint` is a ServiceEndpoint's bytes. (proto3: an empty string
+// field is omitted; the endpoint message field is always present.)
+void AppendEndpointEvent(v1::WatchEvent::Type type, int64_t revision, const std::string& ns,
+                         const std::string& service, absl::string_view endpoint,
+                         std::string* out) {
+  const Header header(type, revision);
+  const size_t size = header.size() + (ns.empty() ? 0 : FieldSize(kNamespaceTag, ns.size())) +
+                      (service.empty() ? 0 : FieldSize(kServiceTag, service.size())) +
+                      FieldSize(kEndpointTag, endpoint.size());
+  AppendVarint(kEventsTag, out);
+  AppendVarint(size, out);
+  header.AppendTo(out);
+  if (!ns.empty()) AppendField(kNamespaceTag, ns, out);
+  if (!service.empty()) AppendField(kServiceTag, service, out);
+  AppendField(kEndpointTag, endpoint, out);
 }
 
 bool InFilter(const Selection& sel, const v1::ServiceEndpoint& e) {
   return (sel.zone.empty() || e.zone() == sel.zone) &&
          (sel.node.empty() || e.node_name() == sel.node);
-}
-
-// The selected endpoints of a merged view, as pointers into it (sorted by address, as the view).
-std::vector<const v1::ServiceEndpoint*> Filtered(const Selection& sel,
-                                                 const std::vector<v1::ServiceEndpoint>& view) {
-  std::vector<const v1::ServiceEndpoint*> out;
-  out.reserve(view.size());
-  for (const v1::ServiceEndpoint& e : view) {
-    if (InFilter(sel, e)) out.push_back(&e);
-  }
-  return out;
 }
 
 }  // namespace
@@ -267,36 +294,51 @@ void Subscriber::DiffSlices(const ServiceVersion& before, const ServiceVersion& 
 }
 
 void Subscriber::DiffEndpoints(const ServiceVersion& before, const ServiceVersion& after) {
-  const store::ServiceSnapshotPtr& any = after.snapshot ? after.snapshot : before.snapshot;
-  if (any == nullptr) return;
-  // Every subscriber of the service diffs the same two versions: the views are merged once.
-  query::MergedViews::Ptr va = MergedView(before.snapshot);
-  query::MergedViews::Ptr vb = MergedView(after.snapshot);
-  query::EndpointDiff diff =
-      query::DiffEndpoints(Filtered(selection_, *va), Filtered(selection_, *vb));
-  auto emit = [&](v1::WatchEvent::Type type, v1::ServiceEndpoint&& ep) {
+  if (before.snapshot == nullptr && after.snapshot == nullptr) return;
+  auto emit = [&](v1::WatchEvent::Type type, const query::MergedViews::Ptr& view, int32_t index) {
     PendingEvent e;
     e.revision = after.revision;
     e.type = type;
-    e.ns = any->namespace_;
-    e.service = any->name;
-    e.endpoint = std::move(ep);
+    e.view = view;
+    e.index = index;
     pending_.push_back(std::move(e));
   };
-  for (v1::ServiceEndpoint& ep : diff.removed) {
-    v1::ServiceEndpoint key;
-    key.set_address(ep.address());
-    key.set_address_type(ep.address_type());
-    emit(v1::WatchEvent::DELETED, std::move(key));
+  if (before.snapshot == nullptr || after.snapshot == nullptr) {
+    // A snapshot (every selected endpoint ADDED) or a deleted service (every one DELETED).
+    const bool added = after.snapshot != nullptr;
+    query::MergedViews::Ptr view = MergedView(added ? after.snapshot : before.snapshot);
+    for (size_t i = 0; i < view->size(); ++i) {
+      if (InFilter(selection_, (*view)[i])) {
+        emit(added ? v1::WatchEvent::ADDED : v1::WatchEvent::DELETED, view,
+             static_cast<int32_t>(i));
+      }
+    }
+    return;
   }
-  for (v1::ServiceEndpoint& ep : diff.added) emit(v1::WatchEvent::ADDED, std::move(ep));
-  for (v1::ServiceEndpoint& ep : diff.modified) emit(v1::WatchEvent::MODIFIED, std::move(ep));
+  // Every subscriber of the service diffs the same two versions: the diff is computed once, and
+  // each subscriber only applies its zone / node filter to it. An endpoint that moves into or out
+  // of the filter is ADDED or DELETED for this subscriber.
+  std::shared_ptr<const query::ViewDiff> diff = ViewDiff(before.snapshot, after.snapshot);
+  for (const query::ViewDiff::Change& c : diff->changes) {
+    const bool was = c.before >= 0 && InFilter(selection_, (*diff->before)[c.before]);
+    const bool is = c.after >= 0 && InFilter(selection_, (*diff->after)[c.after]);
+    if (is) {
+      emit(was ? v1::WatchEvent::MODIFIED : v1::WatchEvent::ADDED, diff->after, c.after);
+    } else if (was) {
+      emit(v1::WatchEvent::DELETED, diff->before, c.before);
+    }
+  }
 }
 
 query::MergedViews::Ptr Subscriber::MergedView(const store::ServiceSnapshotPtr& snapshot) const {
   if (options_.merged_views != nullptr) return options_.merged_views->Get(snapshot);
-  return std::make_shared<const std::vector<v1::ServiceEndpoint>>(
-      snapshot != nullptr ? query::MergeEndpoints(*snapshot) : std::vector<v1::ServiceEndpoint>{});
+  return std::make_shared<const query::MergedView>(snapshot);
+}
+
+std::shared_ptr<const query::ViewDiff> Subscriber::ViewDiff(
+    const store::ServiceSnapshotPtr& before, const store::ServiceSnapshotPtr& after) const {
+  if (options_.merged_views != nullptr) return options_.merged_views->Diff(before, after);
+  return query::DiffViews(MergedView(before), MergedView(after));
 }
 
 void Subscriber::Control(v1::WatchEvent::Type type, int64_t revision) {
@@ -314,16 +356,21 @@ std::optional<std::string> Subscriber::Emit() {
     if (p.slice != nullptr) {
       // The slice's bytes are shared by every subscriber sent this version.
       AppendSliceEvent(p.type, p.revision, *p.slice->SerializedProto(), &out);
-    } else {
-      v1::WatchEvent e;
-      e.set_type(p.type);
-      e.set_revision(p.revision);
-      if (!p.service.empty()) {
-        e.set_namespace_(std::move(p.ns));
-        e.set_service(std::move(p.service));
-        *e.mutable_endpoint() = std::move(p.endpoint);
+    } else if (p.view != nullptr) {
+      const query::MergedView& view = *p.view;
+      if (p.type == v1::WatchEvent::DELETED) {
+        v1::ServiceEndpoint key;
+        key.set_address(view[p.index].address());
+        key.set_address_type(view[p.index].address_type());
+        AppendEndpointEvent(p.type, p.revision, view.namespace_(), view.name(),
+                            key.SerializeAsString(), &out);
+      } else {
+        // The endpoint's bytes are shared by every subscriber sent this version.
+        AppendEndpointEvent(p.type, p.revision, view.namespace_(), view.name(),
+                            view.Bytes(p.index), &out);
       }
-      AppendEvent(e, &out);
+    } else {
+      AppendControlEvent(p.type, p.revision, &out);
     }
     ++events;
     last_revision_sent_ = std::max(last_revision_sent_, p.revision);

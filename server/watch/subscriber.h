@@ -136,10 +136,10 @@ class Subscriber {
     v1::WatchEvent::Type type = v1::WatchEvent::TYPE_UNSPECIFIED;
     // SLICES view.
     SlicePtr slice;
-    // ENDPOINTS view.
-    std::string ns;
-    std::string service;
-    v1::ServiceEndpoint endpoint;
+    // ENDPOINTS view: the endpoint is (*view)[index], shared with every subscriber of the service
+    // with its encoded bytes; a DELETED event sends only its address and address type.
+    std::shared_ptr<const query::MergedView> view;
+    int32_t index = -1;
   };
   using Catalog = std::vector<std::pair<std::string, ServiceVersion>>;
 
@@ -153,8 +153,11 @@ class Subscriber {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
   void DiffEndpoints(const ServiceVersion& before, const ServiceVersion& after)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
-  // The merged view of `snapshot` (empty for null): shared (Options::merged_views) or merged here.
+  // The merged view of `snapshot` (empty for null), and the diff of two: shared
+  // (Options::merged_views) or computed here.
   query::MergedViews::Ptr MergedView(const store::ServiceSnapshotPtr& snapshot) const;
+  std::shared_ptr<const query::ViewDiff> ViewDiff(const store::ServiceSnapshotPtr& before,
+                                                  const store::ServiceSnapshotPtr& after) const;
   std::optional<std::string> Emit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
   void Control(v1::WatchEvent::Type type, int64_t revision) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
 

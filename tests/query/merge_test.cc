@@ -113,38 +113,6 @@ TEST(MergeTest, SortedAndPortsMergedAcrossSlices) {
   EXPECT_EQ(merged[1].ports_size(), 2);
 }
 
-// DiffEndpoints reports additions, removals and changed endpoints, and nothing for equal ones.
-TEST(DiffTest, AddedModifiedRemoved) {
-  auto before = MergeEndpoints(
-      Snap({{.name = "a", .endpoints = {E("10.0.0.1"), E("10.0.0.2"), E("10.0.0.3")}}}));
-  auto after = MergeEndpoints(Snap(
-      {{.name = "a", .endpoints = {E("10.0.0.2").Ready(false), E("10.0.0.3"), E("10.0.0.4")}}}));
-  EndpointDiff d = DiffEndpoints(before, after);
-  EXPECT_THAT(Addresses(d.added), ElementsAre("10.0.0.4"));
-  EXPECT_THAT(Addresses(d.modified), ElementsAre("10.0.0.2"));
-  EXPECT_THAT(Addresses(d.removed), ElementsAre("10.0.0.1"));
-  EXPECT_TRUE(DiffEndpoints(after, after).empty());
-}
-
-// A change in a nested field only (a zone hint, the port list) is a modification; the pointer
-// form diffs a filtered subsequence the same way.
-TEST(DiffTest, NestedFieldChangesAreModifications) {
-  auto before = MergeEndpoints(Snap({{.name = "a",
-                                      .endpoints = {E("10.0.0.1").Zone("z1"), E("10.0.0.2")}}}));
-  auto hinted = MergeEndpoints(Snap(
-      {{.name = "a", .endpoints = {E("10.0.0.1").Zone("z1").ZoneHint("z1"), E("10.0.0.2")}}}));
-  EXPECT_THAT(Addresses(DiffEndpoints(before, hinted).modified), ElementsAre("10.0.0.1"));
-  auto ported = MergeEndpoints(Snap({{.name = "a",
-                                      .endpoints = {E("10.0.0.1").Zone("z1"), E("10.0.0.2")},
-                                      .ports = {Port("http", 81)}}}));
-  EXPECT_THAT(Addresses(DiffEndpoints(before, ported).modified),
-              ElementsAre("10.0.0.1", "10.0.0.2"));
-  std::vector<const v1::ServiceEndpoint*> a = {&before[0]}, b = {&hinted[0]};
-  EndpointDiff d = DiffEndpoints(absl::MakeConstSpan(a), absl::MakeConstSpan(b));
-  EXPECT_THAT(Addresses(d.modified), ElementsAre("10.0.0.1"));
-  EXPECT_TRUE(d.added.empty() && d.removed.empty());
-}
-
 // Summaries count slices and merged endpoints by condition, overall and per zone.
 TEST(SummarizeTest, CountsByConditionAndZone) {
   v1::ServiceSummary s = Summarize(

@@ -10,6 +10,8 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/query/merged_views.h"
+#include "server/query/query.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/test_util.h"
 
@@ -348,6 +350,106 @@ TEST_F(HubTest, RandomChurnReconstructsStoreState) {
     }
   }
   hub_.Unsubscribe(sub);
+}
+
+// The ENDPOINTS view under random churn with endpoints moving between zones: after every drain,
+// each subscriber's reconstructed endpoints equal the store's merged view at the bookmark's
+// revision, filtered by its zone (an endpoint moving into the zone must arrive as ADDED, one moving
+// out as DELETED). Run on two hubs: merged views and diffs shared between subscribers (as the
+// server runs it) and computed per subscriber.
+TEST_F(HubTest, EndpointsViewRandomChurnMatchesMergedState) {
+  query::MergedViews views;
+  Hub::Options o = HubOptions(&clock_);
+  o.merged_views = &views;
+  Hub shared(&store_, o);
+  store_.SnapshotAndListen("", &shared);
+  const std::vector<std::string> services = {"web", "api"};
+  const std::vector<std::string> zones = {"zone-a", "zone-b", "zone-c"};
+  struct Watcher {
+    Hub* hub;
+    std::string zone;
+    std::shared_ptr<Subscriber> sub;
+    std::map<std::string, v1::ServiceEndpoint> state;  // "service/address"
+    int64_t last = 0;
+  };
+  std::vector<Watcher> watchers;
+  for (Hub* hub : {&hub_, &shared}) {
+    for (const std::string zone : {"", "zone-a"}) {
+      Selection sel = Watch(services, v1::ENDPOINTS);
+      sel.zone = zone;
+      sel.bookmarks = true;
+      watchers.push_back(Watcher{hub, zone, hub->Subscribe(sel, 0, &sink_), {}, 0});
+    }
+  }
+  int moved_in = 0, moved_out = 0;  // zone-a watchers seeing a zone change as ADDED / DELETED
+  auto consume = [&](Watcher& w, const std::vector<v1::WatchEvent>& events) {
+    for (const v1::WatchEvent& e : events) {
+      EXPECT_GE(e.revision(), w.last);
+      w.last = std::max(w.last, e.revision());
+      const std::string key = absl::StrCat(e.service(), "/", e.endpoint().address());
+      if (e.type() == v1::WatchEvent::ADDED || e.type() == v1::WatchEvent::MODIFIED) {
+        EXPECT_EQ(w.state.count(key), e.type() == v1::WatchEvent::MODIFIED ? 1u : 0u) << key;
+        w.state[key] = e.endpoint();
+      } else if (e.type() == v1::WatchEvent::DELETED) {
+        EXPECT_EQ(w.state.erase(key), 1u) << key;
+      }
+    }
+  };
+  uint32_t seed = 7;
+  auto rnd = [&seed](int n) {
+    seed = seed * 1103515245 + 12345;
+    return static_cast<int>((seed >> 8) % n);
+  };
+  std::map<std::string, std::string> zone_of;  // "service/i" -> the zone last written
+  for (int step = 0; step < 150; ++step) {
+    std::vector<v1::EndpointChange> batch;
+    for (int k = 0; k < 1 + rnd(12); ++k) {
+      const std::string& svc = services[rnd(2)];
+      const int i = rnd(40);
+      if (rnd(5) == 0) {
+        batch.push_back(Remove(svc, i));
+        continue;
+      }
+      const std::string& zone = zones[rnd(3)];
+      auto [it, added] = zone_of.try_emplace(absl::StrCat(svc, "/", i), zone);
+      if (!added && it->second != zone) {
+        if (zone == "zone-a") ++moved_in;
+        if (it->second == "zone-a") ++moved_out;
+      }
+      it->second = zone;
+      batch.push_back(Change(svc, i, rnd(2) == 0, rnd(4) == 0, zone));
+    }
+    Apply(batch);
+    if (rnd(3) == 0) continue;  // let commits pile up and coalesce
+    hub_.DispatchOnce();
+    shared.DispatchOnce();
+    for (Watcher& w : watchers) consume(w, Drain(*w.sub));
+    clock_.Advance(absl::Seconds(6));
+    hub_.TickOnce();
+    shared.TickOnce();
+    const int64_t revision = store_.revision();
+    for (Watcher& w : watchers) {
+      std::vector<v1::WatchEvent> bm = Drain(*w.sub);
+      ASSERT_THAT(Types(bm), ElementsAre(v1::WatchEvent::BOOKMARK));
+      ASSERT_EQ(bm[0].revision(), revision);
+      std::map<std::string, v1::ServiceEndpoint> want;
+      for (const std::string& svc : services) {
+        store::ServiceSnapshotPtr snap = store_.GetService("test", svc);
+        if (snap == nullptr) continue;
+        for (const v1::ServiceEndpoint& e : query::MergeEndpoints(*snap)) {
+          if (w.zone.empty() || e.zone() == w.zone) want[absl::StrCat(svc, "/", e.address())] = e;
+        }
+      }
+      ASSERT_EQ(w.state.size(), want.size()) << "zone '" << w.zone << "' step " << step;
+      for (const auto& [key, e] : want) {
+        ASSERT_TRUE(google::protobuf::util::MessageDifferencer::Equals(w.state[key], e)) << key;
+      }
+    }
+  }
+  EXPECT_GT(moved_in, 10);  // the churn did move endpoints into and out of the filtered zone
+  EXPECT_GT(moved_out, 10);
+  for (Watcher& w : watchers) w.hub->Unsubscribe(w.sub);
+  store_.RemoveListener(&shared);
 }
 
 }  // namespace
