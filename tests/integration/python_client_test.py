@@ -232,15 +232,20 @@ class ClientTest(unittest.TestCase):
         watch = self.discovery.WatchEvent
         first = events.get(timeout=RPC_TIMEOUT_S)
         self.assertEqual(first.type, watch.SYNCED)  # the service does not exist yet
+        # Each step is read before the next is written: commits the watcher has not read yet
+        # fold into one event with the latest state (the coalescing contract).
+        got = []
         self.apply([self.upsert("life", "10.8.0.1", serving=True, terminating=False, zone="zone-a"),
                     self.upsert("life", "10.8.0.2", zone="zone-b")])
+        got.append(events.get(timeout=RPC_TIMEOUT_S))
         self.apply([self.upsert("life", "10.8.0.1", ready=False, serving=True, terminating=True,
                                 zone="zone-a")])
+        got.append(events.get(timeout=RPC_TIMEOUT_S))
         removal = self.change.EndpointChange(
             op=self.change.EndpointChange.REMOVE, namespace="py", service="life",
             endpoint=self.slice.Endpoint(addresses=["10.8.0.1"]))
         last = self.apply([removal])
-        got = [events.get(timeout=RPC_TIMEOUT_S) for _ in range(3)]
+        got.append(events.get(timeout=RPC_TIMEOUT_S))
         call.cancel()
         self.assertEqual([e.type for e in got], [watch.ADDED, watch.MODIFIED, watch.DELETED])
         self.assertTrue(all(e.endpoint.address == "10.8.0.1" for e in got))
