@@ -3,7 +3,13 @@
 // sidecars) on the gRPC callback API, and drives churn through StreamChanges:
 //   1. peak:  churn as fast as the writer can for --seconds over --hot_services services, each
 //             watched by watchers/hot_services streams; delivered events/s, writer rate;
-//   2. paced: churn at 10 % and 50 % of the peak writer rate; propagation latency p50/p99/p999;
+//   2. paced: churn at 10 % and 50 % of the peak writer rate; propagation latency p50/p99/p999.
+//             After each churn phase the harness waits until every watcher holds its service's
+//             last acked revision ("drain": how far behind the watchers were when the writer
+//             stopped), so no phase measures the previous one's backlog; the delivered rates
+//             count every event of the phase's churn over the phase plus its drain.
+//             --view=endpoints watches per-endpoint deltas (one event per endpoint) instead of
+//             slices;
 //   3. idle:  server RSS per idle watch with --idle_watchers streams open;
 //   4. snapshot: a 1 M-endpoint store (--snapshot_services x 100) streamed to one new watcher;
 //   5. stalled: writer throughput of one fixed churn (--stalled_changes over 50 services x 200
@@ -14,10 +20,17 @@
 //             long the stalled watchers take to converge when they read again.
 // Propagation latency is measured as kube-proxy's network-programming latency: from the
 // `endpoints.kubernetes.io/last-change-trigger-time` annotation the server stamps on a slice
-// when it receives the batch, to the watcher holding the event. Same machine, same clock.
+// when it receives the batch, to the watcher holding the event. Same machine, same clock. The
+// ENDPOINTS view carries no annotation: there it is from the writer holding the batch's ack to the
+// watcher holding an event of that revision (negative when the watcher was first).
 //
 //   build-x/bench/watch_load --slicekeeper=build-x/server/slicekeeper [--phases=stalled]
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/proto_buffer_reader.h>
+#include <limits.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -27,19 +40,22 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "google/protobuf/arena.h"
 #include "bench/churn.h"
 #include "slicekeeper/v1/discovery.grpc.pb.h"
 #include "slicekeeper/v1/registry.grpc.pb.h"
@@ -53,6 +69,7 @@ ABSL_FLAG(int, watchers, 1000, "Watch streams in the churn phases (one service e
 ABSL_FLAG(int, idle_watchers, 10000, "Watch streams in the idle-memory phase");
 ABSL_FLAG(int, snapshot_services, 10000, "Services x 100 endpoints for the snapshot phase");
 ABSL_FLAG(double, seconds, 5, "Duration of each churn phase");
+ABSL_FLAG(std::string, view, "slices", "Churn phases: the watchers' view, slices or endpoints");
 ABSL_FLAG(std::string, phases, "churn,idle,snapshot",
           "Phases to run, comma-separated: churn, idle, snapshot, stalled");
 ABSL_FLAG(int, stalled_changes, 500'000, "Stalled phase: endpoint changes per run");
@@ -84,44 +101,159 @@ int64_t RssKiB(pid_t pid) {
 
 // Latency samples and event counts shared by every watcher of a phase.
 struct Recorder {
-  std::atomic<int64_t> events{0};
+  std::atomic<int64_t> events{0};     // ADDED / MODIFIED / DELETED
+  std::atomic<int64_t> endpoints{0};  // endpoints those events carry (ENDPOINTS view: one each)
   std::atomic<int64_t> synced{0};
   absl::Mutex mu;
   std::vector<double> latencies_ms ABSL_GUARDED_BY(mu);
   std::atomic<bool> measuring{false};
 };
 
-class Watcher final : public grpc::ClientReadReactor<v1::WatchResponse> {
+// What the harness needs of one watch event, read off the wire.
+struct ScannedEvent {
+  int type = 0;
+  int64_t revision = 0;
+  int endpoints = 0;             // in the slice (SLICES), 1 (ENDPOINTS)
+  std::string trigger_time;      // the slice's last-change-trigger-time annotation, if any
+};
+
+constexpr char kTriggerTime[] = "endpoints.kubernetes.io/last-change-trigger-time";
+
+// Reads the fields of a length-delimited message in `in` (its limit pushed by the caller),
+// calling on(tag) for each; on(tag) consumes the field's value or returns false to skip it.
+template <typename F>
+bool ForEachField(google::protobuf::io::CodedInputStream* in, F on) {
+  using google::protobuf::internal::WireFormatLite;
+  for (uint32_t tag; (tag = in->ReadTag()) != 0;) {
+    if (!on(tag) && !WireFormatLite::SkipField(in, tag)) return false;
+  }
+  return in->ConsumedEntireMessage() || in->BytesUntilLimit() == 0;
+}
+
+template <typename F>
+bool Nested(google::protobuf::io::CodedInputStream* in, F on) {
+  uint32_t length = 0;
+  if (!in->ReadVarint32(&length)) return false;
+  const auto limit = in->PushLimit(static_cast<int>(length));
+  const bool ok = ForEachField(in, on);
+  in->PopLimit(limit);
+  return ok;
+}
+
+constexpr uint32_t Tag(int field, int wire_type) { return (field << 3) | wire_type; }
+
+// A WatchResponse's events without building messages: a parsed WatchResponse per read made this
+// harness, not the server, most of the machine's CPU (protobuf parsing and destructors) with
+// thousands of streams; the harness reads only types, revisions, endpoint counts and the trigger
+// time, and skips the rest of the bytes.
+bool ScanResponse(grpc::ByteBuffer* buffer, std::vector<ScannedEvent>* events) {
+  grpc::ProtoBufferReader reader(buffer);
+  google::protobuf::io::CodedInputStream in(&reader);
+  in.SetTotalBytesLimit(INT_MAX);
+  events->clear();
+  return ForEachField(&in, [&](uint32_t tag) {
+    if (tag != Tag(1, 2)) return false;  // WatchResponse.events
+    ScannedEvent& e = events->emplace_back();
+    return Nested(&in, [&](uint32_t t) {
+      uint64_t v = 0;
+      switch (t) {
+        case Tag(1, 0):  // type
+          if (in.ReadVarint64(&v)) e.type = static_cast<int>(v);
+          return true;
+        case Tag(2, 0):  // revision
+          if (in.ReadVarint64(&v)) e.revision = static_cast<int64_t>(v);
+          return true;
+        case Tag(6, 2):  // endpoint (ENDPOINTS view)
+          e.endpoints = 1;
+          return false;
+        case Tag(3, 2):  // slice
+          return Nested(&in, [&](uint32_t st) {
+            if (st == Tag(5, 2)) {  // EndpointSlice.endpoints
+              ++e.endpoints;
+              return false;
+            }
+            if (st != Tag(3, 2)) return false;  // EndpointSlice.metadata
+            return Nested(&in, [&](uint32_t mt) {
+              if (mt != Tag(9, 2)) return false;  // ObjectMeta.annotations entry
+              std::string key, value;
+              const bool ok = Nested(&in, [&](uint32_t at) {
+                if (at == Tag(1, 2)) return google::protobuf::internal::WireFormatLite::ReadString(&in, &key);
+                if (at == Tag(2, 2)) return google::protobuf::internal::WireFormatLite::ReadString(&in, &value);
+                return false;
+              });
+              if (key == kTriggerTime) e.trigger_time = std::move(value);
+              return ok;
+            });
+          });
+        default:
+          return false;
+      }
+    });
+  });
+}
+
+class Watcher final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  Watcher(v1::EndpointDiscovery::Stub* stub, const v1::WatchRequest& req, Recorder* rec)
-      : rec_(rec) {
-    stub->async()->Watch(&ctx_, &req, this);
-    StartRead(NextResponse());
+  // `service`: the index of the one service watched (all services when negative). Watch is a
+  // server-streaming method; a generic bidi call with one request message is the same on the wire
+  // and gives the harness the raw bytes to scan.
+  Watcher(grpc::GenericStub* stub, const v1::WatchRequest& req, Recorder* rec, int service = -1)
+      : rec_(rec), service_(service), endpoints_view_(req.view() == v1::ENDPOINTS) {
+    const std::string bytes = req.SerializeAsString();
+    grpc::Slice slice(bytes);
+    request_ = grpc::ByteBuffer(&slice, 1);
+    stub->PrepareBidiStreamingCall(&ctx_, "/slicekeeper.v1.EndpointDiscovery/Watch",
+                                   grpc::StubOptions(), this);
+    StartWriteLast(&request_, grpc::WriteOptions());
+    StartRead(&response_);
     StartCall();
   }
   void OnReadDone(bool ok) override {
     if (!ok) return;
     const absl::Time now = absl::Now();
+    if (!ScanResponse(&response_, &scanned_)) {
+      std::fprintf(stderr, "watch_load: a WatchResponse did not parse\n");
+      std::abort();
+    }
+    response_.Clear();
     std::vector<double> lat;
-    for (const v1::WatchEvent& e : resp_->events()) {
-      if (e.type() == v1::WatchEvent::SYNCED) rec_->synced.fetch_add(1);
-      if (e.type() != v1::WatchEvent::MODIFIED && e.type() != v1::WatchEvent::ADDED) continue;
-      rec_->events.fetch_add(1, std::memory_order_relaxed);
-      if (!rec_->measuring.load(std::memory_order_relaxed)) continue;
-      auto it = e.slice().metadata().annotations().find(
-          "endpoints.kubernetes.io/last-change-trigger-time");
+    int64_t events = 0, endpoints = 0, max_revision = 0, last_arrival_revision = -1;
+    const bool measuring = rec_->measuring.load(std::memory_order_relaxed);
+    for (const ScannedEvent& e : scanned_) {
+      if (e.type == v1::WatchEvent::SYNCED) rec_->synced.fetch_add(1);
+      if (e.type != v1::WatchEvent::MODIFIED && e.type != v1::WatchEvent::ADDED &&
+          e.type != v1::WatchEvent::DELETED) {
+        continue;
+      }
+      ++events;
+      endpoints += e.endpoints;
+      max_revision = std::max(max_revision, e.revision);
+      if (!measuring) continue;
+      if (endpoints_view_) {
+        // Joined with the writer's ack times after the phase (TakeArrivals).
+        if (e.revision != last_arrival_revision) {
+          absl::MutexLock l(&arrivals_mu_);
+          arrivals_.push_back({e.revision, now});
+        }
+        last_arrival_revision = e.revision;
+        continue;
+      }
       absl::Time t;
       std::string err;
-      if (it != e.slice().metadata().annotations().end() &&
-          absl::ParseTime(absl::RFC3339_full, it->second, &t, &err)) {
+      if (!e.trigger_time.empty() && absl::ParseTime(absl::RFC3339_full, e.trigger_time, &t, &err)) {
         lat.push_back(absl::ToDoubleMilliseconds(now - t));
       }
+    }
+    rec_->events.fetch_add(events, std::memory_order_relaxed);
+    rec_->endpoints.fetch_add(endpoints, std::memory_order_relaxed);
+    if (max_revision > revision_.load(std::memory_order_relaxed)) {
+      revision_.store(max_revision, std::memory_order_release);
     }
     if (!lat.empty()) {
       absl::MutexLock l(&rec_->mu);
       rec_->latencies_ms.insert(rec_->latencies_ms.end(), lat.begin(), lat.end());
     }
-    StartRead(NextResponse());
+    StartRead(&response_);
   }
   void OnDone(const grpc::Status&) override {
     absl::MutexLock l(&mu_);
@@ -132,21 +264,26 @@ class Watcher final : public grpc::ClientReadReactor<v1::WatchResponse> {
     absl::MutexLock l(&mu_);
     mu_.Await(absl::Condition(&done_));
   }
-
- private:
-  // Each response is parsed on a fresh arena: a thousand streams of slices parsed into heap
-  // messages made this harness, not the server, the bottleneck (84 % of the machine's CPU in
-  // malloc and protobuf destructors).
-  v1::WatchResponse* NextResponse() {
-    arena_.Reset();
-    resp_ = google::protobuf::Arena::CreateMessage<v1::WatchResponse>(&arena_);
-    return resp_;
+  int service() const { return service_; }
+  // The highest revision of any event received.
+  int64_t revision() const { return revision_.load(std::memory_order_acquire); }
+  // ENDPOINTS view: (revision, arrival) of the events received while measuring, and clears them.
+  std::vector<std::pair<int64_t, absl::Time>> TakeArrivals() {
+    absl::MutexLock l(&arrivals_mu_);
+    return std::exchange(arrivals_, {});
   }
 
+ private:
   Recorder* const rec_;
+  const int service_;
+  const bool endpoints_view_;
   grpc::ClientContext ctx_;
-  google::protobuf::Arena arena_;
-  v1::WatchResponse* resp_ = nullptr;
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer response_;
+  std::vector<ScannedEvent> scanned_;
+  std::atomic<int64_t> revision_{0};
+  absl::Mutex arrivals_mu_;
+  std::vector<std::pair<int64_t, absl::Time>> arrivals_ ABSL_GUARDED_BY(arrivals_mu_);
   absl::Mutex mu_;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
@@ -156,6 +293,7 @@ struct Cluster {
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   std::unique_ptr<v1::EndpointRegistry::Stub> registry;
   std::vector<std::unique_ptr<v1::EndpointDiscovery::Stub>> discovery;
+  std::vector<std::unique_ptr<grpc::GenericStub>> generic;  // for the watchers, per channel
 };
 
 Cluster StartCluster(std::vector<std::string> extra_args = {}) {
@@ -176,6 +314,7 @@ Cluster StartCluster(std::vector<std::string> extra_args = {}) {
     c.channels.push_back(grpc::CreateCustomChannel(c.server->grpc_address(),
                                                    grpc::InsecureChannelCredentials(), args));
     c.discovery.push_back(v1::EndpointDiscovery::NewStub(c.channels.back()));
+    c.generic.push_back(std::make_unique<grpc::GenericStub>(c.channels.back()));
   }
   c.registry = v1::EndpointRegistry::NewStub(c.channels[0]);
   return c;
@@ -200,28 +339,52 @@ void Fill(Cluster& c, int services) {
   }
 }
 
-std::vector<std::unique_ptr<Watcher>> OpenWatchers(Cluster& c, int n, int services, Recorder* rec) {
+std::vector<std::unique_ptr<Watcher>> OpenWatchers(Cluster& c, int n, int services, Recorder* rec,
+                                                   v1::WatchView view = v1::SLICES) {
   std::vector<std::unique_ptr<Watcher>> out;
   for (int i = 0; i < n; ++i) {
     v1::WatchRequest req;
     req.set_namespace_("bench");
     req.add_services(absl::StrCat("svc-", i % services));
-    out.push_back(std::make_unique<Watcher>(c.discovery[i % kChannels].get(), req, rec));
+    req.set_view(view);
+    out.push_back(
+        std::make_unique<Watcher>(c.generic[i % kChannels].get(), req, rec, i % services));
   }
   // Every stream has its snapshot.
   while (rec->synced.load() < n) absl::SleepFor(absl::Milliseconds(5));
   return out;
 }
 
-// Streams 100-change batches for `seconds`, at most `rate` changes/s (0: as fast as acks allow).
-// Returns changes acked per second.
-double Churn100(Cluster& c, Churn& churn, int services, double seconds, double rate) {
+struct ChurnResult {
+  double changes_per_s = 0;  // acked
+  absl::Time end;            // when the last ack arrived
+  // Per service: the highest revision of an acked batch that changed something (0: none).
+  std::vector<int64_t> last_revision;
+  // When the writer held the ack of each revision.
+  absl::flat_hash_map<int64_t, absl::Time> acked_at;
+};
+
+// Streams 100-change batches for `seconds`, at most `rate` changes/s (0: as fast as acks allow),
+// batch i to service i % services.
+ChurnResult Churn100(Cluster& c, Churn& churn, int services, double seconds, double rate) {
   grpc::ClientContext ctx;
   auto stream = c.registry->StreamChanges(&ctx);
   std::atomic<int64_t> acked{0};
+  ChurnResult result;
+  result.last_revision.assign(services, 0);
   std::thread reader([&] {
     v1::ChangeAck ack;
-    while (stream->Read(&ack)) acked.fetch_add(ack.code() == 0 ? 100 : 0);
+    while (stream->Read(&ack)) {
+      if (ack.code() != 0) continue;
+      const absl::Time now = absl::Now();
+      const v1::BatchStats& st = ack.stats();
+      if (st.endpoints_added() + st.endpoints_updated() + st.endpoints_removed() > 0) {
+        int64_t& last = result.last_revision[ack.batch_id() % services];
+        last = std::max(last, ack.revision());
+        result.acked_at.emplace(ack.revision(), now);
+      }
+      acked.fetch_add(100);
+    }
   });
   const absl::Time start = absl::Now(), end = start + absl::Seconds(seconds);
   int64_t sent = 0;
@@ -244,7 +407,24 @@ double Churn100(Cluster& c, Churn& churn, int services, double seconds, double r
   stream->WritesDone();
   reader.join();
   stream->Finish();
-  return acked.load() / absl::ToDoubleSeconds(absl::Now() - start);
+  result.end = absl::Now();
+  result.changes_per_s = acked.load() / absl::ToDoubleSeconds(result.end - start);
+  return result;
+}
+
+// Waits until every watcher holds an event at or past its service's last changing revision;
+// returns when that was (or, after `timeout`, nullopt).
+std::optional<absl::Time> AwaitCaughtUp(const std::vector<std::unique_ptr<Watcher>>& watchers,
+                                        const std::vector<int64_t>& last_revision,
+                                        absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (const auto& w : watchers) {
+    while (w->revision() < last_revision[w->service()]) {
+      if (absl::Now() > deadline) return std::nullopt;
+      absl::SleepFor(absl::Microseconds(200));  // polling the watchers' progress, bounded
+    }
+  }
+  return absl::Now();
 }
 
 double Percentile(std::vector<double>& v, double p) {
@@ -258,33 +438,63 @@ void ChurnPhases() {
   const int services = absl::GetFlag(FLAGS_services), n = absl::GetFlag(FLAGS_watchers);
   const int hot = std::min(services, absl::GetFlag(FLAGS_hot_services));
   const double seconds = absl::GetFlag(FLAGS_seconds);
+  const bool endpoints_view = absl::GetFlag(FLAGS_view) == "endpoints";
+  if (!endpoints_view && absl::GetFlag(FLAGS_view) != "slices") {
+    std::fprintf(stderr, "--view: slices or endpoints\n");
+    std::exit(2);
+  }
   Cluster c = StartCluster();
   Fill(c, services);
   Recorder rec;
-  std::vector<std::unique_ptr<Watcher>> watchers = OpenWatchers(c, n, hot, &rec);
+  std::vector<std::unique_ptr<Watcher>> watchers =
+      OpenWatchers(c, n, hot, &rec, endpoints_view ? v1::ENDPOINTS : v1::SLICES);
   Churn churn(hot, kEndpoints, 7);
-  std::printf("%-10s %14s %16s %10s %10s %10s %10s\n", "phase", "changes/s", "events/s", "p50 ms",
-              "p99 ms", "p999 ms", "rss MiB");
+  std::printf("%d watchers, %s view, %d hot services\n", n, endpoints_view ? "ENDPOINTS" : "SLICES",
+              hot);
+  std::printf("%-6s %10s %12s %14s %10s %9s %9s %9s %9s\n", "phase", "changes/s", "events/s",
+              "endpoints/s", "drain ms", "p50 ms", "p99 ms", "p999 ms", "rss MiB");
   double peak = 0;
   for (double fraction : {1.0, 0.1, 0.5}) {
     {
       absl::MutexLock l(&rec.mu);
       rec.latencies_ms.clear();
     }
+    for (auto& w : watchers) w->TakeArrivals();
     rec.measuring = true;
-    const int64_t events0 = rec.events.load();
+    const int64_t events0 = rec.events.load(), endpoints0 = rec.endpoints.load();
     const absl::Time t0 = absl::Now();
-    const double rate = Churn100(c, churn, hot, seconds, fraction < 1 ? peak * fraction : 0);
-    const double events_per_s =
-        (rec.events.load() - events0) / absl::ToDoubleSeconds(absl::Now() - t0);
+    const ChurnResult churned =
+        Churn100(c, churn, hot, seconds, fraction < 1 ? peak * fraction : 0);
+    const std::optional<absl::Time> caught_up =
+        AwaitCaughtUp(watchers, churned.last_revision, absl::Seconds(60));
     rec.measuring = false;
-    if (fraction == 1.0) peak = rate;
-    absl::MutexLock l(&rec.mu);
+    const double elapsed = absl::ToDoubleSeconds(caught_up.value_or(absl::Now()) - t0);
+    const double events_per_s = (rec.events.load() - events0) / elapsed;
+    const double endpoints_per_s = (rec.endpoints.load() - endpoints0) / elapsed;
+    if (fraction == 1.0) peak = churned.changes_per_s;
+    std::vector<double> latencies;
+    {
+      absl::MutexLock l(&rec.mu);
+      latencies.swap(rec.latencies_ms);
+    }
+    for (auto& w : watchers) {
+      for (const auto& [revision, at] : w->TakeArrivals()) {
+        auto it = churned.acked_at.find(revision);
+        if (it != churned.acked_at.end()) {
+          latencies.push_back(absl::ToDoubleMilliseconds(at - it->second));
+        }
+      }
+    }
     std::printf(
-        "%-10s %14.0f %16.0f %10.2f %10.2f %10.2f %10.1f\n",
+        "%-6s %10.0f %12.0f %14.0f %10s %9.2f %9.2f %9.2f %9.1f\n",
         fraction == 1.0 ? "peak" : absl::StrCat(static_cast<int>(fraction * 100), "%").c_str(),
-        rate, events_per_s, Percentile(rec.latencies_ms, 0.5), Percentile(rec.latencies_ms, 0.99),
-        Percentile(rec.latencies_ms, 0.999), RssKiB(c.server->pid()) / 1024.0);
+        churned.changes_per_s, events_per_s, endpoints_per_s,
+        caught_up ? absl::StrFormat("%.0f", absl::ToDoubleMilliseconds(*caught_up - churned.end))
+                        .c_str()
+                  : "timeout",
+        Percentile(latencies, 0.5), Percentile(latencies, 0.99), Percentile(latencies, 0.999),
+        RssKiB(c.server->pid()) / 1024.0);
+    std::fflush(stdout);
   }
   for (auto& w : watchers) w->Stop();
 }
@@ -310,7 +520,7 @@ void SnapshotPhase() {
   v1::WatchRequest req;
   req.set_namespace_("bench");
   const absl::Time start = absl::Now();
-  Watcher w(c.discovery[0].get(), req, &rec);
+  Watcher w(c.generic[0].get(), req, &rec);
   while (rec.synced.load() < 1) absl::SleepFor(absl::Milliseconds(1));
   std::printf(
       "snapshot: %d endpoints in %lld slices to one new watcher in %.0f ms (server RSS %.1f MiB, "
