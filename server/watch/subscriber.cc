@@ -89,6 +89,16 @@ void AppendField(uint32_t tag, absl::string_view bytes, std::string* out) {
   out->append(bytes.data(), bytes.size());
 }
 
+// A DELETED event's endpoint: a ServiceEndpoint with only address = 1 and address_type = 2.
+std::string EndpointKey(const v1::ServiceEndpoint& e) {
+  std::string out;
+  out.reserve(FieldSize(1 << 3 | 2, e.address().size()) +
+              FieldSize(2 << 3 | 2, e.address_type().size()));
+  if (!e.address().empty()) AppendField(1 << 3 | 2, e.address(), &out);
+  if (!e.address_type().empty()) AppendField(2 << 3 | 2, e.address_type(), &out);
+  return out;
+}
+
 // An ENDPOINTS-view event; `endpoint` is a ServiceEndpoint's bytes. (proto3: an empty string
 // field is omitted; the endpoint message field is always present.)
 void AppendEndpointEvent(v1::WatchEvent::Type type, int64_t revision, const std::string& ns,
@@ -247,9 +257,13 @@ bool Subscriber::TakeDirty() {
     if (version.revision <= before.revision) continue;
     DiffService(key, before, version);
   }
-  std::stable_sort(
-      pending_.begin() + start, pending_.end(),
-      [](const PendingEvent& a, const PendingEvent& b) { return a.revision < b.revision; });
+  // Usually one service, or services of one commit: already in order.
+  auto by_revision = [](const PendingEvent& a, const PendingEvent& b) {
+    return a.revision < b.revision;
+  };
+  if (!std::is_sorted(pending_.begin() + start, pending_.end(), by_revision)) {
+    std::stable_sort(pending_.begin() + start, pending_.end(), by_revision);
+  }
   return true;
 }
 
@@ -359,11 +373,8 @@ std::optional<std::string> Subscriber::Emit() {
     } else if (p.view != nullptr) {
       const query::MergedView& view = *p.view;
       if (p.type == v1::WatchEvent::DELETED) {
-        v1::ServiceEndpoint key;
-        key.set_address(view[p.index].address());
-        key.set_address_type(view[p.index].address_type());
         AppendEndpointEvent(p.type, p.revision, view.namespace_(), view.name(),
-                            key.SerializeAsString(), &out);
+                            EndpointKey(view[p.index]), &out);
       } else {
         // The endpoint's bytes are shared by every subscriber sent this version.
         AppendEndpointEvent(p.type, p.revision, view.namespace_(), view.name(),
