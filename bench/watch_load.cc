@@ -9,7 +9,7 @@
 //             stopped), so no phase measures the previous one's backlog; the delivered rates
 //             count every event of the phase's churn over the phase plus its drain.
 //             --view=endpoints watches per-endpoint deltas (one event per endpoint) instead of
-//             slices;
+//             slices; --rates adds phases at fixed rates;
 //   3. idle:  server RSS per idle watch with --idle_watchers streams open;
 //   4. snapshot: a 1 M-endpoint store (--snapshot_services x 100) streamed to one new watcher;
 //   5. stalled: writer throughput of one fixed churn (--stalled_changes over 50 services x 200
@@ -50,6 +50,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -70,6 +71,9 @@ ABSL_FLAG(int, idle_watchers, 10000, "Watch streams in the idle-memory phase");
 ABSL_FLAG(int, snapshot_services, 10000, "Services x 100 endpoints for the snapshot phase");
 ABSL_FLAG(double, seconds, 5, "Duration of each churn phase");
 ABSL_FLAG(std::string, view, "slices", "Churn phases: the watchers' view, slices or endpoints");
+ABSL_FLAG(std::string, rates, "",
+          "Churn phases: extra phases at these fixed rates (changes/s, comma-separated), after the "
+          "peak, 10 % and 50 % phases");
 ABSL_FLAG(std::string, phases, "churn,idle,snapshot",
           "Phases to run, comma-separated: churn, idle, snapshot, stalled");
 ABSL_FLAG(int, stalled_changes, 500'000, "Stalled phase: endpoint changes per run");
@@ -454,7 +458,17 @@ void ChurnPhases() {
   std::printf("%-6s %10s %12s %14s %10s %9s %9s %9s %9s\n", "phase", "changes/s", "events/s",
               "endpoints/s", "drain ms", "p50 ms", "p99 ms", "p999 ms", "rss MiB");
   double peak = 0;
-  for (double fraction : {1.0, 0.1, 0.5}) {
+  // Phases: a fraction of the peak (<= 1; 1 = the peak itself) or a fixed rate (> 1, changes/s).
+  std::vector<double> phases = {1.0, 0.1, 0.5};
+  for (absl::string_view r : absl::StrSplit(absl::GetFlag(FLAGS_rates), ',', absl::SkipEmpty())) {
+    double rate = 0;
+    if (!absl::SimpleAtod(r, &rate) || rate <= 1) {
+      std::fprintf(stderr, "--rates: changes/s above 1, comma-separated\n");
+      std::exit(2);
+    }
+    phases.push_back(rate);
+  }
+  for (double fraction : phases) {
     {
       absl::MutexLock l(&rec.mu);
       rec.latencies_ms.clear();
@@ -464,7 +478,7 @@ void ChurnPhases() {
     const int64_t events0 = rec.events.load(), endpoints0 = rec.endpoints.load();
     const absl::Time t0 = absl::Now();
     const ChurnResult churned =
-        Churn100(c, churn, hot, seconds, fraction < 1 ? peak * fraction : 0);
+        Churn100(c, churn, hot, seconds, fraction < 1 ? peak * fraction : fraction > 1 ? fraction : 0);
     const std::optional<absl::Time> caught_up =
         AwaitCaughtUp(watchers, churned.last_revision, absl::Seconds(60));
     rec.measuring = false;
@@ -487,7 +501,9 @@ void ChurnPhases() {
     }
     std::printf(
         "%-6s %10.0f %12.0f %14.0f %10s %9.2f %9.2f %9.2f %9.1f\n",
-        fraction == 1.0 ? "peak" : absl::StrCat(static_cast<int>(fraction * 100), "%").c_str(),
+        fraction == 1.0  ? "peak"
+        : fraction > 1.0 ? absl::StrCat(static_cast<int64_t>(fraction), "/s").c_str()
+                         : absl::StrCat(static_cast<int>(fraction * 100), "%").c_str(),
         churned.changes_per_s, events_per_s, endpoints_per_s,
         caught_up ? absl::StrFormat("%.0f", absl::ToDoubleMilliseconds(*caught_up - churned.end))
                         .c_str()
