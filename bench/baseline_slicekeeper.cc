@@ -1,5 +1,6 @@
 // etcd_baseline's slicekeeper systems: the real binary as a child process (ServerProcess), with
 // or without the 1-member etcd its --store=etcd runs on.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/baseline_systems.h"
+#include "bench/raw_watch.h"
 #include "slicekeeper/v1/discovery.grpc.pb.h"
 #include "slicekeeper/v1/registry.grpc.pb.h"
 #include "tests/etcd/etcd_cluster.h"
@@ -33,64 +35,42 @@ int ServiceIndex(const std::string& name) {
 }
 
 // One Watch stream (either view) over some services; records each new revision per service.
-class Watcher final : public grpc::ClientReadReactor<v1::WatchResponse> {
+class Watcher final : public RawWatch {
  public:
-  Watcher(v1::EndpointDiscovery::Stub* stub, const v1::WatchRequest& req, int index,
-          DeliveryLog* log, std::atomic<int>* synced)
+  Watcher(grpc::GenericStub* stub, const v1::WatchRequest& req, int index, DeliveryLog* log,
+          std::atomic<int>* synced)
       : index_(index), log_(log), synced_(synced) {
-    stub->async()->Watch(&ctx_, &req, this);
-    StartRead(&resp_);
-    StartCall();
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) return;
-    const int64_t now = NowNs();
-    // (service, newest revision) of this message; a message holds few services.
-    std::vector<std::pair<int, int64_t>> seen;
-    for (const v1::WatchEvent& e : resp_.events()) {
-      if (e.type() == v1::WatchEvent::SYNCED) synced_->fetch_add(1);
-      if (e.type() != v1::WatchEvent::ADDED && e.type() != v1::WatchEvent::MODIFIED &&
-          e.type() != v1::WatchEvent::DELETED) {
-        continue;
-      }
-      int s = ServiceIndex(e.service());  // ENDPOINTS view
-      if (e.has_slice()) {                // SLICES view
-        auto label = e.slice().metadata().labels().find("kubernetes.io/service-name");
-        if (label != e.slice().metadata().labels().end()) s = ServiceIndex(label->second);
-      }
-      if (s < 0) continue;
-      auto it = std::find_if(seen.begin(), seen.end(), [s](auto& p) { return p.first == s; });
-      if (it == seen.end()) {
-        seen.emplace_back(s, e.revision());
-      } else {
-        it->second = std::max(it->second, e.revision());
-      }
-    }
-    for (auto& [s, rev] : seen) log_->Record(index_, s, rev, now);
-    StartRead(&resp_);
-  }
-  void OnDone(const grpc::Status& status) override {
-    absl::MutexLock l(&mu_);
-    done_ = true;
-  }
-  void Stop() {
-    ctx_.TryCancel();
-    absl::MutexLock l(&mu_);
-    mu_.Await(absl::Condition(&done_));
+    Start(stub, req);
   }
 
  private:
+  void OnEvents(const std::vector<ScannedEvent>& events) override {
+    const int64_t now = NowNs();
+    // (service, newest revision) of this message; a message holds few services.
+    std::vector<std::pair<int, int64_t>> seen;
+    for (const ScannedEvent& e : events) {
+      if (e.type == v1::WatchEvent::SYNCED) synced_->fetch_add(1);
+      if (e.type != v1::WatchEvent::ADDED && e.type != v1::WatchEvent::MODIFIED &&
+          e.type != v1::WatchEvent::DELETED) {
+        continue;
+      }
+      const int s = ServiceIndex(e.service);
+      if (s < 0) continue;
+      auto it = std::find_if(seen.begin(), seen.end(), [s](auto& p) { return p.first == s; });
+      if (it == seen.end()) {
+        seen.emplace_back(s, e.revision);
+      } else {
+        it->second = std::max(it->second, e.revision);
+      }
+    }
+    for (auto& [s, rev] : seen) log_->Record(index_, s, rev, now);
+  }
+
   const int index_;
   DeliveryLog* const log_;
   std::atomic<int>* const synced_;
-  grpc::ClientContext ctx_;
-  v1::WatchResponse resp_;
-  absl::Mutex mu_;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-// StreamChanges streams with a reader thread each; service s's batches go to stream s % streams.
 class StreamWriter final : public ChangeWriter {
  public:
   StreamWriter(v1::EndpointRegistry::Stub* stub, int streams, AckFn on_ack)
@@ -150,7 +130,7 @@ class SlicekeeperSystem final : public System {
     }
     registry_ = v1::EndpointRegistry::NewStub(channels_[0]);
     for (int i = 1; i <= kWatchChannels; ++i) {
-      discovery_.push_back(v1::EndpointDiscovery::NewStub(channels_[i]));
+      watch_stubs_.push_back(std::make_unique<grpc::GenericStub>(channels_[i]));
     }
   }
   ~SlicekeeperSystem() override { StopWatchers(); }
@@ -180,7 +160,7 @@ class SlicekeeperSystem final : public System {
       req.set_view(view_);
       for (int s : services_of_watcher[w]) req.add_services(absl::StrCat("svc-", s));
       watchers_.push_back(
-          std::make_unique<Watcher>(discovery_[w % kWatchChannels].get(), req, w, log, &synced_));
+          std::make_unique<Watcher>(watch_stubs_[w % kWatchChannels].get(), req, w, log, &synced_));
     }
     const absl::Time deadline = absl::Now() + absl::Seconds(60);
     while (synced_.load() < n) {  // every stream has its snapshot
@@ -213,7 +193,7 @@ class SlicekeeperSystem final : public System {
   const v1::WatchView view_;
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
   std::unique_ptr<v1::EndpointRegistry::Stub> registry_;
-  std::vector<std::unique_ptr<v1::EndpointDiscovery::Stub>> discovery_;
+  std::vector<std::unique_ptr<grpc::GenericStub>> watch_stubs_;  // one per watch channel
   std::atomic<int> synced_{0};
   std::vector<std::unique_ptr<Watcher>> watchers_;
 };

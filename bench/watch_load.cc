@@ -25,12 +25,8 @@
 // watcher holding an event of that revision (negative when the watcher was first).
 //
 //   build-x/bench/watch_load --slicekeeper=build-x/server/slicekeeper [--phases=stalled]
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/wire_format_lite.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/support/proto_buffer_reader.h>
-#include <limits.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -58,6 +54,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/churn.h"
+#include "bench/raw_watch.h"
 #include "slicekeeper/v1/discovery.grpc.pb.h"
 #include "slicekeeper/v1/registry.grpc.pb.h"
 #include "tests/integration/server_process.h"
@@ -113,117 +110,29 @@ struct Recorder {
   std::atomic<bool> measuring{false};
 };
 
-// What the harness needs of one watch event, read off the wire.
-struct ScannedEvent {
-  int type = 0;
-  int64_t revision = 0;
-  int endpoints = 0;             // in the slice (SLICES), 1 (ENDPOINTS)
-  std::string trigger_time;      // the slice's last-change-trigger-time annotation, if any
-};
-
-constexpr char kTriggerTime[] = "endpoints.kubernetes.io/last-change-trigger-time";
-
-// Reads the fields of a length-delimited message in `in` (its limit pushed by the caller),
-// calling on(tag) for each; on(tag) consumes the field's value or returns false to skip it.
-template <typename F>
-bool ForEachField(google::protobuf::io::CodedInputStream* in, F on) {
-  using google::protobuf::internal::WireFormatLite;
-  for (uint32_t tag; (tag = in->ReadTag()) != 0;) {
-    if (!on(tag) && !WireFormatLite::SkipField(in, tag)) return false;
-  }
-  return in->ConsumedEntireMessage() || in->BytesUntilLimit() == 0;
-}
-
-template <typename F>
-bool Nested(google::protobuf::io::CodedInputStream* in, F on) {
-  uint32_t length = 0;
-  if (!in->ReadVarint32(&length)) return false;
-  const auto limit = in->PushLimit(static_cast<int>(length));
-  const bool ok = ForEachField(in, on);
-  in->PopLimit(limit);
-  return ok;
-}
-
-constexpr uint32_t Tag(int field, int wire_type) { return (field << 3) | wire_type; }
-
-// A WatchResponse's events without building messages: a parsed WatchResponse per read made this
-// harness, not the server, most of the machine's CPU (protobuf parsing and destructors) with
-// thousands of streams; the harness reads only types, revisions, endpoint counts and the trigger
-// time, and skips the rest of the bytes.
-bool ScanResponse(grpc::ByteBuffer* buffer, std::vector<ScannedEvent>* events) {
-  grpc::ProtoBufferReader reader(buffer);
-  google::protobuf::io::CodedInputStream in(&reader);
-  in.SetTotalBytesLimit(INT_MAX);
-  events->clear();
-  return ForEachField(&in, [&](uint32_t tag) {
-    if (tag != Tag(1, 2)) return false;  // WatchResponse.events
-    ScannedEvent& e = events->emplace_back();
-    return Nested(&in, [&](uint32_t t) {
-      uint64_t v = 0;
-      switch (t) {
-        case Tag(1, 0):  // type
-          if (in.ReadVarint64(&v)) e.type = static_cast<int>(v);
-          return true;
-        case Tag(2, 0):  // revision
-          if (in.ReadVarint64(&v)) e.revision = static_cast<int64_t>(v);
-          return true;
-        case Tag(6, 2):  // endpoint (ENDPOINTS view)
-          e.endpoints = 1;
-          return false;
-        case Tag(3, 2):  // slice
-          return Nested(&in, [&](uint32_t st) {
-            if (st == Tag(5, 2)) {  // EndpointSlice.endpoints
-              ++e.endpoints;
-              return false;
-            }
-            if (st != Tag(3, 2)) return false;  // EndpointSlice.metadata
-            return Nested(&in, [&](uint32_t mt) {
-              if (mt != Tag(9, 2)) return false;  // ObjectMeta.annotations entry
-              std::string key, value;
-              const bool ok = Nested(&in, [&](uint32_t at) {
-                if (at == Tag(1, 2)) return google::protobuf::internal::WireFormatLite::ReadString(&in, &key);
-                if (at == Tag(2, 2)) return google::protobuf::internal::WireFormatLite::ReadString(&in, &value);
-                return false;
-              });
-              if (key == kTriggerTime) e.trigger_time = std::move(value);
-              return ok;
-            });
-          });
-        default:
-          return false;
-      }
-    });
-  });
-}
-
-class Watcher final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+class Watcher final : public RawWatch {
  public:
-  // `service`: the index of the one service watched (all services when negative). Watch is a
-  // server-streaming method; a generic bidi call with one request message is the same on the wire
-  // and gives the harness the raw bytes to scan.
+  // `service`: the index of the one service watched (all services when negative).
   Watcher(grpc::GenericStub* stub, const v1::WatchRequest& req, Recorder* rec, int service = -1)
       : rec_(rec), service_(service), endpoints_view_(req.view() == v1::ENDPOINTS) {
-    const std::string bytes = req.SerializeAsString();
-    grpc::Slice slice(bytes);
-    request_ = grpc::ByteBuffer(&slice, 1);
-    stub->PrepareBidiStreamingCall(&ctx_, "/slicekeeper.v1.EndpointDiscovery/Watch",
-                                   grpc::StubOptions(), this);
-    StartWriteLast(&request_, grpc::WriteOptions());
-    StartRead(&response_);
-    StartCall();
+    Start(stub, req);
   }
-  void OnReadDone(bool ok) override {
-    if (!ok) return;
+  int service() const { return service_; }
+  // The highest revision of any event received.
+  int64_t revision() const { return revision_.load(std::memory_order_acquire); }
+  // ENDPOINTS view: (revision, arrival) of the events received while measuring, and clears them.
+  std::vector<std::pair<int64_t, absl::Time>> TakeArrivals() {
+    absl::MutexLock l(&arrivals_mu_);
+    return std::exchange(arrivals_, {});
+  }
+
+ private:
+  void OnEvents(const std::vector<ScannedEvent>& scanned) override {
     const absl::Time now = absl::Now();
-    if (!ScanResponse(&response_, &scanned_)) {
-      std::fprintf(stderr, "watch_load: a WatchResponse did not parse\n");
-      std::abort();
-    }
-    response_.Clear();
     std::vector<double> lat;
     int64_t events = 0, endpoints = 0, max_revision = 0, last_arrival_revision = -1;
     const bool measuring = rec_->measuring.load(std::memory_order_relaxed);
-    for (const ScannedEvent& e : scanned_) {
+    for (const ScannedEvent& e : scanned) {
       if (e.type == v1::WatchEvent::SYNCED) rec_->synced.fetch_add(1);
       if (e.type != v1::WatchEvent::MODIFIED && e.type != v1::WatchEvent::ADDED &&
           e.type != v1::WatchEvent::DELETED) {
@@ -257,39 +166,14 @@ class Watcher final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::Byt
       absl::MutexLock l(&rec_->mu);
       rec_->latencies_ms.insert(rec_->latencies_ms.end(), lat.begin(), lat.end());
     }
-    StartRead(&response_);
-  }
-  void OnDone(const grpc::Status&) override {
-    absl::MutexLock l(&mu_);
-    done_ = true;
-  }
-  void Stop() {
-    ctx_.TryCancel();
-    absl::MutexLock l(&mu_);
-    mu_.Await(absl::Condition(&done_));
-  }
-  int service() const { return service_; }
-  // The highest revision of any event received.
-  int64_t revision() const { return revision_.load(std::memory_order_acquire); }
-  // ENDPOINTS view: (revision, arrival) of the events received while measuring, and clears them.
-  std::vector<std::pair<int64_t, absl::Time>> TakeArrivals() {
-    absl::MutexLock l(&arrivals_mu_);
-    return std::exchange(arrivals_, {});
   }
 
- private:
   Recorder* const rec_;
   const int service_;
   const bool endpoints_view_;
-  grpc::ClientContext ctx_;
-  grpc::ByteBuffer request_;
-  grpc::ByteBuffer response_;
-  std::vector<ScannedEvent> scanned_;
   std::atomic<int64_t> revision_{0};
   absl::Mutex arrivals_mu_;
   std::vector<std::pair<int64_t, absl::Time>> arrivals_ ABSL_GUARDED_BY(arrivals_mu_);
-  absl::Mutex mu_;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 struct Cluster {
