@@ -12,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "server/api/server.h"
 #include "server/store/store.h"
@@ -97,6 +98,25 @@ class WatchTest : public ::testing::Test {
     return out;
   }
 
+  // QueryEndpoints (condition ANY, the watch's zone) of an ENDPOINTS watch's one service, keyed as
+  // WatchClient keys endpoints.
+  std::map<std::string, v1::ServiceEndpoint> QueriedEndpoints(const v1::WatchRequest& r) {
+    v1::QueryEndpointsRequest q;
+    q.set_namespace_(r.namespace_());
+    q.set_service(r.services(0));
+    q.set_zone(r.zone());
+    q.set_condition(v1::ANY);
+    grpc::ClientContext ctx;
+    v1::QueryEndpointsResponse resp;
+    const grpc::Status status = stub_->QueryEndpoints(&ctx, q, &resp);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    std::map<std::string, v1::ServiceEndpoint> out;
+    for (const v1::ServiceEndpoint& e : resp.endpoints()) {
+      out[absl::StrCat(q.namespace_(), "/", q.service(), "/", e.address())] = e;
+    }
+    return out;
+  }
+
   static std::vector<v1::WatchEvent::Type> Types(const std::vector<v1::WatchEvent>& events) {
     std::vector<v1::WatchEvent::Type> out;
     for (const v1::WatchEvent& e : events) out.push_back(e.type());
@@ -127,6 +147,18 @@ bool SameSlices(const std::map<std::string, v1::EndpointSlice>& a,
   for (const auto& [key, slice] : a) {
     auto it = b.find(key);
     if (it == b.end() || Bytes(slice) != Bytes(it->second)) return false;
+  }
+  return true;
+}
+
+bool SameEndpoints(const std::map<std::string, v1::ServiceEndpoint>& a,
+                   const std::map<std::string, v1::ServiceEndpoint>& b) {
+  if (a.size() != b.size()) return false;
+  for (const auto& [key, e] : a) {
+    auto it = b.find(key);
+    if (it == b.end() || !google::protobuf::util::MessageDifferencer::Equals(e, it->second)) {
+      return false;
+    }
   }
   return true;
 }
@@ -318,8 +350,11 @@ TEST_F(WatchTest, StalledWatcherConvergesWithCoalescedEvents) {
 }
 
 // Many concurrent watchers over a mix of selections (sidecars of one or two services, a few
-// namespace-wide and cluster-wide watchers), under seeded random churn: after the churn, every
-// watcher's rebuilt state equals the store's at the revision it reached, object for object.
+// namespace-wide and cluster-wide watchers, and one in ten on the ENDPOINTS view of one service,
+// half of those filtered by zone), under seeded random churn that also moves endpoints between
+// zones: after the churn, every SLICES watcher's rebuilt state equals the store's slices at the
+// revision it reached, object for object, and every ENDPOINTS watcher's equals QueryEndpoints
+// (condition ANY, same zone) at that revision.
 TEST_F(WatchTest, ManyWatchersConvergeUnderChurn) {
   StartServer();
   // The sanitizer builds check the same property with a fifth of the churn (ASan's Debug build
@@ -335,7 +370,12 @@ TEST_F(WatchTest, ManyWatchersConvergeUnderChurn) {
   for (int i = 0; i < kWatchers; ++i) {
     v1::WatchRequest r;
     r.set_bookmarks(true);
-    if (i % 100 == 0) {
+    if (i % 10 == 5) {
+      r.set_namespace_("ns");
+      r.add_services(svc(i % kServices));
+      r.set_view(v1::ENDPOINTS);
+      if (i % 20 == 5) r.set_zone("zone-0");
+    } else if (i % 100 == 0) {
       // everything
     } else if (i % 100 == 1) {
       r.set_namespace_("ns");
@@ -356,16 +396,21 @@ TEST_F(WatchTest, ManyWatchersConvergeUnderChurn) {
       const int s = static_cast<int>(rng() % kServices);
       std::vector<int>& ids = live[s];
       const int dice = static_cast<int>(rng() % 10);
+      // Each write puts the endpoint in a random zone: updates move endpoints between zones.
+      auto zoned = [&rng](v1::EndpointChange c) {
+        c.mutable_endpoint()->set_zone(absl::StrCat("zone-", rng() % 2));
+        return c;
+      };
       if (ids.size() < 20 || dice < 4) {
         ids.push_back(next_id++);
-        batch.push_back(Upsert("ns", svc(s), Ip(ids.back())));
+        batch.push_back(zoned(Upsert("ns", svc(s), Ip(ids.back()))));
       } else if (dice < 7) {
         const size_t at = rng() % ids.size();
         batch.push_back(Remove("ns", svc(s), Ip(ids[at])));
         ids[at] = ids.back();
         ids.pop_back();
       } else {
-        batch.push_back(Upsert("ns", svc(s), Ip(ids[rng() % ids.size()]), rng() % 2 == 0));
+        batch.push_back(zoned(Upsert("ns", svc(s), Ip(ids[rng() % ids.size()]), rng() % 2 == 0)));
       }
     }
     Write(batch);
@@ -377,6 +422,12 @@ TEST_F(WatchTest, ManyWatchersConvergeUnderChurn) {
     WatchClient* w = watchers_[i].get();
     ASSERT_TRUE(w->AwaitRevision(final_revision, kTimeout)) << "watcher " << i;
     EXPECT_TRUE(w->violations().empty()) << "watcher " << i;
+    if (requests[i].view() == v1::ENDPOINTS) {
+      const std::map<std::string, v1::ServiceEndpoint> want = QueriedEndpoints(requests[i]);
+      EXPECT_FALSE(want.empty()) << "watcher " << i;
+      EXPECT_TRUE(SameEndpoints(w->endpoints(), want)) << "watcher " << i;
+      continue;
+    }
     const std::string selection = requests[i].SerializeAsString();
     if (!expected.contains(selection)) expected[selection] = StoreSlices(requests[i]);
     EXPECT_TRUE(SameSlices(w->slices(), expected[selection])) << "watcher " << i;
