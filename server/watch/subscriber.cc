@@ -23,6 +23,9 @@ constexpr uint32_t kSliceTag = (3 << 3) | 2;
 constexpr uint32_t kNamespaceTag = (4 << 3) | 2;
 constexpr uint32_t kServiceTag = (5 << 3) | 2;
 constexpr uint32_t kEndpointTag = (6 << 3) | 2;
+// ServiceEndpoint's address = 1 and address_type = 2 (all a DELETED event carries).
+constexpr uint32_t kAddressTag = (1 << 3) | 2;
+constexpr uint32_t kAddressTypeTag = (2 << 3) | 2;
 
 using google::protobuf::io::CodedOutputStream;
 
@@ -92,10 +95,10 @@ void AppendField(uint32_t tag, absl::string_view bytes, std::string* out) {
 // A DELETED event's endpoint: a ServiceEndpoint with only address = 1 and address_type = 2.
 std::string EndpointKey(const v1::ServiceEndpoint& e) {
   std::string out;
-  out.reserve(FieldSize(1 << 3 | 2, e.address().size()) +
-              FieldSize(2 << 3 | 2, e.address_type().size()));
-  if (!e.address().empty()) AppendField(1 << 3 | 2, e.address(), &out);
-  if (!e.address_type().empty()) AppendField(2 << 3 | 2, e.address_type(), &out);
+  out.reserve(FieldSize(kAddressTag, e.address().size()) +
+              FieldSize(kAddressTypeTag, e.address_type().size()));
+  if (!e.address().empty()) AppendField(kAddressTag, e.address(), &out);
+  if (!e.address_type().empty()) AppendField(kAddressTypeTag, e.address_type(), &out);
   return out;
 }
 
