@@ -1,6 +1,7 @@
 // watch_load: the end-to-end fan-out harness. It starts the real `slicekeeper` binary (memory
-// store) on loopback, fills it, opens N Watch streams (SLICES view, one service each, like
-// sidecars) on the gRPC callback API, and drives churn through StreamChanges:
+// store) on loopback, fills it, opens N Watch streams (one service each, like sidecars; SLICES
+// view, or ENDPOINTS with --view=endpoints) read off the wire (bench/raw_watch.h), and drives
+// churn through StreamChanges:
 //   1. peak:  churn as fast as the writer can for --seconds over --hot_services services, each
 //             watched by watchers/hot_services streams; delivered events/s, writer rate;
 //   2. paced: churn at 10 % and 50 % of the peak writer rate; propagation latency p50/p99/p999.
