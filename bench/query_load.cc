@@ -154,6 +154,9 @@ Run H2load(const ServerProcess& server, const std::string& path, const std::stri
 
 int Main() {
   if (absl::GetFlag(FLAGS_slicekeeper).empty()) Fail("--slicekeeper=PATH is required");
+  if (absl::GetFlag(FLAGS_requests) < 1) Fail("--requests: at least 1");
+  if (absl::GetFlag(FLAGS_streams) < 1) Fail("--streams: at least 1");
+  if (absl::GetFlag(FLAGS_reps) < 1) Fail("--reps: at least 1");
   auto server = ServerProcess::Start(
       {.binary = absl::GetFlag(FLAGS_slicekeeper), .args = {"--store=memory", "--log_level=warn"}});
   if (!server.ok()) Fail(absl::StrCat("cannot start the server: ", server.status().ToString()));

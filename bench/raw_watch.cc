@@ -40,7 +40,9 @@ bool Nested(CodedInputStream* in, F on) {
   uint32_t length = 0;
   if (!in->ReadVarint32(&length)) return false;
   const CodedInputStream::Limit limit = in->PushLimit(static_cast<int>(length));
-  const bool ok = ForEachField(in, on);
+  // The stream ending before the field's length is also a "message end" to ForEachField: only
+  // reaching the limit itself is a whole field.
+  const bool ok = ForEachField(in, on) && in->BytesUntilLimit() == 0;
   in->PopLimit(limit);
   return ok;
 }

@@ -240,9 +240,12 @@ class QueryLoad {
   QueryLoad(grpc::GenericStub* stub, const grpc::ByteBuffer& request, int total)
       : stub_(stub), request_(request), total_(total) {}
 
-  // Starts `window` calls and returns when all `total` are done; false if any failed.
-  bool Run(int window) {
+  // Starts `window` calls; each one that finishes starts the next until `total` have.
+  void Start(int window) {
     for (int i = 0; i < window; ++i) StartOne();
+  }
+  // Returns when all `total` are done; false if any failed.
+  bool Wait() {
     done_.WaitForNotification();
     absl::MutexLock l(&mu_);
     return failed_ == 0;
@@ -315,18 +318,12 @@ void BM_QueryEndpointsServer(benchmark::State& state) {
   size_t answer_bytes = 0;
   for (auto _ : state) {
     std::vector<std::unique_ptr<QueryLoad>> loads;
-    for (auto& stub : stubs) loads.push_back(std::make_unique<QueryLoad>(stub.get(), request, kQueries));
-    std::vector<std::thread> threads;
-    bool ok = true;
-    absl::Mutex ok_mu;
-    for (auto& load : loads) {
-      threads.emplace_back([&, load = load.get()] {
-        const bool run_ok = load->Run(in_flight);
-        absl::MutexLock l(&ok_mu);
-        ok = ok && run_ok;
-      });
+    for (auto& stub : stubs) {
+      loads.push_back(std::make_unique<QueryLoad>(stub.get(), request, kQueries));
     }
-    for (std::thread& t : threads) t.join();
+    for (auto& load : loads) load->Start(in_flight);
+    bool ok = true;
+    for (auto& load : loads) ok = load->Wait() && ok;
     if (!ok) state.SkipWithError("a query failed");
     answer_bytes = loads.front()->answer_bytes();
   }

@@ -61,26 +61,6 @@ class Header {
   size_t size_ = 0;
 };
 
-void AppendSliceEvent(v1::WatchEvent::Type type, int64_t revision, const std::string& slice,
-                      std::string* out) {
-  const Header header(type, revision);
-  const size_t slice_field = CodedOutputStream::VarintSize32(kSliceTag) +
-                             CodedOutputStream::VarintSize64(slice.size()) + slice.size();
-  AppendVarint(kEventsTag, out);
-  AppendVarint(header.size() + slice_field, out);
-  header.AppendTo(out);
-  AppendVarint(kSliceTag, out);
-  AppendVarint(slice.size(), out);
-  out->append(slice);
-}
-
-void AppendControlEvent(v1::WatchEvent::Type type, int64_t revision, std::string* out) {
-  const Header header(type, revision);
-  AppendVarint(kEventsTag, out);
-  AppendVarint(header.size(), out);
-  header.AppendTo(out);
-}
-
 // The bytes of a length-delimited field, tag included.
 size_t FieldSize(uint32_t tag, size_t length) {
   return CodedOutputStream::VarintSize32(tag) + CodedOutputStream::VarintSize64(length) + length;
@@ -90,6 +70,22 @@ void AppendField(uint32_t tag, absl::string_view bytes, std::string* out) {
   AppendVarint(tag, out);
   AppendVarint(bytes.size(), out);
   out->append(bytes.data(), bytes.size());
+}
+
+void AppendSliceEvent(v1::WatchEvent::Type type, int64_t revision, const std::string& slice,
+                      std::string* out) {
+  const Header header(type, revision);
+  AppendVarint(kEventsTag, out);
+  AppendVarint(header.size() + FieldSize(kSliceTag, slice.size()), out);
+  header.AppendTo(out);
+  AppendField(kSliceTag, slice, out);
+}
+
+void AppendControlEvent(v1::WatchEvent::Type type, int64_t revision, std::string* out) {
+  const Header header(type, revision);
+  AppendVarint(kEventsTag, out);
+  AppendVarint(header.size(), out);
+  header.AppendTo(out);
 }
 
 // A DELETED event's endpoint: a ServiceEndpoint with only address = 1 and address_type = 2.
