@@ -13,6 +13,7 @@ std::string DisplayName(const std::string& system) {
   if (system == "rocksdb") return "slicekeeper, rocksdb sync=always";
   if (system == "sk-etcd") return "slicekeeper, etcd backend";
   if (system == "etcd") return "raw etcd";
+  if (system == "null") return "null server (transport floor)";
   return system;
 }
 
@@ -50,7 +51,7 @@ struct Comparison {
 std::vector<Comparison> Compare(const Report& r) {
   std::vector<Comparison> out;
   const PhaseResult *epeak = Find(r, "etcd", "peak"), *ecom = Find(r, "etcd", "common");
-  for (const char* system : {"rocksdb", "memory", "sk-etcd"}) {
+  for (const char* system : {"rocksdb", "memory", "sk-etcd", "null"}) {
     const PhaseResult *peak = Find(r, system, "peak"), *com = Find(r, system, "common");
     if (peak == nullptr || epeak == nullptr || com == nullptr || ecom == nullptr) continue;
     out.push_back({.system = system,

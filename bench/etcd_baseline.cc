@@ -6,6 +6,9 @@
 //   sk-etcd   slicekeeper --store=etcd over a 1-member etcd the bench starts
 //   etcd      raw etcd, a fresh 1-member cluster: one key per endpoint, a batch as one Txn, a watch
 //             per watched service (bench/baseline_etcd.cc)
+//   null      bench/null_server, not in the default list: the same RPCs with none of the work
+//             (no parse, validation, reconcile, storage or serialization), the most any server
+//             with this API reaches on this machine under this harness (the transport floor)
 // each system fresh (its own processes, the real binaries), and prints one table and the ratios.
 // The etcds run with --max-txn-ops=10000 --max-request-bytes=10485760.
 //
@@ -59,8 +62,13 @@
 #ifndef SK_SLICEKEEPER_BINARY
 #define SK_SLICEKEEPER_BINARY ""
 #endif
+#ifndef SK_NULL_SERVER_BINARY
+#define SK_NULL_SERVER_BINARY ""
+#endif
 
 ABSL_FLAG(std::string, slicekeeper, SK_SLICEKEEPER_BINARY, "Path of the slicekeeper binary");
+ABSL_FLAG(std::string, null_server, SK_NULL_SERVER_BINARY,
+          "Path of bench/null_server, the transport floor (--systems=null)");
 ABSL_FLAG(std::string, etcd_binary, "/usr/bin/etcd", "Path of the etcd binary");
 ABSL_FLAG(std::string, systems, "etcd,memory,rocksdb,sk-etcd",
           "Systems to run, in this order: memory, rocksdb, sk-etcd, etcd (raw etcd)");
@@ -95,6 +103,8 @@ absl::StatusOr<std::unique_ptr<System>> StartSystem(const std::string& kind) {
     sk.args.push_back("--store=memory");
   } else if (kind == "rocksdb") {
     sk.args.insert(sk.args.end(), {"--store=rocksdb", "--sync=always"});
+  } else if (kind == "null") {
+    sk.binary = absl::GetFlag(FLAGS_null_server);
   } else if (kind == "sk-etcd") {
     sk.args.insert(sk.args.end(), {"--store=etcd", "--etcd_prefix=/sk/"});
     sk.etcd_binary = absl::GetFlag(FLAGS_etcd_binary);

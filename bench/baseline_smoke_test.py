@@ -1,0 +1,39 @@
+"""Smoke test of etcd_baseline and bench/null_server: a short run against the null server and the
+real binary (memory store) must complete with every batch acked and every delivery received.
+
+It checks the harness and the transport floor still work (wire formats, the null server's routing
+and acks), not their speed: speed lives in BENCHMARKS.md.
+
+usage: baseline_smoke_test.py ETCD_BASELINE_BINARY
+"""
+import json
+import subprocess
+import sys
+
+
+def main():
+    cmd = [sys.argv[1], "--systems=null,memory", "--duration=1s", "--services=10",
+           "--watchers=5", "--watch_fraction=0.2", "-o", "json"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if run.returncode != 0:
+        sys.exit(f"etcd_baseline exited {run.returncode}:\n{run.stderr}")
+    report = json.loads(run.stdout)
+    assert report["failures"] == [], report["failures"]
+    seen = set()
+    for p in report["phases"]:
+        where = f'{p["system"]}/{p["phase"]}'
+        seen.add(where)
+        assert p["batches_acked"] > 0 and p["batches_failed"] == 0, where
+        # 5 watchers x 2 of 10 services: each service has one watcher, so one delivery a batch.
+        assert p["deliveries"] == p["batches_acked"], (where, p["deliveries"], p["batches_acked"])
+        assert p["missing"] == 0, where
+        assert p["achieved"] > 0, where
+    for system in ("null", "memory"):
+        for phase in ("common", "target", "peak"):
+            assert f"{system}/{phase}" in seen, (system, phase, seen)
+    print("ok:", ", ".join(f'{p["system"]}/{p["phase"]} {p["achieved"]:.0f}/s'
+                           for p in report["phases"]))
+
+
+if __name__ == "__main__":
+    main()
