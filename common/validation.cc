@@ -22,6 +22,8 @@ struct EndpointInput {
   absl::string_view address_type;
   const v1::Endpoint& endpoint;
   const PortField& ports;
+  // When set (the same object as `endpoint`), an UPSERT's endpoint is moved from here, not copied.
+  v1::Endpoint* take = nullptr;
 };
 
 // The address type given, or the family of endpoint.addresses[0] when none is. Errors go to
@@ -71,7 +73,11 @@ EndpointPtr CanonicalEndpoint(const EndpointInput& in, absl::string_view type) {
     if (in.endpoint.has_hostname()) endpoint->set_hostname(in.endpoint.hostname());
     if (in.endpoint.has_target_ref()) *endpoint->mutable_target_ref() = in.endpoint.target_ref();
   } else {
-    *endpoint = in.endpoint;
+    if (in.take != nullptr) {
+      *endpoint = std::move(*in.take);  // both on the heap: a swap
+    } else {
+      *endpoint = in.endpoint;
+    }
     if (endpoint->has_hints()) {
       SortByName(*endpoint->mutable_hints()->mutable_for_zones());
       SortByName(*endpoint->mutable_hints()->mutable_for_nodes());
@@ -137,8 +143,10 @@ std::optional<EndpointDelta> NormalizeEndpoint(const EndpointInput& in, const Fi
   return delta;
 }
 
+// `take`: when set, `change` itself, whose endpoint and names are moved into the delta.
 std::optional<EndpointDelta> NormalizeChangeInto(const v1::EndpointChange& change,
-                                                 const FieldPath& path, ErrorList& errors) {
+                                                 const FieldPath& path, ErrorList& errors,
+                                                 v1::EndpointChange* take = nullptr) {
   const size_t before = errors.size();
   EndpointDelta::Op op = EndpointDelta::Op::kUpsert;
   if (change.op() == v1::EndpointChange::REMOVE) {
@@ -148,9 +156,14 @@ std::optional<EndpointDelta> NormalizeChangeInto(const v1::EndpointChange& chang
   }
   internal::CheckRequiredLabel(change.namespace_(), path.Field("namespace"), errors);
   internal::CheckRequiredLabel(change.service(), path.Field("service"), errors);
-  EndpointInput in{op, change.address_type(), change.endpoint(), change.ports()};
+  EndpointInput in{op, change.address_type(), change.endpoint(), change.ports(),
+                   take == nullptr ? nullptr : take->mutable_endpoint()};
   std::optional<EndpointDelta> delta = NormalizeEndpoint(in, path, before, errors);
-  if (delta.has_value()) {
+  if (!delta.has_value()) return delta;
+  if (take != nullptr) {
+    delta->namespace_ = std::move(*take->mutable_namespace_());
+    delta->service = std::move(*take->mutable_service());
+  } else {
     delta->namespace_ = change.namespace_();
     delta->service = change.service();
   }
@@ -293,19 +306,41 @@ absl::StatusOr<EndpointDelta> NormalizeDesired(absl::string_view ns, absl::strin
   return std::move(*delta);
 }
 
-absl::StatusOr<std::vector<EndpointDelta>> NormalizeChanges(
-    const google::protobuf::RepeatedPtrField<v1::EndpointChange>& changes, absl::string_view path) {
+namespace {
+
+// NormalizeChanges over any sequence of changes; `Take` moves the endpoint out of each change.
+template <bool Take, typename Changes>
+absl::StatusOr<std::vector<EndpointDelta>> NormalizeAll(Changes& changes, absl::string_view path) {
   ErrorList errors;
   FieldPath root(path);
   std::vector<EndpointDelta> deltas;
   deltas.reserve(static_cast<size_t>(changes.size()));
-  for (int i = 0; i < changes.size(); ++i) {
-    std::optional<EndpointDelta> delta =
-        NormalizeChangeInto(changes[i], root.Index(static_cast<size_t>(i)), errors);
+  size_t i = 0;
+  for (auto& change : changes) {
+    v1::EndpointChange* take = nullptr;
+    if constexpr (Take) take = &change;
+    std::optional<EndpointDelta> delta = NormalizeChangeInto(change, root.Index(i++), errors, take);
     if (delta.has_value() && errors.ok()) deltas.push_back(std::move(*delta));
   }
   if (!errors.ok()) return errors.ToStatus();
   return deltas;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<EndpointDelta>> NormalizeChanges(
+    const google::protobuf::RepeatedPtrField<v1::EndpointChange>& changes, absl::string_view path) {
+  return NormalizeAll<false>(changes, path);
+}
+
+absl::StatusOr<std::vector<EndpointDelta>> NormalizeChanges(
+    absl::Span<const v1::EndpointChange> changes, absl::string_view path) {
+  return NormalizeAll<false>(changes, path);
+}
+
+absl::StatusOr<std::vector<EndpointDelta>> TakeNormalizedChanges(
+    absl::Span<v1::EndpointChange> changes, absl::string_view path) {
+  return NormalizeAll<true>(changes, path);
 }
 
 absl::StatusOr<std::vector<EndpointDelta>> NormalizeReplace(

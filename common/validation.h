@@ -84,6 +84,13 @@ absl::StatusOr<EndpointDelta> NormalizeDesired(absl::string_view ns, absl::strin
 // in order.
 absl::StatusOr<std::vector<EndpointDelta>> NormalizeChanges(
     const google::protobuf::RepeatedPtrField<v1::EndpointChange>& changes, absl::string_view path);
+absl::StatusOr<std::vector<EndpointDelta>> NormalizeChanges(
+    absl::Span<const v1::EndpointChange> changes, absl::string_view path);
+// NormalizeChanges for a batch the caller owns and no longer needs: each UPSERT's endpoint and
+// every change's namespace and service are moved into the deltas instead of copied (the write
+// path's largest copy). `changes` is left partly emptied, also when the batch is rejected.
+absl::StatusOr<std::vector<EndpointDelta>> TakeNormalizedChanges(
+    absl::Span<v1::EndpointChange> changes, absl::string_view path);
 // A whole ReplaceEndpoints request: "namespace" and "service" checked once, then
 // "endpoints[i]..." as NormalizeDesired; errors capped as NormalizeChanges.
 absl::StatusOr<std::vector<EndpointDelta>> NormalizeReplace(

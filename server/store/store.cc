@@ -139,23 +139,46 @@ auto RunWrite(internal::Core& core, Write write) -> decltype(write()) {
   return result;
 }
 
-// ApplyChanges up to its commit: with group commit, not yet visible or durable.
-absl::StatusOr<WriteResult> ApplyChangesOnce(internal::Core& core,
-                                             absl::Span<const v1::EndpointChange> changes) {
-  const absl::Time now = core.clock->Now();
-  // Validate everything before locking anything: nothing of a bad batch is applied.
+// A validated batch grouped by service, services in first-seen order.
+struct ServiceBatches {
   std::vector<std::string> keys;
   absl::flat_hash_map<std::string, std::vector<EndpointDelta>> by_service;
-  for (size_t i = 0; i < changes.size(); ++i) {
-    SK_ASSIGN_OR_RETURN(EndpointDelta delta,
-                        validation::NormalizeChange(changes[i], absl::StrCat("changes[", i, "]")));
-    auto [it, inserted] = by_service.try_emplace(ServiceKey(delta.namespace_, delta.service));
-    if (inserted) keys.push_back(it->first);
-    it->second.push_back(std::move(delta));
+};
+
+ServiceBatches GroupByService(std::vector<EndpointDelta> deltas) {
+  ServiceBatches out;
+  std::vector<EndpointDelta>* last = nullptr;  // consecutive changes nearly always share it
+  for (EndpointDelta& delta : deltas) {
+    if (last == nullptr || last->front().service != delta.service ||
+        last->front().namespace_ != delta.namespace_) {
+      auto [it, inserted] = out.by_service.try_emplace(ServiceKey(delta.namespace_, delta.service));
+      if (inserted) out.keys.push_back(it->first);
+      last = &it->second;
+    }
+    last->push_back(std::move(delta));
   }
-  Txn txn(core, keys, now);
-  for (const std::string& key : keys) {
-    const std::vector<EndpointDelta>& deltas = by_service[key];
+  return out;
+}
+
+// Validates everything before anything is locked or applied: nothing of a bad batch is applied.
+// Validation runs once; a replicated store's retries reuse the deltas.
+absl::StatusOr<ServiceBatches> Validate(absl::Span<const v1::EndpointChange> changes) {
+  SK_ASSIGN_OR_RETURN(std::vector<EndpointDelta> deltas,
+                      validation::NormalizeChanges(changes, "changes"));
+  return GroupByService(std::move(deltas));
+}
+absl::StatusOr<ServiceBatches> Validate(std::vector<v1::EndpointChange> changes) {
+  SK_ASSIGN_OR_RETURN(std::vector<EndpointDelta> deltas,
+                      validation::TakeNormalizedChanges(absl::MakeSpan(changes), "changes"));
+  return GroupByService(std::move(deltas));
+}
+
+// ApplyChanges up to its commit: with group commit, not yet visible or durable.
+absl::StatusOr<WriteResult> ApplyChangesOnce(internal::Core& core, const ServiceBatches& batch) {
+  const absl::Time now = core.clock->Now();
+  Txn txn(core, batch.keys, now);
+  for (const std::string& key : batch.keys) {
+    const std::vector<EndpointDelta>& deltas = batch.by_service.at(key);
     ServiceOutcome& o = txn.Service(deltas[0].namespace_, deltas[0].service);
     const v1::ServiceRecord& record = txn.EnsureRecord(o);
     SK_RETURN_IF_ERROR(txn.Reconcile(o, record, deltas, /*full_resync=*/false));
@@ -200,12 +223,18 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(Options options) {
 }
 
 absl::StatusOr<WriteResult> Store::ApplyChanges(absl::Span<const v1::EndpointChange> changes) {
-  return RunWrite(*rep_, [&] { return ApplyChangesOnce(*rep_, changes); });
+  SK_ASSIGN_OR_RETURN(const ServiceBatches batch, Validate(changes));
+  return RunWrite(*rep_, [&] { return ApplyChangesOnce(*rep_, batch); });
 }
 
-void Store::ApplyChangesAsync(absl::Span<const v1::EndpointChange> changes, WriteCallback done) {
+void Store::ApplyChangesAsync(std::vector<v1::EndpointChange> changes, WriteCallback done) {
+  absl::StatusOr<ServiceBatches> batch = Validate(std::move(changes));
+  if (!batch.ok()) {
+    done(batch.status());
+    return;
+  }
   absl::StatusOr<WriteResult> result =
-      WithRetries(*rep_, [&] { return ApplyChangesOnce(*rep_, changes); });
+      WithRetries(*rep_, [&] { return ApplyChangesOnce(*rep_, *batch); });
   if (!result.ok()) {
     done(std::move(result));
     return;

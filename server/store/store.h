@@ -153,7 +153,8 @@ class Store {
 
   // Applies endpoint changes, possibly across several services, atomically at one revision.
   // Services named for the first time are created with a default record.
-  // Errors: INVALID_ARGUMENT naming `changes[i].<field>` and the rule; nothing applied.
+  // Errors: INVALID_ARGUMENT naming `changes[i].<field>` and the rule (every violation, at most
+  // 20 listed); nothing applied.
   absl::StatusOr<WriteResult> ApplyChanges(absl::Span<const v1::EndpointChange> changes);
 
   // ApplyChanges for pipelining writers (a StreamChanges stream): returns once the write is
@@ -161,8 +162,9 @@ class Store {
   // the result once it is visible and durable — inline, or later on the store's commit thread
   // when the storage syncs many writes at once. A later write of the same caller already builds on
   // this one; the `done`s of successful writes come in revision order. `done` must not block.
+  // Takes the batch: its endpoints are moved into the store, not copied.
   using WriteCallback = std::function<void(absl::StatusOr<WriteResult>)>;
-  void ApplyChangesAsync(absl::Span<const v1::EndpointChange> changes, WriteCallback done);
+  void ApplyChangesAsync(std::vector<v1::EndpointChange> changes, WriteCallback done);
 
   // Replaces the full desired endpoint set of one service (endpoints not listed are removed).
   // Errors: INVALID_ARGUMENT naming `endpoints[i].<field>`.

@@ -399,6 +399,50 @@ TEST(NormalizeChangesTest, ErrorMessageIsCapped) {
   EXPECT_EQ(got->size(), 10u);
 }
 
+// Taking a batch gives the same deltas as copying it, moves each UPSERT's endpoint out of the
+// batch instead of copying it, and rejects the same batches with the same message.
+TEST(NormalizeChangesTest, TakeMovesTheEndpointsOut) {
+  std::vector<v1::EndpointChange> changes = {ValidChange(), ValidChange(), ValidChange()};
+  changes[1].mutable_endpoint()->set_addresses(0, "010.1.2.4");
+  changes[2].set_op(v1::EndpointChange::REMOVE);
+  changes[2].clear_ports();
+  const std::vector<v1::EndpointChange> copy = changes;
+  absl::StatusOr<std::vector<EndpointDelta>> copied = NormalizeChanges(copy, "changes");
+  const v1::Endpoint* moved = &changes[0].endpoint();
+  const std::string hostname_before = moved->hostname();
+  absl::StatusOr<std::vector<EndpointDelta>> taken =
+      TakeNormalizedChanges(absl::MakeSpan(changes), "changes");
+  ASSERT_OK(copied);
+  ASSERT_OK(taken);
+  ASSERT_EQ(taken->size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ((*taken)[i].op, (*copied)[i].op);
+    EXPECT_EQ((*taken)[i].namespace_, "default");
+    EXPECT_EQ((*taken)[i].service, "web");
+    EXPECT_EQ((*taken)[i].address_type, "IPv4");
+    EXPECT_EQ((*taken)[i].endpoint->SerializeAsString(),
+              (*copied)[i].endpoint->SerializeAsString())
+        << i;
+  }
+  EXPECT_THAT((*taken)[1].endpoint->addresses(), ElementsAre("10.1.2.4"));
+  EXPECT_EQ((*taken)[0].endpoint->hostname(), hostname_before);
+  // The UPSERTs' endpoints left the batch; the REMOVE's identity was copied.
+  EXPECT_EQ(changes[0].endpoint().addresses_size(), 0);
+  EXPECT_EQ(changes[1].endpoint().addresses_size(), 0);
+  EXPECT_EQ(changes[2].endpoint().addresses_size(), 1);
+
+  std::vector<v1::EndpointChange> bad = copy;
+  bad[2].set_service("Not_A_Label");
+  bad[1].mutable_endpoint()->set_hostname("-x");
+  absl::StatusOr<std::vector<EndpointDelta>> rejected_copy = NormalizeChanges(bad, "changes");
+  absl::StatusOr<std::vector<EndpointDelta>> rejected =
+      TakeNormalizedChanges(absl::MakeSpan(bad), "changes");
+  ASSERT_THAT(rejected, StatusIs(absl::StatusCode::kInvalidArgument,
+                                 HasSubstr("changes[1].endpoint.hostname")));
+  EXPECT_THAT(rejected.status().message(), HasSubstr("changes[2].service"));
+  EXPECT_EQ(rejected.status(), rejected_copy.status());
+}
+
 // ReplaceEndpoints checks namespace and service once, then each endpoints[i].
 TEST(NormalizeReplaceTest, ChecksRequestOnce) {
   v1::ReplaceEndpointsRequest r;
