@@ -165,6 +165,41 @@ TEST_F(StoreTest, InvalidBatchAppliesNothing) {
   EXPECT_EQ(EndpointCount(*store.GetService("ns", "a")), 1);
 }
 
+// The pipelined path takes the batch it is given: every violation is reported, nothing is
+// applied, and a valid batch's endpoints arrive whole (moved, not copied).
+TEST_F(StoreTest, AsyncBatchIsValidatedWholeAndTaken) {
+  Store store(Opts());
+  absl::StatusOr<WriteResult> got = absl::UnknownError("no callback");
+  store.ApplyChangesAsync({Upsert("ns", "a", Ip(1)), Upsert("ns", "a", "10.0.0.300"),
+                           Upsert("ns", "a", Ip(2)), Upsert("NS!", "a", Ip(3))},
+                          [&](absl::StatusOr<WriteResult> r) { got = std::move(r); });
+  EXPECT_THAT(got, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("changes[1]")));
+  EXPECT_THAT(got.status().message(), HasSubstr("changes[3].namespace"));
+  EXPECT_THAT(got.status().message(), ::testing::Not(HasSubstr("changes[0]")));
+  EXPECT_EQ(store.revision(), 0);
+  EXPECT_EQ(store.GetService("ns", "a"), nullptr);
+
+  std::vector<v1::EndpointChange> batch = {Upsert("ns", "a", Ip(1)), Upsert("ns", "b", Ip(2)),
+                                           Upsert("ns", "a", Ip(3))};
+  batch[0].mutable_endpoint()->set_hostname("pod-1");
+  store.ApplyChangesAsync(std::move(batch),
+                          [&](absl::StatusOr<WriteResult> r) { got = std::move(r); });
+  ASSERT_OK(got);
+  EXPECT_EQ(got->revision, 1);
+  EXPECT_EQ(EndpointCount(*store.GetService("ns", "a")), 2);
+  EXPECT_EQ(EndpointCount(*store.GetService("ns", "b")), 1);
+  bool found = false;
+  for (const SlicePtr& slice : store.GetService("ns", "a")->slices) {
+    for (const EndpointPtr& e : slice->endpoints) {
+      if (e->addresses(0) == Ip(1)) {
+        found = true;
+        EXPECT_EQ(e->hostname(), "pod-1");
+      }
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
 // One batch over two services commits both at one revision, in one commit.
 TEST_F(StoreTest, BatchAcrossServicesIsAtomic) {
   Store store(Opts());
