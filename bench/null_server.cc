@@ -158,14 +158,14 @@ class WatchCall final : public grpc::ServerGenericBidiReactor {
  public:
   explicit WatchCall(Hub* hub) : hub_(hub) { StartRead(&request_); }
 
-  bool Finished() {
+  bool Ending() {
     absl::MutexLock l(&mu_);
-    return finished_;
+    return ending_;
   }
 
   void Send(grpc::ByteBuffer message) {
     absl::MutexLock l(&mu_);
-    if (finished_) return;
+    if (ending_) return;
     queue_.push_back(std::move(message));
     if (!writing_) WriteNextLocked();
   }
@@ -175,19 +175,28 @@ class WatchCall final : public grpc::ServerGenericBidiReactor {
     v1::WatchRequest req;
     grpc::ProtoBufferReader reader(&request_);
     if (!req.ParseFromZeroCopyStream(&reader)) {
-      FinishOnce(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "bad WatchRequest"));
+      End(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "bad WatchRequest"));
       return;
     }
     hub_->Subscribe(this, req);  // sends SYNCED
   }
   void OnWriteDone(bool ok) override {
-    absl::MutexLock l(&mu_);
-    writing_ = false;
-    if (!ok || finished_) return;
-    queue_.pop_front();
-    if (!queue_.empty()) WriteNextLocked();
+    {
+      absl::MutexLock l(&mu_);
+      writing_ = false;
+      if (ending_) {
+        MaybeFinishLocked();
+        return;
+      }
+      if (ok) {
+        queue_.pop_front();
+        if (!queue_.empty()) WriteNextLocked();
+        return;
+      }
+    }
+    End(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
   }
-  void OnCancel() override { FinishOnce(grpc::Status::CANCELLED); }
+  void OnCancel() override { End(grpc::Status::CANCELLED); }
   void OnDone() override { delete this; }
 
  private:
@@ -195,16 +204,24 @@ class WatchCall final : public grpc::ServerGenericBidiReactor {
     writing_ = true;
     StartWrite(&queue_.front());
   }
-  // Marks the stream finished before it leaves the table: Subscribe (under the hub's lock) never
-  // adds a finished stream, and once Unsubscribe returns no Publish holds this pointer.
-  void FinishOnce(const grpc::Status& status) {
+  // Marks the stream ending before it leaves the table (Subscribe, under the hub's lock, never
+  // adds an ending stream; once Unsubscribe returns no Publish holds this pointer), then finishes
+  // once no write is in flight, as the real WatchReactor does.
+  void End(const grpc::Status& status) {
     {
       absl::MutexLock l(&mu_);
-      if (finished_) return;
-      finished_ = true;
+      if (ending_) return;
+      ending_ = true;
+      status_ = status;
     }
     hub_->Unsubscribe(this);
-    Finish(status);
+    absl::MutexLock l(&mu_);
+    MaybeFinishLocked();
+  }
+  void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!ending_ || writing_ || finished_) return;
+    finished_ = true;
+    Finish(status_);
   }
 
   Hub* const hub_;
@@ -212,12 +229,14 @@ class WatchCall final : public grpc::ServerGenericBidiReactor {
   absl::Mutex mu_;
   std::deque<grpc::ByteBuffer> queue_ ABSL_GUARDED_BY(mu_);  // front: being written
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool ending_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status status_ ABSL_GUARDED_BY(mu_);
 };
 
 void Hub::Subscribe(WatchCall* call, const v1::WatchRequest& req) {
   absl::MutexLock l(&mu_);
-  if (call->Finished()) return;
+  if (call->Ending()) return;
   for (const std::string& s : req.services()) {
     streams_[absl::StrCat(req.namespace_(), "/", s)].push_back(call);
   }
