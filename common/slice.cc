@@ -45,39 +45,45 @@ v1::EndpointSlice Slice::Header() const {
   return out;
 }
 
-std::shared_ptr<const std::string> Slice::SerializedProto() const {
+std::string Slice::Serialize(bool type_meta) const {
   // ToProto().SerializeAsString() without copying the endpoints into a new message first (that
   // deep copy was most of a 1 M-endpoint snapshot's server time): fields 1-4 from the header,
   // then each endpoint as field 5 straight from the shared object, then the ports (field 6) -
-  // the order protobuf itself writes them in.
-  return serialized.GetOrCompute([this] {
-    using google::protobuf::io::CodedOutputStream;
-    using google::protobuf::internal::WireFormatLite;
-    const uint32_t tag = WireFormatLite::MakeTag(v1::EndpointSlice::kEndpointsFieldNumber,
-                                                 WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
-    const v1::EndpointSlice header = Header();
-    v1::EndpointSlice tail;
-    *tail.mutable_ports() = {ports->begin(), ports->end()};
-    // Exact size first: the string is kept (cached) for the slice's lifetime, so no slack.
-    size_t total = header.ByteSizeLong() + tail.ByteSizeLong();
-    std::vector<size_t> sizes;
-    sizes.reserve(endpoints.size());
-    for (const EndpointPtr& e : endpoints) {
-      sizes.push_back(e->ByteSizeLong());
-      total += CodedOutputStream::VarintSize32(tag) +
-               CodedOutputStream::VarintSize64(sizes.back()) + sizes.back();
-    }
-    std::string out(total, '\0');
-    auto* p = reinterpret_cast<uint8_t*>(out.data());
-    p = header.SerializeWithCachedSizesToArray(p);
-    for (size_t i = 0; i < endpoints.size(); ++i) {
-      p = CodedOutputStream::WriteVarint32ToArray(tag, p);
-      p = CodedOutputStream::WriteVarint64ToArray(sizes[i], p);
-      p = endpoints[i]->SerializeWithCachedSizesToArray(p);
-    }
-    tail.SerializeWithCachedSizesToArray(p);
-    return out;
-  });
+  // the order protobuf itself writes them in, so the bytes are the same.
+  using google::protobuf::io::CodedOutputStream;
+  using google::protobuf::internal::WireFormatLite;
+  const uint32_t tag = WireFormatLite::MakeTag(v1::EndpointSlice::kEndpointsFieldNumber,
+                                               WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+  v1::EndpointSlice header = Header();
+  if (!type_meta) {
+    header.clear_api_version();
+    header.clear_kind();
+  }
+  v1::EndpointSlice tail;
+  *tail.mutable_ports() = {ports->begin(), ports->end()};
+  // Exact size first: a cached string is kept for the slice's lifetime, so no slack.
+  size_t total = header.ByteSizeLong() + tail.ByteSizeLong();
+  std::vector<size_t> sizes;
+  sizes.reserve(endpoints.size());
+  for (const EndpointPtr& e : endpoints) {
+    sizes.push_back(e->ByteSizeLong());
+    total += CodedOutputStream::VarintSize32(tag) + CodedOutputStream::VarintSize64(sizes.back()) +
+             sizes.back();
+  }
+  std::string out(total, '\0');
+  auto* p = reinterpret_cast<uint8_t*>(out.data());
+  p = header.SerializeWithCachedSizesToArray(p);
+  for (size_t i = 0; i < endpoints.size(); ++i) {
+    p = CodedOutputStream::WriteVarint32ToArray(tag, p);
+    p = CodedOutputStream::WriteVarint64ToArray(sizes[i], p);
+    p = endpoints[i]->SerializeWithCachedSizesToArray(p);
+  }
+  tail.SerializeWithCachedSizesToArray(p);
+  return out;
+}
+
+std::shared_ptr<const std::string> Slice::SerializedProto() const {
+  return serialized.GetOrCompute([this] { return Serialize(); });
 }
 
 std::shared_ptr<Slice> SliceFromProto(const v1::EndpointSlice& proto) {

@@ -102,6 +102,10 @@ struct Slice {
   // watch fan-out sends the same bytes to every subscriber). REQUIRES: the slice is no longer
   // being modified (it is published). Thread-safe.
   std::shared_ptr<const std::string> SerializedProto() const;
+  // ToProto() serialized, byte for byte, without building the message (the endpoints are written
+  // straight from the shared objects); without apiVersion and kind unless `type_meta`. Not
+  // cached. REQUIRES: as SerializedProto. Thread-safe.
+  std::string Serialize(bool type_meta = true) const;
   // ToProto() without endpoints and ports: api_version, kind, metadata, address_type.
   v1::EndpointSlice Header() const;
 

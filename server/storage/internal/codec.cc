@@ -7,6 +7,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "server/storage/internal/records.pb.h"
 
 namespace slicekeeper::storage::internal {
@@ -17,12 +19,21 @@ absl::Status Corrupt(absl::string_view key, absl::string_view what) {
       absl::StrCat("storage: corrupt value at key \"", absl::CHexEscape(key), "\": ", what));
 }
 
-v1::EndpointSlice SliceProto(const Slice& slice) {
-  v1::EndpointSlice proto = slice.ToProto();
-  // Constant for every slice: not worth storing.
-  proto.clear_api_version();
-  proto.clear_kind();
-  return proto;
+// A slice as stored: its EndpointSlice without apiVersion and kind (constant for every slice, not
+// worth storing), written straight from the shared endpoints rather than copied into a message.
+std::string SliceBytes(const Slice& slice) { return slice.Serialize(/*type_meta=*/false); }
+
+// Appends field `field` (length-delimited) holding `bytes`: how protobuf writes a nested message
+// or bytes field, so a message's bytes followed by such fields parse as the message with them.
+void AppendLengthDelimited(int field, absl::string_view bytes, std::string* out) {
+  using google::protobuf::io::CodedOutputStream;
+  using google::protobuf::internal::WireFormatLite;
+  uint8_t head[10];  // two varint32s, 5 bytes at most each
+  uint8_t* p = CodedOutputStream::WriteVarint32ToArray(
+      WireFormatLite::MakeTag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED), head);
+  p = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(bytes.size()), p);
+  out->append(reinterpret_cast<const char*>(head), static_cast<size_t>(p - head));
+  out->append(bytes.data(), bytes.size());
 }
 
 }  // namespace
@@ -88,7 +99,7 @@ absl::Status DecodeService(absl::string_view key, absl::string_view value, Store
   return absl::OkStatus();
 }
 
-std::string EncodeSlice(const Slice& slice) { return SliceProto(slice).SerializeAsString(); }
+std::string EncodeSlice(const Slice& slice) { return SliceBytes(slice); }
 
 absl::StatusOr<SlicePtr> DecodeSlice(absl::string_view key, absl::string_view name,
                                      absl::string_view value) {
@@ -116,26 +127,33 @@ absl::StatusOr<std::vector<v1::Node>> DecodeNodes(absl::string_view value) {
   return std::vector<v1::Node>(v.nodes().begin(), v.nodes().end());
 }
 
+// The same bytes protobuf writes for the HistoryValue (fields in number order), but each previous
+// slice version goes in as its stored bytes instead of being copied into a message first.
 std::string EncodeHistory(const CommitRecord& commit) {
-  HistoryValue value;
-  value.set_revision(commit.revision);
-  value.set_time_unix_nanos(absl::ToUnixNanos(commit.time));
+  HistoryValue head;
+  head.set_revision(commit.revision);
+  head.set_time_unix_nanos(absl::ToUnixNanos(commit.time));
+  std::string out = head.SerializeAsString();  // fields 1-2; the services (3) follow
   for (const ServiceWrite& w : commit.services) {
     const ServiceUndo& undo = w.undo;
-    ServiceUndoValue* u = value.add_services();
-    u->set_namespace_(undo.namespace_);
-    u->set_name(undo.name);
-    u->set_existed(undo.existed);
-    u->set_prev_mod_revision(undo.prev_mod_revision);
-    u->set_record_changed(undo.record_changed);
-    if (undo.prev_record != nullptr) *u->mutable_prev_record() = *undo.prev_record;
+    ServiceUndoValue u;
+    u.set_namespace_(undo.namespace_);
+    u.set_name(undo.name);
+    u.set_existed(undo.existed);
+    u.set_prev_mod_revision(undo.prev_mod_revision);
+    u.set_record_changed(undo.record_changed);
+    if (undo.prev_record != nullptr) *u.mutable_prev_record() = *undo.prev_record;
+    std::string service = u.SerializeAsString();  // fields 1-6; the slices (7) follow
     for (const ServiceUndo::SliceUndo& s : undo.slices) {
-      SliceUndoValue* sv = u->add_slices();
-      sv->set_name(s.name);
-      if (s.prev != nullptr) *sv->mutable_prev() = SliceProto(*s.prev);
+      SliceUndoValue name_only;
+      name_only.set_name(s.name);
+      std::string slice = name_only.SerializeAsString();  // field 1; prev (2) follows
+      if (s.prev != nullptr) AppendLengthDelimited(2, SliceBytes(*s.prev), &slice);
+      AppendLengthDelimited(7, slice, &service);
     }
+    AppendLengthDelimited(3, service, &out);
   }
-  return value.SerializeAsString();
+  return out;
 }
 
 absl::StatusOr<HistoryEntry> DecodeHistory(absl::string_view key, absl::string_view value) {
