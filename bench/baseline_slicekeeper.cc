@@ -119,8 +119,12 @@ class StreamWriter final : public ChangeWriter {
 class SlicekeeperSystem final : public System {
  public:
   SlicekeeperSystem(std::unique_ptr<EtcdCluster> etcd, std::unique_ptr<ServerProcess> server,
-                    int streams, v1::WatchView view)
-      : etcd_(std::move(etcd)), server_(std::move(server)), streams_(streams), view_(view) {
+                    std::string label, int streams, v1::WatchView view)
+      : etcd_(std::move(etcd)),
+        server_(std::move(server)),
+        label_(std::move(label)),
+        streams_(streams),
+        view_(view) {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
     for (int i = 0; i <= kWatchChannels; ++i) {
@@ -180,7 +184,7 @@ class SlicekeeperSystem final : public System {
   }
 
   std::vector<std::pair<std::string, int64_t>> Rss() const override {
-    std::vector<std::pair<std::string, int64_t>> out = {{"slicekeeper", RssKiB(server_->pid())}};
+    std::vector<std::pair<std::string, int64_t>> out = {{label_, RssKiB(server_->pid())}};
     if (etcd_ != nullptr) out.emplace_back("etcd", RssKiB(etcd_->pid(0)));
     return out;
   }
@@ -189,6 +193,7 @@ class SlicekeeperSystem final : public System {
   // Destroyed in reverse: watchers, stubs, the server, then its etcd.
   const std::unique_ptr<EtcdCluster> etcd_;
   const std::unique_ptr<ServerProcess> server_;
+  const std::string label_;
   const int streams_;
   const v1::WatchView view_;
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
@@ -212,7 +217,8 @@ absl::StatusOr<std::unique_ptr<System>> StartSlicekeeper(SlicekeeperOptions opti
   absl::StatusOr<std::unique_ptr<ServerProcess>> server =
       ServerProcess::Start({.binary = options.binary, .args = options.args});
   if (!server.ok()) return server.status();
-  return std::make_unique<SlicekeeperSystem>(std::move(etcd), std::move(*server), options.streams,
+  return std::make_unique<SlicekeeperSystem>(std::move(etcd), std::move(*server),
+                                             std::move(options.label), options.streams,
                                              options.watch_slices ? v1::SLICES : v1::ENDPOINTS);
 }
 

@@ -1,17 +1,49 @@
 """Smoke test of etcd_baseline and bench/null_server: a short run against the null server and the
-real binary (memory store) must complete with every batch acked and every delivery received.
+real binary (memory store) must complete with every batch acked and every delivery received, and
+the null server must refuse a StreamChanges message that is not a ChangeBatch.
 
 It checks the harness and the transport floor still work (wire formats, the null server's routing
-and acks), not their speed: speed lives in BENCHMARKS.md.
+and acks), not their speed: speed lives in BENCHMARKS.md. Debian's interpreter (python3-grpcio).
 
-usage: baseline_smoke_test.py ETCD_BASELINE_BINARY
+usage: baseline_smoke_test.py ETCD_BASELINE_BINARY NULL_SERVER_BINARY
 """
 import json
+import os
 import subprocess
 import sys
+import tempfile
+import time
+
+import grpc
+
+
+def check_null_server_refuses_garbage(binary):
+    with tempfile.TemporaryDirectory() as tmp:
+        port_file = os.path.join(tmp, "ports")
+        server = subprocess.Popen([binary, "--listen=127.0.0.1:0", f"--port_file={port_file}"])
+        try:
+            deadline = time.monotonic() + 20
+            while not os.path.exists(port_file):
+                assert server.poll() is None, "null_server exited"
+                assert time.monotonic() < deadline, "null_server wrote no port file"
+                time.sleep(0.05)
+            port = open(port_file).read().split()[0]
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                call = channel.stream_stream("/slicekeeper.v1.EndpointRegistry/StreamChanges")
+                try:
+                    list(call(iter([b"\xff\xff\xff"]), timeout=10))
+                    raise AssertionError("garbage accepted")
+                except grpc.RpcError as e:
+                    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, e
+                    assert "not a ChangeBatch" in e.details(), e.details()
+            assert server.poll() is None, "null_server died on garbage"
+        finally:
+            server.kill()
+            server.wait()
 
 
 def main():
+    check_null_server_refuses_garbage(sys.argv[2])
     cmd = [sys.argv[1], "--systems=null,memory", "--duration=1s", "--services=10",
            "--watchers=5", "--watch_fraction=0.2", "-o", "json"]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)

@@ -96,6 +96,8 @@ int64_t RssKiB(int pid);
 
 struct SlicekeeperOptions {
   std::string binary;
+  // The process's name in Rss().
+  std::string label = "slicekeeper";
   // --store=... and the backend's flags.
   std::vector<std::string> args;
   // StreamChanges streams a writer opens; batches go to stream (service % streams).

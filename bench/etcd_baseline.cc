@@ -105,6 +105,7 @@ absl::StatusOr<std::unique_ptr<System>> StartSystem(const std::string& kind) {
     sk.args.insert(sk.args.end(), {"--store=rocksdb", "--sync=always"});
   } else if (kind == "null") {
     sk.binary = absl::GetFlag(FLAGS_null_server);
+    sk.label = "null_server";
   } else if (kind == "sk-etcd") {
     sk.args.insert(sk.args.end(), {"--store=etcd", "--etcd_prefix=/sk/"});
     sk.etcd_binary = absl::GetFlag(FLAGS_etcd_binary);

@@ -16,7 +16,8 @@
 //                                   SYNCED at the current revision; no snapshot, no coalescing,
 //                                   no flow control beyond one write in flight per stream and an
 //                                   unbounded queue behind it.
-// Nothing is validated, stored, reconciled or serialized from objects. Flags: --listen,
+// Nothing is validated (bytes that do not scan as a ChangeBatch end the stream with
+// INVALID_ARGUMENT), stored, reconciled or serialized from objects. Flags: --listen,
 // --port_file (what ServerProcess passes; it writes "<port> <port>", as there is no HTTP server,
 // and ignores --http_listen and any other slicekeeper flag it is given).
 //
@@ -94,12 +95,14 @@ bool ScanBatch(grpc::ByteBuffer* buffer, BatchHead* out) {
         }
         if (!ok) return false;
       }
+      // ReadTag returns 0 at the limit and on a bad tag alike: only the limit is a whole field.
+      if (!in.ConsumedEntireMessage() || in.BytesUntilLimit() != 0) return false;
       in.PopLimit(limit);
     } else if (!WireFormatLite::SkipField(&in, tag)) {
       return false;
     }
   }
-  return true;
+  return in.ConsumedEntireMessage();  // the end of the bytes, not an unreadable tag
 }
 
 // WatchResponse{events: [WatchEvent{type, revision, namespace, service, 15: payload}]}: the
@@ -273,14 +276,18 @@ class ChangeCall final : public grpc::ServerGenericBidiReactor {
   explicit ChangeCall(Hub* hub) : hub_(hub) { StartRead(&batch_); }
 
   void OnReadDone(bool ok) override {
-    if (!ok) {
+    BatchHead head;
+    if (!ok || !ScanBatch(&batch_, &head)) {
+      // Half-closed, or bytes that are no ChangeBatch: end the stream once the acks are out.
       absl::MutexLock l(&mu_);
       reading_done_ = true;
+      if (ok) {
+        status_ = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                               "null_server: the request is not a ChangeBatch");
+      }
       MaybeFinishLocked();
       return;
     }
-    BatchHead head;
-    if (!ScanBatch(&batch_, &head)) std::abort();
     const int64_t revision = hub_->Publish(head, &batch_);
     batch_.Clear();
     {
@@ -311,7 +318,7 @@ class ChangeCall final : public grpc::ServerGenericBidiReactor {
   void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (reading_done_ && !writing_ && !finished_) {
       finished_ = true;
-      Finish(grpc::Status::OK);
+      Finish(status_);
     }
   }
 
@@ -322,6 +329,7 @@ class ChangeCall final : public grpc::ServerGenericBidiReactor {
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool reading_done_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status status_ ABSL_GUARDED_BY(mu_);
 };
 
 // ApplyChanges: one request, one ack with code 0.

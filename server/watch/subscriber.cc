@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/wire.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "server/query/query.h"
 
@@ -16,24 +17,21 @@ namespace {
 // copied, not re-encoded, per subscriber: field 1 (events) repeated, each a length-delimited
 // WatchEvent with type = 1 (varint), revision = 2 (varint), slice = 3 (bytes of an EndpointSlice),
 // namespace = 4, service = 5 (strings), endpoint = 6 (bytes of a ServiceEndpoint).
-constexpr uint32_t kEventsTag = (1 << 3) | 2;
-constexpr uint32_t kTypeTag = (1 << 3) | 0;
-constexpr uint32_t kRevisionTag = (2 << 3) | 0;
-constexpr uint32_t kSliceTag = (3 << 3) | 2;
-constexpr uint32_t kNamespaceTag = (4 << 3) | 2;
-constexpr uint32_t kServiceTag = (5 << 3) | 2;
-constexpr uint32_t kEndpointTag = (6 << 3) | 2;
+constexpr uint32_t kEventsTag = wire::LengthDelimitedTag(1);
+constexpr uint32_t kTypeTag = wire::VarintTag(1);
+constexpr uint32_t kRevisionTag = wire::VarintTag(2);
+constexpr uint32_t kSliceTag = wire::LengthDelimitedTag(3);
+constexpr uint32_t kNamespaceTag = wire::LengthDelimitedTag(4);
+constexpr uint32_t kServiceTag = wire::LengthDelimitedTag(5);
+constexpr uint32_t kEndpointTag = wire::LengthDelimitedTag(6);
 // ServiceEndpoint's address = 1 and address_type = 2 (all a DELETED event carries).
-constexpr uint32_t kAddressTag = (1 << 3) | 2;
-constexpr uint32_t kAddressTypeTag = (2 << 3) | 2;
+constexpr uint32_t kAddressTag = wire::LengthDelimitedTag(1);
+constexpr uint32_t kAddressTypeTag = wire::LengthDelimitedTag(2);
 
 using google::protobuf::io::CodedOutputStream;
-
-void AppendVarint(uint64_t v, std::string* out) {
-  uint8_t buf[10];
-  uint8_t* end = CodedOutputStream::WriteVarint64ToArray(v, buf);
-  out->append(reinterpret_cast<const char*>(buf), end - buf);
-}
+using wire::AppendField;
+using wire::AppendVarint;
+using wire::FieldSize;
 
 // The bytes of a WatchEvent's type and revision fields (proto3: zero values are omitted), built on
 // the stack: one per event of every message.
@@ -60,17 +58,6 @@ class Header {
   uint8_t bytes_[2 * (1 + 10)];
   size_t size_ = 0;
 };
-
-// The bytes of a length-delimited field, tag included.
-size_t FieldSize(uint32_t tag, size_t length) {
-  return CodedOutputStream::VarintSize32(tag) + CodedOutputStream::VarintSize64(length) + length;
-}
-
-void AppendField(uint32_t tag, absl::string_view bytes, std::string* out) {
-  AppendVarint(tag, out);
-  AppendVarint(bytes.size(), out);
-  out->append(bytes.data(), bytes.size());
-}
 
 void AppendSliceEvent(v1::WatchEvent::Type type, int64_t revision, const std::string& slice,
                       std::string* out) {

@@ -7,8 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/wire_format_lite.h"
+#include "common/wire.h"
 #include "server/storage/internal/records.pb.h"
 
 namespace slicekeeper::storage::internal {
@@ -22,19 +21,6 @@ absl::Status Corrupt(absl::string_view key, absl::string_view what) {
 // A slice as stored: its EndpointSlice without apiVersion and kind (constant for every slice, not
 // worth storing), written straight from the shared endpoints rather than copied into a message.
 std::string SliceBytes(const Slice& slice) { return slice.Serialize(/*type_meta=*/false); }
-
-// Appends field `field` (length-delimited) holding `bytes`: how protobuf writes a nested message
-// or bytes field, so a message's bytes followed by such fields parse as the message with them.
-void AppendLengthDelimited(int field, absl::string_view bytes, std::string* out) {
-  using google::protobuf::io::CodedOutputStream;
-  using google::protobuf::internal::WireFormatLite;
-  uint8_t head[10];  // two varint32s, 5 bytes at most each
-  uint8_t* p = CodedOutputStream::WriteVarint32ToArray(
-      WireFormatLite::MakeTag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED), head);
-  p = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(bytes.size()), p);
-  out->append(reinterpret_cast<const char*>(head), static_cast<size_t>(p - head));
-  out->append(bytes.data(), bytes.size());
-}
 
 }  // namespace
 
@@ -148,10 +134,12 @@ std::string EncodeHistory(const CommitRecord& commit) {
       SliceUndoValue name_only;
       name_only.set_name(s.name);
       std::string slice = name_only.SerializeAsString();  // field 1; prev (2) follows
-      if (s.prev != nullptr) AppendLengthDelimited(2, SliceBytes(*s.prev), &slice);
-      AppendLengthDelimited(7, slice, &service);
+      if (s.prev != nullptr) {
+        wire::AppendField(wire::LengthDelimitedTag(2), SliceBytes(*s.prev), &slice);
+      }
+      wire::AppendField(wire::LengthDelimitedTag(7), slice, &service);
     }
-    AppendLengthDelimited(3, service, &out);
+    wire::AppendField(wire::LengthDelimitedTag(3), service, &out);
   }
   return out;
 }
