@@ -272,7 +272,8 @@ void Subscriber::DiffSlices(const ServiceVersion& before, const ServiceVersion& 
   static const std::vector<SlicePtr> kNone;
   const std::vector<SlicePtr>& a = before.snapshot ? before.snapshot->slices : kNone;
   const std::vector<SlicePtr>& b = after.snapshot ? after.snapshot->slices : kNone;
-  auto emit = [&](v1::WatchEvent::Type type, const SlicePtr& s) {
+  auto emit = [&](v1::WatchEvent::Type type, const SlicePtr& s)
+                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_) {
     PendingEvent e;
     e.revision = after.revision;
     e.type = type;
@@ -295,7 +296,8 @@ void Subscriber::DiffSlices(const ServiceVersion& before, const ServiceVersion& 
 
 void Subscriber::DiffEndpoints(const ServiceVersion& before, const ServiceVersion& after) {
   if (before.snapshot == nullptr && after.snapshot == nullptr) return;
-  auto emit = [&](v1::WatchEvent::Type type, const query::MergedViews::Ptr& view, int32_t index) {
+  auto emit = [&](v1::WatchEvent::Type type, const query::MergedViews::Ptr& view, int32_t index)
+                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_) {
     PendingEvent e;
     e.revision = after.revision;
     e.type = type;
