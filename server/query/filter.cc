@@ -8,7 +8,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_util.h"
-#include "server/query/query.h"
+#include "server/query/filter.h"
+#include "server/query/merge.h"
 
 namespace slicekeeper::query {
 namespace {

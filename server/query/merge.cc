@@ -5,7 +5,7 @@
 #include <utility>
 #include <vector>
 
-#include "server/query/query.h"
+#include "server/query/merge.h"
 
 namespace slicekeeper::query {
 namespace {

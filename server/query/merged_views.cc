@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "server/query/query.h"
+#include "server/query/merge.h"
 
 namespace slicekeeper::query {
 

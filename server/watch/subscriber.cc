@@ -7,7 +7,6 @@
 #include "absl/strings/string_view.h"
 #include "common/wire.h"
 #include "google/protobuf/io/coded_stream.h"
-#include "server/query/query.h"
 
 namespace slicekeeper::watch {
 
@@ -272,13 +271,13 @@ void Subscriber::DiffSlices(const ServiceVersion& before, const ServiceVersion& 
   static const std::vector<SlicePtr> kNone;
   const std::vector<SlicePtr>& a = before.snapshot ? before.snapshot->slices : kNone;
   const std::vector<SlicePtr>& b = after.snapshot ? after.snapshot->slices : kNone;
-  auto emit = [&](v1::WatchEvent::Type type, const SlicePtr& s)
-                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_) {
+  std::deque<PendingEvent>& pending = pending_;  // send_mu_ is held for the lambda too
+  auto emit = [&](v1::WatchEvent::Type type, const SlicePtr& s) {
     PendingEvent e;
     e.revision = after.revision;
     e.type = type;
     e.slice = s;
-    pending_.push_back(std::move(e));
+    pending.push_back(std::move(e));
   };
   size_t i = 0, j = 0;
   while (i < a.size() || j < b.size()) {
@@ -296,14 +295,14 @@ void Subscriber::DiffSlices(const ServiceVersion& before, const ServiceVersion& 
 
 void Subscriber::DiffEndpoints(const ServiceVersion& before, const ServiceVersion& after) {
   if (before.snapshot == nullptr && after.snapshot == nullptr) return;
-  auto emit = [&](v1::WatchEvent::Type type, const query::MergedViews::Ptr& view, int32_t index)
-                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_) {
+  std::deque<PendingEvent>& pending = pending_;  // send_mu_ is held for the lambda too
+  auto emit = [&](v1::WatchEvent::Type type, const query::MergedViews::Ptr& view, int32_t index) {
     PendingEvent e;
     e.revision = after.revision;
     e.type = type;
     e.view = view;
     e.index = index;
-    pending_.push_back(std::move(e));
+    pending.push_back(std::move(e));
   };
   if (before.snapshot == nullptr || after.snapshot == nullptr) {
     // A snapshot (every selected endpoint ADDED) or a deleted service (every one DELETED).

@@ -1,4 +1,4 @@
-#include "server/query/query.h"
+#include "server/query/filter.h"
 
 #include <string>
 #include <vector>
