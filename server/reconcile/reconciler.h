@@ -67,6 +67,17 @@ struct Stats {
   int64_t slices_created = 0;
   int64_t slices_updated = 0;
   int64_t slices_deleted = 0;
+
+  // Adds every counter of `other` (a batch's stats are the sum of its services' and types').
+  Stats& operator+=(const Stats& other) {
+    endpoints_added += other.endpoints_added;
+    endpoints_updated += other.endpoints_updated;
+    endpoints_removed += other.endpoints_removed;
+    slices_created += other.slices_created;
+    slices_updated += other.slices_updated;
+    slices_deleted += other.slices_deleted;
+    return *this;
+  }
 };
 
 struct SliceOp {

@@ -108,10 +108,6 @@ bool InFilter(const Selection& sel, const v1::ServiceEndpoint& e) {
 
 }  // namespace
 
-std::string ServiceKey(absl::string_view ns, absl::string_view name) {
-  return absl::StrCat(ns, "/", name);
-}
-
 bool Selection::Matches(absl::string_view ns, absl::string_view name) const {
   if (!namespace_.empty() && ns != namespace_) return false;
   if (services.empty()) return true;
@@ -135,14 +131,15 @@ Subscriber::Catalog Subscriber::TakeCatalog(int64_t* revision) {
     int64_t rev = store_->revision();
     store::ServiceSnapshotPtr s = store_->GetService(selection_.namespace_, selection_.services[0]);
     if (s != nullptr) rev = std::max(rev, s->mod_revision);
-    if (s != nullptr) out.emplace_back(ServiceKey(s->namespace_, s->name), ServiceVersion{s, rev});
+    if (s != nullptr)
+      out.emplace_back(NamespacedName(s->namespace_, s->name), ServiceVersion{s, rev});
     *revision = rev;
     return out;
   }
   store::CatalogPtr cat = store_->Snapshot(selection_.namespace_);
   for (const store::ServiceSnapshotPtr& s : cat->services) {
     if (!selection_.Matches(s->namespace_, s->name)) continue;
-    out.emplace_back(ServiceKey(s->namespace_, s->name), ServiceVersion{s, cat->revision});
+    out.emplace_back(NamespacedName(s->namespace_, s->name), ServiceVersion{s, cat->revision});
   }
   *revision = cat->revision;
   return out;
@@ -196,7 +193,7 @@ void Subscriber::BeginResume(int64_t resume_revision) {
     for (const store::ServiceChange& sc : c->services) {
       const store::ServiceSnapshot& any = sc.after != nullptr ? *sc.after : *sc.before;
       if (!selection_.Matches(any.namespace_, any.name)) continue;
-      before.try_emplace(ServiceKey(any.namespace_, any.name),
+      before.try_emplace(NamespacedName(any.namespace_, any.name),
                          ServiceVersion{sc.before, resume_revision});
     }
   }
