@@ -39,8 +39,6 @@
 #ifndef SLICEKEEPER_CLIENT_SUBSCRIBER_H_
 #define SLICEKEEPER_CLIENT_SUBSCRIBER_H_
 
-#include <grpcpp/grpcpp.h>
-
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -49,14 +47,16 @@
 #include <thread>
 #include <vector>
 
+#include <grpcpp/grpcpp.h>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "client/backoff.h"
 #include "client/client.h"
 #include "client/endpoints.h"
+#include "common/backoff.h"
 
 namespace slicekeeper::client {
 
