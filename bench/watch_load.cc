@@ -26,8 +26,6 @@
 // watcher holding an event of that revision (negative when the watcher was first).
 //
 //   build-x/bench/watch_load --slicekeeper=build-x/server/slicekeeper [--phases=stalled]
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -43,6 +41,9 @@
 #include <utility>
 #include <vector>
 
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -55,7 +56,9 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/churn.h"
+#include "bench/proc_stats.h"
 #include "bench/raw_watch.h"
+#include "common/percentile.h"
 #include "slicekeeper/v1/discovery.grpc.pb.h"
 #include "slicekeeper/v1/registry.grpc.pb.h"
 #include "tests/integration/server_process.h"
@@ -92,14 +95,6 @@ using integration::ServerProcess;
 
 constexpr int kEndpoints = 100;
 constexpr int kChannels = 8;
-
-int64_t RssKiB(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::atoll(line.c_str() + 6);
-  }
-  return -1;
-}
 
 // Latency samples and event counts shared by every watcher of a phase.
 struct Recorder {
@@ -316,13 +311,6 @@ std::optional<absl::Time> AwaitCaughtUp(const std::vector<std::unique_ptr<Watche
   return absl::Now();
 }
 
-double Percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  const size_t k = std::min(v.size() - 1, static_cast<size_t>(p * v.size()));
-  std::nth_element(v.begin(), v.begin() + k, v.end());
-  return v[k];
-}
-
 void ChurnPhases() {
   const int services = absl::GetFlag(FLAGS_services), n = absl::GetFlag(FLAGS_watchers);
   const int hot = std::min(services, absl::GetFlag(FLAGS_hot_services));
@@ -390,11 +378,11 @@ void ChurnPhases() {
         : fraction > 1.0 ? absl::StrCat(static_cast<int64_t>(fraction), "/s").c_str()
                          : absl::StrCat(static_cast<int>(fraction * 100), "%").c_str(),
         churned.changes_per_s, events_per_s, endpoints_per_s,
-        caught_up ? absl::StrFormat("%.0f", absl::ToDoubleMilliseconds(*caught_up - churned.end))
-                        .c_str()
-                  : "timeout",
-        Percentile(latencies, 0.5), Percentile(latencies, 0.99), Percentile(latencies, 0.999),
-        RssKiB(c.server->pid()) / 1024.0);
+        caught_up
+            ? absl::StrFormat("%.0f", absl::ToDoubleMilliseconds(*caught_up - churned.end)).c_str()
+            : "timeout",
+        Percentile(absl::MakeSpan(latencies), 0.5), Percentile(absl::MakeSpan(latencies), 0.99),
+        Percentile(absl::MakeSpan(latencies), 0.999), RssKiB(c.server->pid()) / 1024.0);
     std::fflush(stdout);
   }
   for (auto& w : watchers) w->Stop();
