@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "server/reconcile/reconciler.h"
 #include "tests/reconcile/oracle.h"
+#include "tests/reconcile/test_util.h"
 
 namespace slicekeeper::reconcile {
 namespace {
@@ -137,13 +138,10 @@ class Churn {
   void Upsert(Props p, std::vector<EndpointDelta>& batch);
   void Remove(size_t pos, std::vector<EndpointDelta>& batch);
   std::vector<oracle::DesiredEndpoint> DesiredSet() const;
-  absl::StatusOr<Plan> ReconcileBatch(const ServiceState& state,
-                                      const std::vector<EndpointDelta>& batch);
   bool Step();
   bool CompareWithOracle(const Plan& plan, const oracle::Result& want);
   std::vector<std::string> InvariantErrors() const;
   bool CheckIdempotent();
-  void ApplyStamped(Plan& plan);
   // What a failure message needs to reproduce and understand the step.
   std::string Where() const;
 
@@ -151,17 +149,15 @@ class Churn {
   std::mt19937_64 rng_;
   const std::vector<PortListPtr> port_sets_;
 
-  // The current service and its desired endpoints (the model).
-  v1::ServiceRecord service_;
+  // The current service (its record, state and limit) and its desired endpoints (the model).
+  std::optional<Harness> h_;
   int max_ = 100;
   int target_ = 0;
   bool ipv6_ = false;
-  ServiceState state_;
   std::vector<Props> members_;
   std::map<Key, size_t> position_;
   int next_index_ = 1;
   int64_t next_name_ = 0;
-  int64_t revision_ = 0;
   bool first_step_ = true;
   // The step being checked.
   int step_ = 0;
@@ -170,21 +166,19 @@ class Churn {
 };
 
 void Churn::NewService() {
-  service_.Clear();
-  service_.set_namespace_("test");
-  service_.set_name("foo");
-  service_.set_uid(absl::StrCat("uid-", seed_, "-", next_name_));
-  (*service_.mutable_labels())["app"] = "foo";
+  v1::ServiceRecord service = Foo({});
+  service.set_uid(absl::StrCat("uid-", seed_, "-", next_name_));
+  (*service.mutable_labels())["app"] = "foo";
   const int types = Uniform(0, 3);
-  if (types <= 1) service_.add_address_types(kAddressTypeIPv4);
-  if (types == 1) service_.add_address_types(kAddressTypeIPv6);
+  if (types <= 1) service.add_address_types(kAddressTypeIPv4);
+  if (types == 1) service.add_address_types(kAddressTypeIPv6);
   ipv6_ = types == 1 || types == 3;  // dual-stack, or address types derived from the endpoints
-  service_.set_headless(Chance(0.3));
-  if (Chance(0.3)) service_.set_traffic_distribution("PreferClose");
+  service.set_headless(Chance(0.3));
+  if (Chance(0.3)) service.set_traffic_distribution("PreferClose");
   max_ = kMaxChoices[Uniform(0, 3)];
   target_ = std::vector<int>{0, 5, 60, 300, 1000, 2000}[Uniform(0, 5)];
   first_step_ = true;
-  state_ = ServiceState();
+  h_.emplace(std::move(service), max_);
   members_.clear();
   position_.clear();
 }
@@ -302,27 +296,6 @@ std::vector<oracle::DesiredEndpoint> Churn::DesiredSet() const {
   return out;
 }
 
-absl::StatusOr<Plan> Churn::ReconcileBatch(const ServiceState& state,
-                                           const std::vector<EndpointDelta>& batch) {
-  auto gen = [this](absl::string_view prefix) {
-    return absl::StrCat(prefix, absl::Hex(0x100000 + next_name_++));
-  };
-  auto uid = [this]() { return absl::StrCat("slice-uid-", next_name_++); };
-  Input in{.service = &service_, .changes = batch, .trigger_time = "2026-11-24T00:00:00Z",
-           .creation_timestamp = "2026-11-24T00:00:00Z", .generate_name = gen,
-           .generate_uid = uid};
-  Options options;
-  options.max_endpoints_per_slice = max_;
-  return Reconcile(state, in, options);
-}
-
-void Churn::ApplyStamped(Plan& plan) {
-  for (SliceOp& op : plan.ops) {
-    if (op.kind != SliceOp::Kind::kDelete) op.slice->resource_version = ++revision_;
-  }
-  state_.Apply(plan);
-}
-
 std::string DescribeBatch(const std::vector<EndpointDelta>& batch) {
   std::ostringstream os;
   for (size_t i = 0; i < batch.size() && i < 40; ++i) {
@@ -345,7 +318,7 @@ std::string DescribeBatch(const std::vector<EndpointDelta>& batch) {
 std::string Churn::Where() const {
   return absl::StrCat("seed ", seed_, " step ", step_, " (rerun with SK_RECONCILE_SEED=", seed_,
                       "): max ", max_, ", ", members_.size(), " endpoints desired, service {",
-                      service_.ShortDebugString(), "}\nslice sizes before:\n", Describe(before_),
+                      h_->service().ShortDebugString(), "}\nslice sizes before:\n", Describe(before_),
                       "batch (", batch_.size(), " changes):\n", DescribeBatch(batch_));
 }
 
@@ -359,7 +332,7 @@ bool Churn::CompareWithOracle(const Plan& plan, const oracle::Result& want) {
     if (op.kind == SliceOp::Kind::kUpdate) ++u;
     if (op.kind == SliceOp::Kind::kDelete) ++d;
   }
-  const std::vector<SlicePtr> after = state_.Slices();
+  const std::vector<SlicePtr> after = h_->Slices();
   const GroupSizes got = SizesOf(after);
   const GroupSizes expected = SizesOf(want.slices);
   if (c == want.creates.size() && u == want.updates.size() && d == want.deletes.size() &&
@@ -381,17 +354,17 @@ std::vector<std::string> Churn::InvariantErrors() const {
   std::map<std::string, int> desired_by_type, placeholders;
   for (const Props& p : members_) ++desired_by_type[p.address_type];
   std::set<std::string> served;  // §3.3 with the record's address_types
-  for (const std::string& t : service_.address_types()) served.insert(t);
+  for (const std::string& t : h_->service().address_types()) served.insert(t);
   if (served.empty()) {
     for (const auto& [type, n] : desired_by_type) served.insert(type);
   }
   if (served.empty()) served.insert(kAddressTypeIPv4);
   std::set<Key> seen;
-  for (const SlicePtr& s : state_.Slices()) {
+  for (const SlicePtr& s : h_->Slices()) {
     if (!served.count(s->address_type)) errors.push_back("slice of a type not served: " + s->name);
     const std::string group = oracle::PortKey(*s->ports);
     if (s->endpoints.size() > static_cast<size_t>(max_)) errors.push_back("slice above max: " + s->name);
-    if (!s->Managed() || !oracle::OwnedBy(*s, service_)) errors.push_back("not managed/owned: " + s->name);
+    if (!s->Managed() || !oracle::OwnedBy(*s, h_->service())) errors.push_back("not managed/owned: " + s->name);
     if (s->endpoints.empty() &&
         (!s->ports->empty() || desired_by_type[s->address_type] > 0 ||
          ++placeholders[s->address_type] > 1)) {
@@ -415,8 +388,8 @@ std::vector<std::string> Churn::InvariantErrors() const {
   if (seen.size() != members_.size()) {
     errors.push_back(absl::StrCat(members_.size() - seen.size(), " desired endpoints missing"));
   }
-  if (state_.endpoint_count() != static_cast<int64_t>(members_.size())) {
-    errors.push_back(absl::StrCat("endpoint_count ", state_.endpoint_count()));
+  if (h_->state().endpoint_count() != static_cast<int64_t>(members_.size())) {
+    errors.push_back(absl::StrCat("endpoint_count ", h_->state().endpoint_count()));
   }
   for (const std::string& type : served) {
     if (desired_by_type[type] == 0 && placeholders[type] != 1) {
@@ -434,14 +407,14 @@ bool Churn::CheckIdempotent() {
   }
   for (int i = 0; i < 3 && !members_.empty(); ++i) {  // point look-ups
     const Props& p = members_[Uniform(0, static_cast<int>(members_.size()) - 1)];
-    EndpointPtr found = state_.Find(p.address_type, *Build(p, /*identity_only=*/true));
+    EndpointPtr found = h_->state().Find(p.address_type, *Build(p, /*identity_only=*/true));
     if (found == nullptr || oracle::Differs(*found, *p.built)) {
       ADD_FAILURE() << Where() << "Find(" << p.built->addresses(0) << ") is wrong";
       return false;
     }
   }
-  absl::StatusOr<Plan> same = ReconcileBatch(state_, again);
-  absl::StatusOr<Plan> nothing = ReconcileBatch(state_, {});
+  absl::StatusOr<Plan> same = h_->Reconcile(again);
+  absl::StatusOr<Plan> nothing = h_->Reconcile({});
   if (same.ok() && same->empty() && nothing.ok() && nothing->empty()) return true;
   ADD_FAILURE() << Where() << "re-applying the desired state is not a no-op: "
                 << (same.ok() ? absl::StrCat(same->ops.size(), " ops") : same.status().ToString())
@@ -452,16 +425,16 @@ bool Churn::CheckIdempotent() {
 }
 
 bool Churn::Step() {
-  before_ = SizesOf(state_.Slices());
+  before_ = SizesOf(h_->Slices());
   batch_ = MakeBatch();
-  absl::StatusOr<Plan> plan = ReconcileBatch(state_, batch_);
+  absl::StatusOr<Plan> plan = h_->Reconcile(batch_);
   if (!plan.ok()) {
     ADD_FAILURE() << Where() << plan.status();
     return false;
   }
-  oracle::Result want = oracle::Run({.service = &service_, .existing = state_.Slices(),
+  oracle::Result want = oracle::Run({.service = &h_->service(), .existing = h_->Slices(),
                                      .desired = DesiredSet(), .max_endpoints_per_slice = max_});
-  ApplyStamped(*plan);
+  h_->Apply(*plan);
   if (!CompareWithOracle(*plan, want)) return false;
   std::vector<std::string> errors = InvariantErrors();
   if (!errors.empty()) {
@@ -469,7 +442,7 @@ bool Churn::Step() {
     ADD_FAILURE() << Where() << "invariants broken after apply:\n  " << absl::StrJoin(errors, "\n  ");
     return false;
   }
-  if (step_ % 25 == 24) state_ = ServiceState::FromSlices(state_.Slices());  // restart
+  if (step_ % 25 == 24) h_->Load(h_->Slices());  // restart
   return CheckIdempotent();
 }
 
