@@ -14,13 +14,13 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "client/skctl/churn_model.h"
 #include "client/skctl/commands.h"
 #include "client/skctl/documents.h"
 #include "client/skctl/flags.h"
 #include "client/skctl/output.h"
 #include "common/percentile.h"
 #include "common/status_util.h"
+#include "workload/churn_model.h"
 
 ABSL_FLAG(int, services, 10, "churn: services");
 ABSL_FLAG(int, endpoints, 100, "churn: endpoint slots per service");
@@ -31,13 +31,18 @@ ABSL_FLAG(int64_t, changes, 0,
           "adds plus as many churn changes, unless --duration is set)");
 ABSL_FLAG(int, batch, 100, "churn: changes per batch");
 ABSL_FLAG(int, inflight, 8, "churn: batches in flight at most");
-ABSL_FLAG(std::string, mix, "add=1,remove=1,ready=2,terminate=1", "churn: operation weights");
+ABSL_FLAG(std::string, mix, "add=1,remove=1,ready=2,terminate=1,replace=0",
+          "churn: operation weights");
 ABSL_FLAG(int, zones, 3, "churn: zones to spread endpoints over");
 ABSL_FLAG(uint64_t, seed, 1, "churn: random seed");
 ABSL_FLAG(std::string, prefix, "churn", "churn: service name prefix (<prefix>-<i>)");
 
 namespace slicekeeper::skctl {
 namespace {
+
+using workload::ChurnMix;
+using workload::ChurnModel;
+using workload::ChurnOptions;
 
 struct Sent {
   absl::Time at;
@@ -121,7 +126,7 @@ void Report(Progress* p, const ChurnModel& model, const ChurnOptions& options, a
   if (!stream_status.ok()) {
     p->errors[CodeName(stream_status.error_code())] += p->sent - p->acked;
   }
-  const ChurnCounts e = model.Expected();
+  const workload::PodCounts e = model.Expected();
   if (format == Format::kJson) {
     std::string errors;
     for (const auto& [code, n] : p->errors) {
@@ -167,9 +172,11 @@ absl::StatusOr<ChurnOptions> Options() {
   o.endpoints = absl::GetFlag(FLAGS_endpoints);
   o.zones = absl::GetFlag(FLAGS_zones);
   o.seed = absl::GetFlag(FLAGS_seed);
-  if (o.services < 1 || o.endpoints < 1 || int64_t{o.services} * o.endpoints > (1 << 24)) {
-    return absl::InvalidArgumentError(
-        "--services and --endpoints must be >= 1, with at most 16M endpoints in all");
+  if (o.services < 1 || o.endpoints < 1 ||
+      int64_t{o.services} * o.endpoints > ChurnModel::kMaxEndpoints) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--services and --endpoints must be >= 1, with at most ", ChurnModel::kMaxEndpoints,
+        " endpoints in all"));
   }
   if (o.zones < 1) return absl::InvalidArgumentError("--zones must be >= 1");
   if (absl::GetFlag(FLAGS_batch) < 1) return absl::InvalidArgumentError("--batch must be >= 1");
