@@ -3,7 +3,7 @@
 //
 // The cache holds every slice of the watched services, keyed by (namespace, kubernetes.io/
 // service-name label, slice name); slices without the label and FQDN slices are ignored
-// (K8S-REFERENCE §5.1). Per service it keeps the merged, de-duplicated endpoint list
+// (docs/kubernetes-behaviour.md §5.1). Per service it keeps the merged, de-duplicated endpoint list
 // (client/endpoints.h MergeSlices: addresses[0], non-terminating wins), from which Endpoints() and
 // Routable() answer without a round trip.
 //
@@ -106,8 +106,8 @@ class Subscriber {
   // "default"), filtered. Empty when the service is unknown.
   EndpointList Endpoints(const std::string& service, const EndpointFilter& filter = {}) const
       ABSL_LOCKS_EXCLUDED(mu_);
-  // The endpoints cluster traffic from `location` may use (kube-proxy's rule, K8S-REFERENCE
-  // §5.2; see RoutableEndpoints).
+  // The endpoints cluster traffic from `location` may use (kube-proxy's rule,
+  // docs/kubernetes-behaviour.md §5.2; see RoutableEndpoints).
   EndpointList Routable(const std::string& service, const Location& location = {}) const
       ABSL_LOCKS_EXCLUDED(mu_);
   // "namespace/name" of every service with at least one endpoint or slice, sorted.

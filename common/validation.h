@@ -1,5 +1,5 @@
 // Validation and normalization of every object a client can send, following Kubernetes' API
-// validation (pkg/apis/discovery/validation; K8S-REFERENCE §2) rule for rule.
+// validation (pkg/apis/discovery/validation; docs/kubernetes-behaviour.md §2) rule for rule.
 //
 // Every function returns OK or INVALID_ARGUMENT whose message lists each violation as
 // "<field path>: <rule>", joined by "; " (all violations, as the apiserver reports them), e.g.
@@ -33,7 +33,7 @@
 
 namespace slicekeeper::validation {
 
-// --- Limits (K8S-REFERENCE §2), for every check and message that states them. ---
+// --- Limits (docs/kubernetes-behaviour.md §2), for every check and message that states them. ---
 inline constexpr size_t kMaxEndpointsPerSlice = 1000;  // also the reconciler's max per slice
 inline constexpr size_t kMaxAddressesPerEndpoint = 100;
 inline constexpr size_t kMaxPortsPerSlice = 20000;

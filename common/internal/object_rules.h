@@ -1,7 +1,7 @@
 // Internal to common/validation: the per-object checks behind the public Validate*/Normalize*
 // functions. Each appends its violations to an ErrorList under a lazily rendered FieldPath, so
 // one request reports all of its errors (as the apiserver does) without allocating when valid.
-// Rules and limits: K8S-REFERENCE §2 (pkg/apis/discovery/validation).
+// Rules and limits: docs/kubernetes-behaviour.md §2 (pkg/apis/discovery/validation).
 //
 // Thread-safety: stateless functions.
 #ifndef SLICEKEEPER_COMMON_INTERNAL_OBJECT_RULES_H_

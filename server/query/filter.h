@@ -1,5 +1,5 @@
 // QueryEndpoints' filters over kube-proxy's merged view: zone, node, port name, condition tiers
-// and kube-proxy's hint rule (K8S-REFERENCE §5.2).
+// and kube-proxy's hint rule (docs/kubernetes-behaviour.md §5.2).
 //
 // Pure functions of their arguments: no locks, no clock, no I/O.
 //
@@ -43,7 +43,8 @@ absl::StatusOr<std::vector<v1::ServiceEndpoint>> FilterEndpoints(
 //    - condition READY / SERVING / ANY; ROUTABLE (and UNSPECIFIED): the ready ones, or when none
 //      is ready the serving && terminating ones. With prefer_zone the zone preference is applied
 //      within the chosen tier (ready endpoints anywhere beat terminating ones in the zone);
-//  - with use_hints (kube-proxy's CategorizeEndpoints for cluster traffic, K8S-REFERENCE §5.2;
+//  - with use_hints (kube-proxy's CategorizeEndpoints for cluster traffic,
+//  docs/kubernetes-behaviour.md §5.2;
 //    zone and node name the *client's* location rather than filtering on the endpoint's):
 //    PreferSameNode when node is set, EVERY ready endpoint has >=1 node hint and >=1 is hinted
 //    for the node; else PreferSameZone when zone is set, every ready endpoint has >=1 zone hint

@@ -1,5 +1,5 @@
-// kube-proxy's merged, de-duplicated view of a service's slices (K8S-REFERENCE §5.1) and the
-// per-service summary ListServices reports.
+// kube-proxy's merged, de-duplicated view of a service's slices (docs/kubernetes-behaviour.md §5.1)
+// and the per-service summary ListServices reports.
 //
 // Pure functions of an immutable `store::ServiceSnapshot`: no locks, no clock, no I/O, safe to call
 // on the same snapshot from any number of threads at once.
