@@ -1,7 +1,7 @@
 // Shared fixtures of the reconciler tests (scenarios, oracle, random and distribution tests): the
-// service `foo` of K8S-REFERENCE §6 and its endpoints e(i), stored slices, plan inspection, and
-// `Harness`, one service's ServiceState driven the way the store drives it (names and uids
-// generated, resource versions stamped before Apply).
+// service `foo` of docs/kubernetes-behaviour.md §6 and its endpoints e(i), stored slices, plan
+// inspection, and `Harness`, one service's ServiceState driven the way the store drives it (names
+// and uids generated, resource versions stamped before Apply).
 //
 // Thread-safety: none; each test uses its own objects.
 //
