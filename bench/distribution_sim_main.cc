@@ -66,7 +66,7 @@ void PrintRow(const std::string& trace, const std::string& mode, const SimResult
               double k8s_bytes) {
   const double per = static_cast<double>(r.changes);
   std::printf(
-      "| %s | %s | %lld | %.3f (%.3f+%.3f+%.3f) | %.0f | %.2f | %.1f %% | %.1f %% | %.2f | %lld / "
+      "| %s | %s | %lld | %.3f (%.3f+%.3f+%.3f) | %.0f | %.3f | %.1f %% | %.1f %% | %.2f | %lld / "
       "%lld | %.2f / %.2f | %.0f | %lld (%lld) |\n",
       trace.c_str(), mode.c_str(), static_cast<long long>(r.changes), r.WritesPerChange(),
       r.creates / per, r.updates / per, r.deletes / per, r.BytesPerChange(),
