@@ -8,6 +8,9 @@
 // create / update / delete counts and slice sizes (which endpoint lands in which slice is free, as
 // in Kubernetes). `Apply` then moves the state to the plan's result. The algorithm is specified in
 // docs/distribution.md; tests/reconcile/ holds a straightforward full implementation as the oracle.
+// That is the default distribution; under `Distribution::kPacked` (per service by annotation) the
+// plan is Kubernetes' followed by a repack toward fuller slices within a budget of extra writes
+// (docs/distribution.md §5), with the same invariants.
 //
 // The reconciler never logs, never reads a clock and never does I/O: time and names come in
 // through `Input`.
