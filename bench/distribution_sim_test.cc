@@ -62,6 +62,40 @@ reconcile::Options Options(reconcile::Distribution mode) {
   return o;
 }
 
+// What the hand-worked trace must give; the rest is the same in both modes: 6 changes in 4
+// batches, 2 slices for a minimum of 2 at the end, zone minimum 1.125.
+struct Figures {
+  int64_t creates, updates, deletes;
+  std::vector<double> fills;  // after each batch
+  double p10_fill, slice_ratio, zone_reads;
+  int64_t moved = 0, extra = 0;
+};
+
+void ExpectFigures(reconcile::Distribution mode, const Figures& want) {
+  absl::StatusOr<NormalizedTrace> trace = Normalize(HandTrace());
+  ASSERT_OK(trace);
+  absl::StatusOr<SimResult> r = Replay(*trace, Options(mode));
+  ASSERT_OK(r);
+  EXPECT_EQ(r->changes, 6);
+  EXPECT_EQ(r->batches, 4);
+  EXPECT_EQ(r->creates, want.creates);
+  EXPECT_EQ(r->updates, want.updates);
+  EXPECT_EQ(r->deletes, want.deletes);
+  double sum = 0;
+  for (double f : want.fills) sum += f;
+  EXPECT_NEAR(r->mean_fill, sum / 4, 1e-9);
+  EXPECT_DOUBLE_EQ(r->p10_fill, want.p10_fill);
+  EXPECT_DOUBLE_EQ(r->mean_slice_ratio, want.slice_ratio);
+  EXPECT_EQ(r->end_slices, 2);
+  EXPECT_EQ(r->end_min_slices, 2);
+  EXPECT_DOUBLE_EQ(r->zone_reads, want.zone_reads);
+  EXPECT_DOUBLE_EQ(r->zone_min, 1.125);
+  EXPECT_EQ(r->moved, want.moved);
+  EXPECT_EQ(r->extra_writes, want.extra);
+  EXPECT_EQ(r->max_batch_extra, want.extra);
+  EXPECT_GT(r->watch_bytes, (want.creates + want.updates + want.deletes) * 50);
+}
+
 // Kubernetes, by hand (slices as [endpoints]; fill = n / (2 * slices); zone reads per zone are
 // the slices holding the zone's endpoints, against ceil(zone endpoints / 2)):
 //   warmup  creates S1 [a b] (a full chunk), S2 [c] (no unchanged slice to fit it)
@@ -76,25 +110,13 @@ reconcile::Options Options(reconcile::Distribution mode) {
 //   p10 .5; slices over min (2 + 1 + 1 + 1) / 4 = 1.25; zone reads (2 + 1.5 + 2.5 + 1.5) / 4 =
 //   1.875 against (1 + 1 + 1.5 + 1) / 4 = 1.125.
 TEST(DistributionSimTest, KubernetesHandWorked) {
-  absl::StatusOr<NormalizedTrace> trace = Normalize(HandTrace());
-  ASSERT_OK(trace);
-  absl::StatusOr<SimResult> r = Replay(*trace, Options(reconcile::Distribution::kKubernetes));
-  ASSERT_OK(r);
-  EXPECT_EQ(r->changes, 6);
-  EXPECT_EQ(r->batches, 4);
-  EXPECT_EQ(r->creates, 1);
-  EXPECT_EQ(r->updates, 3);
-  EXPECT_EQ(r->deletes, 1);
-  EXPECT_NEAR(r->mean_fill, (0.5 + 0.75 + 5.0 / 6 + 0.75) / 4, 1e-9);
-  EXPECT_DOUBLE_EQ(r->p10_fill, 0.5);
-  EXPECT_DOUBLE_EQ(r->mean_slice_ratio, 1.25);
-  EXPECT_EQ(r->end_slices, 2);
-  EXPECT_EQ(r->end_min_slices, 2);
-  EXPECT_DOUBLE_EQ(r->zone_reads, 1.875);
-  EXPECT_DOUBLE_EQ(r->zone_min, 1.125);
-  EXPECT_EQ(r->moved, 0);
-  EXPECT_EQ(r->extra_writes, 0);
-  EXPECT_GT(r->watch_bytes, 5 * 50);
+  ExpectFigures(reconcile::Distribution::kKubernetes, {.creates = 1,
+                                                       .updates = 3,
+                                                       .deletes = 1,
+                                                       .fills = {0.5, 0.75, 5.0 / 6, 0.75},
+                                                       .p10_fill = 0.5,
+                                                       .slice_ratio = 1.25,
+                                                       .zone_reads = 1.875});
 }
 
 // Packed, by hand (writes_per_change 1, cap 4, threshold .9; the warmup earns 3):
@@ -112,23 +134,15 @@ TEST(DistributionSimTest, KubernetesHandWorked) {
 //   over min 1 throughout; zone reads (1 + 1 + 2 + 1.5) / 4 = 1.375 against 1.125; one
 //   endpoint moved, one extra write (in batch 1).
 TEST(DistributionSimTest, PackedHandWorked) {
-  absl::StatusOr<NormalizedTrace> trace = Normalize(HandTrace());
-  ASSERT_OK(trace);
-  absl::StatusOr<SimResult> r = Replay(*trace, Options(reconcile::Distribution::kPacked));
-  ASSERT_OK(r);
-  EXPECT_EQ(r->changes, 6);
-  EXPECT_EQ(r->creates, 2);
-  EXPECT_EQ(r->updates, 1);
-  EXPECT_EQ(r->deletes, 2);
-  EXPECT_NEAR(r->mean_fill, (1 + 0.75 + 5.0 / 6 + 0.75) / 4, 1e-9);
-  EXPECT_DOUBLE_EQ(r->p10_fill, 0.75);
-  EXPECT_DOUBLE_EQ(r->mean_slice_ratio, 1);
-  EXPECT_EQ(r->end_slices, 2);
-  EXPECT_DOUBLE_EQ(r->zone_reads, 1.375);
-  EXPECT_DOUBLE_EQ(r->zone_min, 1.125);
-  EXPECT_EQ(r->moved, 1);
-  EXPECT_EQ(r->extra_writes, 1);
-  EXPECT_EQ(r->max_batch_extra, 1);
+  ExpectFigures(reconcile::Distribution::kPacked, {.creates = 2,
+                                                   .updates = 1,
+                                                   .deletes = 2,
+                                                   .fills = {1, 0.75, 5.0 / 6, 0.75},
+                                                   .p10_fill = 0.75,
+                                                   .slice_ratio = 1,
+                                                   .zone_reads = 1.375,
+                                                   .moved = 1,
+                                                   .extra = 1});
 }
 
 // A change the server would reject names its batch.
