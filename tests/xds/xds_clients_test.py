@@ -7,7 +7,7 @@ Usage:
                       [--cpp-client BIN] [--node-dir DIR]
   xds_clients_test.py --slicekeeper BIN --proto-dir DIR --scenario topology
 
-Starts the real server (memory store, --allow_loopback_endpoints) on loopback ports it picks,
+Clients use the gRPC bootstrap of docs/xds.md, pointed at the server. Starts the real server (memory store, --allow_loopback_endpoints) on loopback ports it picks,
 gRPC backends on 127.0.0.x that answer /slicekeeper.test.Backend/Who with their own id, and the
 client as a separate process (one xDS bootstrap per process) calling, in a loop, and printing
 who answered, `xds:///echo.xds-test:grpc` (by port name), or for Node
@@ -135,6 +135,17 @@ def await_only(client, allowed, since):
     return last_outside
 
 
+def doc_bootstrap(server_uri, node_id, zone):
+    """The gRPC bootstrap users copy from docs/xds.md, pointed at this server."""
+    with open(os.path.join(HERE, "..", "..", "docs", "xds.md")) as f:
+        text = f.read()
+    bootstrap = json.loads(text.split("```json\n", 1)[1].split("```", 1)[0])
+    bootstrap["xds_servers"][0]["server_uri"] = server_uri
+    bootstrap["node"]["id"] = node_id
+    bootstrap["node"]["locality"]["zone"] = zone
+    return bootstrap
+
+
 class Harness:
     """The server, its registry stub, backends and clients of one scenario."""
 
@@ -190,13 +201,8 @@ class Harness:
     def client(self, kind, zone):
         bootstrap = os.path.join(self.dir, "bootstrap-%d.json" % len(self.clients))
         with open(bootstrap, "w") as f:
-            json.dump({
-                "xds_servers": [{"server_uri": self.server.grpc_address,
-                                 "channel_creds": [{"type": "insecure"}],
-                                 "server_features": ["xds_v3"]}],
-                "node": {"id": "xds-test-%s-%d" % (kind, len(self.clients)),
-                         "locality": {"zone": zone}},
-            }, f)
+            json.dump(doc_bootstrap(self.server.grpc_address,
+                                    "xds-test-%s-%d" % (kind, len(self.clients)), zone), f)
         # By port name; Node by number: grpc-js makes the target's authority a URL, and
         # "echo.xds-test:grpc" does not parse as one.
         target = "xds:///%s.%s:%s" % (SERVICE, NAMESPACE, self.port if kind == "node" else "grpc")
