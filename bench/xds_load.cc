@@ -23,7 +23,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,7 +33,9 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_split.h"
+#include "common/percentile.h"
 #include "bench/churn.h"
+#include "bench/proc_stats.h"
 #include "bench/xds_clients.h"
 #include "slicekeeper/v1/registry.grpc.pb.h"
 #include "tests/integration/server_process.h"
@@ -51,21 +52,6 @@ namespace slicekeeper::bench {
 namespace {
 
 using integration::ServerProcess;
-
-int64_t RssKiB(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::atoll(line.c_str() + 6);
-  }
-  return -1;
-}
-
-double Quantile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  const size_t k = std::min(v.size() - 1, static_cast<size_t>(q * v.size()));
-  std::nth_element(v.begin(), v.begin() + k, v.end());
-  return v[k];
-}
 
 // The server and the client connections of one (mode, N) run.
 struct Rig {
@@ -266,7 +252,7 @@ void Run(const std::string& mode, int n) {
       (t1.responses - t0.responses) / peak_s, (t1.resources - t0.resources) / peak_s,
       (t1.bytes - t0.bytes) / peak_s / (1 << 20),
       drained ? absl::StrCat(absl::ToInt64Milliseconds(*drained)).c_str() : "timeout",
-      paced.changes_per_s, Quantile(lat, 0.5), Quantile(lat, 0.99),
+      paced.changes_per_s, Percentile(absl::MakeSpan(lat), 0.5), Percentile(absl::MakeSpan(lat), 0.99),
       paced_drain ? "" : "timeout", per_stream_change);
   std::fflush(stdout);
 }

@@ -40,6 +40,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/namespaced_name.h"
 #include "server/query/merged_views.h"
 #include "server/store/store.h"
 #include "server/watch/sink.h"
@@ -111,7 +112,7 @@ class Subscriber {
   std::optional<v1::WatchResponse> Next() ABSL_LOCKS_EXCLUDED(send_mu_, mu_);
 
   // Marks-only subscribers: the newest version of every service marked since the last call
-  // (keyed by ServiceKey), and clears them. A version may be older than one taken before (a
+  // (keyed by NamespacedName), and clears them. A version may be older than one taken before (a
   // commit dispatched after the snapshot it was already in): keep the newest. Never blocks on
   // I/O. REQUIRES: selection().marks_only.
   absl::flat_hash_map<std::string, ServiceVersion> TakeMarks() ABSL_LOCKS_EXCLUDED(mu_);
@@ -213,9 +214,6 @@ class Subscriber {
 
   SubscriberStats stats_;
 };
-
-// "namespace/name", the key of a service in the hub and in subscribers.
-std::string ServiceKey(absl::string_view ns, absl::string_view name);
 
 }  // namespace slicekeeper::watch
 

@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/namespaced_name.h"
 #include "common/validation.h"
 
 namespace slicekeeper::xds {
@@ -46,7 +47,7 @@ std::optional<ResourceType> TypeFromUrl(absl::string_view type_url) {
   return std::nullopt;
 }
 
-std::string ServiceName::Key() const { return absl::StrCat(namespace_, "/", service); }
+std::string ServiceName::Key() const { return NamespacedName(namespace_, service); }
 
 std::string ServiceName::Canonical() const {
   return port.empty() ? absl::StrCat(service, ".", namespace_)

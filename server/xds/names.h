@@ -39,7 +39,7 @@ struct ServiceName {
   // "" when not given; else a port name or a decimal number.
   std::string port;
 
-  // "<namespace>/<service>": the service's key in the watch hub (watch::ServiceKey).
+  // "<namespace>/<service>": the service's key in the watch hub (NamespacedName).
   std::string Key() const;
   // "<service>.<namespace>[:<port>]".
   std::string Canonical() const;

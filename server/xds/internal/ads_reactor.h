@@ -104,7 +104,7 @@ class AdsReactor final
 
   absl::Mutex mu_;
   SessionT session_ ABSL_GUARDED_BY(mu_);
-  // ServiceKey -> its subscriber; "" -> the subscriber of every service (wildcard).
+  // NamespacedName -> its subscriber; "" -> the subscriber of every service (wildcard).
   Subscribers subscribers_ ABSL_GUARDED_BY(mu_);
   typename SessionT::Response response_ ABSL_GUARDED_BY(mu_);
   bool resubscribing_ ABSL_GUARDED_BY(mu_) = false;
