@@ -64,17 +64,8 @@ std::string DeltaSession::HeldVersion(const std::string& version) const {
 }
 
 std::optional<DeltaSession::Response> DeltaSession::Next() {
-  for (ResourceType type : kResponseOrder) {
-    if (std::optional<Response> r = NextOf(type)) return r;
-  }
-  if (auto unknown = NextUnknownAnswer()) {
-    Response r;
-    r.set_system_version_info(absl::StrCat(state_.revision()));
-    r.set_type_url(unknown->first);
-    r.set_nonce(unknown->second);
-    return r;
-  }
-  return std::nullopt;
+  return NextDue<Response>([this](ResourceType type) { return NextOf(type); },
+                           [](Response& r, std::string v) { r.set_system_version_info(std::move(v)); });
 }
 
 std::optional<DeltaSession::Response> DeltaSession::NextOf(ResourceType type) {

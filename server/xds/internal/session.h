@@ -69,6 +69,21 @@ class Session {
   void RecordReply(std::optional<ResourceType> type, absl::string_view url, absl::string_view nonce,
                    absl::string_view version, const google::rpc::Status* nack);
   std::string NextNonce() { return std::to_string(++nonce_); }
+  // The next response due: the first type in kResponseOrder `next_of(type)` has one for, else
+  // the empty answer owed to an unknown type URL, whose version field `set_version` stamps.
+  template <typename Response, typename NextOf, typename SetVersion>
+  std::optional<Response> NextDue(NextOf next_of, SetVersion set_version) {
+    for (ResourceType type : kResponseOrder) {
+      if (std::optional<Response> r = next_of(type)) return r;
+    }
+    std::optional<std::pair<std::string, std::string>> unknown = NextUnknownAnswer();
+    if (!unknown.has_value()) return std::nullopt;
+    Response r;
+    set_version(r, std::to_string(state_.revision()));
+    r.set_type_url(std::move(unknown->first));
+    r.set_nonce(std::move(unknown->second));
+    return r;
+  }
   // A request for a type URL slicekeeper does not serve: an empty answer is due, unless the
   // request acknowledges the last one. Errors: INVALID_ARGUMENT past kMaxUnknownTypes URLs.
   absl::Status UnknownTypeRequest(const std::string& url, absl::string_view response_nonce);

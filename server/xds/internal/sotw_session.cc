@@ -41,17 +41,8 @@ void SotwSession::Resubscribe(ResourceType type, const Request& request, TypePro
 }
 
 std::optional<SotwSession::Response> SotwSession::Next() {
-  for (ResourceType type : kResponseOrder) {
-    if (std::optional<Response> r = NextOf(type)) return r;
-  }
-  if (auto unknown = NextUnknownAnswer()) {
-    Response r;
-    r.set_version_info(absl::StrCat(state_.revision()));
-    r.set_type_url(unknown->first);
-    r.set_nonce(unknown->second);
-    return r;
-  }
-  return std::nullopt;
+  return NextDue<Response>([this](ResourceType type) { return NextOf(type); },
+                           [](Response& r, std::string v) { r.set_version_info(std::move(v)); });
 }
 
 std::optional<SotwSession::Response> SotwSession::NextOf(ResourceType type) {
