@@ -9,7 +9,8 @@
 // Phases per (mode, N), on a fresh server each:
 //   open:   server RSS before and after the N subscribers have their first state: RSS/stream;
 //   peak:   100-change batches (bench/churn.h: adds, removes, ready flips), one service each,
-//           as fast as the writer's acks allow, for --seconds: pushes/s, resources/s, bytes/s;
+//           as fast as the writer's acks allow, for --seconds: pushes/s, resources/s, bytes/s,
+//           and the server's CPU (user + system, /proc) per push (Watch: per message);
 //   10%:    the same churn paced at 10 % of that peak: push latency p50/p99, from the writer
 //           holding a batch's ack to a subscriber holding a response at (or past) its revision;
 //   single: one-endpoint ready flips at --single_rate for --seconds: bytes delivered per change
@@ -212,6 +213,7 @@ void Run(const std::string& mode, int n) {
 
   // peak: 100-change batches, one service each, two writers.
   Totals t0 = Totals::Of(rec);
+  const ProcStats cpu0 = ReadProcStats(rig.server->pid());
   Written peak = Write(rig, seconds, 0, 2, [&](int64_t i) {
     const int s = static_cast<int>(i % clusters);
     return std::make_pair(s, churn.Batch(s, 100, false));
@@ -219,6 +221,8 @@ void Run(const std::string& mode, int n) {
   std::optional<absl::Duration> drained = Drain(subs, peak.last);
   const double peak_s = seconds + absl::ToDoubleSeconds(drained.value_or(absl::Minutes(1)));
   Totals t1 = Totals::Of(rec);
+  const double us_per_push = (ReadProcStats(rig.server->pid()).cpu_seconds() - cpu0.cpu_seconds()) *
+                             1e6 / std::max<int64_t>(1, t1.responses - t0.responses);
 
   // 10 %: the same churn, paced; latency measured.
   rec.measuring = true;
@@ -247,10 +251,10 @@ void Run(const std::string& mode, int n) {
       (static_cast<double>(n) / clusters);
 
   std::printf(
-      "%-9s %6d %7.1f %8.1f | %9.0f %10.0f %11.0f %10.1f %8s | %8.0f %7.2f %7.2f %8s | %8.0f\n",
+      "%-9s %6d %7.1f %8.1f | %9.0f %10.0f %11.0f %10.1f %7.0f %8s | %8.0f %7.2f %7.2f %8s | %8.0f\n",
       mode.c_str(), n, open_s, kib_per_stream, peak.changes_per_s,
       (t1.responses - t0.responses) / peak_s, (t1.resources - t0.resources) / peak_s,
-      (t1.bytes - t0.bytes) / peak_s / (1 << 20),
+      (t1.bytes - t0.bytes) / peak_s / (1 << 20), us_per_push,
       drained ? absl::StrCat(absl::ToInt64Milliseconds(*drained)).c_str() : "timeout",
       paced.changes_per_s, Percentile(absl::MakeSpan(lat), 0.5), Percentile(absl::MakeSpan(lat), 0.99),
       paced_drain ? "" : "timeout", per_stream_change);
@@ -269,9 +273,9 @@ int main(int argc, char** argv) {
   std::printf("%d clusters x 100 endpoints; %.0f s per churn phase; %d connections\n",
               absl::GetFlag(FLAGS_clusters), absl::GetFlag(FLAGS_seconds),
               absl::GetFlag(FLAGS_channels));
-  std::printf("%-9s %6s %7s %8s | %9s %10s %11s %10s %8s | %8s %7s %7s %8s | %8s\n", "mode",
+  std::printf("%-9s %6s %7s %8s | %9s %10s %11s %10s %7s %8s | %8s %7s %7s %8s | %8s\n", "mode",
               "N", "open s", "KiB/str", "peak ch/s", "pushes/s", "resources/s", "MiB/s",
-              "drain ms", "10% ch/s", "p50 ms", "p99 ms", "", "B/change");
+              "us/push", "drain ms", "10% ch/s", "p50 ms", "p99 ms", "", "B/change");
   for (absl::string_view n : absl::StrSplit(absl::GetFlag(FLAGS_streams), ',')) {
     for (absl::string_view mode : absl::StrSplit(absl::GetFlag(FLAGS_modes), ',')) {
       int count = 0;
