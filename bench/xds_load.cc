@@ -8,7 +8,7 @@
 //   endpoints EndpointDiscovery.Watch, ENDPOINTS view (per-endpoint deltas)
 // Phases per (mode, N), on a fresh server each:
 //   open:   server RSS before and after the N subscribers have their first state: RSS/stream;
-//   peak:   100-change batches (bench/churn.h: adds, removes, ready flips), one service each,
+//   peak:   100-change batches (bench/churn.h: ready flips, pod replacements), one service each,
 //           as fast as the writer's acks allow, for --seconds: pushes/s, resources/s, bytes/s,
 //           and the server's CPU (user + system, /proc) per push (Watch: per message);
 //   10%:    the same churn paced at 10 % of that peak: push latency p50/p99, from the writer
@@ -40,6 +40,7 @@
 #include "bench/xds_clients.h"
 #include "slicekeeper/v1/registry.grpc.pb.h"
 #include "tests/integration/server_process.h"
+#include "workload/churn_model.h"
 
 ABSL_FLAG(std::string, slicekeeper, "", "Path of the slicekeeper binary");
 ABSL_FLAG(std::string, modes, "sotw,delta,slices,endpoints", "Subscriber kinds, comma-separated");
@@ -236,13 +237,15 @@ void Run(const std::string& mode, int n) {
 
   // single: one-endpoint ready flips.
   Totals t2 = Totals::Of(rec);
-  // The k-th write to a service sets endpoint k/2 not ready (adding it if the churn had removed
-  // it), the next one ready again: every write changes exactly one endpoint.
+  // Every write flips one endpoint's ready condition (a model of only ready flips, taking the
+  // fill as its state: a pod the churn above replaced comes back, still one endpoint's change).
+  workload::ChurnModel flips(workload::ChurnOptions{
+      .namespace_ = "bench", .prefix = "svc", .services = clusters, .endpoints = 100, .zones = 3,
+      .seed = 12, .mix = {.add = 0, .remove = 0, .ready = 1, .terminate = 0, .replace = 0}});
+  flips.AssumeFilled();
   Written single = Write(rig, seconds, absl::GetFlag(FLAGS_single_rate), 1, [&](int64_t i) {
     const int s = static_cast<int>(i % clusters);
-    const int64_t k = i / clusters;
-    return std::make_pair(
-        s, std::vector<v1::EndpointChange>{Change(s, s * 1000 + (k / 2) % 100, k % 2, false)});
+    return std::make_pair(s, flips.Batch(s, 1, false));
   });
   Drain(subs, single.last);
   Totals t3 = Totals::Of(rec);
