@@ -181,7 +181,9 @@ TEST_F(SessionTest, BadRequests) {
   for (int i = 0; i < 20; ++i) {
     unknown.set_type_url("type.googleapis.com/x.Y" + std::to_string(i));
     absl::Status st = s.OnRequest(unknown);
-    if (i + 1 < static_cast<int>(SotwSession::kMaxUnknownTypes)) EXPECT_OK(st);
+    if (i + 1 < static_cast<int>(SotwSession::kMaxUnknownTypes)) {
+      EXPECT_OK(st);
+    }
   }
   EXPECT_EQ(s.OnRequest(unknown).code(), absl::StatusCode::kInvalidArgument);
 }

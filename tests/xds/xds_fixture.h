@@ -100,7 +100,9 @@ class XdsFixture : public ::testing::Test {
   static T Parse(const ResourcePtr& r) {
     T out;
     EXPECT_NE(r, nullptr);
-    if (r != nullptr) EXPECT_TRUE(out.ParseFromString(r->bytes));
+    if (r != nullptr) {
+      EXPECT_TRUE(out.ParseFromString(r->bytes));
+    }
     return out;
   }
 
