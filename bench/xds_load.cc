@@ -120,12 +120,13 @@ struct Written {
 };
 
 // Pipelined writes (`writers` threads, one batch in flight each) of batches from `next` for
-// `seconds`, at most `rate` batches/s in total (0: as fast as acks come back).
+// `seconds`, at most `rate` batches/s in total (0: as fast as acks come back). `next` is called
+// under a lock: the churn model behind it is for one thread.
 template <typename Next>
 Written Write(Rig& rig, double seconds, double rate, int writers, Next next) {
   Written out;
   out.last.assign(absl::GetFlag(FLAGS_clusters), 0);
-  absl::Mutex mu;
+  absl::Mutex mu, next_mu;
   std::atomic<int64_t> changes{0};
   const absl::Time start = absl::Now(), end = start + absl::Seconds(seconds);
   std::atomic<int64_t> issued{0};
@@ -134,7 +135,12 @@ Written Write(Rig& rig, double seconds, double rate, int writers, Next next) {
       const int64_t n = issued.fetch_add(1);
       // Pacing the writer (not synchronizing anything): batch n is due at start + n / rate.
       if (rate > 0) absl::SleepFor(start + absl::Seconds(n / rate) - absl::Now());
-      auto [service, batch] = next(n);
+      std::pair<int, std::vector<v1::EndpointChange>> item;
+      {
+        absl::MutexLock l(&next_mu);
+        item = next(n);
+      }
+      auto& [service, batch] = item;
       const int64_t size = static_cast<int64_t>(batch.size());
       const int64_t revision = rig.Apply(std::move(batch));
       changes.fetch_add(size);
