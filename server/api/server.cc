@@ -82,10 +82,11 @@ absl::Status Server::Start() {
 }
 
 absl::Status Server::StartHttp() {
-  http_ = std::make_unique<metrics::HttpServer>(metrics::HttpServer::Options{
-      .listen_address = options_.http_listen_address,
-      .registry = registry_,
-      .ready = [this] { return ready(); }});
+  http_ = std::make_unique<http::HttpServer>(
+      http::HttpServer::Options{.listen_address = options_.http_listen_address});
+  ops_ = std::make_unique<metrics::OpsHandler>(
+      metrics::OpsHandler::Options{.registry = registry_, .ready = [this] { return ready(); }});
+  ops_->Install(http_.get());
   absl::StatusOr<int> port = http_->Start();
   if (!port.ok()) return port.status();
   http_port_.store(*port, std::memory_order_release);

@@ -43,8 +43,9 @@
 #include "server/api/discovery_service.h"
 #include "server/api/registry_service.h"
 #include "server/query/merged_views.h"
-#include "server/metrics/http_server.h"
+#include "server/http/http_server.h"
 #include "server/metrics/metrics.h"
+#include "server/metrics/ops_handler.h"
 #include "server/store/store.h"
 #include "server/watch/hub.h"
 
@@ -118,7 +119,8 @@ class Server {
   std::unique_ptr<RegistryService> registry_service_;
   std::unique_ptr<DiscoveryService> discovery_service_;
   std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<metrics::HttpServer> http_;
+  std::unique_ptr<metrics::OpsHandler> ops_;
+  std::unique_ptr<http::HttpServer> http_;
   std::atomic<int> grpc_port_{0};
   std::atomic<int> http_port_{0};
   std::atomic<bool> ready_{false};
