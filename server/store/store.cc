@@ -538,8 +538,13 @@ std::pair<int64_t, int64_t> Store::history_usage() const {
   return rep_->sequencer.HistoryUsage();
 }
 
-absl::StatusOr<std::vector<CommitPtr>> Store::ChangesSince(int64_t revision) const {
-  return rep_->sequencer.ChangesSince(revision);
+absl::StatusOr<std::vector<CommitPtr>> Store::ChangesSince(int64_t revision,
+                                                           size_t limit) const {
+  return rep_->sequencer.ChangesSince(revision, limit);
+}
+
+bool Store::AwaitRevision(int64_t revision, absl::Time deadline) const {
+  return rep_->sequencer.AwaitPublishedUntil(revision, deadline);
 }
 
 CatalogPtr Store::SnapshotAndListen(absl::string_view ns, CommitListener* listener) {

@@ -36,6 +36,7 @@
 #ifndef SLICEKEEPER_SERVER_STORE_STORE_H_
 #define SLICEKEEPER_SERVER_STORE_STORE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -243,9 +244,14 @@ class Store {
 
   // --- History and listeners. ---
 
-  // Commits with revision > `revision`, in order. Errors: OUT_OF_RANGE when commits after
-  // `revision` were dropped from the retained history.
-  absl::StatusOr<std::vector<CommitPtr>> ChangesSince(int64_t revision) const;
+  // Commits with revision > `revision`, in order, at most `limit`. Errors: OUT_OF_RANGE when
+  // commits after `revision` were dropped from the retained history.
+  absl::StatusOr<std::vector<CommitPtr>> ChangesSince(int64_t revision,
+                                                      size_t limit = SIZE_MAX) const;
+
+  // Waits until revision() >= `revision` or `deadline` passes; returns whether it is (a replica
+  // that a client reached before the commit it already saw elsewhere catches up).
+  bool AwaitRevision(int64_t revision, absl::Time deadline) const;
 
   // Atomically registers `listener` and returns the catalog at the revision from which the
   // listener will see every later commit. `listener` must outlive its registration.

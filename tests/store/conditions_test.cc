@@ -128,5 +128,19 @@ TEST_F(ConditionsTest, SnapshotAtPastRevisions) {
   EXPECT_THAT(store_.SnapshotAt("", 1), StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("")));
 }
 
+// ChangesSince honours its limit; AwaitRevision answers at once for published revisions and gives
+// up at its deadline for later ones.
+TEST_F(ConditionsTest, ChangesSinceLimitAndAwaitRevision) {
+  for (int i = 0; i < 5; ++i) ASSERT_OK(store_.ApplyChanges({Upsert("ns", "web", Ip(i))}));
+  absl::StatusOr<std::vector<CommitPtr>> two = store_.ChangesSince(1, 2);
+  ASSERT_OK(two);
+  ASSERT_EQ(two->size(), 2u);
+  EXPECT_EQ((*two)[0]->revision, 2);
+  EXPECT_EQ((*two)[1]->revision, 3);
+  EXPECT_EQ(store_.ChangesSince(1)->size(), 4u);
+  EXPECT_TRUE(store_.AwaitRevision(5, absl::InfinitePast()));
+  EXPECT_FALSE(store_.AwaitRevision(6, absl::Now()));
+}
+
 }  // namespace
 }  // namespace slicekeeper::store
