@@ -66,6 +66,8 @@ struct Request {
 // Decodes %XX escapes and '+' (as a space) of a URL query component. Malformed escapes are kept
 // as they are.
 std::string UrlDecode(absl::string_view text);
+// Escapes everything but RFC 3986's unreserved characters, for a query component.
+std::string UrlEncode(absl::string_view text);
 
 // The body of a streamed response.
 class ResponseStream {
