@@ -41,6 +41,23 @@ int64_t ObjectRevision(const watch::SliceEvent& e) {
   return e.type == v1::WatchEvent::DELETED ? e.revision : e.slice->resource_version;
 }
 
+// Whether `commit` removed the slice `ns/name` from its service `service`.
+bool RemovedIn(const store::Commit& commit, const Slice& slice) {
+  auto has = [&](const store::ServiceSnapshotPtr& s) {
+    if (s == nullptr) return false;
+    auto it = std::lower_bound(s->slices.begin(), s->slices.end(), slice.name,
+                               [](const SlicePtr& x, const std::string& n) { return x->name < n; });
+    return it != s->slices.end() && (*it)->name == slice.name;
+  };
+  for (const store::ServiceChange& change : commit.services) {
+    const store::ServiceSnapshot& any = change.after != nullptr ? *change.after : *change.before;
+    if (any.namespace_ == slice.namespace_ && any.name == slice.ServiceName()) {
+      return has(change.before) && !has(change.after);
+    }
+  }
+  return false;
+}
+
 // rv, or rv - 1 when the commit at rv wrote more than one slice the watch selects: the client may
 // have seen only some of the events carrying rv, so all of them are sent again.
 int64_t ResumePoint(const Context& ctx, const Filter& filter, int64_t rv) {
@@ -145,6 +162,8 @@ class Session final : public watch::Sink {
  private:
   // Writes a batch of events; false when the stream must end.
   bool Deliver(std::vector<watch::SliceEvent>& events);
+  // Gives each DELETED event the revision of the delete itself (see the .cc).
+  void DateDeletes(std::vector<watch::SliceEvent>& events) const;
   // A data event after selector translation, or nothing.
   void Data(const watch::SliceEvent& e, std::string* out);
   void ObjectEvent(absl::string_view type, const SlicePtr& slice, int64_t rv, std::string* out);
@@ -157,7 +176,35 @@ class Session final : public watch::Sink {
   // With selectors: the keys of the objects the client holds.
   absl::flat_hash_set<std::string> visible_;
   bool headers_sent_ = false;
+  // Every change up to this revision has been written (the resume point, then the newest
+  // revision of each batch).
+  int64_t delivered_ = 0;
 };
+
+// A subscriber that fell behind folds several commits of a service into one diff, and labels a
+// slice it finds gone with the revision of the service's newest version. A client resumes from
+// the resourceVersion of the last event it processed, so a DELETED event must carry the revision
+// of the delete itself: it is found among the commits since the previous batch (every change up
+// to delivered_ was in earlier batches, so the delete is later). A caught-up watcher's batch
+// covers one commit, and its labels are exact already.
+void Session::DateDeletes(std::vector<watch::SliceEvent>& events) const {
+  int64_t newest = 0;
+  for (const watch::SliceEvent& e : events) {
+    if (e.type == v1::WatchEvent::DELETED) newest = std::max(newest, e.revision);
+  }
+  if (newest <= delivered_ + 1) return;
+  absl::StatusOr<std::vector<store::CommitPtr>> commits =
+      ctx_.store->ChangesSince(delivered_, static_cast<size_t>(newest - delivered_));
+  if (!commits.ok()) return;
+  for (watch::SliceEvent& e : events) {
+    if (e.type != v1::WatchEvent::DELETED) continue;
+    // The last removal in the window: a name deleted, re-created and deleted again.
+    for (const store::CommitPtr& c : *commits) {
+      if (c->revision > e.revision) break;
+      if (RemovedIn(*c, *e.slice)) e.revision = c->revision;
+    }
+  }
+}
 
 void Session::Run() {
   if (!plan_.filter.everything() && plan_.resume > 0) {
@@ -170,6 +217,7 @@ void Session::Run() {
       }
     }
   }
+  delivered_ = plan_.resume;
   watch::Selection selection;
   selection.namespace_ = plan_.filter.namespace_();
   selection.services = plan_.filter.services();
@@ -187,6 +235,8 @@ void Session::Run() {
 }
 
 bool Session::Deliver(std::vector<watch::SliceEvent>& events) {
+  DateDeletes(events);
+  for (const watch::SliceEvent& e : events) delivered_ = std::max(delivered_, e.revision);
   // Order each run of object events by their objects' resourceVersions (coalescing may send an
   // older object change with a newer batch), so a resuming client never skips one.
   for (auto run = events.begin(); run != events.end();) {
