@@ -32,6 +32,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 
 namespace slicekeeper::http {
 
@@ -74,10 +75,13 @@ class ResponseStream {
  public:
   virtual ~ResponseStream() = default;
 
-  // Writes `data` as one chunk (empty data writes nothing). Returns false when the peer is gone,
-  // the write failed or did not finish within the server's write timeout: the stream is over and
-  // the handler should return.
-  virtual bool Write(absl::string_view data) = 0;
+  // Writes `pieces`, in order, as one chunk (nothing when they are all empty), with one gather
+  // write on a plain-text connection: the caller's buffers (shared encodings, say) are not copied
+  // into one first. Returns false when the peer is gone, the write failed or did not finish
+  // within the server's write timeout: the stream is over and the handler should return.
+  virtual bool WriteGather(absl::Span<const absl::string_view> pieces) = 0;
+  // WriteGather of one piece.
+  bool Write(absl::string_view data) { return WriteGather(absl::MakeConstSpan(&data, 1)); }
 
   // Wakes the current or next Wait. Never blocks; callable from any thread while the stream
   // exists.

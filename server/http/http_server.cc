@@ -230,7 +230,8 @@ int HttpServer::HandleRequest(mg_connection* conn, void* self) {
 int HttpServer::Handle(mg_connection* conn) {
   const mg_request_info* info = mg_get_request_info(conn);
   Request request = ParseRequest(*info);
-  internal::Exchange exchange(this, conn, request.method == "HEAD", request.http_version == "1.0");
+  internal::Exchange exchange(this, conn, request.method == "HEAD", request.http_version == "1.0",
+                              options_.io_timeout);
   Handler* handler = Find(request.path);
   if (handler == nullptr) {
     exchange.Send(404, "text/plain; charset=utf-8", "not found\n", {});

@@ -312,7 +312,7 @@ class InformerTest(unittest.TestCase):
         self.node.send_signal(signal.SIGSTOP)
         try:
             b = 0
-            while c.metric("slicekeeper_watch_resets") < 1:
+            while c.metric("slicekeeper_watch_lag_resets") < 1:
                 self.assertLess(b, 5000, "the hub never reset the stalled informer")
                 # Every write flips one endpoint: each is a commit rewriting a 100-endpoint slice.
                 c.apply([c.endpoint_change("inf", "svc-%d" % (b % 3), 1000 * (b % 3) + b % 100,

@@ -257,6 +257,9 @@ TEST_F(HubTest, LaggingSubscriberIsReset) {
   int64_t rev = Apply({Change("web", 2)});
   hub_.DispatchOnce();
   hub_.TickOnce();
+  // Counted as a lag reset when decided; as a RESET sent once the subscriber reads.
+  EXPECT_EQ(hub_.stats().lag_resets, 1);
+  EXPECT_EQ(hub_.stats().resets, 0);
   std::vector<v1::WatchEvent> events = Drain(*sub);
   ASSERT_THAT(Types(events), ElementsAre(v1::WatchEvent::RESET, v1::WatchEvent::ADDED,
                                          v1::WatchEvent::SYNCED));

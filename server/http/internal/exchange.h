@@ -14,6 +14,7 @@
 #include <atomic>
 #include <string>
 
+#include "absl/time/time.h"
 #include "server/http/handler.h"
 
 struct mg_connection;
@@ -26,7 +27,8 @@ namespace slicekeeper::http::internal {
 
 class Exchange final : public Response, public ResponseStream {
  public:
-  Exchange(HttpServer* server, mg_connection* conn, bool head_only, bool http10);
+  Exchange(HttpServer* server, mg_connection* conn, bool head_only, bool http10,
+           absl::Duration io_timeout);
   // Releases the stream slot and the eventfd.
   ~Exchange() override;
   Exchange(const Exchange&) = delete;
@@ -39,7 +41,7 @@ class Exchange final : public Response, public ResponseStream {
                                               const HeaderList& headers) override;
 
   // ResponseStream.
-  bool Write(absl::string_view data) override;
+  bool WriteGather(absl::Span<const absl::string_view> pieces) override;
   void Notify() override;
   WaitResult Wait(absl::Time deadline) override;
 
@@ -52,6 +54,10 @@ class Exchange final : public Response, public ResponseStream {
  private:
   void WriteHead(int status, absl::string_view content_type, const HeaderList& headers,
                  absl::string_view length_or_encoding);
+  // Sends the pieces straight to the socket (plain-text connections whose socket was found).
+  bool SendDirect(absl::Span<const absl::string_view> pieces);
+  // Copies the pieces into one buffer for civetweb's mg_write (TLS, or no socket).
+  bool SendCopied(absl::Span<const absl::string_view> pieces);
 
   HttpServer* const server_;
   mg_connection* const conn_;
@@ -63,6 +69,9 @@ class Exchange final : public Response, public ResponseStream {
   // The connection's socket (not owned), or -1; the eventfd Notify writes (owned), or -1.
   int socket_fd_ = -1;
   int event_fd_ = -1;
+  // Writes go to socket_fd_ directly (a plain-text connection whose socket was found).
+  bool direct_ = false;
+  absl::Duration io_timeout_;
   std::atomic<bool> closed_{false};
   // One chunk's framing and data, written with one call.
   std::string chunk_;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -149,6 +151,42 @@ ApiOr<WatchPlan> Plan(const Context& ctx, const http::Request& request, absl::st
   return plan;
 }
 
+// The events of one write: pieces written with one gather write, so the shared encoding of a
+// slice goes to the socket without being copied into a buffer first.
+class Batch {
+ public:
+  // A string literal.
+  void Literal(absl::string_view s) { Add(s); }
+  void Shared(std::shared_ptr<const std::string> s) {
+    Add(*s);
+    shared_.push_back(std::move(s));
+  }
+  void Owned(std::string s) {
+    owned_.push_back(std::move(s));
+    Add(owned_.back());
+  }
+  size_t size() const { return size_; }
+  // Writes and empties the batch; false when the stream is over.
+  bool Flush(http::ResponseStream* stream) {
+    const bool ok = pieces_.empty() || stream->WriteGather(pieces_);
+    pieces_.clear();
+    shared_.clear();
+    owned_.clear();
+    size_ = 0;
+    return ok;
+  }
+
+ private:
+  void Add(absl::string_view s) {
+    pieces_.push_back(s);
+    size_ += s.size();
+  }
+  std::vector<absl::string_view> pieces_;
+  std::vector<std::shared_ptr<const std::string>> shared_;
+  std::deque<std::string> owned_;  // stable addresses as it grows
+  size_t size_ = 0;
+};
+
 class Session final : public watch::Sink {
  public:
   Session(const Context& ctx, WatchPlan plan, http::ResponseStream* stream)
@@ -165,10 +203,9 @@ class Session final : public watch::Sink {
   // Gives each DELETED event the revision of the delete itself (see the .cc).
   void DateDeletes(std::vector<watch::SliceEvent>& events) const;
   // A data event after selector translation, or nothing.
-  void Data(const watch::SliceEvent& e, std::string* out);
-  void ObjectEvent(absl::string_view type, const SlicePtr& slice, int64_t rv, std::string* out);
-  void Bookmark(int64_t rv, bool initial_end, std::string* out);
-  bool Flush(std::string* out);
+  void Data(const watch::SliceEvent& e, Batch* out);
+  void ObjectEvent(absl::string_view type, const SlicePtr& slice, int64_t rv, Batch* out);
+  void Bookmark(int64_t rv, bool initial_end, Batch* out);
 
   const Context& ctx_;
   const WatchPlan plan_;
@@ -246,15 +283,15 @@ bool Session::Deliver(std::vector<watch::SliceEvent>& events) {
     });
     run = end == events.end() ? end : end + 1;
   }
-  std::string out;
+  Batch out;
   for (const watch::SliceEvent& e : events) {
     if (e.type == v1::WatchEvent::RESET) {
       // The subscriber fell too far behind (or its resume point left the history meanwhile).
       const ApiError gone = Expired(absl::StrCat(
           "too old resource version: the watch fell behind; the objects changed after ",
           e.revision, " are no longer available; list again"));
-      out.append(R"({"type":"ERROR","object":)").append(StatusJson(gone)).append("}\n");
-      Flush(&out);
+      out.Owned(absl::StrCat(R"({"type":"ERROR","object":)", StatusJson(gone), "}\n"));
+      out.Flush(stream_);
       return false;
     }
     if (e.type == v1::WatchEvent::SYNCED) {
@@ -264,12 +301,12 @@ bool Session::Deliver(std::vector<watch::SliceEvent>& events) {
     } else {
       Data(e, &out);
     }
-    if (out.size() >= kChunkBytes && !Flush(&out)) return false;
+    if (out.size() >= kChunkBytes && !out.Flush(stream_)) return false;
   }
-  return Flush(&out);
+  return out.Flush(stream_);
 }
 
-void Session::Data(const watch::SliceEvent& e, std::string* out) {
+void Session::Data(const watch::SliceEvent& e, Batch* out) {
   const bool deleted = e.type == v1::WatchEvent::DELETED;
   if (plan_.filter.everything()) {
     ObjectEvent(deleted ? "DELETED" : e.type == v1::WatchEvent::ADDED ? "ADDED" : "MODIFIED",
@@ -289,24 +326,28 @@ void Session::Data(const watch::SliceEvent& e, std::string* out) {
   }
 }
 
-void Session::ObjectEvent(absl::string_view type, const SlicePtr& slice, int64_t rv,
-                          std::string* out) {
-  absl::StrAppend(out, R"({"type":")", type, R"(","object":)");
+void Session::ObjectEvent(absl::string_view type, const SlicePtr& slice, int64_t rv, Batch* out) {
+  // `type` is one of the literals of Data.
+  out->Literal(type == "ADDED"      ? R"({"type":"ADDED","object":)"
+               : type == "DELETED" ? R"({"type":"DELETED","object":)"
+                                   : R"({"type":"MODIFIED","object":)");
   if (plan_.output.table) {
     std::vector<TableRow> rows = {
         SliceRow(slice, rv, plan_.output.row_object, ctx_.clock->Now(), ctx_.cache)};
     // Column definitions come with the first event only, as from the apiserver.
-    out->append(TableJson(SliceColumns(), rows,
-                          TableMeta{rv != 0 ? rv : slice->resource_version, "", -1},
-                          headers_sent_));
+    out->Owned(TableJson(SliceColumns(), rows,
+                         TableMeta{rv != 0 ? rv : slice->resource_version, "", -1},
+                         headers_sent_));
     headers_sent_ = true;
   } else {
-    out->append(*ctx_.cache->Get(slice, rv));
+    out->Shared(ctx_.cache->Get(slice, rv));
   }
-  out->append("}\n");
+  out->Literal("}\n");
 }
 
-void Session::Bookmark(int64_t rv, bool initial_end, std::string* out) {
+void Session::Bookmark(int64_t rv, bool initial_end, Batch* batch) {
+  std::string line;
+  std::string* out = &line;
   JsonWriter w(out);
   w.BeginObject();
   w.Field("type", "BOOKMARK");
@@ -329,13 +370,7 @@ void Session::Bookmark(int64_t rv, bool initial_end, std::string* out) {
   w.EndObject();
   w.EndObject();
   out->push_back('\n');
-}
-
-bool Session::Flush(std::string* out) {
-  if (out->empty()) return true;
-  const bool ok = stream_->Write(*out);
-  out->clear();
-  return ok;
+  batch->Owned(std::move(line));
 }
 
 }  // namespace
