@@ -99,6 +99,10 @@ TEST_F(WriteTest, MalformedBodies) {
                R"("endpointslice.kubernetes.io/managed-by":"endpointslice-controller.slicekeeper.io",)");
   EXPECT_EQ(At(Refused("POST", kSlices, ours, 422), {"reason"}).string_value(), "Invalid");
   Refused("POST", kAllSlices, kBody, 405);
+  // A dry run is refused rather than applied for real.
+  EXPECT_THAT(At(Refused("POST", absl::StrCat(kSlices, "?dryRun=All"), kBody, 400), {"message"})
+                  .string_value(),
+              HasSubstr("dryRun is not supported"));
 }
 
 // PUT replaces under optimistic concurrency: a stale resourceVersion is a Conflict, a missing

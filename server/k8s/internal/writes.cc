@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -33,6 +34,12 @@ std::string MediaType(const http::Request& request) {
   std::string type(request.Header("Content-Type").value_or(""));
   type = type.substr(0, type.find(';'));
   return absl::AsciiStrToLower(absl::StripAsciiWhitespace(type));
+}
+
+// Server-side dry runs are not supported; a write that asks for one must not be applied.
+std::optional<Reply> RefuseDryRun(const http::Request& request) {
+  if (!request.Param("dryRun").has_value()) return std::nullopt;
+  return ErrorReply(BadRequest("dryRun is not supported by slicekeeper: nothing was applied"));
 }
 
 ApiOr<Value> ParseBody(const http::Request& request) {
@@ -183,6 +190,7 @@ ApiOr<Reply> PatchOnce(const Context& ctx, const http::Request& request, const V
 }  // namespace
 
 Reply CreateSlice(const Context& ctx, const http::Request& request, absl::string_view ns) {
+  if (std::optional<Reply> refused = RefuseDryRun(request)) return *refused;
   if (MediaType(request) != "application/json" && !MediaType(request).empty()) {
     return ErrorReply(UnsupportedMediaType("the body must be application/json"));
   }
@@ -203,6 +211,7 @@ Reply CreateSlice(const Context& ctx, const http::Request& request, absl::string
 
 Reply ReplaceSlice(const Context& ctx, const http::Request& request, absl::string_view ns,
                    absl::string_view name) {
+  if (std::optional<Reply> refused = RefuseDryRun(request)) return *refused;
   if (MediaType(request) != "application/json" && !MediaType(request).empty()) {
     return ErrorReply(UnsupportedMediaType("the body must be application/json"));
   }
@@ -225,6 +234,7 @@ Reply ReplaceSlice(const Context& ctx, const http::Request& request, absl::strin
 
 Reply PatchSlice(const Context& ctx, const http::Request& request, absl::string_view ns,
                  absl::string_view name) {
+  if (std::optional<Reply> refused = RefuseDryRun(request)) return *refused;
   ApiOr<Value> patch = ParseBody(request);
   if (!patch.ok()) return ErrorReply(patch.error());
   for (int attempt = 1;; ++attempt) {
@@ -237,6 +247,7 @@ Reply PatchSlice(const Context& ctx, const http::Request& request, absl::string_
 
 Reply DeleteSlice(const Context& ctx, const http::Request& request, absl::string_view ns,
                   absl::string_view name) {
+  if (std::optional<Reply> refused = RefuseDryRun(request)) return *refused;
   store::SliceConditions given;
   if (!request.body.empty()) {
     ApiOr<Value> options = ParseBody(request);

@@ -15,6 +15,7 @@
 // Warn with a Warning header. Invalid objects get 422 Invalid with one cause per field, and
 // nothing is applied. Slices are stored per service, so kubernetes.io/service-name is required
 // and cannot change on update; slices managed by slicekeeper itself cannot be written (409).
+// Server-side dry runs (dryRun=All) are refused with 400 rather than applied.
 //
 // Thread-safety: stateless functions over a thread-safe Context.
 #ifndef SLICEKEEPER_SERVER_K8S_INTERNAL_WRITES_H_
