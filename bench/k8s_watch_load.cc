@@ -22,7 +22,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <fstream>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -35,7 +35,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/percentile.h"
 #include "bench/churn.h"
+#include "bench/proc_stats.h"
 #include "bench/http_watchers.h"
 #include "bench/raw_watch.h"
 #include "slicekeeper/v1/discovery.grpc.pb.h"
@@ -74,10 +76,7 @@ struct PathRecorder {
   // p50 and p99 of the samples so far.
   std::pair<double, double> Percentiles() {
     absl::MutexLock l(&mu);
-    if (lag_ms.empty()) return {0, 0};
-    std::sort(lag_ms.begin(), lag_ms.end());
-    auto at = [&](double p) { return lag_ms[std::min(lag_ms.size() - 1, size_t(p * lag_ms.size()))]; };
-    return {at(0.5), at(0.99)};
+    return {Percentile(absl::MakeSpan(lag_ms), 0.5), Percentile(absl::MakeSpan(lag_ms), 0.99)};
   }
 };
 
@@ -159,29 +158,11 @@ Cluster StartCluster(std::vector<std::string> args) {
   return c;
 }
 
-// /proc/<pid>/status "<key>:" value (VmRSS in KiB, Threads).
-int64_t ProcStatus(pid_t pid, absl::string_view key) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  for (std::string line; std::getline(in, line);) {
-    if (absl::StartsWith(line, absl::StrCat(key, ":"))) {
-      return std::atoll(line.c_str() + key.size() + 1);
-    }
-  }
-  return -1;
-}
-
-// The process's user + system CPU, in seconds.
-double CpuSeconds(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
-  std::vector<absl::string_view> f =
-      absl::StrSplit(absl::string_view(stat).substr(stat.rfind(')') + 2), ' ');
-  int64_t utime = 0, stime = 0;
-  if (f.size() < 13 || !absl::SimpleAtoi(f[11], &utime) || !absl::SimpleAtoi(f[12], &stime)) {
-    return 0;
-  }
-  return static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
+// The process's threads (its /proc task directory's entries).
+int64_t Threads(pid_t pid) {
+  std::error_code ec;
+  auto it = std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"), ec);
+  return ec ? -1 : std::distance(it, std::filesystem::directory_iterator());
 }
 
 void Fill(Cluster& c, int services) {
@@ -314,12 +295,12 @@ void ChurnPhase(Cluster& c, Churn& churn, const std::string& phase) {
   w.http_rec.events = 0;
   { absl::MutexLock a(&w.grpc_rec.mu), b(&w.http_rec.mu); w.grpc_rec.lag_ms.clear(); w.http_rec.lag_ms.clear(); }
   const pid_t pid = c.server->pid();
-  const double cpu0 = CpuSeconds(pid);
+  const double cpu0 = ReadProcStats(pid).cpu_seconds();
   const absl::Time t0 = absl::Now();
   const Churned churned = ChurnPaced(c, churn, services);
   const bool caught_up = w.AwaitCaughtUp(churned.last_revision, services);
   const double elapsed = absl::ToDoubleSeconds(absl::Now() - t0);
-  const double cpu = CpuSeconds(pid) - cpu0;
+  const double cpu = ReadProcStats(pid).cpu_seconds() - cpu0;
   const int64_t events = w.grpc_rec.events.load() + w.http_rec.events.load();
   for (auto [name, rec] : {std::pair("grpc", &w.grpc_rec), std::pair("http", &w.http_rec)}) {
     if (rec->events.load() == 0) continue;
@@ -338,17 +319,16 @@ void IdlePhase(Cluster& c, Churn& churn) {
   {
     Cluster plain = StartCluster({});
     std::printf("idle: default server (64 HTTP threads): RSS %.1f MiB, %ld threads\n",
-                ProcStatus(plain.server->pid(), "VmRSS") / 1024.0,
-                ProcStatus(plain.server->pid(), "Threads"));
+                RssKiB(plain.server->pid()) / 1024.0, Threads(plain.server->pid()));
   }
-  const int64_t rss0 = ProcStatus(pid, "VmRSS");
+  const int64_t rss0 = RssKiB(pid);
   std::printf("idle: this server (%d HTTP threads): RSS %.1f MiB, %ld threads\n", n + 64,
-              rss0 / 1024.0, ProcStatus(pid, "Threads"));
+              rss0 / 1024.0, Threads(pid));
   Watchers w;
   w.OpenHttp(c, n, services);
-  const int64_t rss_http = ProcStatus(pid, "VmRSS");
+  const int64_t rss_http = RssKiB(pid);
   w.OpenGrpc(c, n, services);
-  const int64_t rss_both = ProcStatus(pid, "VmRSS");
+  const int64_t rss_both = RssKiB(pid);
   std::printf("idle: %d HTTP watches %.1f KiB each; %d gRPC watches %.1f KiB each\n", n,
               static_cast<double>(rss_http - rss0) / n, n,
               static_cast<double>(rss_both - rss_http) / n);

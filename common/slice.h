@@ -34,7 +34,7 @@ inline constexpr char kLabelServiceName[] = "kubernetes.io/service-name";
 inline constexpr char kLabelManagedBy[] = "endpointslice.kubernetes.io/managed-by";
 inline constexpr char kLabelHeadless[] = "service.kubernetes.io/headless";
 inline constexpr char kAnnotationTriggerTime[] = "endpoints.kubernetes.io/last-change-trigger-time";
-// The managed-by value of the slices slicekeeper distributes (K8S-REFERENCE §0).
+// The managed-by value of the slices slicekeeper distributes (docs/kubernetes-behaviour.md §0).
 inline constexpr char kManagerName[] = "endpointslice-controller.slicekeeper.io";
 
 inline constexpr char kAddressTypeIPv4[] = "IPv4";

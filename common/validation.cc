@@ -229,8 +229,8 @@ absl::Status ValidateEndpointSlice(const v1::EndpointSlice& slice, absl::string_
     errors.Add(root.Field("addressType"), internal::kRuleAddressType);
   }
   FieldPath endpoints_path = root.Field("endpoints");
-  if (static_cast<size_t>(slice.endpoints_size()) > internal::kMaxEndpoints) {
-    errors.Add(endpoints_path, "must have at most 1000 items");
+  if (static_cast<size_t>(slice.endpoints_size()) > kMaxEndpointsPerSlice) {
+    errors.Add(endpoints_path, internal::TooMany(kMaxEndpointsPerSlice));
   } else {
     for (int i = 0; i < slice.endpoints_size(); ++i) {
       internal::CheckEndpoint(slice.endpoints(i), slice.address_type(),
@@ -257,7 +257,7 @@ absl::Status ValidateServiceRecord(const v1::ServiceRecord& record, absl::string
     } else if (i == 1 && type == record.address_types(0)) {
       errors.Add(type_path, "duplicate value");
     } else if (i >= 2) {
-      errors.Add(type_path, "must have at most 2 items");
+      errors.Add(type_path, internal::TooMany(2));  // IPv4 and IPv6
     }
   }
   const std::string& td = record.traffic_distribution();

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds slicekeeper and runs every test with ctest:
-#   1. an ASan+UBSan build (-O1, -Werror, benchmarks compiled but not run): every test;
-#   2. only with SK_TEST_PLAIN=1: the plain build (RelWithDebInfo, -Werror): every test again;
-#   3. only with SK_TEST_TSAN=1: a TSan build of the concurrency tests (label "tsan"), see below.
+#   1. a clang-14 build of common/, server/ and client/ (-O0, no tests): the compiler checks the lock
+#      annotations (-Wthread-safety as errors, see CMakeLists.txt);
+#   2. an ASan+UBSan build (-O1, -Werror, benchmarks compiled but not run): every test;
+#   3. only with SK_TEST_PLAIN=1: the plain build (RelWithDebInfo, -Werror): every test again;
+#   4. only with SK_TEST_TSAN=1: a TSan build of the concurrency tests (label "tsan"), see below.
 # One sanitized build instead of a plain one plus a sanitized one: on CI's 2 cores the two builds
 # alone took most of the 20 minutes the whole run may take, and every test passes under both.
 set -euo pipefail
@@ -27,6 +29,12 @@ run_suite() {
   echo "=== ${dir}: test"
   (cd "$dir" && ctest --output-on-failure -j"$jobs" "${ctest_args[@]}")
 }
+
+# The libraries and the binaries that link all of them; -O0 -g0 since nothing of it runs.
+echo "=== build/clang: thread-safety analysis (clang-14)"
+CC=clang-14 CXX=clang++-14 cmake -S . -B build/clang -G Ninja -DSK_WERROR=ON -DCMAKE_BUILD_TYPE=Debug \
+  "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g0" -DSK_BUILD_BENCH=OFF -DSK_JEMALLOC=OFF >/dev/null
+cmake --build build/clang -j"$jobs" --target slicekeeper skctl sidecar
 
 # -O1 -g1: ASan's recommended optimization (about twice as fast as -O0 here, same reports with
 # file:line stacks; -g1 also compiles a fifth faster than -g).

@@ -19,6 +19,7 @@
 #include "client/skctl/documents.h"
 #include "client/skctl/flags.h"
 #include "client/skctl/output.h"
+#include "common/percentile.h"
 #include "common/status_util.h"
 
 ABSL_FLAG(int, services, 10, "churn: services");
@@ -83,13 +84,6 @@ void ReadAcks(grpc::ClientReaderWriter<v1::ChangeBatch, v1::ChangeAck>* stream, 
   p->reader_done = true;
 }
 
-double Percentile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
-
 void PrintProgress(Progress* p, absl::Time start) {
   absl::MutexLock l(&p->mu);
   const double secs = std::max(1e-9, absl::ToDoubleSeconds(absl::Now() - start));
@@ -120,8 +114,10 @@ void Report(Progress* p, const ChurnModel& model, const ChurnOptions& options, a
   absl::MutexLock l(&p->mu);
   const double secs = std::max(1e-9, absl::ToDoubleSeconds(took));
   const double rate = static_cast<double>(p->acked) / secs;
-  const double p50 = Percentile(p->latencies_ms, 0.5), p99 = Percentile(p->latencies_ms, 0.99),
-               p999 = Percentile(p->latencies_ms, 0.999);
+  std::vector<double> latencies = p->latencies_ms;
+  const double p50 = Percentile(absl::MakeSpan(latencies), 0.5),
+               p99 = Percentile(absl::MakeSpan(latencies), 0.99),
+               p999 = Percentile(absl::MakeSpan(latencies), 0.999);
   if (!stream_status.ok()) {
     p->errors[CodeName(stream_status.error_code())] += p->sent - p->acked;
   }

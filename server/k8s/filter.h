@@ -17,7 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/slice.h"
-#include "server/query/query.h"
+#include "server/query/label_selector.h"
 
 namespace slicekeeper::k8s {
 

@@ -51,9 +51,9 @@ class TickHandler : public Handler {
       absl::MutexLock l(&mu_);
       current_ = *stream;
     }
+    (*stream)->Write("hello\n");
     started_.Notify();
     int n = 0;
-    (*stream)->Write("hello\n");
     while ((*stream)->Wait(absl::InfiniteFuture()) == ResponseStream::WaitResult::kNotified) {
       if (!(*stream)->Write(absl::StrCat("tick ", ++n, "\n"))) break;
     }
@@ -207,7 +207,9 @@ TEST_F(HttpServerTest, StopEndsStreams) {
   ASSERT_TRUE(tick_.started_.WaitForNotificationWithTimeout(absl::Seconds(10)));
   server_->Stop();
   EXPECT_TRUE(tick_.ended_.HasBeenNotified());
-  EXPECT_THAT((*s)->ReadToEnd(absl::Seconds(10)), ::slicekeeper::testing::IsOkAndHolds("hello\n"));
+  absl::StatusOr<std::string> rest = (*s)->ReadToEnd(absl::Seconds(10));
+  ASSERT_OK(rest);
+  EXPECT_EQ(*rest, "hello\n");
   EXPECT_EQ(server_->port(), 0);
 }
 

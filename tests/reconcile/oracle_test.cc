@@ -1,5 +1,6 @@
-// Validates the oracle itself against the scenarios of K8S-REFERENCE §6 (counts and slice-size
-// multisets), plus the identity / port-key / change-detection rules it is built on (§3.5).
+// Validates the oracle itself against the scenarios of docs/kubernetes-behaviour.md §6 (counts and
+// slice-size multisets), plus the identity / port-key / change-detection rules it is built on
+// (§3.5).
 #include "tests/reconcile/oracle.h"
 
 #include <algorithm>

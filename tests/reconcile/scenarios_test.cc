@@ -1,7 +1,8 @@
-// The scenarios of K8S-REFERENCE §6 run against the real incremental reconciler (reconciler.h):
-// exact create / update / delete counts after recycling, slice-size multisets, names, labels,
-// ports, addresses and hints, and that re-sending the desired state after Apply writes nothing.
-// oracle_test.cc checks the same table against the oracle; random_test.cc compares the two.
+// The scenarios of docs/kubernetes-behaviour.md §6 run against the real incremental reconciler
+// (reconciler.h): exact create / update / delete counts after recycling, slice-size multisets,
+// names, labels, ports, addresses and hints, and that re-sending the desired state after Apply
+// writes nothing. oracle_test.cc checks the same table against the oracle; random_test.cc compares
+// the two.
 #include <algorithm>
 #include <map>
 #include <memory>

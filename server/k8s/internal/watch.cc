@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "common/namespaced_name.h"
 #include "server/k8s/codec.h"
 #include "server/k8s/filter.h"
 #include "server/k8s/internal/json_writer.h"
@@ -36,7 +37,7 @@ struct WatchPlan {
   absl::Time deadline;
 };
 
-std::string Key(const Slice& s) { return absl::StrCat(s.namespace_, "/", s.name); }
+std::string Key(const Slice& s) { return NamespacedName(s.namespace_, s.name); }
 
 // Which resourceVersion an event's object carries: a DELETED event's is the delete's revision.
 int64_t ObjectRevision(const watch::SliceEvent& e) {

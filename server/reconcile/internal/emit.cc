@@ -8,15 +8,6 @@
 namespace slicekeeper::reconcile::internal {
 namespace {
 
-void AddStats(Stats& to, const Stats& from) {
-  to.endpoints_added += from.endpoints_added;
-  to.endpoints_updated += from.endpoints_updated;
-  to.endpoints_removed += from.endpoints_removed;
-  to.slices_created += from.slices_created;
-  to.slices_updated += from.slices_updated;
-  to.slices_deleted += from.slices_deleted;
-}
-
 SliceOp DeleteOp(const SlicePtr& current) {
   // The op carries the current version, which the state shares; it is never mutated.
   return SliceOp{SliceOp::Kind::kDelete, std::const_pointer_cast<Slice>(current)};
@@ -101,7 +92,7 @@ void Planner::Emit(TypeWork& tw, Plan& plan, PlanDelta& delta) {
   tw.stats.slices_created = static_cast<int64_t>(tw.creates.size());
   tw.stats.slices_updated = static_cast<int64_t>(tw.updates.size());
   tw.stats.slices_deleted = static_cast<int64_t>(tw.deletes.size());
-  AddStats(plan.stats, tw.stats);
+  plan.stats += tw.stats;
   tw.report.address_type = tw.address_type;
   tw.report.slices_changed = tw.stats.slices_created + tw.stats.slices_updated +
                              tw.stats.slices_deleted;

@@ -1,6 +1,6 @@
-// The incremental reconcile of one service: Kubernetes' reconcileByAddressType (K8S-REFERENCE
-// §3.6) restricted to the slices a batch of changes touches, with the same result as the full
-// algorithm on the whole desired set (docs/distribution.md explains why).
+// The incremental reconcile of one service: Kubernetes' reconcileByAddressType
+// (docs/kubernetes-behaviour.md §3.6) restricted to the slices a batch of changes touches, with the
+// same result as the full algorithm on the whole desired set (docs/distribution.md explains why).
 //
 // Work is split in four passes, one file each:
 //   planner.cc   intake: dedup changes, turn them into per-slot edits and per-group leftovers;

@@ -1,5 +1,5 @@
-// Steps 1-3 of K8S-REFERENCE §3.6 for the groups a batch touches, whole-group deletes and the
-// placeholder rule.
+// Steps 1-3 of docs/kubernetes-behaviour.md §3.6 for the groups a batch touches, whole-group
+// deletes and the placeholder rule.
 #include <algorithm>
 #include <limits>
 #include <memory>
