@@ -187,6 +187,25 @@ ApiOr<Reply> PatchOnce(const Context& ctx, const http::Request& request, const V
   return FromStatus(put.status(), name);
 }
 
+// The preconditions of a DELETE's DeleteOptions body (none without a body).
+ApiOr<store::SliceConditions> DeleteConditions(const http::Request& request) {
+  store::SliceConditions given;
+  if (request.body.empty()) return given;
+  ApiOr<Value> options = ParseBody(request);
+  if (!options.ok()) return options.error();
+  const auto& fields = options->struct_value().fields();
+  auto pre = fields.find("preconditions");
+  if (pre == fields.end() || !pre->second.has_struct_value()) return given;
+  const auto& p = pre->second.struct_value().fields();
+  if (auto uid = p.find("uid"); uid != p.end()) given.uid = uid->second.string_value();
+  if (auto rv = p.find("resourceVersion"); rv != p.end() &&
+      !absl::SimpleAtoi(rv->second.string_value(), &given.resource_version)) {
+    return BadRequest(absl::StrCat("preconditions.resourceVersion: Invalid value: \"",
+                                   rv->second.string_value(), "\""));
+  }
+  return given;
+}
+
 }  // namespace
 
 Reply CreateSlice(const Context& ctx, const http::Request& request, absl::string_view ns) {
@@ -248,29 +267,17 @@ Reply PatchSlice(const Context& ctx, const http::Request& request, absl::string_
 Reply DeleteSlice(const Context& ctx, const http::Request& request, absl::string_view ns,
                   absl::string_view name) {
   if (std::optional<Reply> refused = RefuseDryRun(request)) return *refused;
-  store::SliceConditions given;
-  if (!request.body.empty()) {
-    ApiOr<Value> options = ParseBody(request);
-    if (!options.ok()) return ErrorReply(options.error());
-    const auto& fields = options->struct_value().fields();
-    auto pre = fields.find("preconditions");
-    if (pre != fields.end() && pre->second.has_struct_value()) {
-      const auto& p = pre->second.struct_value().fields();
-      if (auto uid = p.find("uid"); uid != p.end()) given.uid = uid->second.string_value();
-      if (auto rv = p.find("resourceVersion"); rv != p.end()) {
-        absl::SimpleAtoi(rv->second.string_value(), &given.resource_version);
-      }
-    }
-  }
+  ApiOr<store::SliceConditions> given = DeleteConditions(request);
+  if (!given.ok()) return ErrorReply(given.error());
   // Deleted under the resourceVersion just read, so the reply is exactly what was deleted.
   for (int attempt = 1;; ++attempt) {
     absl::StatusOr<std::pair<SlicePtr, int64_t>> existing = ctx.store->GetSlice(ns, name);
     if (!existing.ok()) return ErrorReply(FromStatus(existing.status(), name));
-    store::SliceConditions cond = given;
+    store::SliceConditions cond = *given;
     if (cond.resource_version == 0) cond.resource_version = existing->first->resource_version;
     absl::StatusOr<int64_t> deleted = ctx.store->DeleteSlice(ns, name, cond);
     if (deleted.ok()) return Reply{.body = EncodeSlice(*existing->first, *deleted)};
-    const bool raced = absl::IsAborted(deleted.status()) && given.resource_version == 0;
+    const bool raced = absl::IsAborted(deleted.status()) && given->resource_version == 0;
     if (!raced || attempt == kAttempts) return ErrorReply(FromStatus(deleted.status(), name));
   }
 }
