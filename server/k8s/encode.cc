@@ -143,9 +143,7 @@ std::string EncodeSlice(const Slice& slice, int64_t resource_version) {
   std::string out;
   out.reserve(256 + 160 * slice.endpoints.size());
   JsonWriter w(&out);
-  w.BeginObject();
-  w.Field("kind", kKind);
-  w.Field("apiVersion", kApiVersion);
+  w.BeginTyped(kKind, kApiVersion);
   w.Key("metadata");
   WriteMetadata(slice, resource_version, w);
   w.Field("addressType", slice.address_type);

@@ -66,9 +66,7 @@ ApiError Invalid(absl::string_view name, absl::string_view message) {
 std::string StatusJson(const ApiError& error) {
   std::string out;
   internal::JsonWriter w(&out);
-  w.BeginObject();
-  w.Field("kind", "Status");
-  w.Field("apiVersion", "v1");
+  w.BeginTyped("Status", "v1");
   w.Key("metadata");
   w.BeginObject();
   w.EndObject();

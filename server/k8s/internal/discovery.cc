@@ -78,9 +78,7 @@ std::string Group() {
 std::string NamespaceJson(const std::string& name) {
   std::string out;
   JsonWriter w(&out);
-  w.BeginObject();
-  w.Field("kind", "Namespace");
-  w.Field("apiVersion", "v1");
+  w.BeginTyped("Namespace", "v1");
   w.Key("metadata");
   w.BeginObject();
   w.Field("name", name);
@@ -98,13 +96,8 @@ std::string NamespaceJson(const std::string& name) {
 std::string NamespaceListJson(const std::vector<std::string>& names, int64_t revision) {
   std::string out;
   JsonWriter w(&out);
-  w.BeginObject();
-  w.Field("kind", "NamespaceList");
-  w.Field("apiVersion", "v1");
-  w.Key("metadata");
-  w.BeginObject();
-  w.Field("resourceVersion", absl::StrCat(revision));
-  w.EndObject();
+  w.BeginTyped("NamespaceList", "v1");
+  w.ListMeta(revision, "", -1);
   w.Key("items");
   w.BeginArray();
   for (const std::string& name : names) w.Raw(NamespaceJson(name));

@@ -78,6 +78,16 @@ void JsonWriter::Null() {
   out_->append("null");
 }
 
+void JsonWriter::ListMeta(int64_t resource_version, absl::string_view continue_token,
+                          int64_t remaining) {
+  Key("metadata");
+  BeginObject();
+  if (resource_version > 0) Field("resourceVersion", absl::StrCat(resource_version));
+  if (!continue_token.empty()) Field("continue", continue_token);
+  if (remaining >= 0) IntField("remainingItemCount", remaining);
+  EndObject();
+}
+
 void JsonWriter::Raw(absl::string_view json) {
   Separate();
   out_->append(json.data(), json.size());

@@ -49,6 +49,15 @@ class JsonWriter {
     String(value);
   }
   void Field(absl::string_view key, const char* value) { Field(key, absl::string_view(value)); }
+  // Opens an object with its "kind" and "apiVersion" (Kubernetes' TypeMeta).
+  void BeginTyped(absl::string_view kind, absl::string_view api_version) {
+    BeginObject();
+    Field("kind", kind);
+    Field("apiVersion", api_version);
+  }
+  // The "metadata" of a list: resourceVersion (when > 0), then continue and remainingItemCount
+  // when set (`remaining` < 0: unset).
+  void ListMeta(int64_t resource_version, absl::string_view continue_token, int64_t remaining);
   void IntField(absl::string_view key, int64_t value) {
     Key(key);
     Int(value);

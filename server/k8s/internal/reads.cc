@@ -104,15 +104,8 @@ Page Cut(const store::Catalog& catalog, const Filter& filter, const ContinuePoin
 std::string ListJson(const Page& page, JsonCache* cache) {
   std::string out;
   JsonWriter w(&out);
-  w.BeginObject();
-  w.Field("kind", kListKind);
-  w.Field("apiVersion", kApiVersion);
-  w.Key("metadata");
-  w.BeginObject();
-  w.Field("resourceVersion", absl::StrCat(page.revision));
-  if (!page.continue_token.empty()) w.Field("continue", page.continue_token);
-  if (page.remaining >= 0) w.IntField("remainingItemCount", page.remaining);
-  w.EndObject();
+  w.BeginTyped(kListKind, kApiVersion);
+  w.ListMeta(page.revision, page.continue_token, page.remaining);
   w.Key("items");
   w.BeginArray();
   for (const SlicePtr& slice : page.items) w.Raw(*cache->Get(slice));

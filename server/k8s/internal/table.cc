@@ -103,15 +103,8 @@ std::string TableJson(absl::Span<const TableColumn> columns, const std::vector<T
                       const TableMeta& meta, bool no_headers) {
   std::string out;
   JsonWriter w(&out);
-  w.BeginObject();
-  w.Field("kind", "Table");
-  w.Field("apiVersion", "meta.k8s.io/v1");
-  w.Key("metadata");
-  w.BeginObject();
-  if (meta.resource_version > 0) w.Field("resourceVersion", absl::StrCat(meta.resource_version));
-  if (!meta.continue_token.empty()) w.Field("continue", meta.continue_token);
-  if (meta.remaining >= 0) w.IntField("remainingItemCount", meta.remaining);
-  w.EndObject();
+  w.BeginTyped("Table", "meta.k8s.io/v1");
+  w.ListMeta(meta.resource_version, meta.continue_token, meta.remaining);
   if (!no_headers) WriteColumns(columns, w);
   w.Key("rows");
   w.BeginArray();
@@ -144,9 +137,7 @@ TableRow SliceRow(const SlicePtr& slice, int64_t resource_version, Output::RowOb
     row.object = *cache->Get(slice, resource_version);
   } else if (row_object == Output::RowObject::kMetadata) {
     JsonWriter w(&row.object);
-    w.BeginObject();
-    w.Field("kind", "PartialObjectMetadata");
-    w.Field("apiVersion", "meta.k8s.io/v1");
+    w.BeginTyped("PartialObjectMetadata", "meta.k8s.io/v1");
     w.Key("metadata");
     WriteMetadata(*slice, resource_version, w);
     w.EndObject();

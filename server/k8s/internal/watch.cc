@@ -353,9 +353,7 @@ void Session::Bookmark(int64_t rv, bool initial_end, Batch* batch) {
   w.BeginObject();
   w.Field("type", "BOOKMARK");
   w.Key("object");
-  w.BeginObject();
-  w.Field("kind", kKind);
-  w.Field("apiVersion", kApiVersion);
+  w.BeginTyped(kKind, kApiVersion);
   w.Key("metadata");
   w.BeginObject();
   w.Field("resourceVersion", absl::StrCat(rv));

@@ -110,6 +110,21 @@ ApiOr<bool> Bind(v1::EndpointSlice& slice, absl::string_view ns, absl::string_vi
   return true;
 }
 
+// The EndpointSlice of a POST or PUT body, checked against the request (`name` "" for a POST).
+ApiOr<Incoming> ReadObject(const http::Request& request, absl::string_view ns,
+                           absl::string_view name) {
+  if (MediaType(request) != "application/json" && !MediaType(request).empty()) {
+    return UnsupportedMediaType("the body must be application/json");
+  }
+  ApiOr<Value> json = ParseBody(request);
+  if (!json.ok()) return json.error();
+  ApiOr<Incoming> in = Decode(*json, request);
+  if (!in.ok()) return in.error();
+  ApiOr<bool> bound = Bind(in->slice, ns, name);
+  if (!bound.ok()) return bound.error();
+  return in;
+}
+
 // The conditions of an update: the body's resourceVersion and uid (taken out of the body).
 ApiOr<store::SliceConditions> UpdateConditions(v1::EndpointSlice& slice) {
   store::SliceConditions c{.existence = Existence::kMustExist};
@@ -210,15 +225,8 @@ ApiOr<store::SliceConditions> DeleteConditions(const http::Request& request) {
 
 Reply CreateSlice(const Context& ctx, const http::Request& request, absl::string_view ns) {
   if (std::optional<Reply> refused = RefuseDryRun(request)) return *refused;
-  if (MediaType(request) != "application/json" && !MediaType(request).empty()) {
-    return ErrorReply(UnsupportedMediaType("the body must be application/json"));
-  }
-  ApiOr<Value> json = ParseBody(request);
-  if (!json.ok()) return ErrorReply(json.error());
-  ApiOr<Incoming> in = Decode(*json, request);
+  ApiOr<Incoming> in = ReadObject(request, ns, "");
   if (!in.ok()) return ErrorReply(in.error());
-  ApiOr<bool> bound = Bind(in->slice, ns, "");
-  if (!bound.ok()) return ErrorReply(bound.error());
   if (!in->slice.metadata().resource_version().empty()) {
     return ErrorReply(BadRequest("resourceVersion should not be set on objects to be created"));
   }
@@ -231,15 +239,8 @@ Reply CreateSlice(const Context& ctx, const http::Request& request, absl::string
 Reply ReplaceSlice(const Context& ctx, const http::Request& request, absl::string_view ns,
                    absl::string_view name) {
   if (std::optional<Reply> refused = RefuseDryRun(request)) return *refused;
-  if (MediaType(request) != "application/json" && !MediaType(request).empty()) {
-    return ErrorReply(UnsupportedMediaType("the body must be application/json"));
-  }
-  ApiOr<Value> json = ParseBody(request);
-  if (!json.ok()) return ErrorReply(json.error());
-  ApiOr<Incoming> in = Decode(*json, request);
+  ApiOr<Incoming> in = ReadObject(request, ns, name);
   if (!in.ok()) return ErrorReply(in.error());
-  ApiOr<bool> bound = Bind(in->slice, ns, name);
-  if (!bound.ok()) return ErrorReply(bound.error());
   ApiOr<store::SliceConditions> cond = UpdateConditions(in->slice);
   if (!cond.ok()) return ErrorReply(cond.error());
   absl::StatusOr<std::pair<SlicePtr, int64_t>> existing = ctx.store->GetSlice(ns, name);
