@@ -199,6 +199,13 @@ absl::StatusOr<HttpReply> Fetch(int port, absl::string_view method, absl::string
   absl::StatusOr<std::string> rest = (*stream)->ReadToEnd(timeout);
   if (!rest.ok()) return rest.status();
   reply.body = std::move(*rest);
+  if (auto it = reply.headers.find("content-length"); it != reply.headers.end()) {
+    size_t length = 0;
+    if (method != "HEAD" && (!absl::SimpleAtoi(it->second, &length) || reply.body.size() != length)) {
+      return absl::DataLossError(absl::StrCat("body has ", reply.body.size(),
+                                              " bytes, Content-Length says ", it->second));
+    }
+  }
   return reply;
 }
 

@@ -35,7 +35,8 @@ struct HttpReply {
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
 // One request to 127.0.0.1:`port`, read to the end of the response.
-// Errors: UNAVAILABLE (socket errors, timeouts), DATA_LOSS (malformed response).
+// Errors: UNAVAILABLE (socket errors), DEADLINE_EXCEEDED (nothing within `timeout`), DATA_LOSS
+// (a malformed response, or a body shorter than its Content-Length).
 absl::StatusOr<HttpReply> Fetch(int port, absl::string_view method, absl::string_view target,
                                 absl::string_view body = "", const HttpHeaders& headers = {},
                                 absl::Duration timeout = absl::Seconds(10));

@@ -336,14 +336,7 @@ def main():
         if not os.access(tool, os.X_OK):
             print("missing %s: kubectl 1.32 and Node >= 20.18 come with the machine image" % tool)
             return 1
-    with tempfile.TemporaryDirectory(prefix="slicekeeper-pystubs-") as stub_dir:
-        sk.generate_stubs(sk.PROTO_DIR, stub_dir)
-        suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
-        result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    passed = result.testsRun - failed - len(result.skipped)
-    print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 and result.testsRun > 0 else 1
+    return sk.run_tests(sys.modules[__name__])
 
 
 if __name__ == "__main__":
