@@ -39,10 +39,7 @@
 #include "bench/churn.h"
 #include "bench/proc_stats.h"
 #include "bench/http_watchers.h"
-#include "bench/raw_watch.h"
-#include "slicekeeper/v1/discovery.grpc.pb.h"
-#include "slicekeeper/v1/registry.grpc.pb.h"
-#include "tests/integration/server_process.h"
+#include "bench/watch_load_cluster.h"
 
 ABSL_FLAG(std::string, slicekeeper, "", "Path of the slicekeeper binary");
 ABSL_FLAG(int, services, 100, "Services (x 100 endpoints), watched and churned");
@@ -54,108 +51,13 @@ ABSL_FLAG(std::string, phases, "idle,grpc,http,both", "Phases: idle, grpc, http,
 namespace slicekeeper::bench {
 namespace {
 
-using integration::ServerProcess;
-
-constexpr int kChannels = 8;
-
-// Events and lag samples of one path during a phase.
-struct PathRecorder {
-  std::atomic<int64_t> events{0};
-  absl::Mutex mu;
-  std::vector<double> lag_ms ABSL_GUARDED_BY(mu);
-
-  void Lag(absl::string_view trigger_time, absl::Time now) {
-    absl::Time t;
-    std::string err;
-    if (trigger_time.empty() || !absl::ParseTime(absl::RFC3339_full, trigger_time, &t, &err)) {
-      return;
-    }
-    absl::MutexLock l(&mu);
-    lag_ms.push_back(absl::ToDoubleMilliseconds(now - t));
-  }
-  // p50 and p99 of the samples so far.
-  std::pair<double, double> Percentiles() {
-    absl::MutexLock l(&mu);
-    return {Percentile(absl::MakeSpan(lag_ms), 0.5), Percentile(absl::MakeSpan(lag_ms), 0.99)};
-  }
-};
-
-bool IsObjectEvent(int type) {
-  return type == v1::WatchEvent::ADDED || type == v1::WatchEvent::MODIFIED ||
-         type == v1::WatchEvent::DELETED;
-}
-
-class GrpcWatcher final : public RawWatch {
- public:
-  GrpcWatcher(grpc::GenericStub* stub, int service, PathRecorder* rec)
-      : service_(service), rec_(rec) {
-    v1::WatchRequest req;
-    req.set_namespace_("bench");
-    req.add_services(absl::StrCat("svc-", service));
-    Start(stub, req);
-  }
-  int service() const { return service_; }
-  int64_t revision() const { return revision_.load(std::memory_order_acquire); }
-  bool synced() const { return synced_.load(std::memory_order_acquire); }
-
- private:
-  void OnEvents(const std::vector<ScannedEvent>& events) override {
-    const absl::Time now = absl::Now();
-    for (const ScannedEvent& e : events) {
-      if (e.type == v1::WatchEvent::SYNCED) synced_.store(true, std::memory_order_release);
-      if (!IsObjectEvent(e.type)) continue;
-      rec_->events.fetch_add(1, std::memory_order_relaxed);
-      rec_->Lag(e.trigger_time, now);
-      if (e.revision > revision_.load(std::memory_order_relaxed)) {
-        revision_.store(e.revision, std::memory_order_release);
-      }
-    }
-  }
-
-  const int service_;
-  PathRecorder* const rec_;
-  std::atomic<int64_t> revision_{0};
-  std::atomic<bool> synced_{false};
-};
-
-struct Cluster {
-  std::unique_ptr<ServerProcess> server;
-  std::vector<std::shared_ptr<grpc::Channel>> channels;
-  std::vector<std::unique_ptr<grpc::GenericStub>> generic;
-  std::unique_ptr<v1::EndpointRegistry::Stub> registry;
-  std::unique_ptr<v1::EndpointDiscovery::Stub> discovery;
-
-  // The store's current revision.
-  int64_t Revision() {
-    grpc::ClientContext ctx;
-    v1::ListServicesRequest req;
-    req.set_namespace_("none");
-    v1::ListServicesResponse resp;
-    return discovery->ListServices(&ctx, req, &resp).ok() ? resp.revision() : 0;
-  }
-};
-
-Cluster StartCluster(std::vector<std::string> args) {
-  args.insert(args.begin(), {"--store=memory", "--log_level=warn"});
-  auto server =
-      ServerProcess::Start({.binary = absl::GetFlag(FLAGS_slicekeeper), .args = std::move(args)});
-  if (!server.ok()) {
-    std::fprintf(stderr, "cannot start server: %s\n", server.status().ToString().c_str());
-    std::exit(1);
-  }
-  Cluster c;
-  c.server = std::move(*server);
-  for (int i = 0; i < kChannels; ++i) {
-    grpc::ChannelArguments a;
-    a.SetInt("slicekeeper.bench.channel", i);
-    a.SetMaxReceiveMessageSize(64 << 20);
-    c.channels.push_back(grpc::CreateCustomChannel(c.server->grpc_address(),
-                                                   grpc::InsecureChannelCredentials(), a));
-    c.generic.push_back(std::make_unique<grpc::GenericStub>(c.channels.back()));
-  }
-  c.registry = v1::EndpointRegistry::NewStub(c.channels[0]);
-  c.discovery = v1::EndpointDiscovery::NewStub(c.channels[0]);
-  return c;
+// The store's current revision.
+int64_t Revision(Cluster& c) {
+  grpc::ClientContext ctx;
+  v1::ListServicesRequest req;
+  req.set_namespace_("none");
+  v1::ListServicesResponse resp;
+  return c.discovery[0]->ListServices(&ctx, req, &resp).ok() ? resp.revision() : 0;
 }
 
 // The process's threads (its /proc task directory's entries).
@@ -165,18 +67,11 @@ int64_t Threads(pid_t pid) {
   return ec ? -1 : std::distance(it, std::filesystem::directory_iterator());
 }
 
-void Fill(Cluster& c, int services) {
-  Churn churn(services, 100, 1);
-  for (int s = 0; s < services; ++s) {
-    v1::ChangeBatch batch;
-    for (v1::EndpointChange& ch : churn.Fill(s)) *batch.add_changes() = std::move(ch);
-    grpc::ClientContext ctx;
-    v1::ChangeAck ack;
-    if (!c.registry->ApplyChanges(&ctx, batch, &ack).ok() || ack.code() != 0) {
-      std::fprintf(stderr, "fill failed: %s\n", ack.message().c_str());
-      std::exit(1);
-    }
-  }
+// p50 and p99 of a recorder's latencies.
+std::pair<double, double> Percentiles(Recorder& rec) {
+  absl::MutexLock l(&rec.mu);
+  return {Percentile(absl::MakeSpan(rec.latencies_ms), 0.5),
+          Percentile(absl::MakeSpan(rec.latencies_ms), 0.99)};
 }
 
 // The last revision a change to each service got, from the writer's acks.
@@ -222,23 +117,14 @@ Churned ChurnPaced(Cluster& c, Churn& churn, int services) {
 
 // Both kinds of watchers of a phase; either may be empty.
 struct Watchers {
-  PathRecorder grpc_rec, http_rec;
-  std::vector<std::unique_ptr<GrpcWatcher>> grpc;
+  Recorder grpc_rec, http_rec;
+  std::vector<std::unique_ptr<Watcher>> grpc;
   std::unique_ptr<HttpWatchers> http;
 
-  void OpenGrpc(Cluster& c, int n, int services) {
-    for (int i = 0; i < n; ++i) {
-      grpc.push_back(std::make_unique<GrpcWatcher>(c.generic[i % kChannels].get(), i % services,
-                                                   &grpc_rec));
-    }
-    for (const auto& w : grpc) {
-      while (!w->synced()) absl::SleepFor(absl::Milliseconds(2));  // bounded: snapshots arrive
-    }
-  }
   void OpenHttp(Cluster& c, int n, int services) {
     std::vector<std::string> targets;
     // From the current revision, as an informer after its list: no snapshot to wait for.
-    const int64_t rv = c.Revision();
+    const int64_t rv = Revision(c);
     for (int i = 0; i < n; ++i) {
       targets.push_back(absl::StrCat(
           "/apis/discovery.k8s.io/v1/namespaces/bench/endpointslices?watch=1&resourceVersion=",
@@ -248,7 +134,14 @@ struct Watchers {
         c.server->http_port(), std::move(targets), [this](int, const HttpEvent& e) {
           if (e.type != "ADDED" && e.type != "MODIFIED" && e.type != "DELETED") return;
           http_rec.events.fetch_add(1, std::memory_order_relaxed);
-          http_rec.Lag(e.trigger_time, absl::Now());
+          absl::Time t;
+          std::string err;
+          if (!http_rec.measuring.load(std::memory_order_relaxed) ||
+              !absl::ParseTime(absl::RFC3339_full, e.trigger_time, &t, &err)) {
+            return;
+          }
+          absl::MutexLock l(&http_rec.mu);
+          http_rec.latencies_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t));
         });
     if (absl::Status s = http->Start(); !s.ok()) {
       std::fprintf(stderr, "http watchers: %s\n", s.ToString().c_str());
@@ -278,6 +171,14 @@ struct Watchers {
     }
     return true;
   }
+  void StartMeasuring() {
+    for (Recorder* r : {&grpc_rec, &http_rec}) {
+      r->events = 0;
+      absl::MutexLock l(&r->mu);
+      r->latencies_ms.clear();
+      r->measuring = true;
+    }
+  }
   void Close() {
     for (auto& w : grpc) w->Stop();
     grpc.clear();
@@ -289,11 +190,9 @@ struct Watchers {
 void ChurnPhase(Cluster& c, Churn& churn, const std::string& phase) {
   const int n = absl::GetFlag(FLAGS_watchers), services = absl::GetFlag(FLAGS_services);
   Watchers w;
-  if (phase != "http") w.OpenGrpc(c, n, services);
+  if (phase != "http") w.grpc = OpenWatchers(c, n, services, &w.grpc_rec);
   if (phase != "grpc") w.OpenHttp(c, n, services);
-  w.grpc_rec.events = 0;
-  w.http_rec.events = 0;
-  { absl::MutexLock a(&w.grpc_rec.mu), b(&w.http_rec.mu); w.grpc_rec.lag_ms.clear(); w.http_rec.lag_ms.clear(); }
+  w.StartMeasuring();
   const pid_t pid = c.server->pid();
   const double cpu0 = ReadProcStats(pid).cpu_seconds();
   const absl::Time t0 = absl::Now();
@@ -304,7 +203,7 @@ void ChurnPhase(Cluster& c, Churn& churn, const std::string& phase) {
   const int64_t events = w.grpc_rec.events.load() + w.http_rec.events.load();
   for (auto [name, rec] : {std::pair("grpc", &w.grpc_rec), std::pair("http", &w.http_rec)}) {
     if (rec->events.load() == 0) continue;
-    const auto [p50, p99] = rec->Percentiles();
+    const auto [p50, p99] = Percentiles(*rec);
     std::printf("%-5s %-5s %6d %9.0f %10.0f %8.2f %8.2f %8.2f %9.1f %s\n", phase.c_str(), name, n,
                 churned.changes_per_s, rec->events.load() / elapsed, p50, p99, cpu,
                 1e6 * cpu / events, caught_up ? "" : "(not caught up)");
@@ -317,7 +216,7 @@ void IdlePhase(Cluster& c, Churn& churn) {
   const int n = absl::GetFlag(FLAGS_watchers), services = absl::GetFlag(FLAGS_services);
   const pid_t pid = c.server->pid();
   {
-    Cluster plain = StartCluster({});
+    Cluster plain = StartCluster(absl::GetFlag(FLAGS_slicekeeper));
     std::printf("idle: default server (64 HTTP threads): RSS %.1f MiB, %ld threads\n",
                 RssKiB(plain.server->pid()) / 1024.0, Threads(plain.server->pid()));
   }
@@ -327,7 +226,7 @@ void IdlePhase(Cluster& c, Churn& churn) {
   Watchers w;
   w.OpenHttp(c, n, services);
   const int64_t rss_http = RssKiB(pid);
-  w.OpenGrpc(c, n, services);
+  w.grpc = OpenWatchers(c, n, services, &w.grpc_rec);
   const int64_t rss_both = RssKiB(pid);
   std::printf("idle: %d HTTP watches %.1f KiB each; %d gRPC watches %.1f KiB each\n", n,
               static_cast<double>(rss_http - rss0) / n, n,
@@ -347,7 +246,8 @@ int main(int argc, char** argv) {
   }
   const int n = absl::GetFlag(FLAGS_watchers), services = absl::GetFlag(FLAGS_services);
   // Every HTTP watch holds a thread: room for all of them, and short requests besides.
-  Cluster c = StartCluster({absl::StrCat("--http_threads=", n + 64),
+  Cluster c = StartCluster(absl::GetFlag(FLAGS_slicekeeper),
+                           {absl::StrCat("--http_threads=", n + 64),
                             absl::StrCat("--http_max_streams=", n + 32)});
   Fill(c, services);
   Churn churn(services, 100, 7);
