@@ -241,6 +241,23 @@ absl::Status ValidateEndpointSlice(const v1::EndpointSlice& slice, absl::string_
   return errors.ToStatus();
 }
 
+namespace {
+
+// The distribution annotations (common/slice.h) take only the values the reconciler knows.
+void CheckDistributionAnnotations(const google::protobuf::Map<std::string, std::string>& annotations,
+                                  const FieldPath& path, ErrorList& errors) {
+  if (auto it = annotations.find(kAnnotationDistribution);
+      it != annotations.end() && it->second != "kubernetes" && it->second != "packed") {
+    errors.Add(path.Key(kAnnotationDistribution), "must be kubernetes or packed");
+  }
+  if (auto it = annotations.find(kAnnotationPackedSameZone);
+      it != annotations.end() && it->second != "true" && it->second != "false") {
+    errors.Add(path.Key(kAnnotationPackedSameZone), "must be true or false");
+  }
+}
+
+}  // namespace
+
 absl::Status ValidateServiceRecord(const v1::ServiceRecord& record, absl::string_view path) {
   ErrorList errors;
   FieldPath root(path);
@@ -269,6 +286,7 @@ absl::Status ValidateServiceRecord(const v1::ServiceRecord& record, absl::string
   if (!mode.empty() && mode != "Auto" && mode != "auto" && mode != "Disabled") {
     errors.Add(root.Field("topologyMode"), "must be \"\", Auto, auto or Disabled");
   }
+  CheckDistributionAnnotations(record.annotations(), root.Field("annotations"), errors);
   return errors.ToStatus();
 }
 

@@ -78,6 +78,13 @@ ABSL_FLAG(int, apply_threads, 32,
           "so this bounds how many batches of different streams share one (1..1024). rocksdb "
           "needs none: batches are appended inline and one sync thread makes them durable");
 ABSL_FLAG(int, max_endpoints_per_slice, 100, "Endpoints per managed slice at most (1..1000)");
+ABSL_FLAG(std::string, distribution, "kubernetes",
+          "How endpoints are spread over slices: kubernetes (Kubernetes' algorithm, exactly) or "
+          "packed (fuller slices, writes bounded; docs/distribution.md); a service's "
+          "slicekeeper.io/distribution annotation overrides it");
+ABSL_FLAG(bool, packed_same_zone, false,
+          "packed: keep each zone's endpoints together (slicekeeper.io/packed-same-zone "
+          "overrides it)");
 ABSL_FLAG(int64_t, history, 100'000, "Commits kept for watch resume (>= 1)");
 ABSL_FLAG(int64_t, history_bytes, int64_t{512} << 20,
           "Memory the commits kept for watch resume may hold beyond the current state (the slice "
@@ -130,6 +137,10 @@ absl::Status CheckFlags() {
   const int max_allowed = static_cast<int>(slicekeeper::validation::kMaxEndpointsPerSlice);
   if (max_eps < 1 || max_eps > max_allowed) {
     return bad("--max_endpoints_per_slice=", max_eps, ": must be between 1 and ", max_allowed);
+  }
+  const std::string distribution = absl::GetFlag(FLAGS_distribution);
+  if (distribution != "kubernetes" && distribution != "packed") {
+    return bad("--distribution=", distribution, ": must be kubernetes or packed");
   }
   const int shards = absl::GetFlag(FLAGS_shards);
   if (shards < 1 || shards > 4096) {
@@ -241,6 +252,10 @@ Store::Options StoreOptions() {
   Store::Options options;
   options.shards = absl::GetFlag(FLAGS_shards);
   options.reconcile.max_endpoints_per_slice = absl::GetFlag(FLAGS_max_endpoints_per_slice);
+  if (absl::GetFlag(FLAGS_distribution) == "packed") {
+    options.reconcile.distribution = slicekeeper::reconcile::Distribution::kPacked;
+  }
+  options.reconcile.packing.same_zone = absl::GetFlag(FLAGS_packed_same_zone);
   options.history_size = absl::GetFlag(FLAGS_history);
   options.history_bytes = absl::GetFlag(FLAGS_history_bytes);
   return options;

@@ -8,6 +8,9 @@
 // create / update / delete counts and slice sizes (which endpoint lands in which slice is free, as
 // in Kubernetes). `Apply` then moves the state to the plan's result. The algorithm is specified in
 // docs/distribution.md; tests/reconcile/ holds a straightforward full implementation as the oracle.
+// That is the default distribution; under `Distribution::kPacked` (per service by annotation) the
+// plan is Kubernetes' followed by a repack toward fuller slices within a budget of extra writes
+// (docs/distribution.md §5), with the same invariants.
 //
 // The reconciler never logs, never reads a clock and never does I/O: time and names come in
 // through `Input`.
@@ -40,9 +43,38 @@
 
 namespace slicekeeper::reconcile {
 
+// How a service's endpoints are spread over its slices (docs/distribution.md §5).
+enum class Distribution {
+  // Kubernetes' algorithm, exactly: the fewest writes per batch, never a repack.
+  kKubernetes,
+  // Kubernetes' steps, then a repack toward ceil(endpoints / max) slices per group, within a
+  // budget of extra slice writes (PackingOptions).
+  kPacked,
+};
+
+// Per service, the record's annotations override Options::distribution and
+// PackingOptions::same_zone: kAnnotationDistribution ("kubernetes" or "packed") and
+// kAnnotationPackedSameZone ("true" or "false"), common/slice.h; validation rejects other values.
+
+struct PackingOptions {
+  // A group is repacked with paid writes only while its fill, endpoints / (slices * max), is
+  // below this; repacking that costs no extra write happens whenever slices exceed the minimum.
+  double fill_threshold = 0.9;
+  // Extra slice writes earned per endpoint change (added, updated or removed).
+  double writes_per_change = 0.01;
+  // Unspent earnings carry over to later batches up to this many writes: the most extra writes
+  // one batch may make.
+  double max_writes_per_batch = 4;
+  // Keep each zone's endpoints together where that costs no extra slice or write.
+  bool same_zone = false;
+};
+
 struct Options {
   // Kubernetes' --max-endpoints-per-slice: 1..1000.
   int max_endpoints_per_slice = 100;
+  // For services without the kAnnotationDistribution annotation.
+  Distribution distribution = Distribution::kKubernetes;
+  PackingOptions packing;
 };
 
 // One normalized endpoint change (common/slice.h).
@@ -98,6 +130,16 @@ struct Plan {
   int64_t endpoints_desired = 0;
   int64_t num_slices = 0;
   int64_t desired_slices = 0;
+
+  // The packed distribution's repack (all 0 under kKubernetes): endpoints moved between slices,
+  // the slice writes it added to Kubernetes' plan for the batch (negative when it saved some),
+  // and the most it was allowed to add (PackingOptions).
+  struct Packing {
+    int64_t moved = 0;
+    int64_t extra_writes = 0;
+    int64_t budget = 0;
+  };
+  Packing packing;
 
   bool empty() const { return ops.empty(); }
 
