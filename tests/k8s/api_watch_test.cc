@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/k8s/api_fixture.h"
@@ -35,8 +36,12 @@ class Watch {
     EXPECT_EQ((*s)->status(), 200);
     return std::make_unique<Watch>(std::move(*s));
   }
+  // The next event's line, unparsed.
+  absl::StatusOr<std::string> NextLine(absl::Duration timeout = absl::Seconds(10)) {
+    return stream_->ReadLine(timeout);
+  }
   absl::StatusOr<Event> Next(absl::Duration timeout = absl::Seconds(10)) {
-    absl::StatusOr<std::string> line = stream_->ReadLine(timeout);
+    absl::StatusOr<std::string> line = NextLine(timeout);
     if (!line.ok()) return line.status();
     Event e;
     const Value v = Json(*line);
@@ -247,11 +252,18 @@ TEST_F(ShortHistoryTest, LaggingWatcherGetsGone) {
     ASSERT_OK(store_->PutSlice(SliceObject(absl::StrCat("big", i % 50), "web", i % 7, 400)));
   }
   ASSERT_GT(hub_->stats().lag_resets, 0);
+  // The backlog is megabytes of events: only the ERROR line is parsed (parsing every line took
+  // half a minute under ASan).
   while (true) {
-    absl::StatusOr<Event> e = w->Next(absl::Seconds(30));
-    ASSERT_OK(e);
-    if (e->type != "ERROR") continue;
-    EXPECT_EQ(At(e->object, {"code"}).number_value(), 410);
+    absl::StatusOr<std::string> line = w->NextLine(absl::Seconds(30));
+    ASSERT_OK(line);
+    if (absl::StartsWith(*line, R"({"type":"ADDED",)") ||
+        absl::StartsWith(*line, R"({"type":"MODIFIED",)")) {
+      continue;
+    }
+    const Value e = Json(*line);
+    EXPECT_EQ(At(e, {"type"}).string_value(), "ERROR");
+    EXPECT_EQ(At(e, {"object", "code"}).number_value(), 410);
     break;
   }
   EXPECT_TRUE(absl::IsOutOfRange(w->Next().status()));
