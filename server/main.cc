@@ -99,6 +99,10 @@ ABSL_FLAG(absl::Duration, bookmark_interval, absl::Seconds(10),
 ABSL_FLAG(absl::Duration, watch_max_lag, absl::Seconds(60),
           "Watch: a subscriber whose oldest unsent change is older than this is RESET (its pinned "
           "state freed); it gets RESET and a fresh snapshot when it reads again");
+ABSL_FLAG(bool, allow_loopback_endpoints, false,
+          "Accept loopback endpoint addresses (127.0.0.0/8, ::1), which Kubernetes validation "
+          "rejects, and nothing else it rejects: for local development and tests whose backends "
+          "listen on loopback. Never in production");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "On SIGTERM: how long in-flight calls may take to finish");
 
@@ -291,6 +295,12 @@ int Run() {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  if (absl::GetFlag(FLAGS_allow_loopback_endpoints)) {
+    slicekeeper::validation::SetAllowLoopbackEndpoints(true);
+    spdlog::warn("*** --allow_loopback_endpoints: loopback endpoint addresses (127.0.0.0/8, ::1) "
+                 "are ACCEPTED, against Kubernetes validation. For local development and tests "
+                 "only. ***");
+  }
   const absl::Time load_start = absl::Now();
   absl::StatusOr<std::unique_ptr<slicekeeper::storage::Storage>> storage = OpenStorage();
   if (!storage.ok()) {

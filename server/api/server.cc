@@ -15,7 +15,8 @@ namespace slicekeeper::api {
 namespace {
 
 constexpr const char* kServiceNames[] = {"", "slicekeeper.v1.EndpointRegistry",
-                                         "slicekeeper.v1.EndpointDiscovery"};
+                                         "slicekeeper.v1.EndpointDiscovery",
+                                         "envoy.service.discovery.v3.AggregatedDiscoveryService"};
 
 int Millis(absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); }
 
@@ -43,6 +44,8 @@ absl::Status Server::Start() {
       store_, watch::Hub::Options{.bookmark_interval = options_.bookmark_interval,
                                   .max_lag = options_.watch_max_lag,
                                   .merged_views = &merged_views_});
+  xds_service_ = std::make_unique<xds::XdsService>(store_, hub_.get(), &merged_views_, registry_,
+                                                   xds::XdsService::Options{});
   hub_->Start();
   metrics_->AddWatchMetrics(registry_, hub_.get());
   discovery_service_ = std::make_unique<DiscoveryService>(
@@ -57,6 +60,7 @@ absl::Status Server::Start() {
   builder.AddListeningPort(options_.listen_address, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(registry_service_.get());
   builder.RegisterService(discovery_service_.get());
+  xds_service_->Register(&builder);
   builder.SetMaxReceiveMessageSize(options_.max_recv_message_bytes);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options_.max_concurrent_streams);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, Millis(options_.keepalive_time));
@@ -132,6 +136,7 @@ void Server::Shutdown(absl::Duration deadline) {
     // The hub stops waking reactors first, so no write starts after a watch began to finish.
     hub_->Stop();
     discovery_service_->ShutdownWatches();
+    xds_service_->ShutdownStreams();
     server_->Shutdown(absl::ToChronoTime(absl::Now() + deadline));
     server_->Wait();
   }

@@ -123,6 +123,8 @@ void Hub::TickOnce() {
   {
     absl::MutexLock l(&mu_);
     for (auto& [raw, sub] : subscribers_) {
+      // A marks-only subscriber pins at most one version per service: nothing to free.
+      if (sub->selection().marks_only) continue;
       if (now - sub->OldestUnsent() > options_.max_lag) {
         reset.push_back(sub);
       } else if (sub->selection().bookmarks &&
@@ -204,6 +206,10 @@ HubStats Hub::stats() const {
   out.coalesced = closed_coalesced_;
   out.resets = closed_resets_;
   for (const auto& [raw, sub] : subscribers_) {
+    if (sub->selection().marks_only) {
+      out.subscribers_marks++;
+      continue;  // not a watch stream: its lag is its front-end's to report
+    }
     (sub->selection().view == v1::ENDPOINTS ? out.subscribers_endpoints : out.subscribers_slices)++;
     const SubscriberStats& st = sub->stats();
     out.events_sent += st.events_sent.load(std::memory_order_relaxed);

@@ -46,6 +46,8 @@ namespace slicekeeper::watch {
 struct HubStats {
   int64_t subscribers_slices = 0;
   int64_t subscribers_endpoints = 0;
+  // Marks-only subscribers (other front-ends, e.g. xDS streams); not counted below.
+  int64_t subscribers_marks = 0;
   int64_t events_sent = 0;  // includes those of closed subscribers
   int64_t coalesced = 0;
   int64_t resets = 0;
@@ -53,7 +55,7 @@ struct HubStats {
   // subscriber whose writer is blocked is counted here at once, in `resets` when it next sends).
   int64_t lag_resets = 0;
   int64_t dispatched_revision = 0;
-  // Age of the oldest unsent change over all subscribers (0 when all are caught up).
+  // Age of the oldest unsent change over all watch subscribers (0 when all are caught up).
   absl::Duration max_lag;
 };
 

@@ -147,7 +147,9 @@ Subscriber::Catalog Subscriber::TakeCatalog(int64_t* revision) {
 
 void Subscriber::Start(int64_t resume_revision) {
   absl::MutexLock l(&send_mu_);
-  if (resume_revision > 0) {
+  if (selection_.marks_only) {
+    BeginMarks();
+  } else if (resume_revision > 0) {
     BeginResume(resume_revision);
   } else {
     BeginSnapshot(/*reset=*/false);
@@ -174,6 +176,31 @@ void Subscriber::BeginSnapshot(bool reset) {
   }
   for (auto& [key, version] : catalog) DiffService(key, ServiceVersion{nullptr, 0}, version);
   sync_after_pending_ = std::max(rev, last_revision_sent_);
+}
+
+void Subscriber::BeginMarks() {
+  int64_t rev = 0;
+  Catalog catalog = TakeCatalog(&rev);
+  absl::MutexLock l(&mu_);
+  floor_revision_ = rev;
+  // Named services absent from the catalog do not exist at `rev`: say so, so that the sender
+  // knows every selected service's state after its first TakeMarks.
+  if (!selection_.namespace_.empty()) {
+    for (const std::string& name : selection_.services) {
+      dirty_.try_emplace(NamespacedName(selection_.namespace_, name), ServiceVersion{nullptr, rev});
+    }
+  }
+  for (auto& [key, version] : catalog) dirty_[key] = std::move(version);
+  if (!dirty_.empty()) oldest_unsent_ = clock_->Now();
+}
+
+absl::flat_hash_map<std::string, ServiceVersion> Subscriber::TakeMarks() {
+  absl::flat_hash_map<std::string, ServiceVersion> out;
+  absl::MutexLock l(&mu_);
+  out.swap(dirty_);
+  oldest_unsent_ = absl::InfiniteFuture();
+  if (!out.empty()) last_send_ = clock_->Now();
+  return out;
 }
 
 void Subscriber::BeginResume(int64_t resume_revision) {

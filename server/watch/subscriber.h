@@ -9,6 +9,12 @@
 // maps hold pointers to immutable snapshots shared with the store, and a changed slice is diffed by
 // pointer.
 //
+// A *marks-only* subscriber (Selection::marks_only) is for front-ends that build their own messages
+// from whole service versions (xDS): it keeps no last-sent state and diffs nothing. Start marks
+// every selected service with its current version (a named service that does not exist is marked
+// with a null snapshot), later commits mark what they change, and the sender takes the marks with
+// `TakeMarks` instead of `Next`. Coalescing and "writers never wait" are the same as for a watch.
+//
 // Protocol (docs/watch.md): a snapshot of ADDED events, then SYNCED with its revision; later,
 // changes as they commit; BOOKMARK when asked and idle; RESET, a fresh snapshot and SYNCED after a
 // resume from a revision older than the history, or when the hub decides the subscriber lags too
@@ -54,6 +60,9 @@ struct Selection {
   std::string node;
   // Send BOOKMARK events when idle.
   bool bookmarks = false;
+  // Marks only: TakeMarks instead of Next (see the banner); view, zone, node and bookmarks are
+  // ignored, and the hub never RESETs the subscriber (what it pins is bounded by its services).
+  bool marks_only = false;
 
   bool Matches(absl::string_view ns, absl::string_view name) const;
 };
@@ -115,6 +124,12 @@ class Subscriber {
   // (>= 1) at a time; empty when there is nothing to send. REQUIRES: the SLICES view.
   std::vector<SliceEvent> NextEvents(size_t max_events) ABSL_LOCKS_EXCLUDED(send_mu_, mu_);
 
+  // Marks-only subscribers: the newest version of every service marked since the last call
+  // (keyed by NamespacedName), and clears them. A version may be older than one taken before (a
+  // commit dispatched after the snapshot it was already in): keep the newest. Never blocks on
+  // I/O. REQUIRES: selection().marks_only.
+  absl::flat_hash_map<std::string, ServiceVersion> TakeMarks() ABSL_LOCKS_EXCLUDED(mu_);
+
   // --- Dispatcher side. ---
 
   // Records that each `key`'s service is now `version` (ignored if not newer than what is known),
@@ -164,6 +179,7 @@ class Subscriber {
   Catalog TakeCatalog(int64_t* revision);
   void BeginSnapshot(bool reset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
   void BeginResume(int64_t resume_revision) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
+  void BeginMarks() ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
   bool TakeDirty() ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
   void DiffService(const std::string& key, const ServiceVersion& before,
                    const ServiceVersion& after) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);

@@ -287,6 +287,66 @@ TEST_F(HubTest, BookmarkWhenIdle) {
   hub_.Unsubscribe(sub);
 }
 
+// A marks-only subscriber starts with every selected service's current version (a missing named
+// service marked null), then gets the newest version of each changed service, several commits
+// folded into one mark, and only one wake until it takes them.
+TEST_F(HubTest, MarksOnlyStartsWithCurrentVersionsAndCoalesces) {
+  int64_t first = Apply({Change("web", 1)});
+  Selection sel = Watch({"web"});
+  sel.marks_only = true;
+  auto sub = hub_.Subscribe(sel, 0, &sink_);
+  EXPECT_EQ(sink_.wakes.load(), 1);
+  auto marks = sub->TakeMarks();
+  ASSERT_EQ(marks.size(), 1u);
+  ASSERT_NE(marks["test/web"].snapshot, nullptr);
+  EXPECT_EQ(marks["test/web"].snapshot->mod_revision, first);
+  EXPECT_TRUE(sub->TakeMarks().empty());
+
+  Apply({Change("web", 2)});
+  hub_.DispatchOnce();
+  int64_t last = Apply({Change("web", 3)});
+  Apply({Change("db", 1)});  // not selected
+  hub_.DispatchOnce();
+  EXPECT_EQ(sink_.wakes.load(), 2);
+  marks = sub->TakeMarks();
+  ASSERT_EQ(marks.size(), 1u);
+  EXPECT_EQ(marks["test/web"].revision, last);
+  EXPECT_EQ(marks["test/web"].snapshot->slices[0]->endpoints.size(), 3u);
+  EXPECT_GE(sub->stats().coalesced.load(), 1);
+
+  Selection missing = Watch({"nope"});
+  missing.marks_only = true;
+  auto other = hub_.Subscribe(missing, 0, &sink_);
+  marks = other->TakeMarks();
+  ASSERT_EQ(marks.size(), 1u);
+  EXPECT_EQ(marks["test/nope"].snapshot, nullptr);
+  EXPECT_EQ(hub_.stats().subscribers_marks, 2);
+  EXPECT_EQ(hub_.stats().subscribers_slices, 0);
+  hub_.Unsubscribe(sub);
+  hub_.Unsubscribe(other);
+}
+
+// A marks-only subscriber that does not take its marks is never RESET (it pins one version per
+// service) and does not count as a lagging watch; it still holds the newest version.
+TEST_F(HubTest, MarksOnlyIsNeverReset) {
+  Selection sel;
+  sel.marks_only = true;
+  auto sub = hub_.Subscribe(sel, 0, &sink_);
+  sub->TakeMarks();
+  Apply({Change("web", 1)});
+  hub_.DispatchOnce();
+  clock_.Advance(absl::Seconds(31));
+  int64_t rev = Apply({Change("web", 2)});
+  hub_.DispatchOnce();
+  hub_.TickOnce();
+  EXPECT_EQ(hub_.stats().resets, 0);
+  EXPECT_EQ(hub_.stats().max_lag, absl::ZeroDuration());
+  auto marks = sub->TakeMarks();
+  ASSERT_EQ(marks.size(), 1u);
+  EXPECT_EQ(marks["test/web"].revision, rev);
+  hub_.Unsubscribe(sub);
+}
+
 // After Unsubscribe the sink is never woken again.
 TEST_F(HubTest, UnsubscribedSinkIsNotWoken) {
   auto sub = hub_.Subscribe(Selection{}, 0, &sink_);
