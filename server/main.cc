@@ -33,7 +33,20 @@
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC listen address host:port (port 0: any)");
 ABSL_FLAG(std::string, http_listen, "127.0.0.1:9090",
-          "HTTP address for /metrics, /healthz, /readyz (port 0: any; empty: disabled)");
+          "HTTP address for /metrics, /healthz, /readyz and the Kubernetes API (port 0: any; "
+          "empty: disabled)");
+ABSL_FLAG(int, http_threads, 64,
+          "HTTP worker threads, all started at once: the most HTTP connections served at the "
+          "same time (3..65536)");
+ABSL_FLAG(int, http_max_streams, 48,
+          "HTTP streams (Kubernetes watches) at once, each holding a thread; at most "
+          "--http_threads - 2, so short requests (/healthz, /metrics) always find one");
+ABSL_FLAG(bool, k8s_api, true,
+          "Serve the Kubernetes API for discovery.k8s.io/v1 EndpointSlices on the HTTP port "
+          "(kubectl --server=http://<http_listen>)");
+ABSL_FLAG(absl::Duration, k8s_min_watch_timeout, absl::Minutes(30),
+          "Kubernetes watches without timeoutSeconds end after a random time between this and "
+          "twice this (the apiserver's --min-request-timeout)");
 ABSL_FLAG(std::string, port_file, "",
           "If set, write \"<grpc_port> <http_port>\" to this file once both ports are bound");
 ABSL_FLAG(std::string, store, "rocksdb",
@@ -149,6 +162,15 @@ absl::Status CheckFlags() {
     return bad("--watch_max_lag: must be > 0");
   }
   if (absl::GetFlag(FLAGS_max_batch_changes) < 1) return bad("--max_batch_changes: must be >= 1");
+  const int http_threads = absl::GetFlag(FLAGS_http_threads);
+  if (http_threads < 3 || http_threads > 65536) return bad("--http_threads: must be in 3..65536");
+  const int http_streams = absl::GetFlag(FLAGS_http_max_streams);
+  if (http_streams < 0 || http_streams > http_threads - 2) {
+    return bad("--http_max_streams: must be in 0..--http_threads - 2");
+  }
+  if (absl::GetFlag(FLAGS_k8s_min_watch_timeout) <= absl::ZeroDuration()) {
+    return bad("--k8s_min_watch_timeout: must be > 0");
+  }
   if (absl::GetFlag(FLAGS_max_recv_message_bytes) < 1024) {
     return bad("--max_recv_message_bytes: must be >= 1024");
   }
@@ -247,6 +269,10 @@ Server::Options ServerOptions() {
   Server::Options options;
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.http_listen_address = absl::GetFlag(FLAGS_http_listen);
+  options.http_threads = absl::GetFlag(FLAGS_http_threads);
+  options.http_max_streams = absl::GetFlag(FLAGS_http_max_streams);
+  options.kubernetes_api = absl::GetFlag(FLAGS_k8s_api);
+  options.k8s_min_watch_timeout = absl::GetFlag(FLAGS_k8s_min_watch_timeout);
   // Replicated writes block on an etcd round trip: give them threads so concurrent streams
   // share one. RocksDB writes do not block (the store's committer syncs them as a group), and
   // running them inline on gRPC's threads is faster: 1.6x for one stream, 1.7x for 64 streams

@@ -59,6 +59,11 @@ void ApiMetrics::AddWatchMetrics(metrics::Registry* registry, const watch::Hub* 
                              "Watch RESETs sent since start (monotonic).",
                              [hub] { return static_cast<double>(hub->stats().resets); });
   registry->AddCallbackGauge(
+      "slicekeeper_watch_lag_resets",
+      "Watchers reset because their oldest unsent change got older than --watch_max_lag, since "
+      "start (monotonic); counted when decided, before the watcher reads again.",
+      [hub] { return static_cast<double>(hub->stats().lag_resets); });
+  registry->AddCallbackGauge(
       "slicekeeper_watch_max_lag_seconds",
       "Age of the oldest change not yet sent to some watcher (0 when all are caught up).",
       [hub] { return absl::ToDoubleSeconds(hub->stats().max_lag); });

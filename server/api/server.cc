@@ -86,10 +86,19 @@ absl::Status Server::Start() {
 }
 
 absl::Status Server::StartHttp() {
-  http_ = std::make_unique<metrics::HttpServer>(metrics::HttpServer::Options{
-      .listen_address = options_.http_listen_address,
-      .registry = registry_,
-      .ready = [this] { return ready(); }});
+  http_ = std::make_unique<http::HttpServer>(
+      http::HttpServer::Options{.listen_address = options_.http_listen_address,
+                                .num_threads = options_.http_threads,
+                                .max_streams = options_.http_max_streams});
+  ops_ = std::make_unique<metrics::OpsHandler>(
+      metrics::OpsHandler::Options{.registry = registry_, .ready = [this] { return ready(); }});
+  ops_->Install(http_.get());
+  if (options_.kubernetes_api) {
+    kubernetes_ = std::make_unique<k8s::KubernetesApi>(
+        store_, hub_.get(),
+        k8s::KubernetesApi::Options{.min_watch_timeout = options_.k8s_min_watch_timeout});
+    kubernetes_->Install(http_.get());
+  }
   absl::StatusOr<int> port = http_->Start();
   if (!port.ok()) return port.status();
   http_port_.store(*port, std::memory_order_release);

@@ -4,8 +4,9 @@
 // (with Watch), the xDS control plane (ADS, EDS, CDS: server/xds/xds_service.h), the standard health
 // service (SERVING for "", "slicekeeper.v1.EndpointRegistry", "slicekeeper.v1.EndpointDiscovery"
 // and "envoy.service.discovery.v3.AggregatedDiscoveryService")
-// and server reflection, then starts the HTTP port (/metrics, /healthz, /readyz) unless its
-// address is empty. While running, the health service follows the store: NOT_SERVING while
+// and server reflection, then starts the HTTP port (/metrics, /healthz, /readyz, and the Kubernetes
+// API of server/k8s unless Options::kubernetes_api is off) unless its address is empty. While
+// running, the health service follows the store: NOT_SERVING while
 // Store::serving() is false (a replica whose follower stopped, a store whose log sync failed),
 // checked every Options::health_interval. Shutdown() is the graceful stop: health NOT_SERVING (and /readyz 503), open
 // StreamChanges streams end with UNAVAILABLE after acking what they read, open watches and xDS
@@ -44,8 +45,10 @@
 #include "server/api/discovery_service.h"
 #include "server/api/registry_service.h"
 #include "server/query/merged_views.h"
-#include "server/metrics/http_server.h"
+#include "server/http/http_server.h"
+#include "server/k8s/api.h"
 #include "server/metrics/metrics.h"
+#include "server/metrics/ops_handler.h"
 #include "server/store/store.h"
 #include "server/watch/hub.h"
 #include "server/xds/xds_service.h"
@@ -57,8 +60,17 @@ class Server {
   struct Options {
     // gRPC "host:port"; port 0 picks a free port (see grpc_port()).
     std::string listen_address = "127.0.0.1:50051";
-    // HTTP "host:port" for /metrics, /healthz, /readyz; port 0 picks one; "" disables it.
+    // HTTP "host:port" for /metrics, /healthz, /readyz and the Kubernetes API; port 0 picks
+    // one; "" disables it.
     std::string http_listen_address = "127.0.0.1:9090";
+    // HTTP worker threads, and how many of them streams (Kubernetes watches) may hold at once
+    // (see http::HttpServer).
+    int http_threads = 64;
+    int http_max_streams = 48;
+    // Serve the Kubernetes API (server/k8s/api.h) on the HTTP port.
+    bool kubernetes_api = true;
+    // Kubernetes watches without timeoutSeconds end after [min, 2 * min).
+    absl::Duration k8s_min_watch_timeout = absl::Minutes(30);
     int64_t max_batch_changes = 10'000;
     int max_recv_message_bytes = 16 << 20;
     int max_concurrent_streams = 10'000;
@@ -121,7 +133,10 @@ class Server {
   std::unique_ptr<DiscoveryService> discovery_service_;
   std::unique_ptr<xds::XdsService> xds_service_;
   std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<metrics::HttpServer> http_;
+  std::unique_ptr<metrics::OpsHandler> ops_;
+  std::unique_ptr<k8s::KubernetesApi> kubernetes_;
+  // Declared after its handlers: destroyed (its threads joined) before them.
+  std::unique_ptr<http::HttpServer> http_;
   std::atomic<int> grpc_port_{0};
   std::atomic<int> http_port_{0};
   std::atomic<bool> ready_{false};

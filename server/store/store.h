@@ -36,6 +36,7 @@
 #ifndef SLICEKEEPER_SERVER_STORE_STORE_H_
 #define SLICEKEEPER_SERVER_STORE_STORE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -110,6 +111,17 @@ struct WriteResult {
   std::vector<reconcile::SyncReport> syncs;
 };
 
+// Conditions a slice write or delete checks atomically with it (Kubernetes' create-only POST,
+// update-only PUT, and optimistic concurrency on resourceVersion / uid).
+struct SliceConditions {
+  enum class Existence { kAny, kMustNotExist, kMustExist };
+  Existence existence = Existence::kAny;
+  // Non-zero: the stored slice's resource_version must be this one.
+  int64_t resource_version = 0;
+  // Non-empty: the stored slice's uid must be this one.
+  std::string uid;
+};
+
 struct Totals {
   int64_t services = 0;
   int64_t slices = 0;
@@ -180,13 +192,21 @@ class Store {
   // Deletes a service record and all its slices. Errors: NOT_FOUND.
   absl::StatusOr<WriteResult> DeleteService(absl::string_view ns, absl::string_view name);
 
-  // Stores a slice written by another manager, as given (server fields assigned).
-  // Errors: INVALID_ARGUMENT; FAILED_PRECONDITION if it claims our managed-by value or its name is
-  // taken by a managed slice or a slice of another service.
-  absl::StatusOr<std::pair<SlicePtr, int64_t>> PutSlice(const v1::EndpointSlice& slice);
+  // Stores a slice written by another manager, as given (server fields assigned), if
+  // `conditions` hold for the slice stored under its name.
+  // Errors: INVALID_ARGUMENT (also "addressType: field is immutable" when an update changes
+  // it); FAILED_PRECONDITION if it claims our managed-by value or its name is taken by a managed
+  // slice or a slice of another service; for `conditions`: ALREADY_EXISTS (kMustNotExist and the
+  // name is taken), NOT_FOUND (kMustExist, or a resource_version / uid condition, and no foreign
+  // slice of the service has the name), ABORTED (resource_version or uid differ).
+  absl::StatusOr<std::pair<SlicePtr, int64_t>> PutSlice(const v1::EndpointSlice& slice,
+                                                        const SliceConditions& conditions = {});
 
-  // Deletes a foreign slice. Errors: NOT_FOUND; FAILED_PRECONDITION for a managed slice.
-  absl::StatusOr<int64_t> DeleteSlice(absl::string_view ns, absl::string_view name);
+  // Deletes a foreign slice if its resource_version / uid match `conditions` (existence is
+  // ignored). Errors: NOT_FOUND; FAILED_PRECONDITION for a managed slice; ABORTED when a
+  // condition does not hold.
+  absl::StatusOr<int64_t> DeleteSlice(absl::string_view ns, absl::string_view name,
+                                      const SliceConditions& conditions = {});
 
   // Replaces the node registry and re-runs the distribution of services using Auto hints.
   // Errors: INVALID_ARGUMENT.
@@ -211,6 +231,12 @@ class Store {
                                                         absl::string_view name) const;
   // Every service of `ns` ("" = all namespaces) at one revision.
   CatalogPtr Snapshot(absl::string_view ns = "") const;
+  // Every service of `ns` as it was at `revision` (etcd's range read at a revision): the current
+  // state with each service changed since `revision` replaced by its state before that change.
+  // Costs O(services + commits since `revision`). Errors: OUT_OF_RANGE when commits after
+  // `revision` left the retained history; INVALID_ARGUMENT when `revision` is newer than
+  // revision().
+  absl::StatusOr<CatalogPtr> SnapshotAt(absl::string_view ns, int64_t revision) const;
   std::vector<v1::Node> Nodes() const;
   Totals totals() const;
   // The retained history: commits, and the memory they keep alive (estimated bytes).
@@ -218,9 +244,14 @@ class Store {
 
   // --- History and listeners. ---
 
-  // Commits with revision > `revision`, in order. Errors: OUT_OF_RANGE when commits after
-  // `revision` were dropped from the retained history.
-  absl::StatusOr<std::vector<CommitPtr>> ChangesSince(int64_t revision) const;
+  // Commits with revision > `revision`, in order, at most `limit`. Errors: OUT_OF_RANGE when
+  // commits after `revision` were dropped from the retained history.
+  absl::StatusOr<std::vector<CommitPtr>> ChangesSince(int64_t revision,
+                                                      size_t limit = SIZE_MAX) const;
+
+  // Waits until revision() >= `revision` or `deadline` passes; returns whether it is (a replica
+  // that a client reached before the commit it already saw elsewhere catches up).
+  bool AwaitRevision(int64_t revision, absl::Time deadline) const;
 
   // Atomically registers `listener` and returns the catalog at the revision from which the
   // listener will see every later commit. `listener` must outlive its registration.

@@ -137,6 +137,7 @@ void Hub::TickOnce() {
     s->RequestReset();
     s->Wake();
   }
+  lag_resets_.fetch_add(static_cast<int64_t>(reset.size()), std::memory_order_relaxed);
   for (const auto& s : bookmark) {
     if (s->RequestBookmark()) s->Wake();
   }
@@ -217,6 +218,7 @@ HubStats Hub::stats() const {
     out.max_lag = std::max(out.max_lag, std::max(absl::ZeroDuration(), now - sub->OldestUnsent()));
   }
   out.dispatched_revision = dispatched_revision();
+  out.lag_resets = lag_resets_.load(std::memory_order_relaxed);
   return out;
 }
 

@@ -51,6 +51,9 @@ struct HubStats {
   int64_t events_sent = 0;  // includes those of closed subscribers
   int64_t coalesced = 0;
   int64_t resets = 0;
+  // Subscribers reset by the hub because their oldest unsent change got older than max_lag (a
+  // subscriber whose writer is blocked is counted here at once, in `resets` when it next sends).
+  int64_t lag_resets = 0;
   int64_t dispatched_revision = 0;
   // Age of the oldest unsent change over all watch subscribers (0 when all are caught up).
   absl::Duration max_lag;
@@ -123,6 +126,7 @@ class Hub : public store::CommitListener {
   Clock* const clock_;
 
   std::atomic<int64_t> dispatched_{0};
+  std::atomic<int64_t> lag_resets_{0};
 
   absl::Mutex pending_mu_;
   absl::flat_hash_map<std::string, Mark> pending_ ABSL_GUARDED_BY(pending_mu_);

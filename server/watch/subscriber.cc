@@ -365,42 +365,85 @@ void Subscriber::Control(v1::WatchEvent::Type type, int64_t revision) {
   pending_.push_front(std::move(e));
 }
 
-std::optional<std::string> Subscriber::Emit() {
-  std::string out;
-  int events = 0;
-  while (!pending_.empty() && out.size() < options_.max_message_bytes) {
-    PendingEvent& p = pending_.front();
+class Subscriber::Out {
+ public:
+  virtual ~Out() = default;
+  virtual void Event(const PendingEvent& e) = 0;
+  virtual void Control(v1::WatchEvent::Type type, int64_t revision) = 0;
+  // The batch is complete; later events go into the next one.
+  virtual bool Full() const = 0;
+};
+
+// A serialized WatchResponse of about max_bytes.
+class Subscriber::WireOut final : public Subscriber::Out {
+ public:
+  explicit WireOut(size_t max_bytes) : max_bytes_(max_bytes) {}
+  void Event(const PendingEvent& p) override {
     if (p.slice != nullptr) {
       // The slice's bytes are shared by every subscriber sent this version.
-      AppendSliceEvent(p.type, p.revision, *p.slice->SerializedProto(), &out);
+      AppendSliceEvent(p.type, p.revision, *p.slice->SerializedProto(), &bytes_);
     } else if (p.view != nullptr) {
       const query::MergedView& view = *p.view;
       if (p.type == v1::WatchEvent::DELETED) {
         AppendEndpointEvent(p.type, p.revision, view.namespace_(), view.name(),
-                            EndpointKey(view[p.index]), &out);
+                            EndpointKey(view[p.index]), &bytes_);
       } else {
         // The endpoint's bytes are shared by every subscriber sent this version.
         AppendEndpointEvent(p.type, p.revision, view.namespace_(), view.name(),
-                            view.Bytes(p.index), &out);
+                            view.Bytes(p.index), &bytes_);
       }
     } else {
-      AppendControlEvent(p.type, p.revision, &out);
+      AppendControlEvent(p.type, p.revision, &bytes_);
     }
+  }
+  void Control(v1::WatchEvent::Type type, int64_t revision) override {
+    AppendControlEvent(type, revision, &bytes_);
+  }
+  bool Full() const override { return bytes_.size() >= max_bytes_; }
+  std::string& bytes() { return bytes_; }
+
+ private:
+  const size_t max_bytes_;
+  std::string bytes_;
+};
+
+class Subscriber::EventsOut final : public Subscriber::Out {
+ public:
+  explicit EventsOut(size_t max_events) : max_events_(max_events) {}
+  void Event(const PendingEvent& p) override {
+    events_.push_back(SliceEvent{p.type, p.revision, p.slice});
+  }
+  void Control(v1::WatchEvent::Type type, int64_t revision) override {
+    events_.push_back(SliceEvent{type, revision, nullptr});
+  }
+  bool Full() const override { return events_.size() >= max_events_; }
+  std::vector<SliceEvent>& events() { return events_; }
+
+ private:
+  const size_t max_events_;
+  std::vector<SliceEvent> events_;
+};
+
+bool Subscriber::Emit(Out& out) {
+  int events = 0;
+  while (!pending_.empty() && !out.Full()) {
+    PendingEvent& p = pending_.front();
+    out.Event(p);
     ++events;
     last_revision_sent_ = std::max(last_revision_sent_, p.revision);
     pending_.pop_front();
   }
-  if (pending_.empty() && sync_after_pending_ >= 0) {
-    AppendControlEvent(v1::WatchEvent::SYNCED, sync_after_pending_, &out);
+  if (pending_.empty() && sync_after_pending_ >= 0 && !out.Full()) {
+    out.Control(v1::WatchEvent::SYNCED, sync_after_pending_);
     ++events;
     last_revision_sent_ = std::max(last_revision_sent_, sync_after_pending_);
     sync_after_pending_ = kNoSync;
   }
-  if (events == 0) return std::nullopt;
+  if (events == 0) return false;
   stats_.events_sent.fetch_add(events, std::memory_order_relaxed);
   absl::MutexLock l(&mu_);
   last_send_ = clock_->Now();
-  return out;
+  return true;
 }
 
 std::optional<v1::WatchResponse> Subscriber::Next() {
@@ -413,7 +456,20 @@ std::optional<v1::WatchResponse> Subscriber::Next() {
 
 std::optional<std::string> Subscriber::NextSerialized() {
   absl::MutexLock l(&send_mu_);
-  if (!started_) return std::nullopt;
+  WireOut out(options_.max_message_bytes);
+  if (!Pull(out)) return std::nullopt;
+  return std::move(out.bytes());
+}
+
+std::vector<SliceEvent> Subscriber::NextEvents(size_t max_events) {
+  absl::MutexLock l(&send_mu_);
+  EventsOut out(std::max<size_t>(max_events, 1));
+  Pull(out);
+  return std::move(out.events());
+}
+
+bool Subscriber::Pull(Out& out) {
+  if (!started_) return false;
   bool reset = false;
   {
     absl::MutexLock m(&mu_);
@@ -421,20 +477,19 @@ std::optional<std::string> Subscriber::NextSerialized() {
   }
   if (reset) BeginSnapshot(/*reset=*/true);
   if (pending_.empty() && sync_after_pending_ == kNoSync) TakeDirty();
-  if (!pending_.empty() || sync_after_pending_ != kNoSync) return Emit();
+  if (!pending_.empty() || sync_after_pending_ != kNoSync) return Emit(out);
   // Idle: a bookmark, if one is due. Every commit up to max(dispatched, marked) that concerns
   // this subscriber has been sent, because its dirty set is empty.
   int64_t dispatched = dispatched_->load(std::memory_order_acquire);
   absl::MutexLock m(&mu_);
-  if (!bookmark_requested_ || !dirty_.empty()) return std::nullopt;
+  if (!bookmark_requested_ || !dirty_.empty()) return false;
   bookmark_requested_ = false;
   int64_t rev = std::max({dispatched, marked_revision_, last_revision_sent_});
   last_revision_sent_ = rev;
-  std::string out;
-  AppendControlEvent(v1::WatchEvent::BOOKMARK, rev, &out);
+  out.Control(v1::WatchEvent::BOOKMARK, rev);
   last_send_ = clock_->Now();
   stats_.events_sent.fetch_add(1, std::memory_order_relaxed);
-  return out;
+  return true;
 }
 
 bool Subscriber::MarkDirty(std::vector<std::pair<std::string, ServiceVersion>> marks,

@@ -74,6 +74,16 @@ struct ServiceVersion {
   int64_t revision = 0;
 };
 
+// One event of the SLICES view as NextEvents returns it, for senders that encode events
+// themselves (the Kubernetes watch writes JSON).
+struct SliceEvent {
+  v1::WatchEvent::Type type = v1::WatchEvent::TYPE_UNSPECIFIED;
+  // As WatchEvent.revision.
+  int64_t revision = 0;
+  // ADDED / MODIFIED: the slice; DELETED: its last state. Null for SYNCED, BOOKMARK and RESET.
+  SlicePtr slice;
+};
+
 struct SubscriberStats {
   std::atomic<int64_t> events_sent{0};
   std::atomic<int64_t> coalesced{0};
@@ -110,6 +120,9 @@ class Subscriber {
   std::optional<std::string> NextSerialized() ABSL_LOCKS_EXCLUDED(send_mu_, mu_);
   // NextSerialized, parsed (tests and typed callers).
   std::optional<v1::WatchResponse> Next() ABSL_LOCKS_EXCLUDED(send_mu_, mu_);
+  // The next events, as NextSerialized would send them but not encoded, at most `max_events`
+  // (>= 1) at a time; empty when there is nothing to send. REQUIRES: the SLICES view.
+  std::vector<SliceEvent> NextEvents(size_t max_events) ABSL_LOCKS_EXCLUDED(send_mu_, mu_);
 
   // Marks-only subscribers: the newest version of every service marked since the last call
   // (keyed by NamespacedName), and clears them. A version may be older than one taken before (a
@@ -158,6 +171,10 @@ class Subscriber {
     int32_t index = -1;
   };
   using Catalog = std::vector<std::pair<std::string, ServiceVersion>>;
+  // Where a batch of events goes: a WatchResponse's bytes, or SliceEvents (subscriber.cc).
+  class Out;
+  class WireOut;
+  class EventsOut;
 
   Catalog TakeCatalog(int64_t* revision);
   void BeginSnapshot(bool reset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
@@ -175,7 +192,9 @@ class Subscriber {
   query::MergedViews::Ptr MergedView(const store::ServiceSnapshotPtr& snapshot) const;
   std::shared_ptr<const query::ViewDiff> ViewDiff(const store::ServiceSnapshotPtr& before,
                                                   const store::ServiceSnapshotPtr& after) const;
-  std::optional<std::string> Emit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
+  // Puts the next batch of events into `out`; false when there was nothing to send.
+  bool Pull(Out& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
+  bool Emit(Out& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
   void Control(v1::WatchEvent::Type type, int64_t revision) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
 
   // Immutable after construction.

@@ -257,6 +257,9 @@ TEST_F(HubTest, LaggingSubscriberIsReset) {
   int64_t rev = Apply({Change("web", 2)});
   hub_.DispatchOnce();
   hub_.TickOnce();
+  // Counted as a lag reset when decided; as a RESET sent once the subscriber reads.
+  EXPECT_EQ(hub_.stats().lag_resets, 1);
+  EXPECT_EQ(hub_.stats().resets, 0);
   std::vector<v1::WatchEvent> events = Drain(*sub);
   ASSERT_THAT(Types(events), ElementsAre(v1::WatchEvent::RESET, v1::WatchEvent::ADDED,
                                          v1::WatchEvent::SYNCED));
@@ -510,6 +513,50 @@ TEST_F(HubTest, EndpointsViewRandomChurnMatchesMergedState) {
   EXPECT_GT(moved_out, 10);
   for (Watcher& w : watchers) w.hub->Unsubscribe(w.sub);
   store_.RemoveListener(&shared);
+}
+
+// NextEvents yields the same events as the wire messages (types, revisions, slice versions), in
+// batches of at most the asked size: snapshot, changes, deletes, bookmark, and a RESET resume.
+TEST_F(HubTest, NextEventsMatchesWireEvents) {
+  std::vector<v1::EndpointChange> batch;
+  for (int i = 0; i < 150; ++i) batch.push_back(Change("web", i));
+  Apply(batch);
+  for (int i = 0; i < 60; ++i) Apply({Change("web", i, i % 2 == 0), Change("api", i)});
+  Selection sel = Watch({});
+  sel.bookmarks = true;
+  RecordingSink other;
+  auto wire = hub_.Subscribe(sel, 0, &sink_);
+  auto typed = hub_.Subscribe(sel, 0, &other);
+  auto resumed_wire = hub_.Subscribe(sel, 1, &sink_);
+  auto resumed_typed = hub_.Subscribe(sel, 1, &other);
+  auto key = [](v1::WatchEvent::Type t, int64_t rev, const std::string& name) {
+    return absl::StrCat(t, "@", rev, ":", name);
+  };
+  auto drain_both = [&](Subscriber& w, Subscriber& t) {
+    std::vector<std::string> a, b;
+    for (const v1::WatchEvent& e : Drain(w)) {
+      a.push_back(key(e.type(), e.revision(), e.slice().metadata().name()));
+    }
+    while (true) {
+      std::vector<SliceEvent> events = t.NextEvents(3);
+      if (events.empty()) break;
+      EXPECT_LE(events.size(), 3u);
+      for (const SliceEvent& e : events) {
+        b.push_back(key(e.type, e.revision, e.slice ? e.slice->name : ""));
+      }
+    }
+    EXPECT_FALSE(a.empty());
+    EXPECT_EQ(a, b);
+  };
+  drain_both(*wire, *typed);
+  drain_both(*resumed_wire, *resumed_typed);
+  ASSERT_OK(store_.DeleteService("test", "web"));
+  while (hub_.DispatchOnce()) {}
+  drain_both(*wire, *typed);
+  clock_.Advance(absl::Seconds(6));
+  hub_.TickOnce();
+  drain_both(*wire, *typed);
+  for (auto* s : {&wire, &typed, &resumed_wire, &resumed_typed}) hub_.Unsubscribe(*s);
 }
 
 }  // namespace

@@ -219,7 +219,8 @@ void Sequencer::RemoveListener(CommitListener* listener) {
   listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), listener), listeners_.end());
 }
 
-absl::StatusOr<std::vector<CommitPtr>> Sequencer::ChangesSince(int64_t revision) const {
+absl::StatusOr<std::vector<CommitPtr>> Sequencer::ChangesSince(int64_t revision,
+                                                               size_t limit) const {
   if (revision < 0) {
     return absl::InvalidArgumentError(absl::StrCat("revision: must be >= 0, got ", revision));
   }
@@ -236,7 +237,8 @@ absl::StatusOr<std::vector<CommitPtr>> Sequencer::ChangesSince(int64_t revision)
   auto first = std::upper_bound(
       history_.begin(), history_.end(), revision,
       [](int64_t r, const CommitPtr& c) { return r < c->revision; });
-  out.assign(first, history_.end());
+  const size_t available = static_cast<size_t>(history_.end() - first);
+  out.assign(first, first + static_cast<std::ptrdiff_t>(std::min(available, limit)));
   return out;
 }
 

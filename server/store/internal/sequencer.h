@@ -98,7 +98,8 @@ class Sequencer {
   CatalogPtr SnapshotAndListen(absl::string_view ns, CommitListener* listener)
       ABSL_LOCKS_EXCLUDED(mu_);
   void RemoveListener(CommitListener* listener) ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<std::vector<CommitPtr>> ChangesSince(int64_t revision) const
+  absl::StatusOr<std::vector<CommitPtr>> ChangesSince(int64_t revision,
+                                                      size_t limit = SIZE_MAX) const
       ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
