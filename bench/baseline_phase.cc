@@ -6,6 +6,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/percentile.h"
 
 namespace slicekeeper::bench {
 namespace {
@@ -96,13 +97,6 @@ void Drain(DeliveryLog& log, const Workload& wl, const std::vector<int64_t>& new
   }
 }
 
-double Percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  const size_t k = std::min(v.size() - 1, static_cast<size_t>(p * v.size()));
-  std::nth_element(v.begin(), v.begin() + k, v.end());
-  return v[k];
-}
-
 // Joins batches with deliveries: a batch reached watcher w at w's first delivery of its service
 // with a revision >= the batch's.
 void Join(const std::vector<BatchRecord>& batches,
@@ -136,12 +130,12 @@ void Join(const std::vector<BatchRecord>& batches,
       }
     }
   }
-  p->ack_p50 = Percentile(ack_ms, 0.5);
-  p->ack_p99 = Percentile(ack_ms, 0.99);
-  p->ack_p999 = Percentile(ack_ms, 0.999);
-  p->send_p50 = Percentile(send_ms, 0.5);
-  p->send_p99 = Percentile(send_ms, 0.99);
-  p->send_p999 = Percentile(send_ms, 0.999);
+  p->ack_p50 = Percentile(absl::MakeSpan(ack_ms), 0.5);
+  p->ack_p99 = Percentile(absl::MakeSpan(ack_ms), 0.99);
+  p->ack_p999 = Percentile(absl::MakeSpan(ack_ms), 0.999);
+  p->send_p50 = Percentile(absl::MakeSpan(send_ms), 0.5);
+  p->send_p99 = Percentile(absl::MakeSpan(send_ms), 0.99);
+  p->send_p999 = Percentile(absl::MakeSpan(send_ms), 0.999);
 }
 
 }  // namespace

@@ -1,8 +1,6 @@
 #include "bench/baseline_systems.h"
 
 #include <chrono>
-#include <cstdlib>
-#include <fstream>
 
 #include "absl/strings/str_cat.h"
 
@@ -12,14 +10,6 @@ int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-int64_t RssKiB(int pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::atoll(line.c_str() + 6);
-  }
-  return -1;
 }
 
 void DeliveryLog::Record(int watcher, int service, int64_t revision, int64_t ns) {

@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "bench/churn.h"
+#include "bench/proc_stats.h"
 #include "slicekeeper/v1/change.pb.h"
 
 namespace slicekeeper::bench {
@@ -90,9 +91,6 @@ class System {
   // Resident memory of the system's processes now: (label, KiB), e.g. {"slicekeeper", 123456}.
   virtual std::vector<std::pair<std::string, int64_t>> Rss() const = 0;
 };
-
-// VmRSS of `pid` in KiB, -1 when unreadable.
-int64_t RssKiB(int pid);
 
 struct SlicekeeperOptions {
   std::string binary;

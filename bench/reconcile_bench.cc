@@ -4,7 +4,8 @@
 //
 // Baseline in the same run: BM_OracleFullReconcile, the full Kubernetes algorithm
 // (tests/reconcile/oracle.h) on the 10k-endpoint service with 100-change batches; the speed-up is
-// BM_Reconcile/10000/100 items/s divided by the baseline's. Results: BENCHMARKS.md.
+// BM_Reconcile/10000/100 items/s divided by the baseline's. BM_ReconcilePacked: the same batches
+// under the packed distribution. Results: BENCHMARKS.md.
 //
 //   build-x/bench/reconcile_bench --benchmark_min_time=0.2
 #include <cstdint>
@@ -119,13 +120,17 @@ class Workload {
 
 // Reconcile + Apply of one batch; aborts the benchmark on error.
 bool Step(benchmark::State& st, ServiceState& state, const v1::ServiceRecord& service,
-          const std::vector<EndpointDelta>& batch, int64_t& names) {
+          const std::vector<EndpointDelta>& batch, int64_t& names,
+          const Options& options = Options{}) {
   auto gen = [&names](absl::string_view prefix) { return absl::StrCat(prefix, names++); };
   auto uid = [&names]() { return absl::StrCat("uid-", names++); };
-  Input in{.service = &service, .changes = batch, .trigger_time = "2026-11-24T00:00:00Z",
-           .creation_timestamp = "2026-11-24T00:00:00Z", .generate_name = gen,
+  Input in{.service = &service,
+           .changes = batch,
+           .trigger_time = "2026-11-24T00:00:00Z",
+           .creation_timestamp = "2026-11-24T00:00:00Z",
+           .generate_name = gen,
            .generate_uid = uid};
-  absl::StatusOr<Plan> plan = Reconcile(state, in, Options{});
+  absl::StatusOr<Plan> plan = Reconcile(state, in, options);
   if (!plan.ok()) {
     st.SkipWithError(plan.status().ToString().c_str());
     return false;
@@ -134,13 +139,13 @@ bool Step(benchmark::State& st, ServiceState& state, const v1::ServiceRecord& se
   return true;
 }
 
-void BM_Reconcile(benchmark::State& st) {
+void RunReconcile(benchmark::State& st, const Options& options) {
   const int size = static_cast<int>(st.range(0));
   const int batch = static_cast<int>(st.range(1));
   Workload w(size);
   ServiceState state;
   int64_t names = 0;
-  if (!Step(st, state, w.service(), w.All(), names)) return;
+  if (!Step(st, state, w.service(), w.All(), names, options)) return;
   std::vector<std::vector<EndpointDelta>> pool;
   size_t next = 0;
   auto refill = [&] {
@@ -155,14 +160,27 @@ void BM_Reconcile(benchmark::State& st) {
       refill();
       st.ResumeTiming();
     }
-    if (!Step(st, state, w.service(), pool[next++], names)) return;
+    if (!Step(st, state, w.service(), pool[next++], names, options)) return;
   }
   st.SetItemsProcessed(st.iterations() * batch);
   st.counters["slices"] = static_cast<double>(state.Slices().size());
 }
+
+void BM_Reconcile(benchmark::State& st) { RunReconcile(st, Options{}); }
 BENCHMARK(BM_Reconcile)
     ->ArgNames({"endpoints", "batch"})
     ->ArgsProduct({{100, 10000, 100000}, {1, 100, 1000}})
+    ->Unit(benchmark::kMicrosecond);
+
+// The packed distribution (docs/distribution.md §5) on the same workload, against BM_Reconcile.
+void BM_ReconcilePacked(benchmark::State& st) {
+  Options options;
+  options.distribution = Distribution::kPacked;
+  RunReconcile(st, options);
+}
+BENCHMARK(BM_ReconcilePacked)
+    ->ArgNames({"endpoints", "batch"})
+    ->ArgsProduct({{10000}, {1, 100, 1000}})
     ->Unit(benchmark::kMicrosecond);
 
 // Baseline: the full algorithm on the same workload (only oracle::Run is timed; the incremental
@@ -181,7 +199,9 @@ void BM_OracleFullReconcile(benchmark::State& st) {
   for (auto _ : st) {
     st.PauseTiming();
     changes = w.Next(batch);
-    in = oracle::Input{.service = &w.service(), .existing = state.Slices(), .desired = w.Desired(),
+    in = oracle::Input{.service = &w.service(),
+                       .existing = state.Slices(),
+                       .desired = w.Desired(),
                        .max_endpoints_per_slice = Options{}.max_endpoints_per_slice};
     st.ResumeTiming();
     r = oracle::Run(in);

@@ -23,18 +23,18 @@
 #ifndef SLICEKEEPER_CLIENT_CLIENT_H_
 #define SLICEKEEPER_CLIENT_CLIENT_H_
 
-#include <grpcpp/grpcpp.h>
-
 #include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <grpcpp/grpcpp.h>
+
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "client/backoff.h"
+#include "common/backoff.h"
 #include "slicekeeper/v1/discovery.grpc.pb.h"
 #include "slicekeeper/v1/registry.grpc.pb.h"
 

@@ -1,5 +1,6 @@
 // Client-side endpoint views: kube-proxy's merge of a service's EndpointSlices into one endpoint
-// list (K8S-REFERENCE §5.1), the usual filters, and the routing rule for cluster traffic (§5.2).
+// list (docs/kubernetes-behaviour.md §5.1), the usual filters, and the routing rule for cluster
+// traffic (§5.2).
 //
 // These mirror what the server's QueryEndpoints computes, so a Subscriber's local cache answers
 // the same questions without a round trip. They are pure functions over the v1 messages.
@@ -61,12 +62,12 @@ struct Location {
   bool prefer_same_node = false;
 };
 
-// kube-proxy's cluster endpoints (CategorizeEndpoints, K8S-REFERENCE §5.2): pick a topology mode
-// from the hints of the READY endpoints (PreferSameNode if enabled, every ready endpoint has a
-// node hint and one names `node`; else PreferSameZone if every ready endpoint has a zone hint and
-// one names `zone`; else none: one unhinted ready endpoint disables hints), keep the ready
-// endpoints that pass, and if none remain fall back to the serving && terminating endpoints from
-// anywhere, ignoring topology.
+// kube-proxy's cluster endpoints (CategorizeEndpoints, docs/kubernetes-behaviour.md §5.2): pick a
+// topology mode from the hints of the READY endpoints (PreferSameNode if enabled, every ready
+// endpoint has a node hint and one names `node`; else PreferSameZone if every ready endpoint has a
+// zone hint and one names `zone`; else none: one unhinted ready endpoint disables hints), keep the
+// ready endpoints that pass, and if none remain fall back to the serving && terminating endpoints
+// from anywhere, ignoring topology.
 EndpointList RoutableEndpoints(const EndpointList& merged, const Location& location);
 
 // "10.0.0.1:80,10.0.0.2:80" (address:port of each endpoint's ports; just the address when it has

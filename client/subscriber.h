@@ -3,7 +3,7 @@
 //
 // The cache holds every slice of the watched services, keyed by (namespace, kubernetes.io/
 // service-name label, slice name); slices without the label and FQDN slices are ignored
-// (K8S-REFERENCE §5.1). Per service it keeps the merged, de-duplicated endpoint list
+// (docs/kubernetes-behaviour.md §5.1). Per service it keeps the merged, de-duplicated endpoint list
 // (client/endpoints.h MergeSlices: addresses[0], non-terminating wins), from which Endpoints() and
 // Routable() answer without a round trip.
 //
@@ -39,8 +39,6 @@
 #ifndef SLICEKEEPER_CLIENT_SUBSCRIBER_H_
 #define SLICEKEEPER_CLIENT_SUBSCRIBER_H_
 
-#include <grpcpp/grpcpp.h>
-
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -49,14 +47,16 @@
 #include <thread>
 #include <vector>
 
+#include <grpcpp/grpcpp.h>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "client/backoff.h"
 #include "client/client.h"
 #include "client/endpoints.h"
+#include "common/backoff.h"
 
 namespace slicekeeper::client {
 
@@ -106,8 +106,8 @@ class Subscriber {
   // "default"), filtered. Empty when the service is unknown.
   EndpointList Endpoints(const std::string& service, const EndpointFilter& filter = {}) const
       ABSL_LOCKS_EXCLUDED(mu_);
-  // The endpoints cluster traffic from `location` may use (kube-proxy's rule, K8S-REFERENCE
-  // §5.2; see RoutableEndpoints).
+  // The endpoints cluster traffic from `location` may use (kube-proxy's rule,
+  // docs/kubernetes-behaviour.md §5.2; see RoutableEndpoints).
   EndpointList Routable(const std::string& service, const Location& location = {}) const
       ABSL_LOCKS_EXCLUDED(mu_);
   // "namespace/name" of every service with at least one endpoint or slice, sorted.

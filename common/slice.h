@@ -34,7 +34,12 @@ inline constexpr char kLabelServiceName[] = "kubernetes.io/service-name";
 inline constexpr char kLabelManagedBy[] = "endpointslice.kubernetes.io/managed-by";
 inline constexpr char kLabelHeadless[] = "service.kubernetes.io/headless";
 inline constexpr char kAnnotationTriggerTime[] = "endpoints.kubernetes.io/last-change-trigger-time";
-// The managed-by value of the slices slicekeeper distributes (K8S-REFERENCE §0).
+// Service-record annotations choosing how a service's endpoints are spread over its slices
+// (server/reconcile/reconciler.h, docs/distribution.md §5): "kubernetes" or "packed", and for
+// packed, "true" or "false" to keep each zone's endpoints together.
+inline constexpr char kAnnotationDistribution[] = "slicekeeper.io/distribution";
+inline constexpr char kAnnotationPackedSameZone[] = "slicekeeper.io/packed-same-zone";
+// The managed-by value of the slices slicekeeper distributes (docs/kubernetes-behaviour.md §0).
 inline constexpr char kManagerName[] = "endpointslice-controller.slicekeeper.io";
 
 inline constexpr char kAddressTypeIPv4[] = "IPv4";

@@ -229,8 +229,8 @@ absl::Status ValidateEndpointSlice(const v1::EndpointSlice& slice, absl::string_
     errors.Add(root.Field("addressType"), internal::kRuleAddressType);
   }
   FieldPath endpoints_path = root.Field("endpoints");
-  if (static_cast<size_t>(slice.endpoints_size()) > internal::kMaxEndpoints) {
-    errors.Add(endpoints_path, "must have at most 1000 items");
+  if (static_cast<size_t>(slice.endpoints_size()) > kMaxEndpointsPerSlice) {
+    errors.Add(endpoints_path, internal::TooMany(kMaxEndpointsPerSlice));
   } else {
     for (int i = 0; i < slice.endpoints_size(); ++i) {
       internal::CheckEndpoint(slice.endpoints(i), slice.address_type(),
@@ -240,6 +240,23 @@ absl::Status ValidateEndpointSlice(const v1::EndpointSlice& slice, absl::string_
   internal::CheckPorts(slice.ports(), root.Field("ports"), errors);
   return errors.ToStatus();
 }
+
+namespace {
+
+// The distribution annotations (common/slice.h) take only the values the reconciler knows.
+void CheckDistributionAnnotations(const google::protobuf::Map<std::string, std::string>& annotations,
+                                  const FieldPath& path, ErrorList& errors) {
+  if (auto it = annotations.find(kAnnotationDistribution);
+      it != annotations.end() && it->second != "kubernetes" && it->second != "packed") {
+    errors.Add(path.Key(kAnnotationDistribution), "must be kubernetes or packed");
+  }
+  if (auto it = annotations.find(kAnnotationPackedSameZone);
+      it != annotations.end() && it->second != "true" && it->second != "false") {
+    errors.Add(path.Key(kAnnotationPackedSameZone), "must be true or false");
+  }
+}
+
+}  // namespace
 
 absl::Status ValidateServiceRecord(const v1::ServiceRecord& record, absl::string_view path) {
   ErrorList errors;
@@ -257,7 +274,7 @@ absl::Status ValidateServiceRecord(const v1::ServiceRecord& record, absl::string
     } else if (i == 1 && type == record.address_types(0)) {
       errors.Add(type_path, "duplicate value");
     } else if (i >= 2) {
-      errors.Add(type_path, "must have at most 2 items");
+      errors.Add(type_path, internal::TooMany(2));  // IPv4 and IPv6
     }
   }
   const std::string& td = record.traffic_distribution();
@@ -269,6 +286,7 @@ absl::Status ValidateServiceRecord(const v1::ServiceRecord& record, absl::string
   if (!mode.empty() && mode != "Auto" && mode != "auto" && mode != "Disabled") {
     errors.Add(root.Field("topologyMode"), "must be \"\", Auto, auto or Disabled");
   }
+  CheckDistributionAnnotations(record.annotations(), root.Field("annotations"), errors);
   return errors.ToStatus();
 }
 

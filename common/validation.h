@@ -1,5 +1,5 @@
 // Validation and normalization of every object a client can send, following Kubernetes' API
-// validation (pkg/apis/discovery/validation; K8S-REFERENCE §2) rule for rule.
+// validation (pkg/apis/discovery/validation; docs/kubernetes-behaviour.md §2) rule for rule.
 //
 // Every function returns OK or INVALID_ARGUMENT whose message lists each violation as
 // "<field path>: <rule>", joined by "; " (all violations, as the apiserver reports them), e.g.
@@ -16,6 +16,7 @@
 #ifndef SLICEKEEPER_COMMON_VALIDATION_H_
 #define SLICEKEEPER_COMMON_VALIDATION_H_
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,6 +32,18 @@
 #include "slicekeeper/v1/service.pb.h"
 
 namespace slicekeeper::validation {
+
+// --- Limits (docs/kubernetes-behaviour.md §2), for every check and message that states them. ---
+inline constexpr size_t kMaxEndpointsPerSlice = 1000;  // also the reconciler's max per slice
+inline constexpr size_t kMaxAddressesPerEndpoint = 100;
+inline constexpr size_t kMaxPortsPerSlice = 20000;
+inline constexpr size_t kMaxHintsPerList = 8;  // forZones, forNodes
+inline constexpr size_t kMaxTopologyLabels = 16;
+inline constexpr size_t kMaxAnnotationBytes = 256 * 1024;
+
+// --- Rule texts, shared by object validation and the label-selector parser. ---
+inline constexpr char kRuleLabelKey[] = "key must be a qualified name";
+inline constexpr char kRuleLabelValueOf[] = "value must be a valid label value";
 
 // --- Name and value rules (Kubernetes apimachinery validation). ---
 bool IsDns1123Label(absl::string_view s);      // <=63, [a-z0-9]([-a-z0-9]*[a-z0-9])?

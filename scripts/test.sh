@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Builds slicekeeper and runs every test with ctest:
-#   1. an ASan+UBSan build (-O1, -Werror, benchmarks compiled but not run): every test;
-#   2. only with SK_TEST_PLAIN=1: the plain build (RelWithDebInfo, -Werror): every test again;
-#   3. only with SK_TEST_TSAN=1: a TSan build of the concurrency tests (label "tsan"), see below.
+#   1. a clang-14 build of common/, server/ and client/ with ASan+UBSan and libFuzzer's coverage
+#      instrumentation: the compiler checks the lock annotations (-Wthread-safety as errors, see
+#      CMakeLists.txt), and the fuzz targets of fuzz/ run for a bounded time each, planted-bug
+#      variants included (docs/fuzzing.md);
+#   2. an ASan+UBSan build (-O1, -Werror, benchmarks compiled but not run): every test;
+#   3. only with SK_TEST_PLAIN=1: the plain build (RelWithDebInfo, -Werror): every test again;
+#   4. only with SK_TEST_TSAN=1: a TSan build of the concurrency tests (label "tsan"), see below.
 # One sanitized build instead of a plain one plus a sanitized one: on CI's 2 cores the two builds
 # alone took most of the 20 minutes the whole run may take, and every test passes under both.
 set -euo pipefail
@@ -21,12 +25,22 @@ run_suite() {
   [ $# -gt 0 ] && shift
   ctest_args=("$@")
   echo "=== ${dir}: configure ${cmake_args[*]}"
-  cmake -S . -B "$dir" -G Ninja -DSK_WERROR=ON "${cmake_args[@]}" >/dev/null
+  if [ "$dir" = build/clang ]; then
+    CC=clang-14 CXX=clang++-14 cmake -S . -B "$dir" -G Ninja -DSK_WERROR=ON "${cmake_args[@]}" \
+      >/dev/null
+  else
+    cmake -S . -B "$dir" -G Ninja -DSK_WERROR=ON "${cmake_args[@]}" >/dev/null
+  fi
   echo "=== ${dir}: build ${targets[*]}"
   cmake --build "$dir" -j"$jobs" "${targets[@]}"
   echo "=== ${dir}: test"
   (cd "$dir" && ctest --output-on-failure -j"$jobs" "${ctest_args[@]}")
 }
+
+# The libraries, the binaries that link all of them, and the fuzz targets over them.
+run_suite build/clang -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -gline-tables-only" \
+  "-DSK_SANITIZE=address,undefined" -DSK_FUZZ=ON -DSK_BUILD_BENCH=OFF \
+  -- slicekeeper skctl sidecar fuzz_targets -- -L fuzz
 
 # -O1 -g1: ASan's recommended optimization (about twice as fast as -O0 here, same reports with
 # file:line stacks; -g1 also compiles a fifth faster than -g).

@@ -23,9 +23,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/validation.h"
 #include "server/api/server.h"
 #include "server/metrics/http_server.h"
 #include "server/storage/etcd_storage.h"
@@ -66,6 +67,13 @@ ABSL_FLAG(int, apply_threads, 32,
           "so this bounds how many batches of different streams share one (1..1024). rocksdb "
           "needs none: batches are appended inline and one sync thread makes them durable");
 ABSL_FLAG(int, max_endpoints_per_slice, 100, "Endpoints per managed slice at most (1..1000)");
+ABSL_FLAG(std::string, distribution, "kubernetes",
+          "How endpoints are spread over slices: kubernetes (Kubernetes' algorithm, exactly) or "
+          "packed (fuller slices, writes bounded; docs/distribution.md); a service's "
+          "slicekeeper.io/distribution annotation overrides it");
+ABSL_FLAG(bool, packed_same_zone, false,
+          "packed: keep each zone's endpoints together (slicekeeper.io/packed-same-zone "
+          "overrides it)");
 ABSL_FLAG(int64_t, history, 100'000,
           "Commits kept for watch resume, in memory and (rocksdb) on disk (>= 1)");
 ABSL_FLAG(int64_t, history_bytes, int64_t{64} << 20,
@@ -96,63 +104,68 @@ namespace {
 using slicekeeper::api::Server;
 using slicekeeper::store::Store;
 
-// Returns "" when the flags are valid, else what is wrong.
-std::string CheckFlags() {
+// OK when the flags are valid, else INVALID_ARGUMENT saying which flag and what is wrong.
+absl::Status CheckFlags() {
+  auto bad = [](auto&&... parts) { return absl::InvalidArgumentError(absl::StrCat(parts...)); };
   const std::string store = absl::GetFlag(FLAGS_store);
   if (store != "memory" && store != "rocksdb" && store != "etcd") {
-    return absl::StrCat("--store=", store,
-                        ": unsupported storage backend (rocksdb, etcd or memory)");
+    return bad("--store=", store, ": unsupported storage backend (rocksdb, etcd or memory)");
   }
   if (store == "etcd" && absl::GetFlag(FLAGS_etcd_endpoints).empty()) {
-    return "--etcd_endpoints: must not be empty with --store=etcd";
+    return bad("--etcd_endpoints: must not be empty with --store=etcd");
   }
   if (store == "etcd" && absl::GetFlag(FLAGS_etcd_prefix).empty()) {
-    return "--etcd_prefix: must not be empty with --store=etcd";
+    return bad("--etcd_prefix: must not be empty with --store=etcd");
   }
   if (absl::GetFlag(FLAGS_etcd_timeout) <= absl::ZeroDuration()) {
-    return "--etcd_timeout: must be positive";
+    return bad("--etcd_timeout: must be positive");
   }
   const std::string sync = absl::GetFlag(FLAGS_sync);
   if (sync != "always" && sync != "batch" && sync != "none") {
-    return absl::StrCat("--sync=", sync, ": must be always, batch or none");
+    return bad("--sync=", sync, ": must be always, batch or none");
   }
   if (absl::GetFlag(FLAGS_sync_interval) <= absl::ZeroDuration()) {
-    return "--sync_interval: must be > 0";
+    return bad("--sync_interval: must be > 0");
   }
   if (store == "rocksdb" && absl::GetFlag(FLAGS_data_dir).empty()) {
-    return "--data_dir: must not be empty with --store=rocksdb";
+    return bad("--data_dir: must not be empty with --store=rocksdb");
   }
   const int max_eps = absl::GetFlag(FLAGS_max_endpoints_per_slice);
-  if (max_eps < 1 || max_eps > 1000) {
-    return absl::StrCat("--max_endpoints_per_slice=", max_eps, ": must be between 1 and 1000");
+  const int max_allowed = static_cast<int>(slicekeeper::validation::kMaxEndpointsPerSlice);
+  if (max_eps < 1 || max_eps > max_allowed) {
+    return bad("--max_endpoints_per_slice=", max_eps, ": must be between 1 and ", max_allowed);
+  }
+  const std::string distribution = absl::GetFlag(FLAGS_distribution);
+  if (distribution != "kubernetes" && distribution != "packed") {
+    return bad("--distribution=", distribution, ": must be kubernetes or packed");
   }
   const int shards = absl::GetFlag(FLAGS_shards);
   if (shards < 1 || shards > 4096) {
-    return absl::StrCat("--shards=", shards, ": must be between 1 and 4096");
+    return bad("--shards=", shards, ": must be between 1 and 4096");
   }
-  if (absl::GetFlag(FLAGS_history) < 1) return "--history: must be >= 1";
-  if (absl::GetFlag(FLAGS_history_bytes) < 0) return "--history_bytes: must be >= 0";
-  if (absl::GetFlag(FLAGS_history_disk_bytes) < 0) return "--history_disk_bytes: must be >= 0";
+  if (absl::GetFlag(FLAGS_history) < 1) return bad("--history: must be >= 1");
+  if (absl::GetFlag(FLAGS_history_bytes) < 0) return bad("--history_bytes: must be >= 0");
+  if (absl::GetFlag(FLAGS_history_disk_bytes) < 0) return bad("--history_disk_bytes: must be >= 0");
   if (absl::GetFlag(FLAGS_apply_threads) < 1 || absl::GetFlag(FLAGS_apply_threads) > 1024) {
-    return "--apply_threads: must be in 1..1024";
+    return bad("--apply_threads: must be in 1..1024");
   }
   if (absl::GetFlag(FLAGS_bookmark_interval) <= absl::ZeroDuration()) {
-    return "--bookmark_interval: must be > 0";
+    return bad("--bookmark_interval: must be > 0");
   }
   if (absl::GetFlag(FLAGS_watch_max_lag) <= absl::ZeroDuration()) {
-    return "--watch_max_lag: must be > 0";
+    return bad("--watch_max_lag: must be > 0");
   }
-  if (absl::GetFlag(FLAGS_max_batch_changes) < 1) return "--max_batch_changes: must be >= 1";
+  if (absl::GetFlag(FLAGS_max_batch_changes) < 1) return bad("--max_batch_changes: must be >= 1");
   if (absl::GetFlag(FLAGS_max_recv_message_bytes) < 1024) {
-    return "--max_recv_message_bytes: must be >= 1024";
+    return bad("--max_recv_message_bytes: must be >= 1024");
   }
   const std::string format = absl::GetFlag(FLAGS_log_format);
-  if (format != "text" && format != "json") return "--log_format: must be text or json";
+  if (format != "text" && format != "json") return bad("--log_format: must be text or json");
   if (spdlog::level::from_str(absl::GetFlag(FLAGS_log_level)) == spdlog::level::off &&
       absl::GetFlag(FLAGS_log_level) != "off") {
-    return absl::StrCat("--log_level=", absl::GetFlag(FLAGS_log_level), ": unknown level");
+    return bad("--log_level=", absl::GetFlag(FLAGS_log_level), ": unknown level");
   }
-  return "";
+  return absl::OkStatus();
 }
 
 void SetUpLogging() {
@@ -260,6 +273,10 @@ Store::Options StoreOptions() {
   Store::Options options;
   options.shards = absl::GetFlag(FLAGS_shards);
   options.reconcile.max_endpoints_per_slice = absl::GetFlag(FLAGS_max_endpoints_per_slice);
+  if (absl::GetFlag(FLAGS_distribution) == "packed") {
+    options.reconcile.distribution = slicekeeper::reconcile::Distribution::kPacked;
+  }
+  options.reconcile.packing.same_zone = absl::GetFlag(FLAGS_packed_same_zone);
   options.history_size = absl::GetFlag(FLAGS_history);
   options.history_bytes = absl::GetFlag(FLAGS_history_bytes);
   return options;
@@ -353,8 +370,8 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage("slicekeeper: an EndpointSlice discovery server over gRPC");
   absl::ParseCommandLine(argc, argv);
-  if (std::string error = CheckFlags(); !error.empty()) {
-    std::fprintf(stderr, "slicekeeper: %s\n", error.c_str());
+  if (absl::Status flags = CheckFlags(); !flags.ok()) {
+    std::fprintf(stderr, "slicekeeper: %s\n", std::string(flags.message()).c_str());
     return 2;
   }
   SetUpLogging();

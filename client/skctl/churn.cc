@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <deque>
+#include <fstream>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -14,12 +16,14 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "client/skctl/churn_model.h"
 #include "client/skctl/commands.h"
 #include "client/skctl/documents.h"
 #include "client/skctl/flags.h"
 #include "client/skctl/output.h"
+#include "common/percentile.h"
 #include "common/status_util.h"
+#include "workload/churn_model.h"
+#include "workload/trace_file.h"
 
 ABSL_FLAG(int, services, 10, "churn: services");
 ABSL_FLAG(int, endpoints, 100, "churn: endpoint slots per service");
@@ -30,13 +34,21 @@ ABSL_FLAG(int64_t, changes, 0,
           "adds plus as many churn changes, unless --duration is set)");
 ABSL_FLAG(int, batch, 100, "churn: changes per batch");
 ABSL_FLAG(int, inflight, 8, "churn: batches in flight at most");
-ABSL_FLAG(std::string, mix, "add=1,remove=1,ready=2,terminate=1", "churn: operation weights");
+ABSL_FLAG(std::string, mix, "add=1,remove=1,ready=2,terminate=1,replace=0",
+          "churn: operation weights");
 ABSL_FLAG(int, zones, 3, "churn: zones to spread endpoints over");
 ABSL_FLAG(uint64_t, seed, 1, "churn: random seed");
 ABSL_FLAG(std::string, prefix, "churn", "churn: service name prefix (<prefix>-<i>)");
+ABSL_FLAG(std::string, record, "",
+          "churn: also write every batch sent to this trace file (JSON lines, "
+          "bench/distribution_sim replays it)");
 
 namespace slicekeeper::skctl {
 namespace {
+
+using workload::ChurnMix;
+using workload::ChurnModel;
+using workload::ChurnOptions;
 
 struct Sent {
   absl::Time at;
@@ -83,13 +95,6 @@ void ReadAcks(grpc::ClientReaderWriter<v1::ChangeBatch, v1::ChangeAck>* stream, 
   p->reader_done = true;
 }
 
-double Percentile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
-
 void PrintProgress(Progress* p, absl::Time start) {
   absl::MutexLock l(&p->mu);
   const double secs = std::max(1e-9, absl::ToDoubleSeconds(absl::Now() - start));
@@ -120,12 +125,14 @@ void Report(Progress* p, const ChurnModel& model, const ChurnOptions& options, a
   absl::MutexLock l(&p->mu);
   const double secs = std::max(1e-9, absl::ToDoubleSeconds(took));
   const double rate = static_cast<double>(p->acked) / secs;
-  const double p50 = Percentile(p->latencies_ms, 0.5), p99 = Percentile(p->latencies_ms, 0.99),
-               p999 = Percentile(p->latencies_ms, 0.999);
+  std::vector<double> latencies = p->latencies_ms;
+  const double p50 = Percentile(absl::MakeSpan(latencies), 0.5),
+               p99 = Percentile(absl::MakeSpan(latencies), 0.99),
+               p999 = Percentile(absl::MakeSpan(latencies), 0.999);
   if (!stream_status.ok()) {
     p->errors[CodeName(stream_status.error_code())] += p->sent - p->acked;
   }
-  const ChurnCounts e = model.Expected();
+  const workload::PodCounts e = model.Expected();
   if (format == Format::kJson) {
     std::string errors;
     for (const auto& [code, n] : p->errors) {
@@ -171,9 +178,11 @@ absl::StatusOr<ChurnOptions> Options() {
   o.endpoints = absl::GetFlag(FLAGS_endpoints);
   o.zones = absl::GetFlag(FLAGS_zones);
   o.seed = absl::GetFlag(FLAGS_seed);
-  if (o.services < 1 || o.endpoints < 1 || int64_t{o.services} * o.endpoints > (1 << 24)) {
+  if (o.services < 1 || o.endpoints < 1 ||
+      int64_t{o.services} * o.endpoints > ChurnModel::kMaxEndpoints) {
     return absl::InvalidArgumentError(
-        "--services and --endpoints must be >= 1, with at most 16M endpoints in all");
+        absl::StrCat("--services and --endpoints must be >= 1, with at most ",
+                     ChurnModel::kMaxEndpoints, " endpoints in all"));
   }
   if (o.zones < 1) return absl::InvalidArgumentError("--zones must be >= 1");
   if (absl::GetFlag(FLAGS_batch) < 1) return absl::InvalidArgumentError("--batch must be >= 1");
@@ -207,9 +216,22 @@ bool AwaitRoom(Progress* p, size_t max_inflight) {
   return !p->reader_done;
 }
 
+// --record: the batches sent, as a trace file. Batches that only fill the services are warmup.
+struct Recording {
+  std::ofstream file;
+  std::optional<workload::TraceWriter> writer;
+  int64_t fill = 0;  // the changes that fill every service
+  absl::Status status;
+
+  void Write(const v1::ChangeBatch& batch, int64_t sent_before) {
+    if (!writer.has_value() || !status.ok()) return;
+    status = writer->Write(batch.changes(), sent_before + batch.changes_size() <= fill);
+  }
+};
+
 // The writer: sends the model's changes in batches until a bound is reached or the stream breaks.
 void SendAll(grpc::ClientReaderWriter<v1::ChangeBatch, v1::ChangeAck>* stream, ChurnModel& model,
-             const Pace& pace, absl::Time start, Progress* progress) {
+             const Pace& pace, absl::Time start, Progress* progress, Recording* recording) {
   absl::Time last_print = start;
   int64_t sent = 0;
   uint64_t batch_id = 0;
@@ -230,6 +252,7 @@ void SendAll(grpc::ClientReaderWriter<v1::ChangeBatch, v1::ChangeAck>* stream, C
     }
     sent += n;
     if (!stream->Write(batch)) break;
+    recording->Write(batch, sent - n);
     if (pace.tty && absl::Now() - last_print > absl::Milliseconds(250)) {
       PrintProgress(progress, start);
       last_print = absl::Now();
@@ -262,6 +285,13 @@ int RunChurn(const Args& args) {
   const Pace pace = PaceFromFlags(*options, *format);
 
   ChurnModel model(*options);
+  Recording recording;
+  if (const std::string path = absl::GetFlag(FLAGS_record); !path.empty()) {
+    recording.file.open(path, std::ios::trunc);
+    if (!recording.file) return UsageError(absl::StrCat("--record: cannot open ", path));
+    recording.writer.emplace(&recording.file);
+    recording.fill = int64_t{options->services} * options->endpoints;
+  }
   std::unique_ptr<client::Client> c = MakeClient();
   if (int rc = ResetServices(*c, model, *options); rc != kExitOk) return rc;
 
@@ -270,7 +300,7 @@ int RunChurn(const Args& args) {
   Progress progress;
   std::thread reader([&] { ReadAcks(stream.get(), &progress); });
   const absl::Time start = absl::Now();
-  SendAll(stream.get(), model, pace, start, &progress);
+  SendAll(stream.get(), model, pace, start, &progress, &recording);
   stream->WritesDone();
   reader.join();
   grpc::Status status = stream->Finish();
@@ -280,6 +310,12 @@ int RunChurn(const Args& args) {
     std::fprintf(stderr, "\n");
   }
   Report(&progress, model, *options, took, status, *format);
+  if (recording.writer.has_value()) recording.file.flush();
+  if (!recording.status.ok() || (recording.writer.has_value() && !recording.file)) {
+    std::fprintf(stderr, "churn: --record: %s\n",
+                 recording.status.ok() ? "write failed" : recording.status.ToString().c_str());
+    return kExitServerError;
+  }
   absl::MutexLock l(&progress.mu);
   if (!status.ok() || !progress.errors.empty()) return kExitServerError;
   return kExitOk;

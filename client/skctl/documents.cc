@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "client/skctl/yaml_reader.h"
 #include "common/validation.h"
 #include "google/protobuf/util/json_util.h"
 #include "yaml-cpp/yaml.h"
@@ -24,47 +25,6 @@ using google::protobuf::Value;
 constexpr char kChangesApiVersion[] = "slicekeeper.io/v1";
 
 // --- YAML -> Value -------------------------------------------------------------------------
-
-// A plain scalar as JSON would type it; quoted scalars ("!" tag) always stay strings.
-Value ScalarToValue(const YAML::Node& node) {
-  Value v;
-  const std::string& s = node.Scalar();
-  int64_t i;
-  if (node.Tag() == "!") {
-    v.set_string_value(s);
-  } else if (s == "null" || s == "~" || s == "Null" || s == "NULL" || s.empty()) {
-    v.set_null_value(google::protobuf::NULL_VALUE);
-  } else if (s == "true" || s == "True" || s == "TRUE") {
-    v.set_bool_value(true);
-  } else if (s == "false" || s == "False" || s == "FALSE") {
-    v.set_bool_value(false);
-  } else if (s.find_first_not_of("-+0123456789") == std::string::npos && absl::SimpleAtoi(s, &i)) {
-    v.set_number_value(static_cast<double>(i));
-  } else {
-    v.set_string_value(s);
-  }
-  return v;
-}
-
-Value YamlToValue(const YAML::Node& node) {
-  Value v;
-  switch (node.Type()) {
-    case YAML::NodeType::Map: {
-      auto* fields = v.mutable_struct_value()->mutable_fields();
-      for (const auto& kv : node) (*fields)[kv.first.Scalar()] = YamlToValue(kv.second);
-      break;
-    }
-    case YAML::NodeType::Sequence:
-      v.mutable_list_value();
-      for (const auto& item : node) *v.mutable_list_value()->add_values() = YamlToValue(item);
-      break;
-    case YAML::NodeType::Scalar:
-      return ScalarToValue(node);
-    default:
-      v.set_null_value(google::protobuf::NULL_VALUE);
-  }
-  return v;
-}
 
 // The 0-based document that line `line` (0-based) of `text` belongs to.
 int DocumentAtLine(const std::string& text, int line) {
@@ -403,20 +363,20 @@ absl::StatusOr<std::vector<ApplyItem>> ParseDocuments(const std::string& source,
                                                       const std::string& text,
                                                       const std::string& default_namespace,
                                                       bool namespace_flag) {
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(text);
-  } catch (const YAML::Exception& e) {
+  YamlRead docs = ReadYamlDocuments(text);
+  if (docs.error.has_value()) {
+    const YamlError& e = *docs.error;
     return absl::InvalidArgumentError(
-        absl::StrCat(source, ": document ", DocumentAtLine(text, e.mark.line), ": line ",
-                     e.mark.line + 1, ", column ", e.mark.column + 1, ": ", e.msg));
+        absl::StrCat(source, ": document ", DocumentAtLine(text, e.line), ": line ", e.line + 1,
+                     ", column ", e.column + 1, ": ", e.message));
   }
   std::vector<ApplyItem> items;
   Context ctx{default_namespace, namespace_flag, 0, &items};
-  for (size_t i = 0; i < docs.size(); ++i) {
-    if (docs[i].IsNull()) continue;  // an empty document, as kubectl skips them
+  for (size_t i = 0; i < docs.documents.size(); ++i) {
+    // An empty document, as kubectl skips them.
+    if (docs.documents[i].kind_case() == Value::kNullValue) continue;
     ctx.document = static_cast<int>(i);
-    absl::Status s = AddObject(YamlToValue(docs[i]), "", ctx);
+    absl::Status s = AddObject(docs.documents[i], "", ctx);
     if (!s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(source, ": document ", i, ": ", s.message()));
     }
@@ -428,14 +388,13 @@ absl::StatusOr<std::vector<ApplyItem>> ParseDocuments(const std::string& source,
 }
 
 absl::StatusOr<std::vector<Value>> YamlDocuments(const std::string& text) {
-  std::vector<Value> out;
-  try {
-    for (const YAML::Node& doc : YAML::LoadAll(text)) out.push_back(YamlToValue(doc));
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("line ", e.mark.line + 1, ", column ", e.mark.column + 1, ": ", e.msg));
+  YamlRead docs = ReadYamlDocuments(text);
+  if (docs.error.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat("line ", docs.error->line + 1, ", column ",
+                                                   docs.error->column + 1, ": ",
+                                                   docs.error->message));
   }
-  return out;
+  return std::move(docs.documents);
 }
 
 Value ToValue(const google::protobuf::Message& message) {

@@ -201,7 +201,7 @@ Usage:
   skctl delete service|slice NAME [-n NS]
   skctl churn [--services N] [--endpoints M] [--rate R] [--duration D | --changes C]
             [--mix add=1,remove=1,ready=2,terminate=1] [--zones Z] [--seed S] [--batch B]
-            [--inflight K] [-o json]
+            [--inflight K] [--record FILE] [-o json]
   skctl health [--service NAME] [--timeout D]   exit 0 only when every --server is SERVING
 
 Global flags:

@@ -12,7 +12,6 @@
 namespace slicekeeper::validation::internal {
 namespace {
 
-constexpr size_t kMaxAnnotationBytes = 256 * 1024;
 constexpr char kZoneLabel[] = "topology.kubernetes.io/zone";
 
 void CheckAddress(absl::string_view address, absl::string_view type, const FieldPath& path,
@@ -59,7 +58,7 @@ template <typename Entries, typename Valid>
 void CheckHintList(const Entries& entries, size_t max, Valid valid, absl::string_view rule,
                    const FieldPath& path, ErrorList& errors) {
   if (static_cast<size_t>(entries.size()) > max) {
-    errors.Add(path, absl::StrCat("must have at most ", max, " items"));
+    errors.Add(path, TooMany(max));
     return;
   }
   absl::InlinedVector<absl::string_view, 8> names;
@@ -77,15 +76,15 @@ void CheckHintList(const Entries& entries, size_t max, Valid valid, absl::string
 }
 
 void CheckHints(const v1::EndpointHints& hints, const FieldPath& path, ErrorList& errors) {
-  CheckHintList(hints.for_zones(), kMaxForZones, IsLabelValue, kRuleLabelValue,
+  CheckHintList(hints.for_zones(), kMaxHintsPerList, IsLabelValue, kRuleLabelValue,
                 path.Field("forZones"), errors);
-  CheckHintList(hints.for_nodes(), kMaxForNodes, IsDns1123Subdomain, kRuleSubdomain,
+  CheckHintList(hints.for_nodes(), kMaxHintsPerList, IsDns1123Subdomain, kRuleSubdomain,
                 path.Field("forNodes"), errors);
 }
 
 void CheckTopology(const StringMap& topology, const FieldPath& path, ErrorList& errors) {
   if (topology.empty()) return;
-  if (topology.size() > kMaxTopologyLabels) errors.Add(path, "must have at most 16 items");
+  if (topology.size() > kMaxTopologyLabels) errors.Add(path, TooMany(kMaxTopologyLabels));
   CheckLabels(topology, path, errors);
   if (topology.contains(kZoneLabel)) {
     errors.Add(path.Key(kZoneLabel), "may not be used; use the zone field instead");
@@ -111,6 +110,8 @@ bool HasUpper(absl::string_view s) {
 
 }  // namespace
 
+std::string TooMany(size_t max) { return absl::StrCat("must have at most ", max, " items"); }
+
 absl::string_view KnownAddressType(absl::string_view type) {
   if (type == kAddressTypeIPv4) return kAddressTypeIPv4;
   if (type == kAddressTypeIPv6) return kAddressTypeIPv6;
@@ -132,8 +133,8 @@ void CheckAddresses(const google::protobuf::RepeatedPtrField<std::string>& addre
     errors.Add(path, "must contain at least 1 address");
     return;
   }
-  if (static_cast<size_t>(addresses.size()) > kMaxAddresses) {
-    errors.Add(path, "must have at most 100 items");
+  if (static_cast<size_t>(addresses.size()) > kMaxAddressesPerEndpoint) {
+    errors.Add(path, TooMany(kMaxAddressesPerEndpoint));
     return;
   }
   for (int i = 0; i < addresses.size(); ++i) {
@@ -187,8 +188,8 @@ void CheckUniquePortNames(absl::Span<const absl::string_view> names, const Field
 
 void CheckLabels(const StringMap& labels, const FieldPath& path, ErrorList& errors) {
   for (const auto& [key, value] : labels) {
-    if (!IsLabelKey(key)) errors.Add(path.Key(key), "key must be a qualified name");
-    if (!IsLabelValue(value)) errors.Add(path.Key(key), "value must be a valid label value");
+    if (!IsLabelKey(key)) errors.Add(path.Key(key), kRuleLabelKey);
+    if (!IsLabelValue(value)) errors.Add(path.Key(key), kRuleLabelValueOf);
   }
 }
 
@@ -197,9 +198,9 @@ void CheckAnnotations(const StringMap& annotations, const FieldPath& path, Error
   for (const auto& [key, value] : annotations) {
     total += key.size() + value.size();
     bool valid = HasUpper(key) ? IsQualifiedName(absl::AsciiStrToLower(key)) : IsQualifiedName(key);
-    if (!valid) errors.Add(path.Key(key), "key must be a qualified name");
+    if (!valid) errors.Add(path.Key(key), kRuleLabelKey);
   }
-  if (total > kMaxAnnotationBytes) errors.Add(path, "may not exceed 262144 bytes in total");
+  if (total > kMaxAnnotationBytes) errors.Add(path, absl::StrCat("may not exceed ", kMaxAnnotationBytes, " bytes in total"));
 }
 
 void CheckObjectMeta(const v1::ObjectMeta& meta, const FieldPath& path, ErrorList& errors) {

@@ -1,7 +1,7 @@
 // Internal to common/validation: the per-object checks behind the public Validate*/Normalize*
 // functions. Each appends its violations to an ErrorList under a lazily rendered FieldPath, so
 // one request reports all of its errors (as the apiserver does) without allocating when valid.
-// Rules and limits: K8S-REFERENCE §2 (pkg/apis/discovery/validation).
+// Rules and limits: docs/kubernetes-behaviour.md §2 (pkg/apis/discovery/validation).
 //
 // Thread-safety: stateless functions.
 #ifndef SLICEKEEPER_COMMON_INTERNAL_OBJECT_RULES_H_
@@ -14,18 +14,13 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "common/internal/field_path.h"
+#include "common/validation.h"
 #include "google/protobuf/map.h"
 #include "google/protobuf/repeated_ptr_field.h"
 #include "slicekeeper/v1/endpoint_slice.pb.h"
 
 namespace slicekeeper::validation::internal {
 
-inline constexpr size_t kMaxEndpoints = 1000;
-inline constexpr size_t kMaxAddresses = 100;
-inline constexpr size_t kMaxPorts = 20000;
-inline constexpr size_t kMaxForZones = 8;
-inline constexpr size_t kMaxForNodes = 8;
-inline constexpr size_t kMaxTopologyLabels = 16;
 
 inline constexpr char kRuleRequired[] = "required";
 inline constexpr char kRuleLabel[] = "must be a DNS-1123 label";
@@ -34,6 +29,9 @@ inline constexpr char kRuleLabelValue[] = "must be a valid label value";
 inline constexpr char kRuleAddressType[] = "must be IPv4, IPv6 or FQDN";
 
 using StringMap = google::protobuf::Map<std::string, std::string>;
+
+// "must have at most <max> items", the apiserver's TooMany text.
+std::string TooMany(size_t max);
 
 // `type` as the kAddressType* constant it equals, or "" when it is not IPv4, IPv6 or FQDN.
 absl::string_view KnownAddressType(absl::string_view type);
@@ -60,8 +58,8 @@ void CheckUniquePortNames(absl::Span<const absl::string_view> names, const Field
 // A port list (std::vector, absl::Span or RepeatedPtrField of v1::EndpointPort).
 template <typename Ports>
 void CheckPorts(const Ports& ports, const FieldPath& path, ErrorList& errors) {
-  if (static_cast<size_t>(ports.size()) > kMaxPorts) {
-    errors.Add(path, "must have at most 20000 items");
+  if (static_cast<size_t>(ports.size()) > kMaxPortsPerSlice) {
+    errors.Add(path, TooMany(kMaxPortsPerSlice));
     return;
   }
   absl::InlinedVector<absl::string_view, 8> names;

@@ -6,7 +6,8 @@
 //   slicekeeper_services / _endpoint_slices / _endpoints    gauges, Store::totals() at scrape time
 //   slicekeeper_revision                                    gauge, the published revision
 //   slicekeeper_endpoint_slice_controller_*                 Kubernetes' controller metrics
-//                                                           (K8S-REFERENCE §7), fed from writes
+//                                                           (docs/kubernetes-behaviour.md §7), fed
+//                                                           from writes
 //   slicekeeper_watch_streams{view}                         gauge, open watch streams
 //   slicekeeper_watch_events_sent / _coalesced / _resets    gauges (monotonic), hub totals
 //   slicekeeper_watch_max_lag_seconds                       gauge, oldest unsent change's age

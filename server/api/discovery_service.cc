@@ -12,7 +12,9 @@
 #include "common/status_util.h"
 #include "common/validation.h"
 #include "server/api/internal/unary.h"
-#include "server/query/query.h"
+#include "server/query/merge.h"
+#include "server/query/filter.h"
+#include "server/query/label_selector.h"
 
 namespace slicekeeper::api {
 namespace {

@@ -284,7 +284,11 @@ Family<Histogram>* Registry::AddHistogramFamily(absl::string_view name, absl::st
 std::string Registry::Exposition() const {
   std::string out;
   absl::MutexLock l(&mu_);
-  for (const auto& [name, e] : entries_) {
+  for (const auto& entry : entries_) {
+    // A named reference, not a structured binding: lambdas below capture it (clang 14 cannot
+    // capture structured bindings).
+    const std::string& name = entry.first;
+    const auto& e = entry.second;
     absl::StrAppend(&out, "# HELP ", name, " ");
     AppendEscaped(&out, e->help, /*quote=*/false);
     absl::StrAppend(&out, "\n# TYPE ", name, " ", kKindNames[e->kind], "\n");

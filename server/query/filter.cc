@@ -8,7 +8,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_util.h"
-#include "server/query/query.h"
+#include "server/query/filter.h"
+#include "server/query/merge.h"
 
 namespace slicekeeper::query {
 namespace {
@@ -78,8 +79,8 @@ bool HintedForZone(const v1::ServiceEndpoint& e, const std::string& zone) {
   return std::any_of(h.begin(), h.end(), [&](const v1::ForZone& z) { return z.name() == zone; });
 }
 
-// kube-proxy's CategorizeEndpoints for cluster traffic (K8S-REFERENCE §5.2): hints count only
-// when every ready endpoint carries one, so a partial rollout never strands traffic.
+// kube-proxy's CategorizeEndpoints for cluster traffic (docs/kubernetes-behaviour.md §5.2): hints
+// count only when every ready endpoint carries one, so a partial rollout never strands traffic.
 Selection SelectByHints(const Endpoints& eps, const Selection& base,
                         const v1::QueryEndpointsRequest& req) {
   bool all_node_hints = true, any_for_node = false;

@@ -9,7 +9,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_util.h"
-#include "server/query/query.h"
+#include "common/validation.h"
+#include "server/query/label_selector.h"
 
 namespace slicekeeper::query {
 namespace {
@@ -68,32 +69,6 @@ absl::StatusOr<std::vector<Token>> Lex(absl::string_view s) {
   return out;
 }
 
-// [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?, at most 63 characters (a label name or value).
-bool IsLabelName(absl::string_view s) {
-  if (s.empty() || s.size() > 63) return false;
-  auto alnum = [](char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)); };
-  if (!alnum(s.front()) || !alnum(s.back())) return false;
-  return std::all_of(s.begin(), s.end(),
-                     [&](char c) { return alnum(c) || c == '-' || c == '_' || c == '.'; });
-}
-
-// A DNS-1123 subdomain: lowercase alphanumerics, '-' and '.', at most 253 characters.
-bool IsDnsSubdomain(absl::string_view s) {
-  if (s.empty() || s.size() > 253) return false;
-  auto alnum = [](char c) { return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'z'); };
-  if (!alnum(s.front()) || !alnum(s.back())) return false;
-  return std::all_of(s.begin(), s.end(), [&](char c) { return alnum(c) || c == '-' || c == '.'; });
-}
-
-// A label key: [prefix/]name (a qualified name).
-bool IsLabelKey(absl::string_view s) {
-  size_t slash = s.find('/');
-  if (slash == absl::string_view::npos) return IsLabelName(s);
-  return IsDnsSubdomain(s.substr(0, slash)) && IsLabelName(s.substr(slash + 1));
-}
-
-bool IsLabelValue(absl::string_view s) { return s.empty() || IsLabelName(s); }
-
 class Parser {
  public:
   explicit Parser(std::vector<Token> tokens) : tokens_(std::move(tokens)) {}
@@ -117,8 +92,8 @@ class Parser {
   absl::StatusOr<std::string> Key() {
     const Token& t = Next();
     if (t.kind != Tok::kIdent) return SyntaxError(t.pos, "expected a label key");
-    if (!IsLabelKey(t.text)) {
-      return SyntaxError(t.pos, absl::StrCat("invalid label key \"", t.text, "\""));
+    if (!validation::IsLabelKey(t.text)) {
+      return SyntaxError(t.pos, absl::StrCat("\"", t.text, "\": ", validation::kRuleLabelKey));
     }
     return t.text;
   }
@@ -134,8 +109,8 @@ class Parser {
     if (t.kind != Tok::kIdent && t.kind != Tok::kIn && t.kind != Tok::kNotIn) {
       return SyntaxError(t.pos, "expected a value");
     }
-    if (!IsLabelValue(t.text)) {
-      return SyntaxError(t.pos, absl::StrCat("invalid label value \"", t.text, "\""));
+    if (!validation::IsLabelValue(t.text)) {
+      return SyntaxError(t.pos, absl::StrCat("\"", t.text, "\": ", validation::kRuleLabelValueOf));
     }
     return t.text;
   }

@@ -1,11 +1,11 @@
-// The merged view (kube-proxy's endpointSliceCache, K8S-REFERENCE §5.1) and the per-service
-// summary built from it.
+// The merged view (kube-proxy's endpointSliceCache, docs/kubernetes-behaviour.md §5.1) and the
+// per-service summary built from it.
 #include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "server/query/query.h"
+#include "server/query/merge.h"
 
 namespace slicekeeper::query {
 namespace {

@@ -3,7 +3,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "server/query/query.h"
+#include "common/namespaced_name.h"
+#include "server/query/merge.h"
 
 namespace slicekeeper::query {
 
@@ -62,7 +63,7 @@ std::shared_ptr<const ViewDiff> DiffViews(std::shared_ptr<const MergedView> befo
 MergedViews::Ptr MergedViews::Get(const store::ServiceSnapshotPtr& snapshot) {
   static const Ptr kEmpty = std::make_shared<const MergedView>(nullptr);
   if (snapshot == nullptr) return kEmpty;
-  std::string key = absl::StrCat(snapshot->namespace_, "/", snapshot->name);
+  std::string key = NamespacedName(snapshot->namespace_, snapshot->name);
   {
     absl::MutexLock l(&mu_);
     auto it = entries_.find(key);
@@ -94,7 +95,7 @@ MergedViews::Ptr MergedViews::Get(const store::ServiceSnapshotPtr& snapshot) {
 std::shared_ptr<const ViewDiff> MergedViews::Diff(const store::ServiceSnapshotPtr& before,
                                                   const store::ServiceSnapshotPtr& after) {
   if (before == nullptr || after == nullptr) return DiffViews(Get(before), Get(after));
-  const std::string key = absl::StrCat(after->namespace_, "/", after->name);
+  const std::string key = NamespacedName(after->namespace_, after->name);
   {
     absl::MutexLock l(&mu_);
     auto it = entries_.find(key);

@@ -1,9 +1,12 @@
 #include "server/reconcile/reconciler.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/validation.h"
 #include "server/reconcile/internal/planner.h"
 #include "server/reconcile/internal/state.h"
 
@@ -88,6 +91,14 @@ void ServiceState::Apply(const Plan& plan) {
   // a caller bug, not bad input.
   if (delta == nullptr || rep_ == nullptr || delta->rep != rep_.get() ||
       delta->version != rep_->version) {
+    // The pure core has no logger: say which invariant broke on stderr, then stop.
+    std::fprintf(stderr,
+                 "reconcile: ServiceState::Apply: the plan was not computed against this state at "
+                 "its current version (plan %s, state %s; plan version %lld, state version %lld)\n",
+                 delta == nullptr ? "without delta" : "for another state",
+                 rep_ == nullptr ? "empty" : "live",
+                 delta == nullptr ? -1LL : static_cast<long long>(delta->version),
+                 rep_ == nullptr ? -1LL : static_cast<long long>(rep_->version));
     std::abort();
   }
   rep_->Apply(*delta);
@@ -96,8 +107,10 @@ void ServiceState::Apply(const Plan& plan) {
 absl::StatusOr<Plan> Reconcile(const ServiceState& state, const Input& input,
                                const Options& options) {
   if (input.service == nullptr) return absl::InvalidArgumentError("service record is required");
-  if (options.max_endpoints_per_slice < 1 || options.max_endpoints_per_slice > 1000) {
-    return absl::InvalidArgumentError("max_endpoints_per_slice must be in [1, 1000]");
+  const int max_allowed = static_cast<int>(validation::kMaxEndpointsPerSlice);
+  if (options.max_endpoints_per_slice < 1 || options.max_endpoints_per_slice > max_allowed) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_endpoints_per_slice must be in [1, ", max_allowed, "]"));
   }
   const internal::Rep& rep = state.rep_ != nullptr ? *state.rep_ : EmptyRep();
   return internal::Planner(rep, input, options).Run();

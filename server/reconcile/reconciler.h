@@ -4,10 +4,13 @@
 // endpoint changes cost O(k log n) instead of O(size of the service). `Reconcile` is a pure
 // function of (state, service record, nodes, changes): it returns a `Plan` — slice creates,
 // updates and deletes with their full new contents — that is exactly what Kubernetes' full
-// algorithm (K8S-REFERENCE §3.6, hints §4) produces on the same inputs: the same create / update /
-// delete counts and slice sizes (which endpoint lands in which slice is free, as in Kubernetes).
-// `Apply` then moves the state to the plan's result. The algorithm is specified in
+// algorithm (docs/kubernetes-behaviour.md §3.6, hints §4) produces on the same inputs: the same
+// create / update / delete counts and slice sizes (which endpoint lands in which slice is free, as
+// in Kubernetes). `Apply` then moves the state to the plan's result. The algorithm is specified in
 // docs/distribution.md; tests/reconcile/ holds a straightforward full implementation as the oracle.
+// That is the default distribution; under `Distribution::kPacked` (per service by annotation) the
+// plan is Kubernetes' followed by a repack toward fuller slices within a budget of extra writes
+// (docs/distribution.md §5), with the same invariants.
 //
 // The reconciler never logs, never reads a clock and never does I/O: time and names come in
 // through `Input`.
@@ -40,15 +43,44 @@
 
 namespace slicekeeper::reconcile {
 
+// How a service's endpoints are spread over its slices (docs/distribution.md §5).
+enum class Distribution {
+  // Kubernetes' algorithm, exactly: the fewest writes per batch, never a repack.
+  kKubernetes,
+  // Kubernetes' steps, then a repack toward ceil(endpoints / max) slices per group, within a
+  // budget of extra slice writes (PackingOptions).
+  kPacked,
+};
+
+// Per service, the record's annotations override Options::distribution and
+// PackingOptions::same_zone: kAnnotationDistribution ("kubernetes" or "packed") and
+// kAnnotationPackedSameZone ("true" or "false"), common/slice.h; validation rejects other values.
+
+struct PackingOptions {
+  // A group is repacked with paid writes only while its fill, endpoints / (slices * max), is
+  // below this; repacking that costs no extra write happens whenever slices exceed the minimum.
+  double fill_threshold = 0.9;
+  // Extra slice writes earned per endpoint change (added, updated or removed).
+  double writes_per_change = 0.01;
+  // Unspent earnings carry over to later batches up to this many writes: the most extra writes
+  // one batch may make.
+  double max_writes_per_batch = 4;
+  // Keep each zone's endpoints together where that costs no extra slice or write.
+  bool same_zone = false;
+};
+
 struct Options {
   // Kubernetes' --max-endpoints-per-slice: 1..1000.
   int max_endpoints_per_slice = 100;
+  // For services without the kAnnotationDistribution annotation.
+  Distribution distribution = Distribution::kKubernetes;
+  PackingOptions packing;
 };
 
 // One normalized endpoint change (common/slice.h).
 using EndpointDelta = ::slicekeeper::EndpointDelta;
 
-// What Kubernetes' controller reports per sync (K8S-REFERENCE §7), per address type.
+// What Kubernetes' controller reports per sync (docs/kubernetes-behaviour.md §7), per address type.
 struct SyncReport {
   std::string address_type;
   int64_t endpoints_added = 0;
@@ -70,6 +102,17 @@ struct Stats {
   int64_t slices_created = 0;
   int64_t slices_updated = 0;
   int64_t slices_deleted = 0;
+
+  // Adds every counter of `other` (a batch's stats are the sum of its services' and types').
+  Stats& operator+=(const Stats& other) {
+    endpoints_added += other.endpoints_added;
+    endpoints_updated += other.endpoints_updated;
+    endpoints_removed += other.endpoints_removed;
+    slices_created += other.slices_created;
+    slices_updated += other.slices_updated;
+    slices_deleted += other.slices_deleted;
+    return *this;
+  }
 };
 
 struct SliceOp {
@@ -85,11 +128,21 @@ struct Plan {
   std::vector<SliceOp> ops;
   Stats stats;
   std::vector<SyncReport> syncs;
-  // Gauges after the plan is applied (K8S-REFERENCE §7): desired endpoints, slices that will
-  // exist, and the ideal slice count sum(ceil(endpoints / max)) per group, at least 1.
+  // Gauges after the plan is applied (docs/kubernetes-behaviour.md §7): desired endpoints, slices
+  // that will exist, and the ideal slice count sum(ceil(endpoints / max)) per group, at least 1.
   int64_t endpoints_desired = 0;
   int64_t num_slices = 0;
   int64_t desired_slices = 0;
+
+  // The packed distribution's repack (all 0 under kKubernetes): endpoints moved between slices,
+  // the slice writes it added to Kubernetes' plan for the batch (negative when it saved some),
+  // and the most it was allowed to add (PackingOptions).
+  struct Packing {
+    int64_t moved = 0;
+    int64_t extra_writes = 0;
+    int64_t budget = 0;
+  };
+  Packing packing;
 
   bool empty() const { return ops.empty(); }
 
@@ -104,7 +157,8 @@ struct Input {
   const v1::ServiceRecord* service = nullptr;
   // Endpoint changes in order; for one identity the last one wins.
   absl::Span<const EndpointDelta> changes;
-  // Node registry, for Auto hints (K8S-REFERENCE §4.3). Empty: Auto hints cannot be computed.
+  // Node registry, for Auto hints (docs/kubernetes-behaviour.md §4.3). Empty: Auto hints cannot be
+  // computed.
   absl::Span<const v1::Node> nodes;
   // Re-evaluate every slice (labels, ownership, address types served, hints), not only the ones
   // the changes touch. Set when the service record or the node registry changed.
@@ -114,7 +168,7 @@ struct Input {
   // Creation timestamp for slices created by this plan.
   std::string creation_timestamp;
   // Returns a fresh slice name (`<service>-<5 random [a-z0-9]>`), unique in the namespace, for
-  // `generate_name` (K8S-REFERENCE §3.7), and a fresh uid for a new slice.
+  // `generate_name` (docs/kubernetes-behaviour.md §3.7), and a fresh uid for a new slice.
   absl::FunctionRef<std::string(absl::string_view generate_name)> generate_name;
   absl::FunctionRef<std::string()> generate_uid;
 };
@@ -155,8 +209,8 @@ class ServiceState {
 absl::StatusOr<Plan> Reconcile(const ServiceState& state, const Input& input,
                                const Options& options);
 
-// Identity of an endpoint inside a service and address type (K8S-REFERENCE §3.5): sorted
-// addresses, hostname, targetRef namespace and name.
+// Identity of an endpoint inside a service and address type (docs/kubernetes-behaviour.md §3.5):
+// sorted addresses, hostname, targetRef namespace and name.
 std::string EndpointIdentity(const v1::Endpoint& e);
 
 // Canonical key of a port set: nil and empty are equal; order does not matter.

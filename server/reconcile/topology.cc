@@ -41,8 +41,8 @@ struct ZoneAllocation {
 };
 using Allocations = std::map<std::string, ZoneAllocation>;
 
-// slicekeeper reads a nil ready condition as true (K8S-REFERENCE §1); Kubernetes' controller never
-// writes nil, so this agrees with it on everything Kubernetes produces.
+// slicekeeper reads a nil ready condition as true (docs/kubernetes-behaviour.md §1); Kubernetes'
+// controller never writes nil, so this agrees with it on everything Kubernetes produces.
 bool Ready(const v1::Endpoint& e) { return !e.conditions().has_ready() || e.conditions().ready(); }
 bool HasZone(const v1::Endpoint& e) { return e.has_zone() && !e.zone().empty(); }
 bool HasNode(const v1::Endpoint& e) { return e.has_node_name() && !e.node_name().empty(); }

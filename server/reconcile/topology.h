@@ -1,5 +1,6 @@
-// Topology hints (K8S-REFERENCE §4): which hint mode a service uses, the trafficDistribution
-// heuristics (§4.2) and the CPU-proportional allocator of topology mode Auto (§4.3).
+// Topology hints (docs/kubernetes-behaviour.md §4): which hint mode a service uses, the
+// trafficDistribution heuristics (§4.2) and the CPU-proportional allocator of topology mode Auto
+// (§4.3).
 //
 // Part of the pure reconcile core: no clock, no logging, no I/O. Endpoints are immutable
 // (`EndpointPtr`); a function that changes hints replaces the pointer in the list it was given with

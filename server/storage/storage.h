@@ -1,7 +1,7 @@
 // Storage: where the store's committed state survives a restart. One interface, several backends
 // (`MemoryStorage` for tests and benchmarks, `RocksDbStorage`, the embedded default, and
-// `EtcdStorage`, shared by replicas). The on-disk format of RocksDbStorage is specified in
-// docs/storage.md.
+// `EtcdStorage`, a `ReplicatedStorage` that several replicas share). The on-disk format of
+// RocksDbStorage is specified in docs/storage.md, the etcd layout in docs/replication.md.
 //
 // The store hands every committed revision to `Commit` while it still holds the shard write locks
 // of the services the commit touched, and acknowledges the write only after `Commit` returned OK;

@@ -100,7 +100,7 @@ void Hub::OnCommit(const store::CommitPtr& commit) {
   absl::MutexLock l(&pending_mu_);
   for (const store::ServiceChange& sc : commit->services) {
     const store::ServiceSnapshot& any = sc.after != nullptr ? *sc.after : *sc.before;
-    Mark& m = pending_[ServiceKey(any.namespace_, any.name)];
+    Mark& m = pending_[NamespacedName(any.namespace_, any.name)];
     m.ns = any.namespace_;
     m.name = any.name;
     m.version = ServiceVersion{sc.after, commit->revision};
@@ -113,7 +113,7 @@ void Hub::Collect(const Mark& mark, std::vector<Subscriber*>* out) const {
     auto it = map.find(key);
     if (it != map.end()) out->insert(out->end(), it->second.begin(), it->second.end());
   };
-  add(by_key_, ServiceKey(mark.ns, mark.name));
+  add(by_key_, NamespacedName(mark.ns, mark.name));
   add(by_name_, mark.name);
   add(by_namespace_, mark.ns);
   out->insert(out->end(), all_.begin(), all_.end());
@@ -184,7 +184,8 @@ void Hub::Index(Subscriber* s, bool add) {
     return;
   }
   for (const std::string& name : sel.services) {
-    apply(sel.namespace_.empty() ? &by_name_[name] : &by_key_[ServiceKey(sel.namespace_, name)]);
+    apply(sel.namespace_.empty() ? &by_name_[name]
+                                 : &by_key_[NamespacedName(sel.namespace_, name)]);
   }
 }
 

@@ -7,7 +7,6 @@
 #include "absl/strings/string_view.h"
 #include "common/wire.h"
 #include "google/protobuf/io/coded_stream.h"
-#include "server/query/query.h"
 
 namespace slicekeeper::watch {
 
@@ -109,10 +108,6 @@ bool InFilter(const Selection& sel, const v1::ServiceEndpoint& e) {
 
 }  // namespace
 
-std::string ServiceKey(absl::string_view ns, absl::string_view name) {
-  return absl::StrCat(ns, "/", name);
-}
-
 bool Selection::Matches(absl::string_view ns, absl::string_view name) const {
   if (!namespace_.empty() && ns != namespace_) return false;
   if (services.empty()) return true;
@@ -136,14 +131,15 @@ Subscriber::Catalog Subscriber::TakeCatalog(int64_t* revision) {
     int64_t rev = store_->revision();
     store::ServiceSnapshotPtr s = store_->GetService(selection_.namespace_, selection_.services[0]);
     if (s != nullptr) rev = std::max(rev, s->mod_revision);
-    if (s != nullptr) out.emplace_back(ServiceKey(s->namespace_, s->name), ServiceVersion{s, rev});
+    if (s != nullptr)
+      out.emplace_back(NamespacedName(s->namespace_, s->name), ServiceVersion{s, rev});
     *revision = rev;
     return out;
   }
   store::CatalogPtr cat = store_->Snapshot(selection_.namespace_);
   for (const store::ServiceSnapshotPtr& s : cat->services) {
     if (!selection_.Matches(s->namespace_, s->name)) continue;
-    out.emplace_back(ServiceKey(s->namespace_, s->name), ServiceVersion{s, cat->revision});
+    out.emplace_back(NamespacedName(s->namespace_, s->name), ServiceVersion{s, cat->revision});
   }
   *revision = cat->revision;
   return out;
@@ -203,13 +199,13 @@ void Subscriber::BeginResume(int64_t resume_revision) {
   }
   for (const store::ServiceSnapshotPtr& s : rewound->now->services) {
     if (selection_.Matches(s->namespace_, s->name)) {
-      last_sent_[ServiceKey(s->namespace_, s->name)] = ServiceVersion{s, rev};
+      last_sent_[NamespacedName(s->namespace_, s->name)] = ServiceVersion{s, rev};
     }
   }
   for (const store::Rewound::Service& c : rewound->changed) {
     const store::ServiceSnapshot& any = c.now != nullptr ? *c.now : *c.then;
     if (!selection_.Matches(any.namespace_, any.name)) continue;
-    DiffService(ServiceKey(any.namespace_, any.name), ServiceVersion{c.then, resume_revision},
+    DiffService(NamespacedName(any.namespace_, any.name), ServiceVersion{c.then, resume_revision},
                 ServiceVersion{c.now, rev}, Dating{.rewound = &c});
   }
   std::stable_sort(
@@ -287,23 +283,23 @@ void Subscriber::DiffSlices(const ServiceVersion& before, const ServiceVersion& 
   static const std::vector<SlicePtr> kNone;
   const std::vector<SlicePtr>& a = before.snapshot ? before.snapshot->slices : kNone;
   const std::vector<SlicePtr>& b = after.snapshot ? after.snapshot->slices : kNone;
-  auto emit = [&](v1::WatchEvent::Type type, const SlicePtr& s) {
+  // Builds the event; pushing stays in this function, where the analysis sees send_mu_ held.
+  auto event = [&](v1::WatchEvent::Type type, const SlicePtr& s) {
     const int64_t object = type == v1::WatchEvent::DELETED ? DeleteRevision(s->name, after, dating)
                                                            : s->resource_version;
-    PendingEvent e;
-    e.revision = EventRevision(object, before, after, dating);
-    e.type = type;
-    e.slice = s;
-    pending_.push_back(std::move(e));
+    return PendingEvent{
+        .revision = EventRevision(object, before, after, dating), .type = type, .slice = s};
   };
   size_t i = 0, j = 0;
   while (i < a.size() || j < b.size()) {
     if (j == b.size() || (i < a.size() && a[i]->name < b[j]->name)) {
-      emit(v1::WatchEvent::DELETED, a[i++]);
+      pending_.push_back(event(v1::WatchEvent::DELETED, a[i++]));
     } else if (i == a.size() || b[j]->name < a[i]->name) {
-      emit(v1::WatchEvent::ADDED, b[j++]);
+      pending_.push_back(event(v1::WatchEvent::ADDED, b[j++]));
     } else {
-      if (a[i] != b[j]) emit(v1::WatchEvent::MODIFIED, b[j]);
+      if (a[i] != b[j]) {
+        pending_.push_back(event(v1::WatchEvent::MODIFIED, b[j]));
+      }
       ++i;
       ++j;
     }
@@ -317,13 +313,10 @@ void Subscriber::DiffEndpoints(const ServiceVersion& before, const ServiceVersio
   const int64_t revision = EventRevision(
       after.snapshot != nullptr ? after.snapshot->mod_revision : DeleteRevision("", after, dating),
       before, after, dating);
-  auto emit = [&](v1::WatchEvent::Type type, const query::MergedViews::Ptr& view, int32_t index) {
-    PendingEvent e;
-    e.revision = revision;
-    e.type = type;
-    e.view = view;
-    e.index = index;
-    pending_.push_back(std::move(e));
+  // Builds the event; pushing stays in this function, where the analysis sees send_mu_ held.
+  auto event = [revision](v1::WatchEvent::Type type, const query::MergedViews::Ptr& view,
+                          int32_t index) {
+    return PendingEvent{.revision = revision, .type = type, .view = view, .index = index};
   };
   if (before.snapshot == nullptr || after.snapshot == nullptr) {
     // A snapshot (every selected endpoint ADDED) or a deleted service (every one DELETED).
@@ -331,8 +324,8 @@ void Subscriber::DiffEndpoints(const ServiceVersion& before, const ServiceVersio
     query::MergedViews::Ptr view = MergedView(added ? after.snapshot : before.snapshot);
     for (size_t i = 0; i < view->size(); ++i) {
       if (InFilter(selection_, (*view)[i])) {
-        emit(added ? v1::WatchEvent::ADDED : v1::WatchEvent::DELETED, view,
-             static_cast<int32_t>(i));
+        pending_.push_back(event(added ? v1::WatchEvent::ADDED : v1::WatchEvent::DELETED, view,
+                                 static_cast<int32_t>(i)));
       }
     }
     return;
@@ -345,9 +338,10 @@ void Subscriber::DiffEndpoints(const ServiceVersion& before, const ServiceVersio
     const bool was = c.before >= 0 && InFilter(selection_, (*diff->before)[c.before]);
     const bool is = c.after >= 0 && InFilter(selection_, (*diff->after)[c.after]);
     if (is) {
-      emit(was ? v1::WatchEvent::MODIFIED : v1::WatchEvent::ADDED, diff->after, c.after);
+      pending_.push_back(
+          event(was ? v1::WatchEvent::MODIFIED : v1::WatchEvent::ADDED, diff->after, c.after));
     } else if (was) {
-      emit(v1::WatchEvent::DELETED, diff->before, c.before);
+      pending_.push_back(event(v1::WatchEvent::DELETED, diff->before, c.before));
     }
   }
 }

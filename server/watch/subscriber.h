@@ -34,6 +34,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/namespaced_name.h"
 #include "server/query/merged_views.h"
 #include "server/store/store.h"
 #include "server/watch/sink.h"
@@ -210,9 +211,6 @@ class Subscriber {
 
   SubscriberStats stats_;
 };
-
-// "namespace/name", the key of a service in the hub and in subscribers.
-std::string ServiceKey(absl::string_view ns, absl::string_view name);
 
 }  // namespace slicekeeper::watch
 

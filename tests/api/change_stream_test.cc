@@ -55,7 +55,7 @@ class FakeRegistry : public v1::EndpointRegistry::CallbackService {
   // Blocks until `n` streams are done; returns their final codes.
   std::vector<grpc::StatusCode> AwaitDone(size_t n) {
     absl::MutexLock l(&mu_);
-    auto done = [&] { return final_codes_.size() >= n; };
+    auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return final_codes_.size() >= n; };
     mu_.Await(absl::Condition(&done));
     return final_codes_;
   }

@@ -15,6 +15,7 @@
 #include "tests/client/run_command.h"
 #include "tests/integration/server_process.h"
 #include "tests/test_util.h"
+#include "workload/trace_file.h"
 
 namespace slicekeeper {
 namespace {
@@ -256,11 +257,21 @@ TEST_F(SkctlTest, ErrorsAndExitCodes) {
   EXPECT_THAT(down.err, StartsWith("The connection to the server 127.0.0.1:1 was refused"));
 }
 
-// The churn report's expected state and counts match what the server holds afterwards.
+// The churn report's expected state and counts match what the server holds afterwards; --record
+// writes every batch sent, the fill (4 x 30 changes) marked warmup.
 TEST_F(SkctlTest, ChurnReportMatchesServerState) {
-  CommandResult r = Skctl({"churn", "--services=4", "--endpoints=30", "--changes=2000",
-                           "--batch=25", "--inflight=4", "--seed=3", "-o", "json"});
+  const std::string trace_path = ::testing::TempDir() + "/churn.jsonl";
+  CommandResult r =
+      Skctl({"churn", "--services=4", "--endpoints=30", "--changes=2000", "--batch=25",
+             "--inflight=4", "--seed=3", "-o", "json", "--record=" + trace_path});
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  std::ifstream trace_file(trace_path);
+  absl::StatusOr<workload::Trace> trace = workload::ReadTrace(trace_file, "churn");
+  ASSERT_OK(trace);
+  ASSERT_EQ(trace->batches.size(), 80u);
+  EXPECT_EQ(trace->CountChanges(/*measured_only=*/false), 2000);
+  EXPECT_EQ(trace->CountChanges(/*measured_only=*/true), 2000 - 4 * 25);
+  EXPECT_EQ(trace->batches[0].changes[0].service(), "churn-0");
   Value report;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &report).ok()) << r.out;
   const auto& f = report.struct_value().fields();

@@ -1,5 +1,5 @@
 // Tests of libslicekeeper's client-side endpoint views (client/endpoints.h): kube-proxy's merge
-// (K8S-REFERENCE §5.1) and routing rule (§5.2).
+// (docs/kubernetes-behaviour.md §5.1) and routing rule (§5.2).
 #include "client/endpoints.h"
 
 #include <string>

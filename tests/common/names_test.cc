@@ -1,4 +1,5 @@
-// Tests of the name, value and IP predicates of common/validation.h (K8S-REFERENCE §2).
+// Tests of the name, value and IP predicates of common/validation.h (docs/kubernetes-behaviour.md
+// §2).
 #include <string>
 #include <vector>
 

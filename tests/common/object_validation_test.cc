@@ -155,7 +155,8 @@ TEST(ValidatePortsTest, Span) {
   EXPECT_OK(ValidatePorts(ports, "ports"));
 }
 
-// Service records: names, address types, trafficDistribution and topologyMode values.
+// Service records: names, address types, trafficDistribution and topologyMode values, and the
+// distribution annotations.
 TEST(ValidateServiceRecordTest, Rules) {
   v1::ServiceRecord r;
   r.set_namespace_("default");
@@ -164,6 +165,8 @@ TEST(ValidateServiceRecordTest, Rules) {
   r.add_address_types("IPv4");
   r.set_traffic_distribution("PreferSameNode");
   r.set_topology_mode("auto");
+  (*r.mutable_annotations())[kAnnotationDistribution] = "packed";
+  (*r.mutable_annotations())[kAnnotationPackedSameZone] = "true";
   EXPECT_OK(ValidateServiceRecord(r, "service"));
   const std::vector<std::pair<std::function<void(v1::ServiceRecord&)>, const char*>> bad = {
       {[](auto& x) { x.set_name(""); }, "service.name: required"},
@@ -173,6 +176,10 @@ TEST(ValidateServiceRecordTest, Rules) {
       {[](auto& x) { x.set_traffic_distribution("Closest"); }, "service.trafficDistribution: must"},
       {[](auto& x) { x.set_topology_mode("On"); }, "service.topologyMode: must be"},
       {[](auto& x) { (*x.mutable_labels())["a b"] = ""; }, "service.labels[a b]: key must be"},
+      {[](auto& x) { (*x.mutable_annotations())[kAnnotationDistribution] = "Packed"; },
+       "service.annotations[slicekeeper.io/distribution]: must be kubernetes or packed"},
+      {[](auto& x) { (*x.mutable_annotations())[kAnnotationPackedSameZone] = "yes"; },
+       "service.annotations[slicekeeper.io/packed-same-zone]: must be true or false"},
   };
   for (const auto& [mutate, want] : bad) {
     v1::ServiceRecord copy = r;

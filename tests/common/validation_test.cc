@@ -1,5 +1,5 @@
-// Tests of common/validation.h: every K8S-REFERENCE §2 rule with a valid and an invalid case,
-// field paths and rule texts in the messages, canonical forms, and the error cap.
+// Tests of common/validation.h: every docs/kubernetes-behaviour.md §2 rule with a valid and an
+// invalid case, field paths and rule texts in the messages, canonical forms, and the error cap.
 #include "common/validation.h"
 
 #include <functional>

@@ -229,8 +229,9 @@ absl::Status Parser::ParseSample(absl::string_view line) {
 }
 
 absl::Status Parser::CheckHistograms() const {
-  for (const auto& [family, meta] : out_.families) {
-    if (meta.type != "histogram") continue;
+  for (const auto& entry : out_.families) {
+    const std::string& family = entry.first;  // captured below: not a structured binding
+    if (entry.second.type != "histogram") continue;
     auto samples = [&](absl::string_view suffix) -> const std::map<Labels, double>& {
       static const std::map<Labels, double> kNone;
       auto it = out_.samples.find(absl::StrCat(family, suffix));

@@ -1,9 +1,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "common/validation.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/query/query.h"
+#include "server/query/label_selector.h"
 #include "tests/test_util.h"
 
 namespace slicekeeper::query {
@@ -83,9 +85,9 @@ TEST(LabelSelectorTest, SyntaxErrorsReportPosition) {
       {"!a=b", "position 2: expected ',' or end"},
       {"a<3", "position 1: operator '<' not supported"},
       {"a=(b)", "position 2: expected a value"},
-      {"-a=b", "position 0: invalid label key"},
-      {"a=b_", "position 2: invalid label value"},
-      {"Bad.Prefix/a=b", "position 0: invalid label key"},
+      {"-a=b", "position 0: \"-a\": key must be a qualified name"},
+      {"a=b_", "position 2: \"b_\": value must be a valid label value"},
+      {"Bad.Prefix/a=b", "position 0: \"Bad.Prefix/a\": key must be a qualified name"},
       {"a in (x,y))", "position 10: expected ',' or end"},
   };
   for (const Case& c : cases) {
@@ -95,7 +97,36 @@ TEST(LabelSelectorTest, SyntaxErrorsReportPosition) {
   }
   std::string long_value = "a=" + std::string(64, 'v');
   EXPECT_THAT(LabelSelector::Parse(long_value),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("invalid label value")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("value must be a valid label value")));
+}
+
+// A selector key or value is accepted exactly when it is valid on an object's labels, and is
+// rejected with the same rule text (one home for the label rules: common/validation.h).
+TEST(LabelSelectorTest, KeysAndValuesFollowObjectLabelRules) {
+  const std::string long_prefix = std::string(250, 'p') + ".com/a";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"app", "web"},      {"a-.b/c", "x"},  // prefix label ending in '-'
+      {"a..b/c", "x"},     {"example.com/a", "x"},
+      {long_prefix, "x"},  {std::string(64, 'k'), "x"},
+      {"a/b/c", "x"},      {"app", "-web"},
+      {"app", "w.e_b"},    {"x.Y/z", "v"},
+  };
+  for (const auto& [key, value] : cases) {
+    v1::EndpointSlice slice;
+    slice.mutable_metadata()->set_name("s");
+    slice.mutable_metadata()->set_namespace_("ns");
+    slice.set_address_type("IPv4");
+    (*slice.mutable_metadata()->mutable_labels())[key] = value;
+    absl::Status object = validation::ValidateEndpointSlice(slice, "slice");
+    absl::StatusOr<LabelSelector> selector = LabelSelector::Parse(key + "=" + value);
+    EXPECT_EQ(object.ok(), selector.ok()) << key << "=" << value << ": " << object;
+    for (const char* rule : {validation::kRuleLabelKey, validation::kRuleLabelValueOf}) {
+      EXPECT_EQ(absl::StrContains(object.message(), rule),
+                absl::StrContains(selector.status().message(), rule))
+          << key << "=" << value << ": " << rule;
+    }
+  }
 }
 
 // Matching follows Kubernetes: != and notin also match objects without the key.

@@ -3,7 +3,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/query/query.h"
+#include "server/query/merge.h"
 #include "tests/query/snapshot_builder.h"
 #include "tests/test_util.h"
 

@@ -6,7 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/query/query.h"
+#include "server/query/merge.h"
 #include "tests/query/snapshot_builder.h"
 
 namespace slicekeeper::query {

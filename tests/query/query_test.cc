@@ -1,4 +1,4 @@
-#include "server/query/query.h"
+#include "server/query/filter.h"
 
 #include <string>
 #include <vector>
@@ -152,7 +152,8 @@ TEST(QueryTest, InvalidCombinationsNameTheField) {
   check([](auto& r) { r.set_condition(static_cast<v1::EndpointCondition>(99)); }, "condition");
 }
 
-// --- Hints (K8S-REFERENCE §5.2) ---------------------------------------------------------------
+// --- Hints (docs/kubernetes-behaviour.md §5.2)
+// ---------------------------------------------------------------
 
 v1::QueryEndpointsRequest HintRequest(const std::string& zone, const std::string& node = "") {
   v1::QueryEndpointsRequest req;

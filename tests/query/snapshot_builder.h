@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "server/query/query.h"
+#include "server/query/filter.h"
 
 namespace slicekeeper::query::testing {
 

@@ -8,9 +8,10 @@
 #include "absl/strings/str_cat.h"
 #include "server/reconcile/topology.h"
 
-// Written to be read next to K8S-REFERENCE §3.6 rather than to be fast: every map is ordered,
-// every list is copied, and the steps keep Kubernetes' names. Kubernetes pops desired endpoints
-// "in any order"; here the lowest identity goes first, which is one of the allowed orders.
+// Written to be read next to docs/kubernetes-behaviour.md §3.6 rather than to be fast: every map is
+// ordered, every list is copied, and the steps keep Kubernetes' names. Kubernetes pops desired
+// endpoints "in any order"; here the lowest identity goes first, which is one of the allowed
+// orders.
 
 namespace slicekeeper::reconcile::oracle {
 namespace {

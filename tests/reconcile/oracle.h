@@ -1,8 +1,9 @@
 // The oracle: a straightforward, full (non-incremental) re-implementation of Kubernetes'
 // EndpointSlice reconcile (reconcileByAddressType / reconcileByPortMapping / finalize), written
-// directly from K8S-REFERENCE §3.3-3.8 and independent of server/reconcile/reconciler.cc: it has
-// its own endpoint identity, port-set key, change detection and labels, and recomputes everything
-// from (existing slices, full desired set) on every call, O(n log n) in the size of the service.
+// directly from docs/kubernetes-behaviour.md §3.3-3.8 and independent of
+// server/reconcile/reconciler.cc: it has its own endpoint identity, port-set key, change detection
+// and labels, and recomputes everything from (existing slices, full desired set) on every call, O(n
+// log n) in the size of the service.
 //
 // It exists to check the incremental reconciler (tests/reconcile/random_test.cc) and as the
 // baseline of bench/reconcile_bench.cc. Which endpoint lands in which slice is free in

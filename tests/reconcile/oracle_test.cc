@@ -1,5 +1,6 @@
-// Validates the oracle itself against the scenarios of K8S-REFERENCE §6 (counts and slice-size
-// multisets), plus the identity / port-key / change-detection rules it is built on (§3.5).
+// Validates the oracle itself against the scenarios of docs/kubernetes-behaviour.md §6 (counts and
+// slice-size multisets), plus the identity / port-key / change-detection rules it is built on
+// (§3.5).
 #include "tests/reconcile/oracle.h"
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/reconcile/test_util.h"
 
 namespace slicekeeper::reconcile::oracle {
 namespace {
@@ -20,68 +22,9 @@ using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 using ::testing::UnorderedElementsAreArray;
 
-v1::ServiceRecord Foo() {
-  v1::ServiceRecord s;
-  s.set_namespace_("test");
-  s.set_name("foo");
-  s.set_uid("uid-foo");
-  s.add_address_types(kAddressTypeIPv4);
-  return s;
-}
-
-PortListPtr Port(int number, const std::string& name = "foo") {
-  v1::EndpointPort p;
-  p.set_name(name);
-  p.set_protocol("TCP");
-  p.set_port(number);
-  return std::make_shared<const PortList>(PortList{p});
-}
-
-// §6's e(i): 1.2.3.(4+i), continuing into 1.2.4.x, node-1, ready, Pod pod<i>.
-EndpointPtr E(int i) {
-  auto e = std::make_shared<v1::Endpoint>();
-  const int v = 4 + i;
-  e->add_addresses(absl::StrCat("1.2.", 3 + v / 256, ".", v % 256));
-  e->set_node_name("node-1");
-  e->mutable_conditions()->set_ready(true);
-  e->mutable_target_ref()->set_kind("Pod");
-  e->mutable_target_ref()->set_namespace_("test");
-  e->mutable_target_ref()->set_name(absl::StrCat("pod", i));
-  return e;
-}
-
 std::vector<DesiredEndpoint> Desired(int n, const PortListPtr& ports) {
   std::vector<DesiredEndpoint> out;
   for (int i = 0; i < n; ++i) out.push_back({kAddressTypeIPv4, E(i), ports});
-  return out;
-}
-
-// An owned, correctly labelled slice holding e(from)..e(to-1).
-SlicePtr Existing(const v1::ServiceRecord& svc, const std::string& name, int from, int to,
-                  const PortListPtr& ports) {
-  auto s = std::make_shared<Slice>();
-  s->name = name;
-  s->namespace_ = svc.namespace_();
-  s->generation = 1;
-  auto meta = std::make_shared<v1::ObjectMeta>();
-  for (const auto& [k, v] : SliceLabels(svc)) (*meta->mutable_labels())[k] = v;
-  v1::OwnerReference* o = meta->add_owner_references();
-  o->set_api_version("v1");
-  o->set_kind("Service");
-  o->set_name(svc.name());
-  o->set_uid(svc.uid());
-  o->set_controller(true);
-  o->set_block_owner_deletion(true);
-  s->meta = meta;
-  s->address_type = kAddressTypeIPv4;
-  s->ports = ports;
-  for (int i = from; i < to; ++i) s->endpoints.push_back(E(i));
-  return s;
-}
-
-std::vector<size_t> Sizes(const std::vector<SlicePtr>& slices) {
-  std::vector<size_t> out;
-  for (const SlicePtr& s : slices) out.push_back(s->endpoints.size());
   return out;
 }
 
@@ -108,7 +51,7 @@ TEST(OracleTest, S1EmptyServiceCreatesPlaceholder) {
 // S4 (b): an existing slice equal to the placeholder is kept without any write.
 TEST(OracleTest, S4ExistingPlaceholderIsKept) {
   v1::ServiceRecord svc = Foo();
-  SlicePtr placeholder = Existing(svc, "foo-abcde", 0, 0, std::make_shared<const PortList>());
+  SlicePtr placeholder = Range(svc, "foo-abcde", 0, 0, NoPorts());
   Result r = RunOn(svc, {placeholder}, {});
   EXPECT_THAT(r.creates, IsEmpty());
   EXPECT_THAT(r.updates, IsEmpty());
@@ -119,7 +62,7 @@ TEST(OracleTest, S4ExistingPlaceholderIsKept) {
 // S4 (c): an empty slice with other labels and real ports is recycled into the placeholder.
 TEST(OracleTest, S4WrongPlaceholderIsRecycled) {
   v1::ServiceRecord svc = Foo();
-  auto odd = std::make_shared<Slice>(*Existing(svc, "foo-abcde", 0, 0, Port(80)));
+  auto odd = std::make_shared<Slice>(*Range(svc, "foo-abcde", 0, 0, Port(80)));
   auto meta = std::make_shared<v1::ObjectMeta>(*odd->meta);
   (*meta->mutable_labels())["extra"] = "x";
   odd->meta = meta;
@@ -146,7 +89,7 @@ TEST(OracleTest, S6ManyEndpoints) {
 TEST(OracleTest, S7SomePreexisting) {
   v1::ServiceRecord svc = Foo();
   PortListPtr p = Port(80);
-  Result r = RunOn(svc, {Existing(svc, "a", 0, 62, p), Existing(svc, "b", 62, 123, p)},
+  Result r = RunOn(svc, {Range(svc, "a", 0, 62, p), Range(svc, "b", 62, 123, p)},
                    Desired(250, p));
   EXPECT_THAT(Sizes(r.creates), ElementsAre(100));
   ASSERT_EQ(r.updates.size(), 1u);
@@ -159,7 +102,7 @@ TEST(OracleTest, S7SomePreexisting) {
 TEST(OracleTest, S8WorseAllocation) {
   v1::ServiceRecord svc = Foo();
   PortListPtr p = Port(80);
-  Result r = RunOn(svc, {Existing(svc, "a", 0, 74, p), Existing(svc, "b", 74, 148, p)},
+  Result r = RunOn(svc, {Range(svc, "a", 0, 74, p), Range(svc, "b", 74, 148, p)},
                    Desired(300, p));
   EXPECT_THAT(Sizes(r.creates), UnorderedElementsAre(100, 52));
   EXPECT_THAT(r.updates, IsEmpty());
@@ -260,7 +203,7 @@ TEST(OracleTest, UnownedSliceIsDeletedNotRecycled) {
   v1::ServiceRecord svc = Foo();
   v1::ServiceRecord old = Foo();
   old.set_uid("uid-old");
-  Result r = RunOn(svc, {Existing(old, "foo-old", 0, 10, Port(80))}, Desired(10, Port(80)));
+  Result r = RunOn(svc, {Range(old, "foo-old", 0, 10, Port(80))}, Desired(10, Port(80)));
   EXPECT_EQ(r.creates.size(), 1u);
   EXPECT_TRUE(r.updates.empty());
   ASSERT_EQ(r.deletes.size(), 1u);

@@ -1,7 +1,8 @@
-// The scenarios of K8S-REFERENCE §6 run against the real incremental reconciler (reconciler.h):
-// exact create / update / delete counts after recycling, slice-size multisets, names, labels,
-// ports, addresses and hints, and that re-sending the desired state after Apply writes nothing.
-// oracle_test.cc checks the same table against the oracle; random_test.cc compares the two.
+// The scenarios of docs/kubernetes-behaviour.md §6 run against the real incremental reconciler
+// (reconciler.h): exact create / update / delete counts after recycling, slice-size multisets,
+// names, labels, ports, addresses and hints, and that re-sending the desired state after Apply
+// writes nothing. oracle_test.cc checks the same table against the oracle; random_test.cc compares
+// the two.
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/reconcile/reconciler.h"
+#include "tests/reconcile/test_util.h"
 #include "tests/test_util.h"
 
 namespace slicekeeper::reconcile {
@@ -28,177 +30,7 @@ using ::testing::SizeIs;
 using ::testing::UnorderedElementsAre;
 using ::testing::UnorderedElementsAreArray;
 
-using Labels = std::map<std::string, std::string>;
-
-constexpr char kTriggerTime[] = "2026-11-24T00:00:00Z";
 constexpr char kTopologyMode[] = "service.kubernetes.io/topology-mode";
-
-v1::ServiceRecord Foo(const std::vector<std::string>& types = {kAddressTypeIPv4}) {
-  v1::ServiceRecord s;
-  s.set_namespace_("test");
-  s.set_name("foo");
-  s.set_uid("uid-foo");
-  for (const std::string& t : types) s.add_address_types(t);
-  return s;
-}
-
-PortListPtr Port(int number) {
-  v1::EndpointPort p;
-  p.set_name("foo");
-  p.set_protocol("TCP");
-  p.set_port(number);
-  return std::make_shared<const PortList>(PortList{p});
-}
-
-PortListPtr NoPorts() { return std::make_shared<const PortList>(); }
-
-// The labels of a managed slice of `foo`: `user` plus the two reserved keys the server sets.
-Labels Managed(Labels user = {}) {
-  user[kLabelServiceName] = "foo";
-  user[kLabelManagedBy] = kManagerName;
-  return user;
-}
-
-std::string Address(int i) {
-  const int v = 4 + i;
-  return absl::StrCat("1.2.", 3 + v / 256, ".", v % 256);
-}
-
-// §6's e(i): 1.2.3.(4+i), continuing into 1.2.4.x, node-1, ready, Pod pod<i>; optionally zoned.
-EndpointPtr E(int i, const std::string& zone = "") {
-  auto e = std::make_shared<v1::Endpoint>();
-  e->add_addresses(Address(i));
-  e->set_node_name("node-1");
-  if (!zone.empty()) e->set_zone(zone);
-  e->mutable_conditions()->set_ready(true);
-  e->mutable_target_ref()->set_kind("Pod");
-  e->mutable_target_ref()->set_namespace_("test");
-  e->mutable_target_ref()->set_name(absl::StrCat("pod", i));
-  return e;
-}
-
-EndpointDelta Upsert(EndpointPtr e, PortListPtr ports,
-                     const std::string& address_type = kAddressTypeIPv4) {
-  return EndpointDelta{
-      EndpointDelta::Op::kUpsert, "test", "foo", address_type, std::move(e), std::move(ports)};
-}
-
-// Upserts of e(from)..e(to-1), all with `ports`.
-std::vector<EndpointDelta> Upserts(int from, int to, const PortListPtr& ports) {
-  std::vector<EndpointDelta> out;
-  for (int i = from; i < to; ++i) out.push_back(Upsert(E(i), ports));
-  return out;
-}
-
-std::vector<std::string> Addresses(int from, int to) {
-  std::vector<std::string> out;
-  for (int i = from; i < to; ++i) out.push_back(Address(i));
-  return out;
-}
-
-// A stored, owned slice of `svc` labelled `labels`, holding `endpoints`, at generation 1.
-SlicePtr Existing(const v1::ServiceRecord& svc, const std::string& name, const Labels& labels,
-                  const PortListPtr& ports, std::vector<EndpointPtr> endpoints) {
-  auto s = std::make_shared<Slice>();
-  s->name = name;
-  s->namespace_ = svc.namespace_();
-  s->uid = "uid-" + name;
-  s->generation = 1;
-  s->resource_version = 1;
-  auto meta = std::make_shared<v1::ObjectMeta>();
-  meta->set_generate_name("foo-");
-  for (const auto& [k, v] : labels) (*meta->mutable_labels())[k] = v;
-  v1::OwnerReference* o = meta->add_owner_references();
-  o->set_api_version("v1");
-  o->set_kind("Service");
-  o->set_name(svc.name());
-  o->set_uid(svc.uid());
-  o->set_controller(true);
-  o->set_block_owner_deletion(true);
-  s->meta = std::move(meta);
-  s->address_type = kAddressTypeIPv4;
-  s->ports = ports;
-  s->endpoints = std::move(endpoints);
-  return s;
-}
-
-// An Existing slice holding e(from)..e(to-1), port foo/80, with the managed labels.
-SlicePtr Range(const v1::ServiceRecord& svc, const std::string& name, int from, int to) {
-  std::vector<EndpointPtr> endpoints;
-  for (int i = from; i < to; ++i) endpoints.push_back(E(i));
-  return Existing(svc, name, Managed(), Port(80), std::move(endpoints));
-}
-
-// `per_zone` ready nodes of 1000m in each of `zones`.
-std::vector<v1::Node> EqualNodes(const std::vector<std::string>& zones, int per_zone) {
-  std::vector<v1::Node> nodes;
-  for (const std::string& zone : zones) {
-    for (int i = 0; i < per_zone; ++i) {
-      v1::Node n;
-      n.set_name(absl::StrCat(zone, "-node-", i));
-      n.set_zone(zone);
-      n.set_cpu_millis(1000);
-      n.set_ready(true);
-      nodes.push_back(std::move(n));
-    }
-  }
-  return nodes;
-}
-
-// A plan's ops by kind.
-struct Ops {
-  std::vector<SlicePtr> creates, updates, deletes;
-};
-
-Ops Split(const Plan& plan) {
-  Ops out;
-  for (const SliceOp& op : plan.ops) {
-    if (op.kind == SliceOp::Kind::kCreate) out.creates.push_back(op.slice);
-    if (op.kind == SliceOp::Kind::kUpdate) out.updates.push_back(op.slice);
-    if (op.kind == SliceOp::Kind::kDelete) out.deletes.push_back(op.slice);
-  }
-  return out;
-}
-
-std::vector<size_t> Sizes(const std::vector<SlicePtr>& slices) {
-  std::vector<size_t> out;
-  for (const SlicePtr& s : slices) out.push_back(s->endpoints.size());
-  return out;
-}
-
-std::vector<std::string> Names(const std::vector<SlicePtr>& slices) {
-  std::vector<std::string> out;
-  for (const SlicePtr& s : slices) out.push_back(s->name);
-  return out;
-}
-
-// Every address held by `slices`, with repetitions.
-std::vector<std::string> AllAddresses(const std::vector<SlicePtr>& slices) {
-  std::vector<std::string> out;
-  for (const SlicePtr& s : slices) {
-    for (const EndpointPtr& e : s->endpoints) {
-      for (const std::string& a : e->addresses()) out.push_back(a);
-    }
-  }
-  return out;
-}
-
-std::vector<std::string> ZoneHints(const v1::Endpoint& e) {
-  std::vector<std::string> out;
-  for (const v1::ForZone& z : e.hints().for_zones()) out.push_back(z.name());
-  return out;
-}
-
-std::string Describe(const Plan& plan) {
-  std::string out;
-  for (const SliceOp& op : plan.ops) {
-    const char* kind = op.kind == SliceOp::Kind::kCreate   ? "C"
-                       : op.kind == SliceOp::Kind::kUpdate ? "U"
-                                                           : "D";
-    absl::StrAppend(&out, " ", kind, ":", op.slice->name, "(", op.slice->endpoints.size(), ")");
-  }
-  return out.empty() ? " (no ops)" : out;
-}
 
 // What every slice the server writes looks like (§3.7): a generated `foo-xxxxx` name in the
 // service's namespace, exactly `labels`, one controller ownerReference to the service, the
@@ -235,62 +67,6 @@ void ExpectPortAndNoHints(const std::vector<SlicePtr>& slices, int number) {
     for (const EndpointPtr& e : s->endpoints) EXPECT_FALSE(e->has_hints()) << s->name;
   }
 }
-
-// One service's ServiceState plus the inputs the store would pass to Reconcile.
-class Harness {
- public:
-  explicit Harness(v1::ServiceRecord service, int max = 100) : service_(std::move(service)) {
-    options_.max_endpoints_per_slice = max;
-  }
-
-  v1::ServiceRecord& service() { return service_; }
-  void set_nodes(std::vector<v1::Node> nodes) { nodes_ = std::move(nodes); }
-  // Replaces the state with stored slices (as after a restart).
-  void Load(const std::vector<SlicePtr>& slices) { state_ = ServiceState::FromSlices(slices); }
-  std::vector<SlicePtr> Slices() const { return state_.Slices(); }
-  // Every argument generate_name was called with.
-  const std::vector<std::string>& prefixes() const { return prefixes_; }
-
-  absl::StatusOr<Plan> Reconcile(const std::vector<EndpointDelta>& changes,
-                                 bool full_resync = false) {
-    auto gen = [this](absl::string_view prefix) {
-      prefixes_.emplace_back(prefix);
-      // Five [a-z0-9] characters, distinct per call.
-      static constexpr char kChars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-      std::string suffix(5, 'a');
-      for (int64_t n = names_++, i = 4; i >= 0; --i, n /= 36) suffix[i] = kChars[n % 36];
-      return absl::StrCat(prefix, suffix);
-    };
-    auto uid = [this]() { return absl::StrCat("slice-uid-", uids_++); };
-    Input in{.service = &service_,
-             .changes = changes,
-             .nodes = nodes_,
-             .full_resync = full_resync,
-             .trigger_time = kTriggerTime,
-             .creation_timestamp = kTriggerTime,
-             .generate_name = gen,
-             .generate_uid = uid};
-    return slicekeeper::reconcile::Reconcile(state_, in, options_);
-  }
-
-  // Stamps resource versions as the store would, then applies.
-  void Apply(Plan& plan) {
-    for (SliceOp& op : plan.ops) {
-      if (op.kind != SliceOp::Kind::kDelete) op.slice->resource_version = ++revision_;
-    }
-    state_.Apply(plan);
-  }
-
- private:
-  v1::ServiceRecord service_;
-  Options options_;
-  std::vector<v1::Node> nodes_;
-  ServiceState state_;
-  std::vector<std::string> prefixes_;
-  int64_t names_ = 1234567;
-  int64_t uids_ = 0;
-  int64_t revision_ = 100;
-};
 
 // After Apply, re-sending the desired state, an empty batch, or either as a full resync, plans
 // nothing.

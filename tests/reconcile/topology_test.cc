@@ -1,5 +1,5 @@
-// Topology hints (K8S-REFERENCE §4): mode selection, node info, the allocation table, the Auto
-// allocator (T2, T3) and the trafficDistribution heuristic (D1).
+// Topology hints (docs/kubernetes-behaviour.md §4): mode selection, node info, the allocation
+// table, the Auto allocator (T2, T3) and the trafficDistribution heuristic (D1).
 #include "server/reconcile/topology.h"
 
 #include <map>

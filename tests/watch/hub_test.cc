@@ -11,7 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/query/merged_views.h"
-#include "server/query/query.h"
+#include "server/query/merge.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/test_util.h"
 

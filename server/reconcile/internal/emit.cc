@@ -8,21 +8,24 @@
 namespace slicekeeper::reconcile::internal {
 namespace {
 
-void AddStats(Stats& to, const Stats& from) {
-  to.endpoints_added += from.endpoints_added;
-  to.endpoints_updated += from.endpoints_updated;
-  to.endpoints_removed += from.endpoints_removed;
-  to.slices_created += from.slices_created;
-  to.slices_updated += from.slices_updated;
-  to.slices_deleted += from.slices_deleted;
-}
-
 SliceOp DeleteOp(const SlicePtr& current) {
   // The op carries the current version, which the state shares; it is never mutated.
   return SliceOp{SliceOp::Kind::kDelete, std::const_pointer_cast<Slice>(current)};
 }
 
 }  // namespace
+
+// Endpoints whose content changed only through the hint pass are still updated endpoints.
+void Planner::CountHintOnly(TypeWork& tw, const Write& w, const Slice& s) {
+  const size_t n = std::min(w.kept.size(), s.endpoints.size());
+  for (size_t i = 0; i < n; ++i) {
+    const v1::Endpoint* e = s.endpoints[i].get();
+    const v1::Endpoint* before = w.kept[i];
+    if (before != nullptr && e != before && !w.kept_changed[i] && !HintsEqual(*e, *before)) {
+      ++tw.stats.endpoints_updated;
+    }
+  }
+}
 
 GroupRef Planner::RefFor(TypeWork& tw, int g, PlanDelta& delta) {
   GroupWork& gw = tw.groups[g];
@@ -47,6 +50,7 @@ void Planner::EmitCreate(TypeWork& tw, Write& w, Plan& plan, PlanDelta& delta, T
   s->endpoints = std::move(w.endpoints);
   const int64_t ordinal = static_cast<int64_t>(delta.creates.size());
   for (const EndpointPtr& e : s->endpoints) td.sets.push_back(IndexSet{e.get(), -1 - ordinal});
+  CountHintOnly(tw, w, *s);
   delta.creates.push_back(SliceWrite{-1, s, RefFor(tw, w.group, delta), false});
   creates_.push_back(SliceOp{SliceOp::Kind::kCreate, std::move(s)});
 }
@@ -65,13 +69,11 @@ void Planner::EmitUpdate(TypeWork& tw, Write& w, Plan& plan, PlanDelta& delta, T
   const size_t kept = w.recycled ? 0 : std::min(w.kept.size(), s->endpoints.size());
   for (size_t i = 0; i < s->endpoints.size(); ++i) {
     const v1::Endpoint* e = s->endpoints[i].get();
-    if (i < kept && e == w.kept[i]) continue;
+    const bool moved = i < w.kept_from.size() && w.kept_from[i] != w.slot;
+    if (i < kept && e == w.kept[i] && !moved) continue;
     td.sets.push_back(IndexSet{e, w.slot});
-    // Content changed only through the hint pass: still an updated endpoint.
-    if (i < kept && !w.kept_changed[i] && !HintsEqual(*e, *w.kept[i])) {
-      ++tw.stats.endpoints_updated;
-    }
   }
+  if (!w.recycled || !w.kept_from.empty()) CountHintOnly(tw, w, *s);
   if (!w.recycled) {
     auto work = tw.slots.find(static_cast<uint32_t>(w.slot));
     for (const Edit& edit : work->second.edits) {
@@ -101,10 +103,10 @@ void Planner::Emit(TypeWork& tw, Plan& plan, PlanDelta& delta) {
   tw.stats.slices_created = static_cast<int64_t>(tw.creates.size());
   tw.stats.slices_updated = static_cast<int64_t>(tw.updates.size());
   tw.stats.slices_deleted = static_cast<int64_t>(tw.deletes.size());
-  AddStats(plan.stats, tw.stats);
+  plan.stats += tw.stats;
   tw.report.address_type = tw.address_type;
-  tw.report.slices_changed = tw.stats.slices_created + tw.stats.slices_updated +
-                             tw.stats.slices_deleted;
+  tw.report.slices_changed =
+      tw.stats.slices_created + tw.stats.slices_updated + tw.stats.slices_deleted;
   tw.report.topology = TopologyLabel(mode_);
   tw.report.traffic_distribution = svc_.traffic_distribution();
   plan.syncs.push_back(std::move(tw.report));

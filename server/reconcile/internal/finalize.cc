@@ -1,4 +1,4 @@
-// The hint pass (K8S-REFERENCE §4) and recycling (§3.6 finalize step 1).
+// The hint pass (docs/kubernetes-behaviour.md §4) and recycling (§3.6 finalize step 1).
 #include <algorithm>
 #include <utility>
 

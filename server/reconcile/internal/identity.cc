@@ -46,7 +46,7 @@ bool TargetRefChanged(const v1::Endpoint& a, const v1::Endpoint& b) {
   if (!a.has_target_ref()) return false;
   const v1::ObjectReference& x = a.target_ref();
   const v1::ObjectReference& y = b.target_ref();
-  // resource_version is deliberately not compared (K8S-REFERENCE §3.5).
+  // resource_version is deliberately not compared (docs/kubernetes-behaviour.md §3.5).
   return x.kind() != y.kind() || x.namespace_() != y.namespace_() || x.name() != y.name() ||
          x.uid() != y.uid() || x.api_version() != y.api_version() ||
          x.field_path() != y.field_path();

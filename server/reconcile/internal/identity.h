@@ -1,6 +1,7 @@
-// Endpoint identity, change detection and port-set keys for the reconciler (K8S-REFERENCE §3.5,
-// §3.4): the hash and equality functors that let the identity index key on the stored endpoint
-// itself (no key strings), and cheap comparisons used on the hot path.
+// Endpoint identity, change detection and port-set keys for the reconciler
+// (docs/kubernetes-behaviour.md §3.5, §3.4): the hash and equality functors that let the identity
+// index key on the stored endpoint itself (no key strings), and cheap comparisons used on the hot
+// path.
 //
 // Thread-safety: stateless functions, safe from any thread.
 #ifndef SLICEKEEPER_SERVER_RECONCILE_INTERNAL_IDENTITY_H_

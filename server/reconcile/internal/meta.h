@@ -1,7 +1,7 @@
-// Slice metadata for one reconcile (K8S-REFERENCE §3.7): the labels a service's slices want, the
-// controller ownerReference, the generateName prefix, and the one shared `MetaPtr` every slice
-// written by a plan carries unless it must keep metadata of its own (foreign annotations, other
-// ownerReferences, or labels Kubernetes would not touch).
+// Slice metadata for one reconcile (docs/kubernetes-behaviour.md §3.7): the labels a service's
+// slices want, the controller ownerReference, the generateName prefix, and the one shared `MetaPtr`
+// every slice written by a plan carries unless it must keep metadata of its own (foreign
+// annotations, other ownerReferences, or labels Kubernetes would not touch).
 //
 // Thread-safety: a MetaBuilder is used by one Reconcile call at a time.
 #ifndef SLICEKEEPER_SERVER_RECONCILE_INTERNAL_META_H_

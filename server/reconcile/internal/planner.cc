@@ -1,6 +1,7 @@
 #include "server/reconcile/internal/planner.h"
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <utility>
 
@@ -13,6 +14,7 @@ namespace slicekeeper::reconcile::internal {
 Planner::Planner(const Rep& rep, const Input& input, const Options& options)
     : rep_(rep),
       in_(input),
+      options_(options),
       svc_(*input.service),
       max_(options.max_endpoints_per_slice),
       meta_(*input.service, input.trigger_time) {}
@@ -24,8 +26,8 @@ absl::Status Planner::Collect() {
     const EndpointDelta& d = in_.changes[i];
     if (d.endpoint == nullptr || d.address_type.empty() ||
         (d.op == EndpointDelta::Op::kUpsert && d.ports == nullptr)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("changes[", i, "]: endpoint, address type and (for upserts) ports are required"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "changes[", i, "]: endpoint, address type and (for upserts) ports are required"));
     }
     TypeWork& tw = types_[d.address_type];
     auto [type_seen, fresh] = seen.try_emplace(d.address_type);
@@ -66,6 +68,26 @@ std::vector<std::string> Planner::ServedTypes() const {
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
+}
+
+void Planner::SetUpPacking() {
+  const auto& annotations = svc_.annotations();
+  auto mode = annotations.find(kAnnotationDistribution);
+  packed_ = mode != annotations.end() ? mode->second == "packed"
+                                      : options_.distribution == Distribution::kPacked;
+  if (!packed_) return;
+  auto zone = annotations.find(kAnnotationPackedSameZone);
+  same_zone_ = zone != annotations.end() ? zone->second == "true" : options_.packing.same_zone;
+  // Earnings: per endpoint added, updated or removed by this batch, up to the cap.
+  int64_t changes = 0;
+  for (const auto& [name, tw] : types_) {
+    changes += tw.stats.endpoints_added + tw.stats.endpoints_updated + tw.stats.endpoints_removed;
+  }
+  const PackingOptions& p = options_.packing;
+  credit_ = std::min(p.max_writes_per_batch,
+                     rep_.pack_credit + p.writes_per_change * static_cast<double>(changes));
+  // A batch that changes no endpoint writes nothing Kubernetes would not: no repack is paid for.
+  budget_ = changes > 0 ? static_cast<int64_t>(std::floor(credit_)) : 0;
 }
 
 bool Planner::NeedsForcing(const v1::Endpoint& e) const {
@@ -203,8 +225,8 @@ void Planner::Scan(TypeWork& tw, uint32_t slot) {
   if (meta_.Owned(*sw.slice->meta)) return;
   std::sort(sw.edits.begin(), sw.edits.end(), by_old);
   for (const EndpointPtr& e : sw.slice->endpoints) {
-    auto edit = std::lower_bound(sw.edits.begin(), sw.edits.end(), Edit{e.get(), nullptr, false},
-                                 by_old);
+    auto edit =
+        std::lower_bound(sw.edits.begin(), sw.edits.end(), Edit{e.get(), nullptr, false}, by_old);
     const bool has = edit != sw.edits.end() && edit->old_ep == e.get();
     if (has && edit->replacement == nullptr) continue;
     tw.groups[sw.group].remaining.push_back(has ? edit->replacement : e);
@@ -242,6 +264,7 @@ absl::StatusOr<Plan> Planner::Run() {
     tw.address_type = name;
     Intake(tw);
   }
+  SetUpPacking();
   served_ = ServedTypes();
   for (const std::string& name : served_) {
     auto [it, inserted] = types_.try_emplace(name);
@@ -265,6 +288,10 @@ absl::StatusOr<Plan> Planner::Run() {
     Emit(tw, plan, *delta);
   }
   Gauges(plan, *delta);
+  if (packed_) {
+    delta->pack_credit = credit_ - static_cast<double>(std::max<int64_t>(spent_, 0));
+    plan.packing = Plan::Packing{moved_, spent_, budget_};
+  }
   plan.ops.reserve(creates_.size() + updates_.size() + deletes_.size());
   for (auto* ops : {&creates_, &updates_, &deletes_}) {
     for (SliceOp& op : *ops) plan.ops.push_back(std::move(op));

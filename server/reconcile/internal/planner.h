@@ -1,10 +1,12 @@
-// The incremental reconcile of one service: Kubernetes' reconcileByAddressType (K8S-REFERENCE
-// §3.6) restricted to the slices a batch of changes touches, with the same result as the full
-// algorithm on the whole desired set (docs/distribution.md explains why).
+// The incremental reconcile of one service: Kubernetes' reconcileByAddressType
+// (docs/kubernetes-behaviour.md §3.6) restricted to the slices a batch of changes touches, with the
+// same result as the full algorithm on the whole desired set (docs/distribution.md explains why).
 //
-// Work is split in four passes, one file each:
+// Work is split in four passes, one file each, and the packed distribution's repack:
 //   planner.cc   intake: dedup changes, turn them into per-slot edits and per-group leftovers;
 //   steps.cc     steps 1-3, whole-group deletes and the placeholder rule;
+//   regroup.cc   packed only, after steps 1-3: the slices the plan writes, sorted and refilled;
+//   pack.cc      packed only, then: endpoints moved out of the emptiest slices, within a budget;
 //   finalize.cc  the hint pass and recycling;
 //   emit.cc      slice objects, ops, stats, gauges and the PlanDelta for ServiceState::Apply.
 //
@@ -12,6 +14,7 @@
 #ifndef SLICEKEEPER_SERVER_RECONCILE_INTERNAL_PLANNER_H_
 #define SLICEKEEPER_SERVER_RECONCILE_INTERNAL_PLANNER_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -63,11 +66,31 @@ struct Write {
   PortListPtr ports;
   std::vector<EndpointPtr> endpoints;
   // Update: the stored pointers of positions [0, kept.size()), and whether each changed (§3.5).
+  // After the packed repack (regroup.cc), kept[i] may be null (an endpoint new to the group) or
+  // the stored version of an endpoint that was in another slot, kept_from[i] (-1: none);
+  // kept_from is empty when every kept[i] is stored in this slot.
   std::vector<const v1::Endpoint*> kept;
   std::vector<bool> kept_changed;
+  std::vector<int64_t> kept_from;
   bool keep_labels = false;  // an unchanged slice written for its room or its hints
   bool recycled = false;     // a create that took the name of a deleted slice
+  bool received = false;     // took endpoints in the repack: never a donor after
+  bool gone = false;         // emptied by the repack: dropped before the hint pass
 };
+
+// An endpoint on its way between slices in the packed repack, with what Emit needs to know
+// about it: its stored version before the plan (null if none), whether that changed (§3.5),
+// and the slot it is stored in (-1: none).
+struct Placed {
+  EndpointPtr e;
+  const v1::Endpoint* origin = nullptr;
+  bool changed = false;
+  int64_t from = -1;
+};
+// Removes the last `n` endpoints of `w` and returns them, in order, with their origins.
+std::vector<Placed> TakeFrom(Write& w, size_t n);
+// Appends `p` to `w`.
+void PutInto(Write& w, Placed p);
 
 struct DeleteItem {
   uint32_t slot;
@@ -91,6 +114,36 @@ struct TypeWork {
   SyncReport report;
 };
 
+// The repack (pack.cc). A live slice of a group after steps 1-3: one the plan leaves unchanged
+// (`ref` = its slot), or one it updates or creates (`ref` = index in TypeWork::updates / creates).
+struct Bin {
+  enum class Kind { kUnchanged, kUpdate, kCreate };
+  Kind kind = Kind::kUnchanged;
+  int64_t ref = 0;
+  int64_t size = 0;
+  bool touched() const { return kind != Kind::kUnchanged; }
+};
+
+// The writes of one address type's plan, as Kubernetes counts them after recycling (a create
+// and a recyclable delete become one update).
+struct Tally {
+  int64_t creates = 0, updates = 0, recyclable_deletes = 0, other_deletes = 0;
+  int64_t Writes() const {
+    return creates + updates + recyclable_deletes + other_deletes -
+           std::min(creates, recyclable_deletes);
+  }
+};
+
+// Moving endpoints out of `donor` into `receivers` (in order, each filled to max): all of them
+// (the donor goes away), or `count` when `partial`; `tally` is the type's writes afterwards.
+struct Move {
+  Bin donor;
+  std::vector<Bin> receivers;
+  int64_t count = 0;
+  bool partial = false;
+  Tally tally;
+};
+
 class Planner {
  public:
   Planner(const Rep& rep, const Input& input, const Options& options);
@@ -111,6 +164,8 @@ class Planner {
   int NewGroupFor(TypeWork& tw, const std::string& key, const PortListPtr& ports);
   int TargetGroup(TypeWork& tw, const EndpointDelta& d, const IndexEntry* stored);
   std::vector<std::string> ServedTypes() const;
+  // Resolves the distribution (options, then the service's annotations) and the batch's budget.
+  void SetUpPacking();
   // steps.cc
   void ReconcileType(TypeWork& tw);
   void ReconcileGroup(TypeWork& tw, int g);
@@ -120,6 +175,19 @@ class Planner {
   Write& UpdateOfUnchanged(TypeWork& tw, uint32_t slot, std::vector<EndpointPtr> endpoints);
   void DeleteGroup(TypeWork& tw, int g);
   void Placeholder(TypeWork& tw);
+  // pack.cc
+  void Pack(TypeWork& tw);
+  void PackGroup(TypeWork& tw, int g, Tally& tally);
+  Move PlanMove(const TypeWork& tw, const Bin& donor, const std::vector<Bin>& receivers,
+                const Tally& tally, int64_t affordable) const;
+  std::vector<Bin> Donors(TypeWork& tw, int g) const;
+  std::vector<Bin> Receivers(TypeWork& tw, int g) const;
+  void Execute(TypeWork& tw, const Move& m, Tally& tally);
+  int64_t LiveSlices(const TypeWork& tw, int g) const;
+  // regroup.cc
+  void Regroup(TypeWork& tw, int g);
+  std::vector<size_t> ChunkSizes(size_t endpoints, size_t keep) const;
+  void Drop(TypeWork& tw, Write& w);
   // finalize.cc
   void Hints(TypeWork& tw);
   void Recycle(TypeWork& tw);
@@ -129,15 +197,26 @@ class Planner {
   void EmitCreate(TypeWork& tw, Write& w, Plan& plan, PlanDelta& delta, TypeDelta& td);
   void EmitUpdate(TypeWork& tw, Write& w, Plan& plan, PlanDelta& delta, TypeDelta& td);
   GroupRef RefFor(TypeWork& tw, int g, PlanDelta& delta);
+  void CountHintOnly(TypeWork& tw, const Write& w, const Slice& s);
   void Gauges(Plan& plan, PlanDelta& delta) const;
 
   const Rep& rep_;
   const Input& in_;
+  const Options& options_;
   const v1::ServiceRecord& svc_;
   const int max_;
   MetaBuilder meta_;
   HintMode mode_ = HintMode::kNone;
   bool full_ = false;
+  // The packed distribution (pack.cc): on for this service, same-zone packing, the credit after
+  // this batch's earnings, the extra writes it may add (floor of the credit), those it added,
+  // and the endpoints it moved.
+  bool packed_ = false;
+  bool same_zone_ = false;
+  double credit_ = 0;
+  int64_t budget_ = 0;
+  int64_t spent_ = 0;
+  int64_t moved_ = 0;
   std::map<std::string, TypeWork> types_;
   std::vector<std::string> served_;
   // Ops by kind, concatenated at the end (creates, updates, deletes).

@@ -183,6 +183,7 @@ void Rep::Apply(const PlanDelta& d) {
   for (Group* g : touched) Settle(g);
   ceil_sum = d.ceil_sum;
   ceil_max = d.ceil_max;
+  pack_credit = d.pack_credit;
   ++version;
 }
 

@@ -123,6 +123,7 @@ struct PlanDelta {
   std::vector<std::pair<GroupRef, int64_t>> group_counts;  // groups whose endpoint count changed
   int64_t ceil_sum = 0;  // sum over groups of ceil(endpoints / max) after the plan
   int ceil_max = 0;
+  double pack_credit = 0;  // Rep::pack_credit after the plan
 };
 
 struct Rep {
@@ -136,6 +137,8 @@ struct Rep {
   absl::node_hash_map<std::string, int64_t> sig_counts;
   int64_t ceil_sum = 0;
   int ceil_max = 0;
+  // The packed distribution's unspent extra-write earnings (reconciler.h PackingOptions).
+  double pack_credit = 0;
   uint64_t version = 0;
 
   const TypeState* FindType(const std::string& address_type) const;
@@ -148,8 +151,6 @@ struct Rep {
   void Settle(Group* g);
   void Apply(const PlanDelta& d);
 };
-
-
 
 // ceil(n / max).
 inline int64_t CeilDiv(int64_t n, int max) { return (n + max - 1) / max; }

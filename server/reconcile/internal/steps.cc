@@ -1,5 +1,5 @@
-// Steps 1-3 of K8S-REFERENCE §3.6 for the groups a batch touches, whole-group deletes and the
-// placeholder rule.
+// Steps 1-3 of docs/kubernetes-behaviour.md §3.6 for the groups a batch touches, whole-group
+// deletes and the placeholder rule.
 #include <algorithm>
 #include <limits>
 #include <memory>
@@ -31,6 +31,7 @@ void Planner::ReconcileType(TypeWork& tw) {
       ReconcileGroup(tw, g);
     }
   }
+  Pack(tw);
   Placeholder(tw);
 }
 
@@ -63,8 +64,8 @@ void Planner::Classify(TypeWork& tw, SlotWork& sw) {
   w.kept_changed.reserve(old.size());
   std::sort(sw.edits.begin(), sw.edits.end(), ByOld);
   for (const EndpointPtr& e : old) {
-    auto edit = std::lower_bound(sw.edits.begin(), sw.edits.end(), Edit{e.get(), nullptr, false},
-                                 ByOld);
+    auto edit =
+        std::lower_bound(sw.edits.begin(), sw.edits.end(), Edit{e.get(), nullptr, false}, ByOld);
     const bool has = edit != sw.edits.end() && edit->old_ep == e.get();
     if (has && edit->replacement == nullptr) continue;
     // A slice that is rewritten carries the desired version of every endpoint it keeps.
@@ -129,8 +130,8 @@ int64_t Planner::BestFit(TypeWork& tw, int g, int64_t limit) {
   const Group* group = tw.groups[g].group;
   if (group == nullptr) return -1;
   const auto& by_size = group->by_size;
-  auto it = by_size.upper_bound(
-      {static_cast<int32_t>(limit), std::numeric_limits<uint32_t>::max()});
+  auto it =
+      by_size.upper_bound({static_cast<int32_t>(limit), std::numeric_limits<uint32_t>::max()});
   while (it != by_size.begin()) {
     --it;
     auto work = tw.slots.find(it->second);
@@ -140,8 +141,7 @@ int64_t Planner::BestFit(TypeWork& tw, int g, int64_t limit) {
 }
 
 // An unchanged slice becomes an update (Kubernetes deep-copies it: stored endpoints and labels).
-Write& Planner::UpdateOfUnchanged(TypeWork& tw, uint32_t slot,
-                                  std::vector<EndpointPtr> endpoints) {
+Write& Planner::UpdateOfUnchanged(TypeWork& tw, uint32_t slot, std::vector<EndpointPtr> endpoints) {
   SlotWork& sw = SlotFor(tw, slot);
   sw.cls = SlotClass::kUpdate;
   Write w;

@@ -6,6 +6,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/namespaced_name.h"
 #include "common/slice.h"
 
 namespace slicekeeper::store::internal {
@@ -14,10 +15,6 @@ namespace {
 constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
 constexpr size_t kMaxGeneratedBase = 58;  // apiserver's maxGeneratedNameLength
 constexpr int kRandomLength = 5;
-
-std::string Key(absl::string_view ns, absl::string_view name) {
-  return absl::StrCat(ns, "/", name);
-}
 
 }  // namespace
 
@@ -31,7 +28,8 @@ std::string NameIndex::Reserve(absl::string_view ns, absl::string_view generate_
     for (int i = 0; i < kRandomLength; ++i) {
       name.push_back(kAlphabet[absl::Uniform<size_t>(gen_, 0, sizeof(kAlphabet) - 1)]);
     }
-    auto [it, inserted] = owners_.try_emplace(Key(ns, name), Owner{std::string(service), managed});
+    auto [it, inserted] =
+        owners_.try_emplace(NamespacedName(ns, name), Owner{std::string(service), managed});
     if (inserted) return name;
   }
 }
@@ -39,7 +37,8 @@ std::string NameIndex::Reserve(absl::string_view ns, absl::string_view generate_
 absl::StatusOr<bool> NameIndex::ClaimForeign(absl::string_view ns, absl::string_view name,
                                              absl::string_view service) {
   absl::MutexLock l(&mu_);
-  auto [it, inserted] = owners_.try_emplace(Key(ns, name), Owner{std::string(service), false});
+  auto [it, inserted] =
+      owners_.try_emplace(NamespacedName(ns, name), Owner{std::string(service), false});
   if (inserted) return true;
   const Owner& owner = it->second;
   if (owner.managed) {
@@ -56,7 +55,7 @@ absl::StatusOr<bool> NameIndex::ClaimForeign(absl::string_view ns, absl::string_
 std::optional<NameIndex::Owner> NameIndex::Lookup(absl::string_view ns,
                                                   absl::string_view name) const {
   absl::MutexLock l(&mu_);
-  auto it = owners_.find(Key(ns, name));
+  auto it = owners_.find(NamespacedName(ns, name));
   if (it == owners_.end()) return std::nullopt;
   return it->second;
 }
@@ -64,12 +63,12 @@ std::optional<NameIndex::Owner> NameIndex::Lookup(absl::string_view ns,
 bool NameIndex::Restore(absl::string_view ns, absl::string_view name, absl::string_view service,
                         bool managed) {
   absl::MutexLock l(&mu_);
-  return owners_.try_emplace(Key(ns, name), Owner{std::string(service), managed}).second;
+  return owners_.try_emplace(NamespacedName(ns, name), Owner{std::string(service), managed}).second;
 }
 
 void NameIndex::Release(absl::string_view ns, absl::string_view name) {
   absl::MutexLock l(&mu_);
-  owners_.erase(Key(ns, name));
+  owners_.erase(NamespacedName(ns, name));
 }
 
 std::string NameIndex::NewUid() {

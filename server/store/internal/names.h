@@ -6,7 +6,8 @@
 // of the published state; readers use the sequencer's published index instead.
 //
 // Generated names follow the apiserver's generateName: the base truncated to 58 characters plus 5
-// random characters of [a-z0-9] (K8S-REFERENCE §3.7). Uids are random RFC 4122 version-4 UUIDs.
+// random characters of [a-z0-9] (docs/kubernetes-behaviour.md §3.7). Uids are random RFC 4122
+// version-4 UUIDs.
 //
 // Thread-safety: every method is safe to call concurrently. Its mutex is a leaf lock.
 #ifndef SLICEKEEPER_SERVER_STORE_INTERNAL_NAMES_H_

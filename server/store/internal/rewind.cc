@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/namespaced_name.h"
 #include "common/status_util.h"
 #include "server/store/internal/delta.h"
 
@@ -49,7 +50,7 @@ class Rewinder {
 };
 
 Rewinder::Entry& Rewinder::EntryFor(const std::string& ns, const std::string& name) {
-  auto [it, inserted] = entries_.try_emplace(ServiceKey(ns, name));
+  auto [it, inserted] = entries_.try_emplace(NamespacedName(ns, name));
   if (!inserted) return it->second;
   auto found = std::lower_bound(
       now_->services.begin(), now_->services.end(), std::tie(ns, name),

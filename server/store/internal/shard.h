@@ -21,15 +21,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "common/namespaced_name.h"
 #include "common/slice.h"
 #include "server/reconcile/reconciler.h"
 #include "server/store/store.h"
 
 namespace slicekeeper::store::internal {
 
-// "namespace/name": namespaces are DNS labels, so '/' cannot be part of either half.
+// The key of a service in the shards: common/namespaced_name.h.
 inline std::string ServiceKey(absl::string_view ns, absl::string_view name) {
-  return absl::StrCat(ns, "/", name);
+  return NamespacedName(ns, name);
 }
 
 // The writer-side state of one service. Guarded by its shard's write_mu.

@@ -6,8 +6,6 @@
 #ifndef SLICEKEEPER_SERVER_STORAGE_ETCD_INTERNAL_CHANNELS_H_
 #define SLICEKEEPER_SERVER_STORAGE_ETCD_INTERNAL_CHANNELS_H_
 
-#include <grpcpp/grpcpp.h>
-
 #include <algorithm>
 #include <atomic>
 #include <memory>
@@ -15,16 +13,18 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/grpcpp.h>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/backoff.h"
 #include "common/status_util.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 #include "server/storage/etcd/etcd_client.h"
-#include "server/storage/etcd/internal/backoff.h"
 
 namespace slicekeeper::etcd::internal {
 
@@ -93,7 +93,8 @@ absl::StatusOr<Resp> CallWithFailover(Channels& channels, absl::Duration timeout
   const absl::Duration attempt_timeout =
       n == 1 ? timeout
              : std::min(timeout, std::max(timeout / static_cast<int64_t>(n), kMinAttemptTimeout));
-  Backoff backoff(kRetryBackoffInitial, kRetryBackoffMax);
+  Backoff backoff(
+      BackoffOptions{.initial = kRetryBackoffInitial, .max = kRetryBackoffMax, .multiplier = 2});
   size_t index = channels.preferred();
   grpc::Status last;
   bool refused = false;  // some member failed outright, rather than running out of time

@@ -24,7 +24,8 @@ WatchLoop::WatchLoop(std::shared_ptr<Channels> channels, std::string key, std::s
       range_end_(std::move(range_end)),
       handler_(handler),
       next_revision_(start_revision),
-      backoff_(kReconnectBackoffInitial, kReconnectBackoffMax) {}
+      backoff_(BackoffOptions{
+          .initial = kReconnectBackoffInitial, .max = kReconnectBackoffMax, .multiplier = 2}) {}
 
 WatchLoop::~WatchLoop() { Stop(); }
 

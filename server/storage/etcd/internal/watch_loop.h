@@ -9,18 +9,18 @@
 #ifndef SLICEKEEPER_SERVER_STORAGE_ETCD_INTERNAL_WATCH_LOOP_H_
 #define SLICEKEEPER_SERVER_STORAGE_ETCD_INTERNAL_WATCH_LOOP_H_
 
-#include <grpcpp/grpcpp.h>
-
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <grpcpp/grpcpp.h>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "common/backoff.h"
 #include "server/storage/etcd/etcd_client.h"
-#include "server/storage/etcd/internal/backoff.h"
 #include "server/storage/etcd/internal/channels.h"
 
 namespace slicekeeper::etcd::internal {

@@ -1,8 +1,8 @@
-#include "client/backoff.h"
+#include "common/backoff.h"
 
 #include <algorithm>
 
-namespace slicekeeper::client {
+namespace slicekeeper {
 
 absl::Duration Backoff::Next() {
   const absl::Duration base = next_;
@@ -12,4 +12,4 @@ absl::Duration Backoff::Next() {
   return base * factor;
 }
 
-}  // namespace slicekeeper::client
+}  // namespace slicekeeper

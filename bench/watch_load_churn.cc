@@ -1,0 +1,187 @@
+// watch_load's churn phases: peak, 10 % and 50 % of it, and --rates (see watch_load.cc).
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "bench/churn.h"
+#include "bench/proc_stats.h"
+#include "bench/watch_load_cluster.h"
+#include "common/percentile.h"
+
+ABSL_FLAG(int, services, 1000, "Services (x 100 endpoints) in the store for the churn phases");
+ABSL_FLAG(int, hot_services, 100,
+          "Of those, the services that are watched and churned (watchers spread evenly)");
+ABSL_FLAG(int, watchers, 1000, "Watch streams in the churn phases (one service each)");
+ABSL_FLAG(double, seconds, 5, "Duration of each churn phase");
+ABSL_FLAG(std::string, view, "slices", "Churn phases: the watchers' view, slices or endpoints");
+ABSL_FLAG(std::string, rates, "",
+          "Churn phases: extra phases at these fixed rates (changes/s, comma-separated), after the "
+          "peak, 10 % and 50 % phases");
+
+namespace slicekeeper::bench {
+namespace {
+
+struct ChurnResult {
+  double changes_per_s = 0;  // acked
+  absl::Time end;            // when the last ack arrived
+  // Per service: the highest revision of an acked batch that changed something (0: none).
+  std::vector<int64_t> last_revision;
+  // When the writer held the ack of each revision.
+  absl::flat_hash_map<int64_t, absl::Time> acked_at;
+};
+
+// Streams 100-change batches for `seconds`, at most `rate` changes/s (0: as fast as acks allow),
+// batch i to service i % services.
+ChurnResult Churn100(Cluster& c, Churn& churn, int services, double seconds, double rate) {
+  grpc::ClientContext ctx;
+  auto stream = c.registry->StreamChanges(&ctx);
+  std::atomic<int64_t> acked{0};
+  ChurnResult result;
+  result.last_revision.assign(services, 0);
+  std::thread reader([&] {
+    v1::ChangeAck ack;
+    while (stream->Read(&ack)) {
+      if (ack.code() != 0) continue;
+      const absl::Time now = absl::Now();
+      const v1::BatchStats& st = ack.stats();
+      if (st.endpoints_added() + st.endpoints_updated() + st.endpoints_removed() > 0) {
+        int64_t& last = result.last_revision[ack.batch_id() % services];
+        last = std::max(last, ack.revision());
+        result.acked_at.emplace(ack.revision(), now);
+      }
+      acked.fetch_add(100);
+    }
+  });
+  const absl::Time start = absl::Now(), end = start + absl::Seconds(seconds);
+  int64_t sent = 0;
+  for (int i = 0; absl::Now() < end; ++i) {
+    if (rate > 0) {
+      const absl::Time due = start + absl::Seconds(sent / rate);
+      if (due > absl::Now()) absl::SleepFor(due - absl::Now());  // pacing, not synchronization
+    } else if (sent - acked.load() > 64 * 100) {
+      absl::SleepFor(absl::Microseconds(50));  // bound what is in flight
+      continue;
+    }
+    v1::ChangeBatch b;
+    b.set_batch_id(i);
+    for (v1::EndpointChange& ch : churn.Batch(i % services, 100, false)) {
+      *b.add_changes() = std::move(ch);
+    }
+    if (!stream->Write(b)) break;
+    sent += 100;
+  }
+  stream->WritesDone();
+  reader.join();
+  stream->Finish();
+  result.end = absl::Now();
+  result.changes_per_s = acked.load() / absl::ToDoubleSeconds(result.end - start);
+  return result;
+}
+
+// Waits until every watcher holds an event at or past its service's last changing revision;
+// returns when that was (or, after `timeout`, nullopt).
+std::optional<absl::Time> AwaitCaughtUp(const std::vector<std::unique_ptr<Watcher>>& watchers,
+                                        const std::vector<int64_t>& last_revision,
+                                        absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (const auto& w : watchers) {
+    while (w->revision() < last_revision[w->service()]) {
+      if (absl::Now() > deadline) return std::nullopt;
+      absl::SleepFor(absl::Microseconds(200));  // polling the watchers' progress, bounded
+    }
+  }
+  return absl::Now();
+}
+
+}  // namespace
+
+void ChurnPhases(const std::string& binary) {
+  const int services = absl::GetFlag(FLAGS_services), n = absl::GetFlag(FLAGS_watchers);
+  const int hot = std::min(services, absl::GetFlag(FLAGS_hot_services));
+  const double seconds = absl::GetFlag(FLAGS_seconds);
+  const bool endpoints_view = absl::GetFlag(FLAGS_view) == "endpoints";
+  if (!endpoints_view && absl::GetFlag(FLAGS_view) != "slices") {
+    std::fprintf(stderr, "--view: slices or endpoints\n");
+    std::exit(2);
+  }
+  Cluster c = StartCluster(binary);
+  Fill(c, services);
+  Recorder rec;
+  std::vector<std::unique_ptr<Watcher>> watchers =
+      OpenWatchers(c, n, hot, &rec, endpoints_view ? v1::ENDPOINTS : v1::SLICES);
+  Churn churn(hot, kEndpoints, 7);
+  std::printf("%d watchers, %s view, %d hot services\n", n, endpoints_view ? "ENDPOINTS" : "SLICES",
+              hot);
+  std::printf("%-6s %10s %12s %14s %10s %9s %9s %9s %9s\n", "phase", "changes/s", "events/s",
+              "endpoints/s", "drain ms", "p50 ms", "p99 ms", "p999 ms", "rss MiB");
+  double peak = 0;
+  // Phases: a fraction of the peak (<= 1; 1 = the peak itself) or a fixed rate (> 1, changes/s).
+  std::vector<double> phases = {1.0, 0.1, 0.5};
+  for (absl::string_view r : absl::StrSplit(absl::GetFlag(FLAGS_rates), ',', absl::SkipEmpty())) {
+    double rate = 0;
+    if (!absl::SimpleAtod(r, &rate) || rate <= 1) {
+      std::fprintf(stderr, "--rates: changes/s above 1, comma-separated\n");
+      std::exit(2);
+    }
+    phases.push_back(rate);
+  }
+  for (double fraction : phases) {
+    {
+      absl::MutexLock l(&rec.mu);
+      rec.latencies_ms.clear();
+    }
+    for (auto& w : watchers) w->TakeArrivals();
+    rec.measuring = true;
+    const int64_t events0 = rec.events.load(), endpoints0 = rec.endpoints.load();
+    const absl::Time t0 = absl::Now();
+    const ChurnResult churned = Churn100(c, churn, hot, seconds,
+                                         fraction < 1   ? peak * fraction
+                                         : fraction > 1 ? fraction
+                                                        : 0);
+    const std::optional<absl::Time> caught_up =
+        AwaitCaughtUp(watchers, churned.last_revision, absl::Seconds(60));
+    rec.measuring = false;
+    const double elapsed = absl::ToDoubleSeconds(caught_up.value_or(absl::Now()) - t0);
+    const double events_per_s = (rec.events.load() - events0) / elapsed;
+    const double endpoints_per_s = (rec.endpoints.load() - endpoints0) / elapsed;
+    if (fraction == 1.0) peak = churned.changes_per_s;
+    std::vector<double> latencies;
+    {
+      absl::MutexLock l(&rec.mu);
+      latencies.swap(rec.latencies_ms);
+    }
+    for (auto& w : watchers) {
+      for (const auto& [revision, at] : w->TakeArrivals()) {
+        auto it = churned.acked_at.find(revision);
+        if (it != churned.acked_at.end()) {
+          latencies.push_back(absl::ToDoubleMilliseconds(at - it->second));
+        }
+      }
+    }
+    std::printf(
+        "%-6s %10.0f %12.0f %14.0f %10s %9.2f %9.2f %9.2f %9.1f\n",
+        fraction == 1.0  ? "peak"
+        : fraction > 1.0 ? absl::StrCat(static_cast<int64_t>(fraction), "/s").c_str()
+                         : absl::StrCat(static_cast<int>(fraction * 100), "%").c_str(),
+        churned.changes_per_s, events_per_s, endpoints_per_s,
+        caught_up
+            ? absl::StrFormat("%.0f", absl::ToDoubleMilliseconds(*caught_up - churned.end)).c_str()
+            : "timeout",
+        Percentile(absl::MakeSpan(latencies), 0.5), Percentile(absl::MakeSpan(latencies), 0.99),
+        Percentile(absl::MakeSpan(latencies), 0.999), RssKiB(c.server->pid()) / 1024.0);
+    std::fflush(stdout);
+  }
+  for (auto& w : watchers) w->Stop();
+}
+
+}  // namespace slicekeeper::bench

@@ -1,0 +1,129 @@
+// Seeded random churn of one service after another, through the incremental reconciler (Harness,
+// test_util.h), checked at every step: the shared engine of random_test.cc (Kubernetes mode,
+// against the oracle) and distribution_test.cc (packed mode, against the write budget).
+//
+// Services vary address types (IPv4, dual-stack, derived), headless, PreferClose, max in
+// {1, 3, 10, 100} and 5 port sets (one a reordering of another). Batches add, remove, flip
+// conditions, terminate, move port set, zone or node, bump uid or resourceVersion, re-upsert
+// unchanged, remove unknown endpoints, or wipe the service. Every step also checks the slice
+// invariants (only served types; no slice above max; every slice managed and owned; each desired
+// identity exactly once, in its port group, not stale; no undesired endpoint; exact
+// endpoint_count; one placeholder per served type without endpoints, no other empty slice),
+// restarts from the stored slices every 25 steps, and checks that re-sending the desired state,
+// or an empty batch, plans nothing.
+//
+// Thread-safety: none; one RandomChurn per test.
+#ifndef SLICEKEEPER_TESTS_RECONCILE_RANDOM_CHURN_H_
+#define SLICEKEEPER_TESTS_RECONCILE_RANDOM_CHURN_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "server/reconcile/reconciler.h"
+#include "tests/reconcile/oracle.h"
+#include "tests/reconcile/test_util.h"
+
+namespace slicekeeper::reconcile {
+
+// What each step is checked against besides the invariants.
+enum class ChurnCheck {
+  // Kubernetes mode: the oracle's create / update / delete counts and slice sizes per group.
+  kOracle,
+  // Packed mode: the plan adds at most its budget of writes to the Kubernetes plan of the same
+  // batch (computed on the same state), and says so (Plan::packing).
+  kPackedBudget,
+};
+
+// The value of environment variable `name`, if set.
+std::optional<uint64_t> EnvNumber(const char* name);
+
+class RandomChurn {
+ public:
+  // `options` (max_endpoints_per_slice aside, which each service picks) is what the reconciler
+  // runs with.
+  RandomChurn(uint64_t seed, ChurnCheck check, Options options = Options());
+
+  // Runs `steps` steps over successive services; stops at the first failure.
+  void Run(int steps);
+
+  // The mutable attributes of one endpoint of the model; Build turns them into an Endpoint.
+  struct Props {
+    int index = 0;             // address and pod number
+    std::string address_type;  // IPv4 / IPv6
+    bool hostname = false;
+    int ready = 1;  // -1 nil, 0 false, 1 true
+    int serving = 1;
+    int terminating = -1;
+    int node = 0;
+    int zone = 0;  // -1 no zone
+    int uid_gen = 0;
+    int resource_version = 0;
+    int port_set = 0;
+    EndpointPtr built;  // Build(*this) as last upserted
+  };
+
+  // Over the run: endpoints the repack moved, and extra writes it made.
+  int64_t moved() const { return moved_; }
+  int64_t extra_writes() const { return extra_writes_; }
+
+ private:
+  using Key = std::pair<std::string, std::string>;                  // (address type, identity)
+  using GroupSizes = std::map<std::string, std::multiset<size_t>>;  // "type ports" -> sizes
+
+  static EndpointPtr Build(const Props& p, bool identity_only);
+
+  int Uniform(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
+  bool Chance(double p) { return std::bernoulli_distribution(p)(rng_); }
+
+  // random_churn_model.cc: the service and its desired endpoints.
+  void NewService();
+  std::vector<EndpointDelta> MakeBatch();
+  void AddOne(std::vector<EndpointDelta>& batch);
+  void ChangeOne(std::vector<EndpointDelta>& batch);
+  void Upsert(Props p, std::vector<EndpointDelta>& batch);
+  void Remove(size_t pos, std::vector<EndpointDelta>& batch);
+  std::vector<oracle::DesiredEndpoint> DesiredSet() const;
+  // random_churn.cc: the checks.
+  bool Step();
+  bool CompareWithOracle(const Plan& plan, const oracle::Result& want);
+  bool CheckBudget(const Plan& plan, const Plan& kubernetes);
+  std::vector<std::string> InvariantErrors() const;
+  bool CheckIdempotent();
+  // What a failure message needs to reproduce and understand the step.
+  std::string Where() const;
+
+  const uint64_t seed_;
+  const ChurnCheck check_;
+  const Options options_;
+  std::mt19937_64 rng_;
+  const std::vector<PortListPtr> port_sets_;
+
+  // The current service (its record, state and limit) and its desired endpoints (the model).
+  std::optional<Harness> h_;
+  int max_ = 100;
+  int target_ = 0;
+  bool ipv6_ = false;
+  std::vector<Props> members_;
+  std::map<Key, size_t> position_;
+  int next_index_ = 1;
+  int64_t next_name_ = 0;
+  bool first_step_ = true;
+  // kPackedBudget: the unspent earnings, as the reconciler must keep them.
+  double credit_ = 0;
+  int64_t moved_ = 0;
+  int64_t extra_writes_ = 0;
+  // The step being checked.
+  int step_ = 0;
+  GroupSizes before_;
+  std::vector<EndpointDelta> batch_;
+};
+
+}  // namespace slicekeeper::reconcile
+
+#endif  // SLICEKEEPER_TESTS_RECONCILE_RANDOM_CHURN_H_
