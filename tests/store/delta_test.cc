@@ -145,6 +145,20 @@ void ExpectSame(const ServiceSnapshotPtr& a, const ServiceSnapshotPtr& b) {
 
 // One commit of random slice creations, rewrites and deletions (and record changes) of one
 // service, from `before` at revision 10 to a state at 11; returns the record and the after state.
+// Revision 11 of ns/web: slice `name` rewritten from `before` to `after`.
+storage::CommitRecord OneRewrite(const std::string& name, SlicePtr before, SlicePtr after) {
+  storage::CommitRecord c;
+  c.revision = 11;
+  storage::ServiceWrite w;
+  w.namespace_ = w.undo.namespace_ = "ns";
+  w.name = w.undo.name = "web";
+  w.undo.existed = true;
+  w.slices.push_back({name, std::move(after)});
+  w.undo.slices.push_back({name, std::move(before)});
+  c.services.push_back(std::move(w));
+  return c;
+}
+
 std::pair<storage::CommitRecord, ServiceSnapshotPtr> RandomCommit(std::mt19937& rng,
                                                                   const ServiceSnapshotPtr& before,
                                                                   int* next_id) {
@@ -251,16 +265,7 @@ TEST(DeltaTest, RecordSizeFollowsTheChange) {
   auto e = std::make_shared<v1::Endpoint>(*slice->endpoints[500]);
   e->mutable_conditions()->set_ready(!e->conditions().ready());
   flipped->endpoints[500] = e;
-  storage::CommitRecord c;
-  c.revision = 11;
-  storage::ServiceWrite w;
-  w.namespace_ = w.undo.namespace_ = "ns";
-  w.name = w.undo.name = "web";
-  w.undo.existed = true;
-  w.slices.push_back({"web-big", flipped});
-  w.undo.slices.push_back({"web-big", slice});
-  c.services.push_back(w);
-  const std::string bytes = EncodeDelta(c);
+  const std::string bytes = EncodeDelta(OneRewrite("web-big", slice, flipped));
   EXPECT_LT(bytes.size(), 300u);
   EXPECT_GT(slice->Serialize().size(), 50'000u);
   absl::StatusOr<Delta> delta = Delta::Parse(bytes);
@@ -279,16 +284,7 @@ TEST(DeltaTest, MismatchedStateIsDataLoss) {
   int next_id = 0;
   SlicePtr a = NewSlice(rng, "web-a", 10, &next_id);
   SlicePtr a2 = Rewrite(rng, *a, 11, &next_id);
-  storage::CommitRecord c;
-  c.revision = 11;
-  storage::ServiceWrite w;
-  w.namespace_ = w.undo.namespace_ = "ns";
-  w.name = w.undo.name = "web";
-  w.undo.existed = true;
-  w.slices.push_back({"web-a", a2});
-  w.undo.slices.push_back({"web-a", a});
-  c.services.push_back(w);
-  absl::StatusOr<Delta> delta = Delta::Parse(EncodeDelta(c));
+  absl::StatusOr<Delta> delta = Delta::Parse(EncodeDelta(OneRewrite("web-a", a, a2)));
   ASSERT_OK(delta);
   EXPECT_THAT(delta->Undo(0, Snapshot({}, nullptr, 11)),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("web-a")));
