@@ -315,7 +315,11 @@ absl::StatusOr<ServiceSnapshotPtr> Delta::Undo(int i, const ServiceSnapshotPtr& 
     s->record = std::make_shared<const v1::ServiceRecord>(d.prev_record());
   }
   absl::flat_hash_set<absl::string_view> touched;
-  for (const SliceDelta& sd : d.slices()) touched.insert(sd.name());
+  for (const SliceDelta& sd : d.slices()) {
+    if (!touched.insert(sd.name()).second) {
+      return Corrupt(revision(), absl::StrCat("slice ", sd.name(), " changed twice"));
+    }
+  }
   if (after != nullptr) {
     for (const SlicePtr& slice : after->slices) {
       if (!touched.contains(slice->name)) s->slices.push_back(slice);
