@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Builds slicekeeper and runs every test with ctest:
-#   1. a clang-14 build of common/, server/ and client/ with ASan+UBSan and libFuzzer's coverage
-#      instrumentation: the compiler checks the lock annotations (-Wthread-safety as errors, see
-#      CMakeLists.txt), and the fuzz targets of fuzz/ run for a bounded time each, planted-bug
-#      variants included (docs/fuzzing.md);
-#   2. an ASan+UBSan build (-O1, -Werror, benchmarks compiled but not run): every test;
-#   3. only with SK_TEST_PLAIN=1: the plain build (RelWithDebInfo, -Werror): every test again;
-#   4. only with SK_TEST_TSAN=1: a TSan build of the concurrency tests (label "tsan"), see below.
-# One sanitized build instead of a plain one plus a sanitized one: on CI's 2 cores the two builds
-# alone took most of the 20 minutes the whole run may take, and every test passes under both.
+#   1. an ASan+UBSan build (g++, -O1, -Werror, benchmarks compiled but not run): every test;
+#   2. clang-14's thread-safety analysis of common/, workload/, server/ and client/ over that
+#      build's compile commands (-Wthread-safety as errors; scripts/check-thread-safety.sh);
+#   3. a clang-14 build of the fuzz targets of fuzz/ and the decoders they reach, with ASan, UBSan
+#      and libFuzzer: each runs for a bounded time, planted-bug variants included (docs/fuzzing.md);
+#   4. only with SK_TEST_PLAIN=1: the plain build (RelWithDebInfo, -Werror): every test again;
+#   5. only with SK_TEST_TSAN=1: a TSan build of the concurrency tests (label "tsan"), see below.
+# One sanitized g++ build instead of a plain one plus a sanitized one, and clang only where it
+# adds something (its analysis, libFuzzer): on CI's 2 cores full builds take most of the time the
+# whole run may take, and every test passes under both builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,15 +38,18 @@ run_suite() {
   (cd "$dir" && ctest --output-on-failure -j"$jobs" "${ctest_args[@]}")
 }
 
-# The libraries, the binaries that link all of them, and the fuzz targets over them.
-run_suite build/clang -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -gline-tables-only" \
-  "-DSK_SANITIZE=address,undefined" -DSK_FUZZ=ON -DSK_BUILD_BENCH=OFF \
-  -- slicekeeper skctl sidecar fuzz_targets -- -L fuzz
-
 # -O1 -g1: ASan's recommended optimization (about twice as fast as -O0 here, same reports with
 # file:line stacks; -g1 also compiles a fifth faster than -g).
 run_suite build/ci -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" \
   "-DSK_SANITIZE=address,undefined" -DSK_BUILD_BENCH=ON
+
+echo "=== thread-safety analysis (clang-14)"
+./scripts/check-thread-safety.sh build/ci
+
+run_suite build/clang -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -gline-tables-only" \
+  "-DSK_SANITIZE=address,undefined" -DSK_FUZZ=ON -DSK_BUILD_BENCH=OFF \
+  -- fuzz_targets -- -L fuzz
+
 if [ "${SK_TEST_PLAIN:-0}" = "1" ]; then
   run_suite build/plain -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG"
