@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -27,6 +28,8 @@
 #include "absl/time/time.h"
 #include "common/validation.h"
 #include "server/api/server.h"
+#include "server/http/http_server.h"
+#include "server/metrics/ops_handler.h"
 #include "server/storage/etcd_storage.h"
 #include "server/storage/rocksdb_storage.h"
 #include "server/store/store.h"
@@ -85,11 +88,19 @@ ABSL_FLAG(std::string, distribution, "kubernetes",
 ABSL_FLAG(bool, packed_same_zone, false,
           "packed: keep each zone's endpoints together (slicekeeper.io/packed-same-zone "
           "overrides it)");
-ABSL_FLAG(int64_t, history, 100'000, "Commits kept for watch resume (>= 1)");
-ABSL_FLAG(int64_t, history_bytes, int64_t{512} << 20,
-          "Memory the commits kept for watch resume may hold beyond the current state (the slice "
-          "versions and endpoints they replaced, estimated), in bytes; the oldest go first (the "
-          "newest commit always stays; >= 0)");
+ABSL_FLAG(int64_t, history, 100'000,
+          "Commits kept for watch resume, in memory and (rocksdb) on disk (>= 1)");
+ABSL_FLAG(int64_t, history_bytes, int64_t{64} << 20,
+          "Memory the commits kept for watch resume may take: their history records, which hold "
+          "what each commit changed; the oldest go first (the newest always stays; >= 0). "
+          "rocksdb: older ones are read from disk when a watcher resumes from before them");
+ABSL_FLAG(int64_t, history_disk_bytes, int64_t{512} << 20,
+          "rocksdb: disk the history records may take (RocksDB's estimate, compressed); the "
+          "oldest are dropped and compacted away first (>= 0)");
+ABSL_FLAG(bool, upgrade_data_dir, false,
+          "rocksdb: upgrade a data directory of an older on-disk format in place, then start "
+          "(format 1 -> 2 keeps the live state and drops the watch history: watchers resuming "
+          "from before the upgrade get RESET). Without it such a directory is refused");
 ABSL_FLAG(int64_t, max_batch_changes, 10'000, "Changes per batch at most (>= 1)");
 ABSL_FLAG(int, max_recv_message_bytes, 16 << 20, "Largest gRPC message accepted, in bytes");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error or off");
@@ -152,6 +163,7 @@ absl::Status CheckFlags() {
   }
   if (absl::GetFlag(FLAGS_history) < 1) return bad("--history: must be >= 1");
   if (absl::GetFlag(FLAGS_history_bytes) < 0) return bad("--history_bytes: must be >= 0");
+  if (absl::GetFlag(FLAGS_history_disk_bytes) < 0) return bad("--history_disk_bytes: must be >= 0");
   if (absl::GetFlag(FLAGS_apply_threads) < 1 || absl::GetFlag(FLAGS_apply_threads) > 1024) {
     return bad("--apply_threads: must be in 1..1024");
   }
@@ -221,6 +233,41 @@ int WaitForSignal(const sigset_t& signals) {
   return sig;
 }
 
+// Logs the live state's load at most once a second: keys read, of RocksDB's estimate, and rate.
+void LogLoadProgress(int64_t keys, int64_t estimated) {
+  static const absl::Time start = absl::Now();
+  static absl::Time last_log = start;
+  const absl::Time now = absl::Now();
+  if (now - last_log < absl::Seconds(1)) return;
+  last_log = now;
+  const double seconds = std::max(absl::ToDoubleSeconds(now - start), 1e-3);
+  spdlog::info("loading store keys={} estimated_keys={} percent={} keys_per_second={}", keys,
+               estimated, estimated > 0 ? std::min<int64_t>(100 * keys / estimated, 99) : 0,
+               static_cast<int64_t>(static_cast<double>(keys) / seconds));
+}
+
+// While the store loads: /healthz answers (the process is alive) and /readyz is 503, on the HTTP
+// address the server will use (null when HTTP is disabled or the address cannot be bound; the
+// server reports that when it starts).
+struct LoadingHttp {
+  slicekeeper::metrics::OpsHandler ops{
+      slicekeeper::metrics::OpsHandler::Options{.ready = [] { return false; }}};
+  std::unique_ptr<slicekeeper::http::HttpServer> server;
+};
+std::unique_ptr<LoadingHttp> StartLoadingHttp() {
+  const std::string address = absl::GetFlag(FLAGS_http_listen);
+  if (address.empty()) return nullptr;
+  auto http = std::make_unique<LoadingHttp>();
+  http->server = std::make_unique<slicekeeper::http::HttpServer>(
+      slicekeeper::http::HttpServer::Options{.listen_address = address});
+  http->ops.Install(http->server.get());
+  absl::StatusOr<int> port = http->server->Start();
+  if (!port.ok()) return nullptr;
+  spdlog::info("loading store={} http={}:{} readyz=503", absl::GetFlag(FLAGS_store),
+               HostOf(address), *port);
+  return http;
+}
+
 // The storage of --store (null for memory). Errors: those of RocksDbStorage::Open.
 absl::StatusOr<std::unique_ptr<slicekeeper::storage::Storage>> OpenStorage() {
   using slicekeeper::storage::RocksDbStorage;
@@ -247,6 +294,9 @@ absl::StatusOr<std::unique_ptr<slicekeeper::storage::Storage>> OpenStorage() {
                                    : RocksDbStorage::SyncMode::kNone;
   options.batch_sync_interval = absl::GetFlag(FLAGS_sync_interval);
   options.history_size = absl::GetFlag(FLAGS_history);
+  options.history_bytes = absl::GetFlag(FLAGS_history_disk_bytes);
+  options.upgrade = absl::GetFlag(FLAGS_upgrade_data_dir);
+  options.progress = LogLoadProgress;
   absl::StatusOr<std::unique_ptr<RocksDbStorage>> storage = RocksDbStorage::Open(options);
   if (!storage.ok()) return storage.status();
   return std::unique_ptr<slicekeeper::storage::Storage>(std::move(*storage));
@@ -302,6 +352,7 @@ int Run() {
                  "only. ***");
   }
   const absl::Time load_start = absl::Now();
+  std::unique_ptr<LoadingHttp> loading_http = StartLoadingHttp();
   absl::StatusOr<std::unique_ptr<slicekeeper::storage::Storage>> storage = OpenStorage();
   if (!storage.ok()) {
     spdlog::error("cannot open storage store={} data_dir={} error=\"{}\"",
@@ -318,9 +369,14 @@ int Run() {
     return 1;
   }
   std::unique_ptr<Store> store = std::move(*opened);
-  spdlog::info("store loaded store={} revision={} services={} endpoints={} took={}",
-               absl::GetFlag(FLAGS_store), store->revision(), store->totals().services,
-               store->totals().endpoints, absl::FormatDuration(absl::Now() - load_start));
+  const slicekeeper::storage::StorageStats loaded = store->storage_stats();
+  spdlog::info(
+      "store loaded store={} revision={} services={} endpoints={} keys_read={} bytes_read={} "
+      "history_records_read={} took={}",
+      absl::GetFlag(FLAGS_store), store->revision(), store->totals().services,
+      store->totals().endpoints, loaded.load_keys, loaded.load_bytes,
+      loaded.load_history_records, absl::FormatDuration(absl::Now() - load_start));
+  loading_http.reset();  // the server's own HTTP port takes over the address
   auto server = std::make_unique<Server>(store.get(), ServerOptions());
   if (absl::Status s = server->Start(); !s.ok()) {
     spdlog::error("start failed error=\"{}\"", s.ToString());

@@ -18,6 +18,7 @@
 #include "server/store/internal/core.h"
 #include "server/store/internal/recovery.h"
 #include "server/store/internal/replica.h"
+#include "server/store/internal/rewind.h"
 #include "server/store/internal/txn.h"
 
 namespace slicekeeper::store {
@@ -538,9 +539,24 @@ std::pair<int64_t, int64_t> Store::history_usage() const {
   return rep_->sequencer.HistoryUsage();
 }
 
-absl::StatusOr<std::vector<CommitPtr>> Store::ChangesSince(int64_t revision,
-                                                           size_t limit) const {
-  return rep_->sequencer.ChangesSince(revision, limit);
+int64_t Store::history_floor() const {
+  const int64_t memory = rep_->sequencer.HistoryFloor();
+  if (rep_->storage == nullptr || rep_->replicated != nullptr) return memory;
+  const int64_t disk = rep_->storage->Stats().history_floor;
+  return disk >= 0 ? std::min(memory, disk) : memory;
+}
+
+storage::StorageStats Store::storage_stats() const {
+  return rep_->storage != nullptr ? rep_->storage->Stats() : storage::StorageStats{};
+}
+
+absl::StatusOr<std::vector<CommitPtr>> Store::ChangesSince(int64_t revision, size_t limit) const {
+  return internal::ChangesSince(*rep_, revision, limit);
+}
+
+absl::StatusOr<Rewound> Store::Rewind(absl::string_view ns, absl::Span<const std::string> services,
+                                      int64_t revision) const {
+  return internal::Rewind(*rep_, ns, services, revision);
 }
 
 bool Store::AwaitRevision(int64_t revision, absl::Time deadline) const {

@@ -28,7 +28,32 @@ void Hub::Start() {
   // Registering and reading the revision together: everything after it reaches OnCommit.
   store::CatalogPtr at_start = store_->SnapshotAndListen("", this);
   dispatched_.store(at_start->revision, std::memory_order_release);
+  {
+    absl::MutexLock l(&resume_mu_);
+    resume_running_ = true;
+  }
   thread_ = std::thread([this] { Run(); });
+  resume_thread_ = std::thread([this] { RunResumes(); });
+}
+
+void Hub::RunResumes() {
+  absl::MutexLock l(&resume_mu_);
+  while (true) {
+    resume_mu_.Await(absl::Condition(
+        +[](Hub* h) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h->resume_mu_) {
+          return !h->resume_running_ || !h->resumes_.empty();
+        },
+        this));
+    if (!resume_running_) return;
+    auto [weak, revision] = std::move(resumes_.front());
+    resumes_.erase(resumes_.begin());
+    resume_mu_.Unlock();
+    if (std::shared_ptr<Subscriber> sub = weak.lock()) {
+      sub->Start(revision);
+      sub->Wake();
+    }
+    resume_mu_.Lock();
+  }
 }
 
 void Hub::Stop() {
@@ -43,6 +68,11 @@ void Hub::Stop() {
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
+  {
+    absl::MutexLock l(&resume_mu_);
+    resume_running_ = false;
+  }
+  if (resume_thread_.joinable()) resume_thread_.join();
   absl::MutexLock l(&mu_);
   for (auto& [raw, sub] : subscribers_) sub->Detach();
 }
@@ -173,13 +203,20 @@ std::shared_ptr<Subscriber> Hub::Subscribe(Selection selection, int64_t resume_r
   so.merged_views = options_.merged_views;
   so.clock = clock_;
   auto sub = std::make_shared<Subscriber>(std::move(selection), store_, &dispatched_, sink, so);
+  bool started = false;
   {
     absl::MutexLock l(&mu_);
     subscribers_.emplace(sub.get(), sub);
     Index(sub.get(), /*add=*/true);
+    started = started_;
   }
   // Registered first, snapshot second: a commit between the two is either in the snapshot or
   // dispatched to the subscriber later (and dropped there if the snapshot already has it).
+  if (resume_revision > 0 && started) {
+    absl::MutexLock l(&resume_mu_);
+    resumes_.emplace_back(sub, resume_revision);
+    return sub;
+  }
   sub->Start(resume_revision);
   sub->Wake();
   return sub;

@@ -174,7 +174,9 @@ void Subscriber::BeginSnapshot(bool reset) {
     Control(v1::WatchEvent::RESET, last_revision_sent_);
     stats_.resets.fetch_add(1, std::memory_order_relaxed);
   }
-  for (auto& [key, version] : catalog) DiffService(key, ServiceVersion{nullptr, 0}, version);
+  for (auto& [key, version] : catalog) {
+    DiffService(key, ServiceVersion{nullptr, 0}, version, Dating{.snapshot = true});
+  }
   sync_after_pending_ = std::max(rev, last_revision_sent_);
 }
 
@@ -204,26 +206,16 @@ absl::flat_hash_map<std::string, ServiceVersion> Subscriber::TakeMarks() {
 }
 
 void Subscriber::BeginResume(int64_t resume_revision) {
-  int64_t rev = 0;
-  Catalog catalog = TakeCatalog(&rev);
-  absl::StatusOr<std::vector<store::CommitPtr>> commits = store_->ChangesSince(resume_revision);
-  // A revision from the future (a store that lost its state) is as unusable as a compacted one.
-  if (resume_revision > rev || !commits.ok()) {
+  // The client's state is the store's at resume_revision: each service changed since is diffed
+  // from its state then (rebuilt from the history) to its state now.
+  absl::StatusOr<store::Rewound> rewound =
+      store_->Rewind(selection_.namespace_, selection_.services, resume_revision);
+  // Compacted, from the future (a memory store that restarted) or unreadable: start over.
+  if (!rewound.ok()) {
     BeginSnapshot(/*reset=*/true);
     return;
   }
-  // The client's state is the store's at resume_revision: for each service changed since, that
-  // is the `before` of the first commit after it.
-  absl::flat_hash_map<std::string, ServiceVersion> before;
-  for (const store::CommitPtr& c : *commits) {
-    if (c->revision > rev) break;
-    for (const store::ServiceChange& sc : c->services) {
-      const store::ServiceSnapshot& any = sc.after != nullptr ? *sc.after : *sc.before;
-      if (!selection_.Matches(any.namespace_, any.name)) continue;
-      before.try_emplace(NamespacedName(any.namespace_, any.name),
-                         ServiceVersion{sc.before, resume_revision});
-    }
-  }
+  const int64_t rev = rewound->now->revision;
   pending_.clear();
   last_sent_.clear();
   base_revision_ = rev;
@@ -232,17 +224,17 @@ void Subscriber::BeginResume(int64_t resume_revision) {
     floor_revision_ = rev;
     absl::erase_if(dirty_, [rev](const auto& kv) { return kv.second.revision <= rev; });
   }
-  for (auto& [key, version] : catalog) {
-    auto it = before.find(key);
-    if (it == before.end()) {
-      last_sent_[key] = version;
-      continue;
+  for (const store::ServiceSnapshotPtr& s : rewound->now->services) {
+    if (selection_.Matches(s->namespace_, s->name)) {
+      last_sent_[NamespacedName(s->namespace_, s->name)] = ServiceVersion{s, rev};
     }
-    DiffService(key, it->second, version);
-    before.erase(it);
   }
-  // What is left was deleted since resume_revision.
-  for (auto& [key, version] : before) DiffService(key, version, ServiceVersion{nullptr, rev});
+  for (const store::Rewound::Service& c : rewound->changed) {
+    const store::ServiceSnapshot& any = c.now != nullptr ? *c.now : *c.then;
+    if (!selection_.Matches(any.namespace_, any.name)) continue;
+    DiffService(NamespacedName(any.namespace_, any.name), ServiceVersion{c.then, resume_revision},
+                ServiceVersion{c.now, rev}, Dating{.rewound = &c});
+  }
   std::stable_sort(
       pending_.begin(), pending_.end(),
       [](const PendingEvent& a, const PendingEvent& b) { return a.revision < b.revision; });
@@ -264,7 +256,7 @@ bool Subscriber::TakeDirty() {
         it != last_sent_.end() ? it->second : ServiceVersion{nullptr, base_revision_};
     // Marks not newer than what was sent are leftovers of the snapshot/dispatch race.
     if (version.revision <= before.revision) continue;
-    DiffService(key, before, version);
+    DiffService(key, before, version, Dating{});
   }
   // Usually one service, or services of one commit: already in order.
   auto by_revision = [](const PendingEvent& a, const PendingEvent& b) {
@@ -276,12 +268,34 @@ bool Subscriber::TakeDirty() {
   return true;
 }
 
+// Event revisions (docs/watch.md): a snapshot's events carry the snapshot's revision; a change
+// carries the revision of the state it sends — a slice's resourceVersion, a service's
+// mod_revision for its endpoints, a delete's own revision when the history says it (else the
+// revision of the newest version seen without the object) — kept within (before, after], so a
+// stream's revisions never decrease (events are sent sorted by revision).
+int64_t Subscriber::EventRevision(int64_t object_revision, const ServiceVersion& before,
+                                  const ServiceVersion& after, const Dating& dating) {
+  if (dating.snapshot) return after.revision;
+  return std::clamp(object_revision, before.revision + 1, std::max(after.revision,
+                                                                   before.revision + 1));
+}
+
+int64_t Subscriber::DeleteRevision(absl::string_view slice, const ServiceVersion& after,
+                                   const Dating& dating) {
+  if (dating.rewound != nullptr) {
+    auto it = dating.rewound->slices_deleted_at.find(slice);
+    if (it != dating.rewound->slices_deleted_at.end()) return it->second;
+    if (dating.rewound->deleted_at != 0) return dating.rewound->deleted_at;
+  }
+  return after.snapshot != nullptr ? after.snapshot->mod_revision : after.revision;
+}
+
 void Subscriber::DiffService(const std::string& key, const ServiceVersion& before,
-                             const ServiceVersion& after) {
+                             const ServiceVersion& after, const Dating& dating) {
   if (selection_.view == v1::ENDPOINTS) {
-    DiffEndpoints(before, after);
+    DiffEndpoints(before, after, dating);
   } else {
-    DiffSlices(before, after);
+    DiffSlices(before, after, dating);
   }
   if (after.snapshot == nullptr) {
     last_sent_.erase(key);
@@ -291,20 +305,27 @@ void Subscriber::DiffService(const std::string& key, const ServiceVersion& befor
 }
 
 // Both slice lists are sorted by name; unchanged slices are the same pointer in both.
-void Subscriber::DiffSlices(const ServiceVersion& before, const ServiceVersion& after) {
+void Subscriber::DiffSlices(const ServiceVersion& before, const ServiceVersion& after,
+                            const Dating& dating) {
   static const std::vector<SlicePtr> kNone;
   const std::vector<SlicePtr>& a = before.snapshot ? before.snapshot->slices : kNone;
   const std::vector<SlicePtr>& b = after.snapshot ? after.snapshot->slices : kNone;
-  const int64_t rev = after.revision;
+  // Builds the event; pushing stays in this function, where the analysis sees send_mu_ held.
+  auto event = [&](v1::WatchEvent::Type type, const SlicePtr& s) {
+    const int64_t object = type == v1::WatchEvent::DELETED ? DeleteRevision(s->name, after, dating)
+                                                           : s->resource_version;
+    return PendingEvent{
+        .revision = EventRevision(object, before, after, dating), .type = type, .slice = s};
+  };
   size_t i = 0, j = 0;
   while (i < a.size() || j < b.size()) {
     if (j == b.size() || (i < a.size() && a[i]->name < b[j]->name)) {
-      pending_.push_back({.revision = rev, .type = v1::WatchEvent::DELETED, .slice = a[i++]});
+      pending_.push_back(event(v1::WatchEvent::DELETED, a[i++]));
     } else if (i == a.size() || b[j]->name < a[i]->name) {
-      pending_.push_back({.revision = rev, .type = v1::WatchEvent::ADDED, .slice = b[j++]});
+      pending_.push_back(event(v1::WatchEvent::ADDED, b[j++]));
     } else {
       if (a[i] != b[j]) {
-        pending_.push_back({.revision = rev, .type = v1::WatchEvent::MODIFIED, .slice = b[j]});
+        pending_.push_back(event(v1::WatchEvent::MODIFIED, b[j]));
       }
       ++i;
       ++j;
@@ -312,12 +333,17 @@ void Subscriber::DiffSlices(const ServiceVersion& before, const ServiceVersion& 
   }
 }
 
-void Subscriber::DiffEndpoints(const ServiceVersion& before, const ServiceVersion& after) {
+void Subscriber::DiffEndpoints(const ServiceVersion& before, const ServiceVersion& after,
+                               const Dating& dating) {
   if (before.snapshot == nullptr && after.snapshot == nullptr) return;
+  // Endpoints have no revision of their own: the state sent is the service's at its mod revision.
+  const int64_t revision = EventRevision(
+      after.snapshot != nullptr ? after.snapshot->mod_revision : DeleteRevision("", after, dating),
+      before, after, dating);
   // Builds the event; pushing stays in this function, where the analysis sees send_mu_ held.
-  auto event = [&after](v1::WatchEvent::Type type, const query::MergedViews::Ptr& view,
-                        int32_t index) {
-    return PendingEvent{.revision = after.revision, .type = type, .view = view, .index = index};
+  auto event = [revision](v1::WatchEvent::Type type, const query::MergedViews::Ptr& view,
+                          int32_t index) {
+    return PendingEvent{.revision = revision, .type = type, .view = view, .index = index};
   };
   if (before.snapshot == nullptr || after.snapshot == nullptr) {
     // A snapshot (every selected endpoint ADDED) or a deleted service (every one DELETED).

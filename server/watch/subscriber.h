@@ -175,6 +175,12 @@ class Subscriber {
   class Out;
   class WireOut;
   class EventsOut;
+  // How a diff's events are dated: as a snapshot's (all at the snapshot's revision), or each at
+  // its object's revision, with the delete revisions a resume read from the history.
+  struct Dating {
+    bool snapshot = false;
+    const store::Rewound::Service* rewound = nullptr;
+  };
 
   Catalog TakeCatalog(int64_t* revision);
   void BeginSnapshot(bool reset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
@@ -182,11 +188,18 @@ class Subscriber {
   void BeginMarks() ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
   bool TakeDirty() ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
   void DiffService(const std::string& key, const ServiceVersion& before,
-                   const ServiceVersion& after) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
-  void DiffSlices(const ServiceVersion& before, const ServiceVersion& after)
+                   const ServiceVersion& after, const Dating& dating)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
-  void DiffEndpoints(const ServiceVersion& before, const ServiceVersion& after)
+  void DiffSlices(const ServiceVersion& before, const ServiceVersion& after, const Dating& dating)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
+  void DiffEndpoints(const ServiceVersion& before, const ServiceVersion& after,
+                     const Dating& dating) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
+  // The revision an event carries for an object state of `object_revision` (subscriber.cc).
+  static int64_t EventRevision(int64_t object_revision, const ServiceVersion& before,
+                               const ServiceVersion& after, const Dating& dating);
+  // The revision of the delete of `slice` ("": of the service's endpoints).
+  static int64_t DeleteRevision(absl::string_view slice, const ServiceVersion& after,
+                                const Dating& dating);
   // The merged view of `snapshot` (empty for null), and the diff of two: shared
   // (Options::merged_views) or computed here.
   query::MergedViews::Ptr MergedView(const store::ServiceSnapshotPtr& snapshot) const;

@@ -217,6 +217,39 @@ TEST_F(HubTest, ResumeAfterDeleteSendsDeleted) {
   hub_.Unsubscribe(sub);
 }
 
+// A resumed stream dates each event by its object's change (discovery.proto WatchEvent.revision):
+// modify a at r0+1, create d at r0+2, delete c at r0+3 -> MODIFIED a @r0+1, ADDED d @r0+2,
+// DELETED c @r0+3, SYNCED @r0+3, in both views.
+TEST_F(HubTest, ResumedEventsCarryTheirObjectsRevision) {
+  const int64_t r0 = Apply({Change("a", 1), Change("c", 3)});
+  ASSERT_EQ(Apply({Change("a", 1, /*ready=*/false)}), r0 + 1);
+  ASSERT_EQ(Apply({Change("d", 4)}), r0 + 2);
+  ASSERT_OK(store_.DeleteService("test", "c"));
+  ASSERT_EQ(store_.revision(), r0 + 3);
+  for (v1::WatchView view : {v1::SLICES, v1::ENDPOINTS}) {
+    SCOPED_TRACE(v1::WatchView_Name(view));
+    auto sub = hub_.Subscribe(Watch({}, view), r0, &sink_);
+    std::vector<v1::WatchEvent> events = Drain(*sub);
+    ASSERT_THAT(Types(events), ElementsAre(v1::WatchEvent::MODIFIED, v1::WatchEvent::ADDED,
+                                           v1::WatchEvent::DELETED, v1::WatchEvent::SYNCED));
+    const std::vector<std::string> services = {"a", "d", "c"};
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(events[i].revision(), r0 + 1 + i) << i;
+      EXPECT_EQ(view == v1::SLICES ? events[i].slice().metadata().labels().at(
+                                         "kubernetes.io/service-name")
+                                   : events[i].service(),
+                services[i]);
+    }
+    if (view == v1::SLICES) {
+      // The state sent is the object's at that revision.
+      EXPECT_EQ(events[0].slice().metadata().resource_version(), absl::StrCat(r0 + 1));
+      EXPECT_EQ(events[1].slice().metadata().resource_version(), absl::StrCat(r0 + 2));
+    }
+    EXPECT_EQ(events[3].revision(), r0 + 3);
+    hub_.Unsubscribe(sub);
+  }
+}
+
 // The ENDPOINTS view shows ready -> terminating -> removed, filtered by zone.
 TEST_F(HubTest, EndpointsViewLifecycleWithZoneFilter) {
   Selection sel = Watch({"web"}, v1::ENDPOINTS);
