@@ -5,10 +5,10 @@
 // watched service on "/bench/<ns>/<service>/" (etcd::Client::WatchPrefix: a stream and a thread
 // each). Writes go through etcd's generated KV stub with gRPC's callback API, so any number of Txns
 // are in flight on one connection (clientv3's behaviour); the driver bounds them.
-#include <grpcpp/grpcpp.h>
-
 #include <algorithm>
 #include <cstdio>
+
+#include <grpcpp/grpcpp.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"

@@ -78,9 +78,9 @@ struct PhaseResult {
 PhaseResult RunLoad(System& sys, const Churn& churn, DeliveryLog& log, const Workload& wl);
 
 // Sends batches of wl.batch changes of `churn` (service i % services for the i-th) for
-// wl.duration (or wl.max_batches batches, whichever ends first) at `rate` changes/s (0: as fast as acks allow), waits for every ack and for the
-// watchers to catch up (up to 15 s), and measures. REQUIRES: `log` is the one sys.Watch records
-// into.
+// wl.duration (or wl.max_batches batches, whichever ends first) at `rate` changes/s (0: as fast as
+// acks allow), waits for every ack and for the watchers to catch up (up to 15 s), and measures.
+// REQUIRES: `log` is the one sys.Watch records into.
 PhaseResult RunPhase(System& sys, Churn& churn, DeliveryLog& log, const Workload& wl, double rate);
 
 }  // namespace slicekeeper::bench

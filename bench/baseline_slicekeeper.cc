@@ -1,8 +1,5 @@
 // etcd_baseline's slicekeeper systems: the real binary as a child process (ServerProcess), with
 // or without the 1-member etcd its --store=etcd runs on.
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
-
 #include <algorithm>
 #include <atomic>
 #include <csignal>
@@ -11,6 +8,9 @@
 #include <filesystem>
 #include <system_error>
 #include <thread>
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"

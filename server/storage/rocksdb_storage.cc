@@ -1,14 +1,14 @@
 #include "server/storage/rocksdb_storage.h"
 
-#include <rocksdb/db.h>
-#include <rocksdb/options.h>
-#include <rocksdb/write_batch.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <map>
 #include <utility>
 #include <vector>
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -113,8 +113,8 @@ absl::StatusOr<std::unique_ptr<RocksDbStorage>> RocksDbStorage::Open(Options opt
   }
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (const std::string& name : names) {
-    families.emplace_back(name, name == internal::kHistoryColumnFamily ? HistoryOptions()
-                                                                       : LiveOptions());
+    families.emplace_back(
+        name, name == internal::kHistoryColumnFamily ? HistoryOptions() : LiveOptions());
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
@@ -152,7 +152,8 @@ RocksDbStorage::~RocksDbStorage() {
   if (history_ != nullptr) history_->Stop();
   history_.reset();
   db_->SyncWAL().PermitUncheckedError();
-  for (rocksdb::ColumnFamilyHandle* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  for (rocksdb::ColumnFamilyHandle* h : handles_)
+    db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   db_->Close().PermitUncheckedError();
 }
 
@@ -162,15 +163,16 @@ absl::Status RocksDbStorage::CheckFormat() {
   if (s.ok()) {
     if (version == codec::kFormatVersion) {
       if (history_cf_ != nullptr) return absl::OkStatus();
-      return absl::DataLossError(absl::StrCat("storage ", options_.path,
-                                              ": the history column family is missing"));
+      return absl::DataLossError(
+          absl::StrCat("storage ", options_.path, ": the history column family is missing"));
     }
     int v = 0;
     if (absl::SimpleAtoi(version, &v) && v == 1) {
       if (options_.upgrade) return Upgrade();
       return absl::FailedPreconditionError(absl::StrCat(
           "storage ", options_.path, ": on-disk format version 1 is older than this binary's (",
-          codec::kFormatVersion, "); restart with --upgrade_data_dir to upgrade it in place (the "
+          codec::kFormatVersion,
+          "); restart with --upgrade_data_dir to upgrade it in place (the "
           "live state is kept; the watch history is dropped, so watchers resuming from before "
           "the upgrade get RESET), or use a matching slicekeeper binary"));
     }
@@ -202,8 +204,7 @@ absl::Status RocksDbStorage::CheckFormat() {
 
 absl::Status RocksDbStorage::CreateHistoryColumn() {
   rocksdb::ColumnFamilyHandle* h = nullptr;
-  rocksdb::Status s =
-      db_->CreateColumnFamily(HistoryOptions(), internal::kHistoryColumnFamily, &h);
+  rocksdb::Status s = db_->CreateColumnFamily(HistoryOptions(), internal::kHistoryColumnFamily, &h);
   if (!s.ok()) return FromRocks(s, options_.path, "cannot create the history column family");
   handles_.push_back(h);
   history_cf_ = h;
