@@ -50,6 +50,9 @@ ABSL_FLAG(int, segments, 10, "Equal segments the changes are measured in");
 ABSL_FLAG(int, max_inflight, 64, "Batches in flight at most (capped at --services)");
 ABSL_FLAG(int, watchers, 10, "Watchers, each of --watch_fraction of the services");
 ABSL_FLAG(double, watch_fraction, 0.1, "Fraction of the services each watcher watches");
+ABSL_FLAG(std::vector<std::string>, server_flags, {},
+          "Extra slicekeeper flags, comma-separated (e.g. --log_level=info: its log goes to "
+          "stderr)");
 
 namespace slicekeeper::bench {
 namespace {
@@ -65,6 +68,7 @@ absl::StatusOr<std::unique_ptr<System>> StartSystem(const std::string& kind) {
   SlicekeeperOptions sk{.binary = absl::GetFlag(FLAGS_slicekeeper),
                         .args = {"--log_level=warn"},
                         .watch_slices = true};
+  for (const std::string& f : absl::GetFlag(FLAGS_server_flags)) sk.args.push_back(f);
   if (kind == "etcd") return StartRawEtcd(absl::GetFlag(FLAGS_etcd_binary), kEtcdArgs);
   if (kind == "rocksdb") {
     sk.args.push_back("--store=rocksdb");

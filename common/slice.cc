@@ -50,8 +50,8 @@ std::string Slice::Serialize(bool type_meta) const {
   // deep copy was most of a 1 M-endpoint snapshot's server time): fields 1-4 from the header,
   // then each endpoint as field 5 straight from the shared object, then the ports (field 6) -
   // the order protobuf itself writes them in, so the bytes are the same.
-  using google::protobuf::io::CodedOutputStream;
   using google::protobuf::internal::WireFormatLite;
+  using google::protobuf::io::CodedOutputStream;
   const uint32_t tag = WireFormatLite::MakeTag(v1::EndpointSlice::kEndpointsFieldNumber,
                                                WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
   v1::EndpointSlice header = Header();
@@ -87,6 +87,10 @@ std::shared_ptr<const std::string> Slice::SerializedProto() const {
 }
 
 std::shared_ptr<Slice> SliceFromProto(const v1::EndpointSlice& proto) {
+  return SliceFromProto(v1::EndpointSlice(proto));
+}
+
+std::shared_ptr<Slice> SliceFromProto(v1::EndpointSlice&& proto) {
   auto s = std::make_shared<Slice>();
   const v1::ObjectMeta& m = proto.metadata();
   s->name = m.name();
@@ -106,8 +110,10 @@ std::shared_ptr<Slice> SliceFromProto(const v1::EndpointSlice& proto) {
   s->address_type = proto.address_type();
   s->ports = std::make_shared<const PortList>(proto.ports().begin(), proto.ports().end());
   s->endpoints.reserve(proto.endpoints_size());
-  for (const v1::Endpoint& e : proto.endpoints()) {
-    s->endpoints.push_back(std::make_shared<const v1::Endpoint>(e));
+  // Moved, not copied: a heap-allocated message moves by swapping its fields (a restart decodes
+  // every stored endpoint through here; copying them was most of a 1 M-endpoint load).
+  for (v1::Endpoint& e : *proto.mutable_endpoints()) {
+    s->endpoints.push_back(std::make_shared<const v1::Endpoint>(std::move(e)));
   }
   return s;
 }

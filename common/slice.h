@@ -137,6 +137,8 @@ struct EndpointDelta {
 // Builds a Slice from a wire object (a slice written whole by another manager). The per-version
 // fields are taken from `proto.metadata()`; `resource_version` is parsed when numeric, else 0.
 std::shared_ptr<Slice> SliceFromProto(const v1::EndpointSlice& proto);
+// The same, taking the endpoints out of `proto` instead of copying them.
+std::shared_ptr<Slice> SliceFromProto(v1::EndpointSlice&& proto);
 
 }  // namespace slicekeeper
 

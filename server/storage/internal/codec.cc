@@ -74,7 +74,7 @@ absl::StatusOr<SlicePtr> DecodeSlice(absl::string_view key, absl::string_view na
     return Corrupt(key, "unparsable slice");
   }
   if (proto.metadata().name() != name) return Corrupt(key, "slice name differs from its key");
-  std::shared_ptr<Slice> slice = SliceFromProto(proto);
+  std::shared_ptr<Slice> slice = SliceFromProto(std::move(proto));
   if (slice->resource_version <= 0) return Corrupt(key, "slice without a resource version");
   return SlicePtr(std::move(slice));
 }
