@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "common/validation.h"
 #include "server/api/server.h"
+#include "server/security_flags.h"
 #include "server/storage/etcd_storage.h"
 #include "server/storage/rocksdb_storage.h"
 #include "server/store/store.h"
@@ -265,6 +266,11 @@ int Run() {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  absl::StatusOr<slicekeeper::Security> security = slicekeeper::SecurityFromFlags();
+  if (!security.ok()) {
+    spdlog::error("security setup failed error=\"{}\"", security.status().ToString());
+    return 1;
+  }
   const absl::Time load_start = absl::Now();
   absl::StatusOr<std::unique_ptr<slicekeeper::storage::Storage>> storage = OpenStorage();
   if (!storage.ok()) {
@@ -285,7 +291,10 @@ int Run() {
   spdlog::info("store loaded store={} revision={} services={} endpoints={} took={}",
                absl::GetFlag(FLAGS_store), store->revision(), store->totals().services,
                store->totals().endpoints, absl::FormatDuration(absl::Now() - load_start));
-  auto server = std::make_unique<Server>(store.get(), ServerOptions());
+  Server::Options server_options = ServerOptions();
+  server_options.tls = security->tls;
+  server_options.authorizer = security->authorizer.get();
+  auto server = std::make_unique<Server>(store.get(), std::move(server_options));
   if (absl::Status s = server->Start(); !s.ok()) {
     spdlog::error("start failed error=\"{}\"", s.ToString());
     return 1;

@@ -113,7 +113,10 @@ std::string StatusName(int status) {
 // DEADLINE_EXCEEDED after `timeout`, NOT_FOUND for a service the server does not know).
 absl::StatusOr<int> Check(const std::string& address, const std::string& service,
                           absl::Duration timeout) {
-  grpc::GenericStub stub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds =
+      client::ChannelCredentials(SecurityFlags());
+  if (!creds.ok()) return creds.status();
+  grpc::GenericStub stub(grpc::CreateChannel(address, *creds));
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   grpc::Slice request_slice(EncodeRequest(service));

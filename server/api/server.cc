@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/api/internal/tls_credentials.h"
 
 namespace slicekeeper::api {
 namespace {
@@ -28,6 +29,7 @@ Server::~Server() { Shutdown(absl::ZeroDuration()); }
 
 absl::Status Server::Start() {
   if (started_) return absl::FailedPreconditionError("server already started");
+  if (absl::Status tls = options_.tls.Validate(); !tls.ok()) return tls;
   started_ = true;
   if (registry_ == nullptr) {
     owned_registry_ = std::make_unique<metrics::Registry>();
@@ -38,7 +40,8 @@ absl::Status Server::Start() {
       store_, metrics_.get(),
       RegistryService::Options{.max_batch_changes = options_.max_batch_changes,
                                .max_pending_acks = options_.max_pending_acks,
-                               .apply_threads = options_.apply_threads});
+                               .apply_threads = options_.apply_threads,
+                               .authorizer = options_.authorizer});
   hub_ = std::make_unique<watch::Hub>(
       store_, watch::Hub::Options{.bookmark_interval = options_.bookmark_interval,
                                   .max_lag = options_.watch_max_lag,
@@ -48,13 +51,15 @@ absl::Status Server::Start() {
   discovery_service_ = std::make_unique<DiscoveryService>(
       store_, metrics_.get(), hub_.get(),
       DiscoveryService::Options{.continue_tokens = options_.continue_tokens,
-                                .merged_views = &merged_views_});
+                                .merged_views = &merged_views_,
+                                .authorizer = options_.authorizer});
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options_.listen_address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options_.listen_address, internal::ServerCredentials(options_.tls),
+                           &port);
   builder.RegisterService(registry_service_.get());
   builder.RegisterService(discovery_service_.get());
   builder.SetMaxReceiveMessageSize(options_.max_recv_message_bytes);
@@ -72,6 +77,7 @@ absl::Status Server::Start() {
         absl::StrCat("cannot listen on grpc address ", options_.listen_address));
   }
   grpc_port_.store(port, std::memory_order_release);
+  LogTransportSecurity();
   for (const char* name : kServiceNames) {
     server_->GetHealthCheckService()->SetServingStatus(name, true);
   }
@@ -79,6 +85,21 @@ absl::Status Server::Start() {
   health_thread_ = std::thread([this] { FollowStoreHealth(); });
   if (!options_.http_listen_address.empty()) return StartHttp();
   return absl::OkStatus();
+}
+
+void Server::LogTransportSecurity() const {
+  const auth::TlsOptions& tls = options_.tls;
+  if (tls.enabled()) {
+    static constexpr const char* kModes[] = {"none", "request", "require"};
+    spdlog::info("grpc TLS on: cert={} client_auth={} reload_interval={}", tls.cert_file,
+                 kModes[static_cast<int>(tls.client_auth)],
+                 absl::FormatDuration(tls.reload_interval));
+  } else if (!auth::IsLoopbackAddress(options_.listen_address)) {
+    spdlog::warn(
+        "INSECURE: grpc listens on {} without TLS: anyone who reaches it can read and rewrite "
+        "every service's endpoints; set --tls_cert_file/--tls_key_file (docs/security.md)",
+        options_.listen_address);
+  }
 }
 
 absl::Status Server::StartHttp() {

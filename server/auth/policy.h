@@ -46,6 +46,8 @@ class NamespaceFilter {
   bool none() const { return !all() && allowed_->empty(); }
   // A stable key for caches keyed by what a caller may see ("*" for all, else the sorted set).
   const std::string& key() const;
+  // The allowed set; null for all.
+  const std::shared_ptr<const absl::flat_hash_set<std::string>>& set() const { return allowed_; }
 
  private:
   std::shared_ptr<const absl::flat_hash_set<std::string>> allowed_;

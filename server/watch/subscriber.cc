@@ -110,6 +110,7 @@ bool InFilter(const Selection& sel, const v1::ServiceEndpoint& e) {
 
 bool Selection::Matches(absl::string_view ns, absl::string_view name) const {
   if (!namespace_.empty() && ns != namespace_) return false;
+  if (allowed_namespaces != nullptr && !allowed_namespaces->contains(ns)) return false;
   if (services.empty()) return true;
   return std::find(services.begin(), services.end(), name) != services.end();
 }
