@@ -87,6 +87,21 @@ absl::Status Server::Start() {
   return absl::OkStatus();
 }
 
+std::function<int(std::string_view, std::string_view)> Server::MetricsAdmission() const {
+  if (options_.authorizer == nullptr) return nullptr;
+  // /metrics names services and namespaces: a reader of any namespace may scrape it.
+  return [authorizer = options_.authorizer](std::string_view authorization,
+                                            std::string_view peer) {
+    const auth::Request request{.rpc = "GET /metrics", .role = auth::Role::kReader,
+                                .all_namespaces = true};
+    absl::Status s = authorizer->Check(
+        auth::Peer{.address = std::string(peer), .authorization = std::string(authorization)},
+        request).status();
+    if (s.ok()) return 200;
+    return s.code() == absl::StatusCode::kUnauthenticated ? 401 : 403;
+  };
+}
+
 void Server::LogTransportSecurity() const {
   const auth::TlsOptions& tls = options_.tls;
   if (tls.enabled()) {
@@ -100,13 +115,21 @@ void Server::LogTransportSecurity() const {
         "every service's endpoints; set --tls_cert_file/--tls_key_file (docs/security.md)",
         options_.listen_address);
   }
+  const std::string& http = options_.http_listen_address;
+  if (!http.empty() && !auth::IsLoopbackAddress(http)) {
+    spdlog::warn(
+        "INSECURE: the HTTP port {} is plaintext (no TLS with Debian's civetweb); keep it on "
+        "loopback or behind a TLS proxy (docs/security.md)",
+        http);
+  }
 }
 
 absl::Status Server::StartHttp() {
   http_ = std::make_unique<metrics::HttpServer>(metrics::HttpServer::Options{
       .listen_address = options_.http_listen_address,
       .registry = registry_,
-      .ready = [this] { return ready(); }});
+      .ready = [this] { return ready(); },
+      .authorize_metrics = MetricsAdmission()});
   absl::StatusOr<int> port = http_->Start();
   if (!port.ok()) return port.status();
   http_port_.store(*port, std::memory_order_release);

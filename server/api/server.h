@@ -14,9 +14,10 @@
 //
 // Security (docs/security.md): Options::tls puts the gRPC listener on TLS (mTLS with a client
 // CA), certificates reloaded from disk while running; Options::authorizer authenticates,
-// authorizes, audits and limits every RPC (null: open, as a unit test's server). Start() warns
-// loudly when the gRPC address is not loopback and TLS is off. The HTTP port stays plaintext and
-// unauthenticated for now (loopback by default).
+// authorizes, audits and limits every RPC and /metrics (null: open, as a unit test's server).
+// Start() warns loudly when the gRPC address is not loopback and TLS is off, and when the HTTP
+// port is not loopback: it is always plaintext (Debian 12's civetweb 1.15 cannot load OpenSSL 3,
+// see docs/security.md), so bearer tokens sent to /metrics are only safe on loopback.
 //
 // Transport settings: max concurrent streams, keepalive with client pings permitted, and the max
 // receive message size, from Options.
@@ -35,8 +36,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include <grpcpp/server.h>
@@ -119,6 +122,8 @@ class Server {
   absl::Status StartHttp();
   // The start-up line about TLS, or the loud warning for a non-loopback plaintext listener.
   void LogTransportSecurity() const;
+  // The /metrics check through the authorizer (bearer tokens), or null without one.
+  std::function<int(std::string_view, std::string_view)> MetricsAdmission() const;
   // The health thread: SERVING / NOT_SERVING after Store::serving(), until Shutdown.
   void FollowStoreHealth();
 

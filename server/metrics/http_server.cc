@@ -157,6 +157,19 @@ int HttpServer::Handle(mg_connection* conn) {
     Respond(conn, 405, "Method Not Allowed", "text/plain", "method not allowed\n", head);
     return 405;
   }
+  if (path == "/metrics" && options_.authorize_metrics) {
+    const char* authorization = mg_get_header(conn, "Authorization");
+    const std::string peer = absl::StrCat(info->remote_addr, ":", info->remote_port);
+    const int code = options_.authorize_metrics(authorization ? authorization : "", peer);
+    if (code == 401) {
+      Respond(conn, 401, "Unauthorized", "text/plain", "unauthorized\n", head);
+      return 401;
+    }
+    if (code != 200) {
+      Respond(conn, 403, "Forbidden", "text/plain", "forbidden\n", head);
+      return 403;
+    }
+  }
   if (path == "/metrics") {
     Registry* registry = options_.registry ? options_.registry : &Registry::Default();
     Respond(conn, 200, "OK", kMetricsContentType, registry->Exposition(), head);

@@ -1,7 +1,7 @@
 // The HTTP side port (civetweb): `/metrics` (Prometheus text format), `/healthz` and `/readyz`.
 //
 //   GET /metrics  200, content type "text/plain; version=0.0.4; charset=utf-8", the registry's
-//                 Exposition()
+//                 Exposition(); 401 / 403 when Options::authorize_metrics refuses
 //   GET /healthz  200 "ok" while the server runs
 //   GET /readyz   200 "ok" when the readiness callback returns true (or none is set), else
 //                 503 "not ready"
@@ -26,6 +26,7 @@
 #include <atomic>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "server/metrics/metrics.h"
@@ -46,6 +47,10 @@ class HttpServer {
     std::function<bool()> ready;
     // civetweb worker threads.
     int num_threads = 2;
+    // Called per /metrics request on a civetweb thread with the Authorization header ("" when
+    // absent) and the peer address; returns the HTTP status to answer: 200 serves the metrics,
+    // 401 or 403 refuse. Null: served to everyone. (/healthz and /readyz stay open for probes.)
+    std::function<int(std::string_view authorization, std::string_view peer)> authorize_metrics;
   };
 
   explicit HttpServer(Options options);

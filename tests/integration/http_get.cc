@@ -71,9 +71,11 @@ absl::StatusOr<std::string> Exchange(int port, const std::string& request, absl:
 
 }  // namespace
 
-absl::StatusOr<HttpResponse> HttpGet(int port, absl::string_view path, absl::Duration timeout) {
+absl::StatusOr<HttpResponse> HttpGet(int port, absl::string_view path, absl::Duration timeout,
+                                     absl::string_view headers) {
   const std::string request =
-      absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+      absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n",
+                   headers, "\r\n");
   absl::StatusOr<std::string> raw = Exchange(port, request, timeout);
   if (!raw.ok()) return raw.status();
   const size_t head_end = raw->find("\r\n\r\n");

@@ -20,11 +20,13 @@ struct HttpResponse {
   std::string body;
 };
 
-// GET http://127.0.0.1:<port><path> with "Connection: close" and reads to EOF.
+// GET http://127.0.0.1:<port><path> with "Connection: close" (and `headers`, each line ending
+// in "\r\n") and reads to EOF.
 // Errors: UNAVAILABLE (connect / send / receive failed or timed out after `timeout`),
 // DATA_LOSS (the response is not HTTP/1.x, or its body is shorter than its Content-Length).
 absl::StatusOr<HttpResponse> HttpGet(int port, absl::string_view path,
-                                     absl::Duration timeout = absl::Seconds(10));
+                                     absl::Duration timeout = absl::Seconds(10),
+                                     absl::string_view headers = "");
 
 }  // namespace slicekeeper::integration
 

@@ -22,6 +22,7 @@
 #include "server/auth/authorizer.h"
 #include "server/store/store.h"
 #include "tests/api/watch_client.h"
+#include "tests/integration/http_get.h"
 #include "tests/security/test_certs.h"
 #include "tests/store/store_test_util.h"
 #include "tests/test_util.h"
@@ -79,7 +80,7 @@ class SecurityTest : public ::testing::Test {
       std::ofstream(policy_file_) << kPolicy;
     }
     token_file_ = dir + "/tokens.csv";
-    WriteTokens("tok-deployer,deployer,deployers\n");
+    WriteTokens("tok-deployer,deployer,deployers\ntok-nobody,nobody\n");
     audit_file_ = absl::StrCat(dir, "/audit-", ::testing::UnitTest::GetInstance()->random_seed(),
                                "-", reinterpret_cast<uintptr_t>(this), ".log");
     auto authorizer = auth::Authorizer::Create(auth::Authorizer::Options{
@@ -93,7 +94,7 @@ class SecurityTest : public ::testing::Test {
     store_ = std::make_unique<store::Store>(store::Store::Options{});
     Server::Options o;
     o.listen_address = "127.0.0.1:0";
-    o.http_listen_address = "";
+    o.http_listen_address = "127.0.0.1:0";
     // The server reads a copy of its certificate, which a test may rotate.
     live_ = {absl::StrCat(audit_file_, ".crt"), absl::StrCat(audit_file_, ".key")};
     TestCerts::Install(pki_->server.cert, live_.cert);
@@ -344,6 +345,24 @@ TEST_F(SecurityTest, BearerTokensAndTokenFileReload) {
   const std::string audit = TestCerts::Read(audit_file_);
   EXPECT_THAT(audit, HasSubstr("\"identity\":\"deployer\""));
   EXPECT_THAT(audit, ::testing::Not(HasSubstr("tok-")));
+}
+
+// /metrics goes through the same authorizer (bearer tokens): 401 without credentials, 403 for
+// an identity with no role, 200 for a reader of any namespace; /healthz stays open for probes.
+TEST_F(SecurityTest, MetricsNeedsAReader) {
+  Start(auth::ClientAuth::kRequest);
+  auto get = [&](const std::string& headers) {
+    auto r = integration::HttpGet(server_->http_port(), "/metrics", kTimeout, headers);
+    EXPECT_OK(r.status());
+    return r.ok() ? r->status : 0;
+  };
+  EXPECT_EQ(get(""), 401);
+  EXPECT_EQ(get("Authorization: Bearer tok-wrong\r\n"), 401);
+  EXPECT_EQ(get("Authorization: Bearer tok-nobody\r\n"), 403);
+  EXPECT_EQ(get("Authorization: Bearer tok-deployer\r\n"), 200);
+  auto health = integration::HttpGet(server_->http_port(), "/healthz", kTimeout);
+  ASSERT_OK(health.status());
+  EXPECT_EQ(health->status, 200);
 }
 
 // The server certificate rotated on disk is served to new connections without a restart, and
