@@ -302,24 +302,27 @@ TEST_F(SecurityTest, DeniedBatchAppliesNothingAndIsAudited) {
 TEST_F(SecurityTest, NamespaceLimitedWatcherSeesOnlyItsNamespaces) {
   Start(auth::ClientAuth::kRequire);
   client::Client* reader = Connect(&pki_->reader);
+  auto first = store_->ApplyChanges({Upsert("team-a", "web", Ip(1)), Upsert("team-b", "db", Ip(1))});
+  ASSERT_OK(first.status());
   WatchClient* w = Watch(reader, "");
-  ASSERT_TRUE(w->AwaitRevision(store_->revision(), kTimeout));
-  ASSERT_OK(store_->ApplyChanges({Upsert("team-b", "db", Ip(1))}).status());
-  auto last = store_->ApplyChanges({Upsert("team-a", "web", Ip(2))});
-  ASSERT_OK(last.status());
-  ASSERT_TRUE(w->AwaitEvents(v1::WatchEvent::ADDED, 1, kTimeout));
+  // Synced: the snapshot (filtered) is in, what follows is live.
+  ASSERT_TRUE(w->AwaitRevision(first->revision, kTimeout));
+  ASSERT_OK(store_->ApplyChanges({Upsert("team-b", "cache", Ip(2))}).status());
+  ASSERT_OK(store_->ApplyChanges({Upsert("team-a", "api", Ip(3))}).status());
+  ASSERT_TRUE(w->AwaitEvents(v1::WatchEvent::ADDED, 2, kTimeout));
   for (const auto& [key, slice] : w->slices()) {
     EXPECT_EQ(slice.metadata().namespace_(), "team-a") << key;
   }
-  EXPECT_EQ(w->slices().size(), 1u);
+  EXPECT_EQ(w->slices().size(), 2u);
   auto listed = reader->ListServices("");
   ASSERT_OK(listed.status());
-  ASSERT_EQ(listed->services_size(), 1);
+  ASSERT_EQ(listed->services_size(), 2);
   EXPECT_EQ(listed->services(0).namespace_(), "team-a");
+  EXPECT_EQ(listed->services(1).namespace_(), "team-a");
   v1::ListEndpointSlicesRequest all;
   auto slices = reader->ListAllEndpointSlices(all);
   ASSERT_OK(slices.status());
-  ASSERT_EQ(slices->slices_size(), 1);
+  ASSERT_EQ(slices->slices_size(), 2);
   EXPECT_EQ(slices->slices(0).metadata().namespace_(), "team-a");
   // Naming a namespace outside its scope is refused, not filtered.
   v1::WatchRequest b;
