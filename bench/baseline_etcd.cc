@@ -187,8 +187,8 @@ class RawEtcdSystem final : public System {
     return std::make_unique<TxnWriter>(kv_.get(), std::move(on_ack));
   }
 
-  std::vector<std::pair<std::string, int64_t>> Rss() const override {
-    return {{"etcd", RssKiB(cluster_->pid(0))}};
+  std::vector<std::pair<std::string, int>> Processes() const override {
+    return {{"etcd", cluster_->pid(0)}};
   }
 
  private:

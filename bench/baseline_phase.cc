@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -140,6 +141,53 @@ void Join(const std::vector<BatchRecord>& batches,
 
 }  // namespace
 
+CostMeter::CostMeter(std::vector<std::pair<std::string, int>> processes)
+    : processes_(std::move(processes)) {
+  for (const auto& [name, pid] : processes_) before_.push_back(ReadProcStats(pid));
+}
+
+std::vector<ProcessCost> CostMeter::Cost(int64_t changes, int64_t batches) const {
+  std::vector<ProcessCost> out;
+  const double per_change = 1.0 / std::max<int64_t>(1, changes);
+  const double per_batch = 1.0 / std::max<int64_t>(1, batches);
+  for (size_t i = 0; i < processes_.size(); ++i) {
+    const ProcStats now = ReadProcStats(processes_[i].second);
+    const ProcStats& then = before_[i];
+    ProcessCost c{.name = processes_[i].first, .ok = now.ok && then.ok};
+    if (c.ok) {
+      c.cpu_us_per_change = (now.cpu_seconds() - then.cpu_seconds()) * 1e6 * per_change;
+      c.voluntary_switches_per_batch =
+          (now.voluntary_switches - then.voluntary_switches) * per_batch;
+      c.involuntary_switches_per_batch =
+          (now.involuntary_switches - then.involuntary_switches) * per_batch;
+      c.minor_faults_per_batch = (now.minor_faults - then.minor_faults) * per_batch;
+      c.rss_kib = now.rss_kib;
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+PhaseResult RunLoad(System& sys, const Churn& churn, DeliveryLog& log, const Workload& wl) {
+  PhaseResult p;
+  p.phase = "load";
+  const CostMeter meter(sys.Processes());
+  const int64_t start = NowNs();
+  if (absl::Status s = sys.Fill(churn, wl.services); !s.ok()) {
+    p.first_error = s.ToString();
+    return p;
+  }
+  if (absl::Status s = sys.Watch(wl.watch, &log); !s.ok()) {
+    p.first_error = s.ToString();
+    return p;
+  }
+  p.batches_sent = p.batches_acked = wl.services;
+  p.achieved = static_cast<double>(wl.services) * wl.endpoints / ((NowNs() - start) / 1e9);
+  p.saturated = true;
+  p.processes = meter.Cost(static_cast<int64_t>(wl.services) * wl.endpoints, wl.services);
+  return p;
+}
+
 PhaseResult RunPhase(System& sys, Churn& churn, DeliveryLog& log, const Workload& wl, double rate) {
   PhaseResult p;
   p.target_rate = rate;
@@ -153,6 +201,7 @@ PhaseResult RunPhase(System& sys, Churn& churn, DeliveryLog& log, const Workload
     p.first_error = writer.status().ToString();
     return p;
   }
+  const CostMeter meter(sys.Processes());
   const int64_t start = NowNs();
   SendLoop(**writer, churn, ledger, wl, rate, start, start + absl::ToInt64Nanoseconds(wl.duration));
   (*writer)->Finish();
@@ -174,7 +223,7 @@ PhaseResult RunPhase(System& sys, Churn& churn, DeliveryLog& log, const Workload
   p.saturated = rate <= 0 || p.achieved < 0.95 * rate;
   Drain(log, wl, newest);
   Join(batches, log.Take(), wl, &p);
-  p.rss_kib = sys.Rss();
+  p.processes = meter.Cost(p.batches_acked * wl.batch, p.batches_acked);
   return p;
 }
 

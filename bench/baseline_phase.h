@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "bench/baseline_systems.h"
 #include "bench/churn.h"
+#include "bench/proc_stats.h"
 
 namespace slicekeeper::bench {
 
@@ -28,6 +29,30 @@ struct Workload {
   std::vector<std::vector<int>> watch;
 };
 
+// What a phase cost one process of the system, from /proc/<pid>/stat and /proc/<pid>/status read
+// before the first batch and after the watchers caught up (bench/proc_stats.h): CPU (user +
+// system) per endpoint change acked, context switches and minor page faults per batch acked, and
+// resident memory at the end.
+struct ProcessCost {
+  std::string name;
+  bool ok = false;  // false: /proc could not be read (the process died)
+  double cpu_us_per_change = 0;
+  double voluntary_switches_per_batch = 0, involuntary_switches_per_batch = 0;
+  double minor_faults_per_batch = 0;
+  int64_t rss_kib = 0;
+};
+
+// Samples the processes before a phase; Cost() divides what they spent since by its work.
+class CostMeter {
+ public:
+  explicit CostMeter(std::vector<std::pair<std::string, int>> processes);
+  std::vector<ProcessCost> Cost(int64_t changes, int64_t batches) const;
+
+ private:
+  std::vector<std::pair<std::string, int>> processes_;
+  std::vector<ProcStats> before_;
+};
+
 struct PhaseResult {
   std::string system, phase;
   double target_rate = 0;  // endpoint changes/s; 0: unthrottled
@@ -39,8 +64,14 @@ struct PhaseResult {
   // Propagation latency in ms: ack->event and send->event.
   double ack_p50 = 0, ack_p99 = 0, ack_p999 = 0;
   double send_p50 = 0, send_p99 = 0, send_p999 = 0;
-  std::vector<std::pair<std::string, int64_t>> rss_kib;  // at the end of the phase
+  // Per process of the system. For the "load" phase: the initial fill (changes = its endpoints,
+  // batches = its services) and the watchers' opening.
+  std::vector<ProcessCost> processes;
 };
+
+// Fills `churn`'s services into the system and opens the watchers of wl.watch recording into
+// `log`, measured as the phase "load".
+PhaseResult RunLoad(System& sys, const Churn& churn, DeliveryLog& log, const Workload& wl);
 
 // Sends batches of wl.batch changes of `churn` (service i % services for the i-th) for
 // wl.duration at `rate` changes/s (0: as fast as acks allow), waits for every ack and for the

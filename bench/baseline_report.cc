@@ -19,10 +19,46 @@ std::string DisplayName(const std::string& system) {
 
 std::string Rss(const PhaseResult& p) {
   std::vector<std::string> parts;
-  for (const auto& [name, kib] : p.rss_kib) {
-    parts.push_back(absl::StrFormat("%s %.0f", name, kib / 1024.0));
+  for (const ProcessCost& c : p.processes) {
+    parts.push_back(absl::StrFormat("%s %.0f", c.name, c.rss_kib / 1024.0));
   }
   return absl::StrJoin(parts, " + ");
+}
+
+// Sums over the system's processes (a slicekeeper over etcd costs both).
+double CpuUsPerChange(const PhaseResult& p) {
+  double sum = 0;
+  for (const ProcessCost& c : p.processes) sum += c.cpu_us_per_change;
+  return sum;
+}
+int64_t RssKiBTotal(const PhaseResult& p) {
+  int64_t sum = 0;
+  for (const ProcessCost& c : p.processes) sum += c.rss_kib;
+  return sum;
+}
+
+std::string CostTable(const Report& r) {
+  const double endpoints = static_cast<double>(r.workload.services) * r.workload.endpoints;
+  std::string out =
+      "\nCost per process (/proc, from the first batch to the watchers' catching up; load: per "
+      "endpoint written):\n\n| system | phase | process | CPU µs/change | voluntary cs/batch | "
+      "involuntary cs/batch | minor faults/batch | RSS MiB | RSS B/endpoint |\n"
+      "|---|---|---|---|---|---|---|---|---|\n";
+  for (const PhaseResult& p : r.phases) {
+    for (const ProcessCost& c : p.processes) {
+      if (!c.ok) {
+        absl::StrAppendFormat(&out, "| %s | %s | %s | gone | | | | | |\n", DisplayName(p.system),
+                              p.phase, c.name);
+        continue;
+      }
+      absl::StrAppendFormat(&out, "| %s | %s | %s | %.2f | %.2f | %.2f | %.1f | %.0f | %.0f |\n",
+                            DisplayName(p.system), p.phase, c.name, c.cpu_us_per_change,
+                            c.voluntary_switches_per_batch, c.involuntary_switches_per_batch,
+                            c.minor_faults_per_batch, c.rss_kib / 1024.0,
+                            c.rss_kib * 1024.0 / endpoints);
+    }
+  }
+  return out;
 }
 
 const PhaseResult* Find(const Report& r, const std::string& system, const std::string& phase) {
@@ -47,6 +83,34 @@ struct Comparison {
   double p99_send = 0;    // the same, send->ev
   const PhaseResult *peak, *etcd_peak, *common, *etcd_common;
 };
+
+// CPU per change against the null server's (the transport floor: bigger is worse) in each
+// phase both ran, and RSS after the peak against raw etcd's.
+std::string CostRatios(const Report& r) {
+  std::string out;
+  const PhaseResult* etcd_peak = Find(r, "etcd", "peak");
+  for (const char* system : {"memory", "rocksdb", "sk-etcd", "etcd"}) {
+    std::vector<std::string> parts;
+    for (const char* phase : {"common", "target", "peak"}) {
+      const PhaseResult *p = Find(r, system, phase), *floor = Find(r, "null", phase);
+      if (p == nullptr || floor == nullptr) continue;
+      parts.push_back(absl::StrFormat("%s %s (%.2f / %.2f µs)", phase,
+                                      Times(Ratio(CpuUsPerChange(*p), CpuUsPerChange(*floor))),
+                                      CpuUsPerChange(*p), CpuUsPerChange(*floor)));
+    }
+    const PhaseResult* peak = Find(r, system, "peak");
+    if (peak != nullptr && etcd_peak != nullptr && std::string(system) != "etcd") {
+      parts.push_back(absl::StrFormat(
+          "RSS after peak %s raw etcd's (%.0f / %.0f MiB)",
+          Times(Ratio(RssKiBTotal(*peak), RssKiBTotal(*etcd_peak))), RssKiBTotal(*peak) / 1024.0,
+          RssKiBTotal(*etcd_peak) / 1024.0));
+    }
+    if (parts.empty()) continue;
+    absl::StrAppendFormat(&out, "- %s: CPU per change vs the null server: %s\n",
+                          DisplayName(system), absl::StrJoin(parts, "; "));
+  }
+  return out.empty() ? out : absl::StrCat("\nCost ratios (same run):\n", out);
+}
 
 std::vector<Comparison> Compare(const Report& r) {
   std::vector<Comparison> out;
@@ -126,7 +190,9 @@ std::string ToTable(const Report& r) {
                             p.first_error);
     }
   }
+  absl::StrAppend(&out, CostTable(r));
   absl::StrAppend(&out, Ratios(r));
+  absl::StrAppend(&out, CostRatios(r));
   for (const std::string& f : r.failures) absl::StrAppend(&out, "FAILED: ", f, "\n");
   return out;
 }
@@ -142,16 +208,24 @@ std::string ToJson(const Report& r) {
   };
   std::vector<std::string> phases;
   for (const PhaseResult& p : r.phases) {
-    std::vector<std::string> rss;
-    for (const auto& [name, kib] : p.rss_kib) rss.push_back(absl::StrCat(quote(name), ":", kib));
+    std::vector<std::string> procs;
+    for (const ProcessCost& c : p.processes) {
+      procs.push_back(absl::StrFormat(
+          "%s:{\"ok\":%s,\"cpu_us_per_change\":%.3f,\"voluntary_switches_per_batch\":%.3f,"
+          "\"involuntary_switches_per_batch\":%.3f,\"minor_faults_per_batch\":%.3f,"
+          "\"rss_kib\":%d}",
+          quote(c.name), c.ok ? "true" : "false", c.cpu_us_per_change,
+          c.voluntary_switches_per_batch, c.involuntary_switches_per_batch,
+          c.minor_faults_per_batch, c.rss_kib));
+    }
     phases.push_back(absl::StrFormat(
         "{\"system\":%s,\"phase\":%s,\"target_rate\":%.0f,\"achieved\":%.1f,\"saturated\":%s,"
         "\"batches_acked\":%d,\"batches_failed\":%d,\"first_error\":%s,\"deliveries\":%d,"
         "\"missing\":%d,\"ack_to_event_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"p999\":%.3f},"
-        "\"send_to_event_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"p999\":%.3f},\"rss_kib\":{%s}}",
+        "\"send_to_event_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"p999\":%.3f},\"processes\":{%s}}",
         quote(p.system), quote(p.phase), p.target_rate, p.achieved, p.saturated ? "true" : "false",
         p.batches_acked, p.batches_failed, quote(p.first_error), p.deliveries, p.missing, p.ack_p50,
-        p.ack_p99, p.ack_p999, p.send_p50, p.send_p99, p.send_p999, absl::StrJoin(rss, ",")));
+        p.ack_p99, p.ack_p999, p.send_p50, p.send_p99, p.send_p999, absl::StrJoin(procs, ",")));
   }
   std::vector<std::string> failures;
   for (const std::string& f : r.failures) failures.push_back(quote(f));

@@ -183,9 +183,9 @@ class SlicekeeperSystem final : public System {
     return std::make_unique<StreamWriter>(registry_.get(), streams_, std::move(on_ack));
   }
 
-  std::vector<std::pair<std::string, int64_t>> Rss() const override {
-    std::vector<std::pair<std::string, int64_t>> out = {{label_, RssKiB(server_->pid())}};
-    if (etcd_ != nullptr) out.emplace_back("etcd", RssKiB(etcd_->pid(0)));
+  std::vector<std::pair<std::string, int>> Processes() const override {
+    std::vector<std::pair<std::string, int>> out = {{label_, server_->pid()}};
+    if (etcd_ != nullptr) out.emplace_back("etcd", etcd_->pid(0));
     return out;
   }
 

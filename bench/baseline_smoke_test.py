@@ -52,17 +52,28 @@ def main():
     report = json.loads(run.stdout)
     assert report["failures"] == [], report["failures"]
     seen = set()
+    cpu_us = {}
     for p in report["phases"]:
         where = f'{p["system"]}/{p["phase"]}'
         seen.add(where)
         assert p["batches_acked"] > 0 and p["batches_failed"] == 0, where
+        assert p["achieved"] > 0, where
+        # Each system is one process here, read from /proc around the phase: it holds memory and
+        # spent CPU on the changes (in 10 ms ticks: a short phase may read 0, a whole run not).
+        (name, cost), = p["processes"].items()
+        assert name == ("null_server" if p["system"] == "null" else "slicekeeper"), (where, name)
+        assert cost["ok"] and cost["rss_kib"] > 0, (where, cost)
+        assert cost["cpu_us_per_change"] >= 0 and cost["voluntary_switches_per_batch"] >= 0, where
+        cpu_us[p["system"]] = cpu_us.get(p["system"], 0) + cost["cpu_us_per_change"]
+        if p["phase"] == "load":
+            continue
         # 5 watchers x 2 of 10 services: each service has one watcher, so one delivery a batch.
         assert p["deliveries"] == p["batches_acked"], (where, p["deliveries"], p["batches_acked"])
         assert p["missing"] == 0, where
-        assert p["achieved"] > 0, where
     for system in ("null", "memory"):
-        for phase in ("common", "target", "peak"):
+        for phase in ("load", "common", "target", "peak"):
             assert f"{system}/{phase}" in seen, (system, phase, seen)
+        assert cpu_us[system] > 0, (system, "spent no CPU in the whole run")
     print("ok:", ", ".join(f'{p["system"]}/{p["phase"]} {p["achieved"]:.0f}/s'
                            for p in report["phases"]))
 

@@ -88,8 +88,9 @@ class System {
                              DeliveryLog* log) = 0;
   virtual void StopWatchers() = 0;
   virtual absl::StatusOr<std::unique_ptr<ChangeWriter>> NewWriter(ChangeWriter::AckFn on_ack) = 0;
-  // Resident memory of the system's processes now: (label, KiB), e.g. {"slicekeeper", 123456}.
-  virtual std::vector<std::pair<std::string, int64_t>> Rss() const = 0;
+  // The system's processes: (label, pid), e.g. {"slicekeeper", 1234}, {"etcd", 1240}. The
+  // harness reads their CPU, context switches, page faults and RSS from /proc around each phase.
+  virtual std::vector<std::pair<std::string, int>> Processes() const = 0;
 };
 
 struct SlicekeeperOptions {

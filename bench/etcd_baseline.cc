@@ -24,7 +24,10 @@
 // watch per (watcher, service). Every system gets the same change sequence (one Churn per system,
 // same seed).
 //
-// Phases per system, --duration each, in this order:
+// Phases per system, in this order:
+//   load    the N x M endpoints written (N batches) and the watchers opened: its rate, and its
+//           cost per endpoint written;
+// then --duration each:
 //   common  at --common_rate changes/s, the same for every system (the latency comparison); if
 //           raw etcd cannot sustain it, the rate is lowered to at most half of raw etcd's peak
 //           and raw etcd's common phase is run again after its peak (raw etcd runs first, so
@@ -38,14 +41,20 @@
 // (ack->ev; negative when the watcher had it first) and from the send (send->ev), to the first
 // watcher message carrying a revision >= the batch's revision (acks and events carry the commit
 // revision; one process, one monotonic clock). After each phase the bench waits (up to 15 s) for
-// the watchers to catch up; deliveries that never came are "missing". RSS: VmRSS of the server
-// (and of its etcd for sk-etcd; of etcd for raw etcd) at the end of each phase.
+// the watchers to catch up; deliveries that never came are "missing". Cost, per process of the
+// system (the server, and its etcd for sk-etcd; etcd for raw etcd), from /proc between the first
+// send and the watchers' catching up: CPU (user + system) µs per endpoint change, voluntary and
+// involuntary context switches and minor page faults per batch, VmRSS at the end of the phase and
+// per loaded endpoint (N x M; the churn keeps sizes put). Reviewers compare these beside the rates:
+// the ratios below set CPU per change against the null server's (the transport floor) and RSS
+// against raw etcd's.
 //
 //   build/bench/etcd_baseline --duration=10s [--systems=etcd,memory,rocksdb,sk-etcd]
 //       [--rate=20000 --common_rate=5000 --services=100 --endpoints=100 --watchers=50] [-o json]
 // The defaults take about 2.5 minutes on 2 cores. Progress goes to stderr, results to stdout.
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -53,6 +62,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/status/status.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "bench/baseline_phase.h"
@@ -144,9 +154,11 @@ absl::Status RunSystem(const std::string& kind, const Workload& wl, double* comm
   absl::StatusOr<std::unique_ptr<System>> sys = StartSystem(kind);
   if (!sys.ok()) return sys.status();
   Churn churn(wl.services, wl.endpoints, 7);
-  if (absl::Status s = (*sys)->Fill(churn, wl.services); !s.ok()) return s;
   DeliveryLog log(static_cast<int>(wl.watch.size()), wl.services);
-  if (absl::Status s = (*sys)->Watch(wl.watch, &log); !s.ok()) return s;
+  PhaseResult load = RunLoad(**sys, churn, log, wl);
+  load.system = kind;
+  if (!load.first_error.empty()) return absl::InternalError(load.first_error);
+  results->push_back(load);
   const double rate = absl::GetFlag(FLAGS_rate);
   std::vector<std::pair<std::string, double>> phases = {{"common", *common_rate}};
   if (rate > 0 && rate != *common_rate) phases.emplace_back("target", rate);
@@ -161,7 +173,9 @@ absl::Status RunSystem(const std::string& kind, const Workload& wl, double* comm
     results->push_back(p);
     // Raw etcd sets the common rate: at most half its peak when it could not sustain the
     // requested one.
-    if (kind == "etcd" && name == "peak" && results->front().saturated) {
+    auto common = std::find_if(results->begin(), results->end(),
+                               [](const PhaseResult& q) { return q.phase == "common"; });
+    if (kind == "etcd" && name == "peak" && common != results->end() && common->saturated) {
       *common_rate = std::min(*common_rate, p.achieved / 2);
       std::erase_if(*results, [](const PhaseResult& q) { return q.phase == "common"; });
       phases.emplace_back("common", *common_rate);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -20,13 +21,30 @@ int64_t StatusField(const std::string& status, const std::string& key) {
   return std::atoll(status.c_str() + at + key.size() + 2);
 }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream file(path);
+  std::stringstream s;
+  s << "\n" << file.rdbuf();
+  return s.str();
+}
+
+// Context switches of every live thread: /proc/<pid>/status counts the main thread's alone.
+void AddThreadSwitches(int pid, ProcStats* out) {
+  std::error_code ec;
+  for (const auto& task :
+       std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"), ec)) {
+    const std::string s = ReadFile(task.path() / "status");
+    const int64_t voluntary = StatusField(s, "voluntary_ctxt_switches");
+    const int64_t involuntary = StatusField(s, "nonvoluntary_ctxt_switches");
+    if (voluntary >= 0) out->voluntary_switches += voluntary;
+    if (involuntary >= 0) out->involuntary_switches += involuntary;
+  }
+}
+
 }  // namespace
 
 ProcStats ReadProcStats(int pid) {
   ProcStats out;
-  std::ifstream status_file(absl::StrCat("/proc/", pid, "/status"));
-  std::stringstream status;
-  status << "\n" << status_file.rdbuf();
   std::ifstream stat_file(absl::StrCat("/proc/", pid, "/stat"));
   std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
   // Fields after the command name, which is in parentheses and may hold spaces.
@@ -41,10 +59,8 @@ ProcStats ReadProcStats(int pid) {
   out.minor_faults = std::atoll(f[7].c_str());
   out.user_seconds = static_cast<double>(std::atoll(f[11].c_str())) / ticks;
   out.system_seconds = static_cast<double>(std::atoll(f[12].c_str())) / ticks;
-  const std::string s = status.str();
-  out.rss_kib = StatusField(s, "VmRSS");
-  out.voluntary_switches = StatusField(s, "voluntary_ctxt_switches");
-  out.involuntary_switches = StatusField(s, "nonvoluntary_ctxt_switches");
+  out.rss_kib = StatusField(ReadFile(absl::StrCat("/proc/", pid, "/status")), "VmRSS");
+  AddThreadSwitches(pid, &out);
   out.ok = out.rss_kib >= 0;
   return out;
 }

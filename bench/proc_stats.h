@@ -1,6 +1,9 @@
 // ProcStats: what a benchmark reads about a process from /proc/<pid>/stat and /proc/<pid>/status:
 // resident memory, CPU time (user + system), context switches and minor page faults. Harnesses
 // sample a server before and after a phase and report the differences per change or per event.
+// CPU time and faults are the whole process's, in clock ticks (10 ms: phases must be long enough
+// to spend many); context switches are summed over the threads alive when read (the kernel keeps
+// no process total), so a thread that exits in between takes its switches with it.
 //
 // Thread-safety: stateless functions.
 //

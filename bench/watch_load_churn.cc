@@ -33,6 +33,7 @@ namespace {
 
 struct ChurnResult {
   double changes_per_s = 0;  // acked
+  int64_t changes = 0;       // acked
   absl::Time end;            // when the last ack arrived
   // Per service: the highest revision of an acked batch that changed something (0: none).
   std::vector<int64_t> last_revision;
@@ -84,7 +85,8 @@ ChurnResult Churn100(Cluster& c, Churn& churn, int services, double seconds, dou
   reader.join();
   stream->Finish();
   result.end = absl::Now();
-  result.changes_per_s = acked.load() / absl::ToDoubleSeconds(result.end - start);
+  result.changes = acked.load();
+  result.changes_per_s = result.changes / absl::ToDoubleSeconds(result.end - start);
   return result;
 }
 
@@ -122,8 +124,12 @@ void ChurnPhases(const std::string& binary) {
   Churn churn(hot, kEndpoints, 7);
   std::printf("%d watchers, %s view, %d hot services\n", n, endpoints_view ? "ENDPOINTS" : "SLICES",
               hot);
-  std::printf("%-6s %10s %12s %14s %10s %9s %9s %9s %9s\n", "phase", "changes/s", "events/s",
-              "endpoints/s", "drain ms", "p50 ms", "p99 ms", "p999 ms", "rss MiB");
+  // us/change and us/event: the server's CPU (user + system, /proc) from the first batch to the
+  // watchers' catching up, per endpoint change acked and per watch event delivered; cs/batch: its
+  // context switches (voluntary + involuntary, every thread) per 100-change batch.
+  std::printf("%-6s %10s %12s %14s %10s %9s %9s %9s %9s %9s %9s %9s\n", "phase", "changes/s",
+              "events/s", "endpoints/s", "drain ms", "p50 ms", "p99 ms", "p999 ms", "us/change",
+              "us/event", "cs/batch", "rss MiB");
   double peak = 0;
   // Phases: a fraction of the peak (<= 1; 1 = the peak itself) or a fixed rate (> 1, changes/s).
   std::vector<double> phases = {1.0, 0.1, 0.5};
@@ -144,6 +150,7 @@ void ChurnPhases(const std::string& binary) {
     rec.measuring = true;
     const int64_t events0 = rec.events.load(), endpoints0 = rec.endpoints.load();
     const absl::Time t0 = absl::Now();
+    const ProcStats cost0 = ReadProcStats(c.server->pid());
     const ChurnResult churned = Churn100(c, churn, hot, seconds,
                                          fraction < 1   ? peak * fraction
                                          : fraction > 1 ? fraction
@@ -151,7 +158,14 @@ void ChurnPhases(const std::string& binary) {
     const std::optional<absl::Time> caught_up =
         AwaitCaughtUp(watchers, churned.last_revision, absl::Seconds(60));
     rec.measuring = false;
+    const ProcStats cost1 = ReadProcStats(c.server->pid());
     const double elapsed = absl::ToDoubleSeconds(caught_up.value_or(absl::Now()) - t0);
+    const double changes = static_cast<double>(churned.changes);
+    const double events = static_cast<double>(rec.events.load() - events0);
+    const double cpu_us = (cost1.cpu_seconds() - cost0.cpu_seconds()) * 1e6;
+    const double switches = static_cast<double>(
+        cost1.voluntary_switches + cost1.involuntary_switches - cost0.voluntary_switches -
+        cost0.involuntary_switches);
     const double events_per_s = (rec.events.load() - events0) / elapsed;
     const double endpoints_per_s = (rec.endpoints.load() - endpoints0) / elapsed;
     if (fraction == 1.0) peak = churned.changes_per_s;
@@ -169,7 +183,7 @@ void ChurnPhases(const std::string& binary) {
       }
     }
     std::printf(
-        "%-6s %10.0f %12.0f %14.0f %10s %9.2f %9.2f %9.2f %9.1f\n",
+        "%-6s %10.0f %12.0f %14.0f %10s %9.2f %9.2f %9.2f %9.2f %9.3f %9.2f %9.1f\n",
         fraction == 1.0  ? "peak"
         : fraction > 1.0 ? absl::StrCat(static_cast<int64_t>(fraction), "/s").c_str()
                          : absl::StrCat(static_cast<int>(fraction * 100), "%").c_str(),
@@ -178,7 +192,9 @@ void ChurnPhases(const std::string& binary) {
             ? absl::StrFormat("%.0f", absl::ToDoubleMilliseconds(*caught_up - churned.end)).c_str()
             : "timeout",
         Percentile(absl::MakeSpan(latencies), 0.5), Percentile(absl::MakeSpan(latencies), 0.99),
-        Percentile(absl::MakeSpan(latencies), 0.999), RssKiB(c.server->pid()) / 1024.0);
+        Percentile(absl::MakeSpan(latencies), 0.999), cpu_us / std::max(1.0, changes),
+        cpu_us / std::max(1.0, events), switches * 100 / std::max(1.0, changes),
+        cost1.rss_kib / 1024.0);
     std::fflush(stdout);
   }
   for (auto& w : watchers) w->Stop();
