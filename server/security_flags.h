@@ -17,6 +17,7 @@ namespace slicekeeper {
 
 struct Security {
   auth::TlsOptions tls;
+  // Null when no flag asks for tokens, a policy, an audit log or limits (open, as before).
   std::unique_ptr<auth::Authorizer> authorizer;
 };
 

@@ -1,11 +1,10 @@
 #include "server/auth/audit_log.h"
+#include "server/auth/internal/read_file.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "tests/test_util.h"
@@ -13,12 +12,7 @@
 namespace slicekeeper::auth {
 namespace {
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string ReadAll(const std::string& path) { return internal::ReadFile(path).value_or(""); }
 
 // A record is one JSON line with every field, strings escaped.
 TEST(AuditLineTest, Format) {

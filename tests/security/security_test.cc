@@ -258,7 +258,9 @@ TEST_F(SecurityTest, AuthorizationMatrix) {
     for (size_t i = 0; i < rpcs.size(); ++i) {
       const absl::Status s = rpcs[i].call(c);
       EXPECT_EQ(s.code(), codes[i]) << role << " " << rpcs[i].name << ": " << s;
-      if (s.code() == kDenied) EXPECT_THAT(s.message(), HasSubstr("is not a")) << s;
+      if (s.code() == kDenied) {
+        EXPECT_THAT(s.message(), HasSubstr("is not a")) << s;
+      }
     }
   }
 }
