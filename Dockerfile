@@ -11,8 +11,9 @@
 # --- builder: the repository's own dependency script, then a Release build of the binaries. ---
 FROM debian:12 AS builder
 WORKDIR /src
-# The dependency script alone first: its layer is rebuilt only when the script changes.
-COPY scripts/install-deps.sh scripts/install-deps.sh
+# The dependency script alone first (with the xDS protos' npm pin it fetches): its layer is
+# rebuilt only when they change.
+COPY scripts/install-deps.sh scripts/xds-protos.pin scripts/
 RUN bash scripts/install-deps.sh && rm -rf /var/lib/apt/lists/*
 COPY . .
 # Only the two binaries are built: no test or benchmark target (SK_BUILD_BENCH=OFF skips even

@@ -134,6 +134,7 @@ void RawWatch::Start(grpc::GenericStub* stub, const v1::WatchRequest& request) {
 
 void RawWatch::OnReadDone(bool ok) {
   if (!ok) return;
+  message_bytes_ = response_.Length();
   if (!ScanWatchResponse(&response_, &scanned_)) {
     std::fprintf(stderr, "RawWatch: a WatchResponse did not scan\n");
     std::abort();

@@ -58,12 +58,15 @@ class RawWatch : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuff
  protected:
   // One message's events. A message that does not scan aborts the harness.
   virtual void OnEvents(const std::vector<ScannedEvent>& events) = 0;
+  // The size of the message whose events OnEvents is given (valid during OnEvents).
+  size_t message_bytes() const { return message_bytes_; }
 
  private:
   grpc::ClientContext ctx_;
   grpc::ByteBuffer request_;
   grpc::ByteBuffer response_;
   std::vector<ScannedEvent> scanned_;
+  size_t message_bytes_ = 0;
   absl::Mutex mu_;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
 };

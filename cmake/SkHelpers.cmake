@@ -34,3 +34,24 @@ function(sk_cc_test)
   endif()
   set_tests_properties(${SK_NAME} PROPERTIES TIMEOUT ${SK_TIMEOUT} LABELS "${SK_LABELS}")
 endfunction()
+
+# sk_internal_proto(NAME name PROTO internal/x.proto): a library of one proto of the current
+# directory that never goes on the wire (a storage format), generated under the binary dir with
+# the API protos as include root, so that it is included by its repository path (".../x.pb.h").
+function(sk_internal_proto)
+  cmake_parse_arguments(SK "" "NAME;PROTO" "" ${ARGN})
+  set(out ${CMAKE_CURRENT_BINARY_DIR}/gen)
+  set(src ${CMAKE_CURRENT_SOURCE_DIR}/${SK_PROTO})
+  file(RELATIVE_PATH rel ${PROJECT_SOURCE_DIR} ${src})
+  string(REGEX REPLACE "\\.proto$" "" base ${rel})
+  file(MAKE_DIRECTORY ${out})
+  add_custom_command(
+    OUTPUT ${out}/${base}.pb.cc ${out}/${base}.pb.h
+    COMMAND protobuf::protoc --cpp_out=${out} -I ${PROJECT_SOURCE_DIR} -I ${PROJECT_SOURCE_DIR}/proto
+            ${src}
+    DEPENDS ${src}
+    COMMENT "protoc ${rel}")
+  add_library(${SK_NAME} STATIC ${out}/${base}.pb.cc)
+  target_include_directories(${SK_NAME} PUBLIC ${out})
+  target_link_libraries(${SK_NAME} PUBLIC sk_proto)
+endfunction()

@@ -1,6 +1,7 @@
 #include "common/validation.h"
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -200,6 +201,16 @@ std::string InferAddressType(absl::string_view address) {
   if (!ip.has_value()) return "";
   return ip->is_v4 ? kAddressTypeIPv4 : kAddressTypeIPv6;
 }
+
+namespace {
+std::atomic<bool> allow_loopback_endpoints{false};
+}  // namespace
+
+void SetAllowLoopbackEndpoints(bool allow) {
+  allow_loopback_endpoints.store(allow, std::memory_order_relaxed);
+}
+
+bool AllowLoopbackEndpoints() { return allow_loopback_endpoints.load(std::memory_order_relaxed); }
 
 bool IsRejectedIpRange(absl::string_view canonical_ip) {
   std::optional<IpAddress> ip = internal::ParseIp(canonical_ip);

@@ -62,6 +62,13 @@ std::string InferAddressType(absl::string_view address);
 // Unspecified, loopback, link-local unicast or link-local multicast (rejected by Kubernetes).
 bool IsRejectedIpRange(absl::string_view canonical_ip);
 
+// Process-wide: accept loopback endpoint addresses (127.0.0.0/8, ::1), which Kubernetes rejects.
+// Lifts exactly that rule (unspecified and link-local addresses stay rejected) in every check
+// below. Off by default; the server's --allow_loopback_endpoints turns it on at start, for local
+// development and tests whose backends listen on loopback. Set it before serving requests.
+void SetAllowLoopbackEndpoints(bool allow);
+bool AllowLoopbackEndpoints();
+
 // --- Objects. ---
 
 // An endpoint of `address_type` (IPv4 / IPv6 / FQDN; unknown types skip address checks).

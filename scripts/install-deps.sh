@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages slicekeeper needs to build, run and test, and extracts etcd's
-# protos (see extract_etcd_protos). Idempotent: when everything is already present it does not touch
+# protos (see extract_etcd_protos) and fetches the pinned npm package that carries the xDS protos (see
+# fetch_xds_protos). Idempotent: when everything is already present it does not touch
 # apt at all and prints nothing.
 set -euo pipefail
 
@@ -88,3 +89,47 @@ extract_etcd_protos() {
   $SUDO mv "$staging" "$ETCD_PROTO_ROOT"
 }
 extract_etcd_protos
+
+# The xDS protos: the npm package pinned in scripts/xds-protos.pin, fetched with `npm pack` into
+# XDS_PROTOS_CACHE and checked against the pinned sha512 integrity (a mismatch deletes the download
+# and fails). CMake unpacks the checked tarball into the build tree (proto/xds/CMakeLists.txt).
+# Debian's nodejs ships without npm: npm (and Node for the Node xDS test client) come from
+# Debian's `nodejs` and `npm` packages when no npm is on PATH.
+XDS_PROTOS_CACHE=/opt/slicekeeper/npm
+npm_integrity() {
+  echo "sha512-$(openssl dgst -sha512 -binary "$1" | base64 -w0)"
+}
+fetch_xds_protos() {
+  local pin
+  pin="$(dirname "$0")/xds-protos.pin"
+  # shellcheck source=xds-protos.pin
+  . "$pin"
+  local name="${XDS_PROTOS_NPM_PACKAGE#@}"
+  local tarball="$XDS_PROTOS_CACHE/${name//\//-}-$XDS_PROTOS_NPM_VERSION.tgz"
+  if [ -f "$tarball" ] && [ "$(npm_integrity "$tarball")" = "$XDS_PROTOS_NPM_INTEGRITY" ]; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "install-deps: installing nodejs npm" >&2
+    apt_update
+    $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+  fi
+  echo "install-deps: fetching $XDS_PROTOS_NPM_PACKAGE@$XDS_PROTOS_NPM_VERSION into $XDS_PROTOS_CACHE" >&2
+  local tmp
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "$XDS_PROTOS_NPM_PACKAGE@$XDS_PROTOS_NPM_VERSION" >/dev/null)
+  local got
+  got="$(npm_integrity "$tmp/$(basename "$tarball")")"
+  if [ "$got" != "$XDS_PROTOS_NPM_INTEGRITY" ]; then
+    echo "install-deps: $XDS_PROTOS_NPM_PACKAGE@$XDS_PROTOS_NPM_VERSION integrity mismatch:" >&2
+    echo "  expected $XDS_PROTOS_NPM_INTEGRITY" >&2
+    echo "  got      $got" >&2
+    rm -rf "$tmp"
+    return 1
+  fi
+  $SUDO mkdir -p "$XDS_PROTOS_CACHE"
+  $SUDO mv "$tmp/$(basename "$tarball")" "$tarball.tmp.$$"
+  $SUDO mv "$tarball.tmp.$$" "$tarball"
+  rm -rf "$tmp"
+}
+fetch_xds_protos

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -27,6 +28,8 @@
 #include "absl/time/time.h"
 #include "common/validation.h"
 #include "server/api/server.h"
+#include "server/http/http_server.h"
+#include "server/metrics/ops_handler.h"
 #include "server/security_flags.h"
 #include "server/storage/etcd_storage.h"
 #include "server/storage/rocksdb_storage.h"
@@ -34,7 +37,20 @@
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC listen address host:port (port 0: any)");
 ABSL_FLAG(std::string, http_listen, "127.0.0.1:9090",
-          "HTTP address for /metrics, /healthz, /readyz (port 0: any; empty: disabled)");
+          "HTTP address for /metrics, /healthz, /readyz and the Kubernetes API (port 0: any; "
+          "empty: disabled)");
+ABSL_FLAG(int, http_threads, 64,
+          "HTTP worker threads, all started at once: the most HTTP connections served at the "
+          "same time (3..65536)");
+ABSL_FLAG(int, http_max_streams, 48,
+          "HTTP streams (Kubernetes watches) at once, each holding a thread; at most "
+          "--http_threads - 2, so short requests (/healthz, /metrics) always find one");
+ABSL_FLAG(bool, k8s_api, true,
+          "Serve the Kubernetes API for discovery.k8s.io/v1 EndpointSlices on the HTTP port "
+          "(kubectl --server=http://<http_listen>)");
+ABSL_FLAG(absl::Duration, k8s_min_watch_timeout, absl::Minutes(30),
+          "Kubernetes watches without timeoutSeconds end after a random time between this and "
+          "twice this (the apiserver's --min-request-timeout)");
 ABSL_FLAG(std::string, port_file, "",
           "If set, write \"<grpc_port> <http_port>\" to this file once both ports are bound");
 ABSL_FLAG(std::string, store, "rocksdb",
@@ -73,11 +89,19 @@ ABSL_FLAG(std::string, distribution, "kubernetes",
 ABSL_FLAG(bool, packed_same_zone, false,
           "packed: keep each zone's endpoints together (slicekeeper.io/packed-same-zone "
           "overrides it)");
-ABSL_FLAG(int64_t, history, 100'000, "Commits kept for watch resume (>= 1)");
-ABSL_FLAG(int64_t, history_bytes, int64_t{512} << 20,
-          "Memory the commits kept for watch resume may hold beyond the current state (the slice "
-          "versions and endpoints they replaced, estimated), in bytes; the oldest go first (the "
-          "newest commit always stays; >= 0)");
+ABSL_FLAG(int64_t, history, 100'000,
+          "Commits kept for watch resume, in memory and (rocksdb) on disk (>= 1)");
+ABSL_FLAG(int64_t, history_bytes, int64_t{64} << 20,
+          "Memory the commits kept for watch resume may take: their history records, which hold "
+          "what each commit changed; the oldest go first (the newest always stays; >= 0). "
+          "rocksdb: older ones are read from disk when a watcher resumes from before them");
+ABSL_FLAG(int64_t, history_disk_bytes, int64_t{512} << 20,
+          "rocksdb: disk the history records may take (RocksDB's estimate, compressed); the "
+          "oldest are dropped and compacted away first (>= 0)");
+ABSL_FLAG(bool, upgrade_data_dir, false,
+          "rocksdb: upgrade a data directory of an older on-disk format in place, then start "
+          "(format 1 -> 2 keeps the live state and drops the watch history: watchers resuming "
+          "from before the upgrade get RESET). Without it such a directory is refused");
 ABSL_FLAG(int64_t, max_batch_changes, 10'000, "Changes per batch at most (>= 1)");
 ABSL_FLAG(int, max_recv_message_bytes, 16 << 20, "Largest gRPC message accepted, in bytes");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error or off");
@@ -87,6 +111,10 @@ ABSL_FLAG(absl::Duration, bookmark_interval, absl::Seconds(10),
 ABSL_FLAG(absl::Duration, watch_max_lag, absl::Seconds(60),
           "Watch: a subscriber whose oldest unsent change is older than this is RESET (its pinned "
           "state freed); it gets RESET and a fresh snapshot when it reads again");
+ABSL_FLAG(bool, allow_loopback_endpoints, false,
+          "Accept loopback endpoint addresses (127.0.0.0/8, ::1), which Kubernetes validation "
+          "rejects, and nothing else it rejects: for local development and tests whose backends "
+          "listen on loopback. Never in production");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "On SIGTERM: how long in-flight calls may take to finish");
 
@@ -136,6 +164,7 @@ absl::Status CheckFlags() {
   }
   if (absl::GetFlag(FLAGS_history) < 1) return bad("--history: must be >= 1");
   if (absl::GetFlag(FLAGS_history_bytes) < 0) return bad("--history_bytes: must be >= 0");
+  if (absl::GetFlag(FLAGS_history_disk_bytes) < 0) return bad("--history_disk_bytes: must be >= 0");
   if (absl::GetFlag(FLAGS_apply_threads) < 1 || absl::GetFlag(FLAGS_apply_threads) > 1024) {
     return bad("--apply_threads: must be in 1..1024");
   }
@@ -146,6 +175,15 @@ absl::Status CheckFlags() {
     return bad("--watch_max_lag: must be > 0");
   }
   if (absl::GetFlag(FLAGS_max_batch_changes) < 1) return bad("--max_batch_changes: must be >= 1");
+  const int http_threads = absl::GetFlag(FLAGS_http_threads);
+  if (http_threads < 3 || http_threads > 65536) return bad("--http_threads: must be in 3..65536");
+  const int http_streams = absl::GetFlag(FLAGS_http_max_streams);
+  if (http_streams < 0 || http_streams > http_threads - 2) {
+    return bad("--http_max_streams: must be in 0..--http_threads - 2");
+  }
+  if (absl::GetFlag(FLAGS_k8s_min_watch_timeout) <= absl::ZeroDuration()) {
+    return bad("--k8s_min_watch_timeout: must be > 0");
+  }
   if (absl::GetFlag(FLAGS_max_recv_message_bytes) < 1024) {
     return bad("--max_recv_message_bytes: must be >= 1024");
   }
@@ -196,6 +234,41 @@ int WaitForSignal(const sigset_t& signals) {
   return sig;
 }
 
+// Logs the live state's load at most once a second: keys read, of RocksDB's estimate, and rate.
+void LogLoadProgress(int64_t keys, int64_t estimated) {
+  static const absl::Time start = absl::Now();
+  static absl::Time last_log = start;
+  const absl::Time now = absl::Now();
+  if (now - last_log < absl::Seconds(1)) return;
+  last_log = now;
+  const double seconds = std::max(absl::ToDoubleSeconds(now - start), 1e-3);
+  spdlog::info("loading store keys={} estimated_keys={} percent={} keys_per_second={}", keys,
+               estimated, estimated > 0 ? std::min<int64_t>(100 * keys / estimated, 99) : 0,
+               static_cast<int64_t>(static_cast<double>(keys) / seconds));
+}
+
+// While the store loads: /healthz answers (the process is alive) and /readyz is 503, on the HTTP
+// address the server will use (null when HTTP is disabled or the address cannot be bound; the
+// server reports that when it starts).
+struct LoadingHttp {
+  slicekeeper::metrics::OpsHandler ops{
+      slicekeeper::metrics::OpsHandler::Options{.ready = [] { return false; }}};
+  std::unique_ptr<slicekeeper::http::HttpServer> server;
+};
+std::unique_ptr<LoadingHttp> StartLoadingHttp() {
+  const std::string address = absl::GetFlag(FLAGS_http_listen);
+  if (address.empty()) return nullptr;
+  auto http = std::make_unique<LoadingHttp>();
+  http->server = std::make_unique<slicekeeper::http::HttpServer>(
+      slicekeeper::http::HttpServer::Options{.listen_address = address});
+  http->ops.Install(http->server.get());
+  absl::StatusOr<int> port = http->server->Start();
+  if (!port.ok()) return nullptr;
+  spdlog::info("loading store={} http={}:{} readyz=503", absl::GetFlag(FLAGS_store),
+               HostOf(address), *port);
+  return http;
+}
+
 // The storage of --store (null for memory). Errors: those of RocksDbStorage::Open.
 absl::StatusOr<std::unique_ptr<slicekeeper::storage::Storage>> OpenStorage() {
   using slicekeeper::storage::RocksDbStorage;
@@ -222,6 +295,9 @@ absl::StatusOr<std::unique_ptr<slicekeeper::storage::Storage>> OpenStorage() {
                                    : RocksDbStorage::SyncMode::kNone;
   options.batch_sync_interval = absl::GetFlag(FLAGS_sync_interval);
   options.history_size = absl::GetFlag(FLAGS_history);
+  options.history_bytes = absl::GetFlag(FLAGS_history_disk_bytes);
+  options.upgrade = absl::GetFlag(FLAGS_upgrade_data_dir);
+  options.progress = LogLoadProgress;
   absl::StatusOr<std::unique_ptr<RocksDbStorage>> storage = RocksDbStorage::Open(options);
   if (!storage.ok()) return storage.status();
   return std::unique_ptr<slicekeeper::storage::Storage>(std::move(*storage));
@@ -244,6 +320,10 @@ Server::Options ServerOptions() {
   Server::Options options;
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.http_listen_address = absl::GetFlag(FLAGS_http_listen);
+  options.http_threads = absl::GetFlag(FLAGS_http_threads);
+  options.http_max_streams = absl::GetFlag(FLAGS_http_max_streams);
+  options.kubernetes_api = absl::GetFlag(FLAGS_k8s_api);
+  options.k8s_min_watch_timeout = absl::GetFlag(FLAGS_k8s_min_watch_timeout);
   // Replicated writes block on an etcd round trip: give them threads so concurrent streams
   // share one. RocksDB writes do not block (the store's committer syncs them as a group), and
   // running them inline on gRPC's threads is faster: 1.6x for one stream, 1.7x for 64 streams
@@ -271,7 +351,14 @@ int Run() {
     spdlog::error("security setup failed error=\"{}\"", security.status().ToString());
     return 1;
   }
+  if (absl::GetFlag(FLAGS_allow_loopback_endpoints)) {
+    slicekeeper::validation::SetAllowLoopbackEndpoints(true);
+    spdlog::warn("*** --allow_loopback_endpoints: loopback endpoint addresses (127.0.0.0/8, ::1) "
+                 "are ACCEPTED, against Kubernetes validation. For local development and tests "
+                 "only. ***");
+  }
   const absl::Time load_start = absl::Now();
+  std::unique_ptr<LoadingHttp> loading_http = StartLoadingHttp();
   absl::StatusOr<std::unique_ptr<slicekeeper::storage::Storage>> storage = OpenStorage();
   if (!storage.ok()) {
     spdlog::error("cannot open storage store={} data_dir={} error=\"{}\"",
@@ -288,9 +375,14 @@ int Run() {
     return 1;
   }
   std::unique_ptr<Store> store = std::move(*opened);
-  spdlog::info("store loaded store={} revision={} services={} endpoints={} took={}",
-               absl::GetFlag(FLAGS_store), store->revision(), store->totals().services,
-               store->totals().endpoints, absl::FormatDuration(absl::Now() - load_start));
+  const slicekeeper::storage::StorageStats loaded = store->storage_stats();
+  spdlog::info(
+      "store loaded store={} revision={} services={} endpoints={} keys_read={} bytes_read={} "
+      "history_records_read={} took={}",
+      absl::GetFlag(FLAGS_store), store->revision(), store->totals().services,
+      store->totals().endpoints, loaded.load_keys, loaded.load_bytes,
+      loaded.load_history_records, absl::FormatDuration(absl::Now() - load_start));
+  loading_http.reset();  // the server's own HTTP port takes over the address
   Server::Options server_options = ServerOptions();
   server_options.tls = security->tls;
   server_options.authorizer = security->authorizer.get();

@@ -125,6 +125,14 @@ size_t FormatIp(const IpAddress& ip, char* buf) {
   return ip.is_v4 ? FormatIPv4(ip.bytes + 12, buf) : FormatIPv6(ip.bytes, buf);
 }
 
+bool IsLoopback(const IpAddress& ip) {
+  if (ip.is_v4) return ip.bytes[12] == 127;
+  for (int i = 0; i < 15; ++i) {
+    if (ip.bytes[i] != 0) return false;
+  }
+  return ip.bytes[15] == 1;
+}
+
 const char* RejectedRangeRule(const IpAddress& ip) {
   const uint8_t* b = ip.bytes;
   if (ip.is_v4) {

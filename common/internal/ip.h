@@ -40,6 +40,8 @@ size_t FormatIp(const IpAddress& ip, char* buf);
 // The Kubernetes ValidateEndpointIP rule the address breaks (unspecified, loopback, link-local
 // unicast, link-local multicast), or nullptr when it is allowed.
 const char* RejectedRangeRule(const IpAddress& ip);
+// 127.0.0.0/8 or ::1.
+bool IsLoopback(const IpAddress& ip);
 
 }  // namespace slicekeeper::validation::internal
 

@@ -29,7 +29,9 @@ void CheckAddress(absl::string_view address, absl::string_view type, const Field
     errors.Add(path, v4 ? "must be a valid IPv4 address" : "must be a valid IPv6 address");
     return;
   }
-  if (const char* rule = RejectedRangeRule(*ip)) errors.Add(path, rule);
+  if (const char* rule = RejectedRangeRule(*ip)) {
+    if (!(AllowLoopbackEndpoints() && IsLoopback(*ip))) errors.Add(path, rule);
+  }
 }
 
 // Duplicates among a few names: quadratic below 16 (no allocation), hashed above.

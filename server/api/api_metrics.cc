@@ -59,6 +59,11 @@ void ApiMetrics::AddWatchMetrics(metrics::Registry* registry, const watch::Hub* 
                              "Watch RESETs sent since start (monotonic).",
                              [hub] { return static_cast<double>(hub->stats().resets); });
   registry->AddCallbackGauge(
+      "slicekeeper_watch_lag_resets",
+      "Watchers reset because their oldest unsent change got older than --watch_max_lag, since "
+      "start (monotonic); counted when decided, before the watcher reads again.",
+      [hub] { return static_cast<double>(hub->stats().lag_resets); });
+  registry->AddCallbackGauge(
       "slicekeeper_watch_max_lag_seconds",
       "Age of the oldest change not yet sent to some watcher (0 when all are caught up).",
       [hub] { return absl::ToDoubleSeconds(hub->stats().max_lag); });
@@ -79,13 +84,34 @@ void ApiMetrics::AddStoreGauges(metrics::Registry* registry) {
   registry->AddCallbackGauge("slicekeeper_revision", "The latest published revision.",
                              [s] { return static_cast<double>(s->revision()); });
   registry->AddCallbackGauge("slicekeeper_history_commits",
-                             "Commits retained for watch resume (--history).",
+                             "Commits in the in-memory history window (--history).",
                              [s] { return static_cast<double>(s->history_usage().first); });
   registry->AddCallbackGauge(
       "slicekeeper_history_bytes",
-      "Estimated memory the retained commits keep alive beyond the current state "
-      "(--history_bytes).",
+      "Bytes of the history records in the in-memory window (--history_bytes).",
       [s] { return static_cast<double>(s->history_usage().second); });
+  AddStorageGauges(registry);
+}
+
+void ApiMetrics::AddStorageGauges(metrics::Registry* registry) {
+  const store::Store* s = store_;
+  registry->AddCallbackGauge(
+      "slicekeeper_data_dir_bytes",
+      "Bytes of the files in the data directory (rocksdb; -1 for other stores).",
+      [s] { return static_cast<double>(s->storage_stats().disk_bytes); });
+  registry->AddCallbackGauge(
+      "slicekeeper_history_disk_bytes",
+      "Bytes the history records take on disk, RocksDB's estimate (--history_disk_bytes; -1 for "
+      "other stores).",
+      [s] { return static_cast<double>(s->storage_stats().history_bytes); });
+  registry->AddCallbackGauge(
+      "slicekeeper_history_oldest_revision",
+      "The oldest revision watchers can resume from (older ones get RESET).",
+      [s] { return static_cast<double>(s->history_floor()); });
+  registry->AddCallbackGauge(
+      "slicekeeper_history_records_read",
+      "History records read from storage for watch resumes since start (monotonic).",
+      [s] { return static_cast<double>(s->storage_stats().history_records_read); });
 }
 
 void ApiMetrics::AddControllerMetrics(metrics::Registry* registry) {

@@ -72,6 +72,8 @@ class ApiMetrics {
     metrics::Counter* by_code[17] = {};
   };
   void AddStoreGauges(metrics::Registry* registry);
+  // Data directory and history on disk (Store::storage_stats).
+  void AddStorageGauges(metrics::Registry* registry);
   void AddControllerMetrics(metrics::Registry* registry);
   // Services per traffic_distribution value, recomputed when the revision moved.
   double CountByTrafficDistribution(absl::string_view value) ABSL_LOCKS_EXCLUDED(counts_mu_);

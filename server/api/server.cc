@@ -16,7 +16,8 @@ namespace slicekeeper::api {
 namespace {
 
 constexpr const char* kServiceNames[] = {"", "slicekeeper.v1.EndpointRegistry",
-                                         "slicekeeper.v1.EndpointDiscovery"};
+                                         "slicekeeper.v1.EndpointDiscovery",
+                                         "envoy.service.discovery.v3.AggregatedDiscoveryService"};
 
 int Millis(absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); }
 
@@ -46,6 +47,8 @@ absl::Status Server::Start() {
       store_, watch::Hub::Options{.bookmark_interval = options_.bookmark_interval,
                                   .max_lag = options_.watch_max_lag,
                                   .merged_views = &merged_views_});
+  xds_service_ = std::make_unique<xds::XdsService>(store_, hub_.get(), &merged_views_, registry_,
+                                                   xds::XdsService::Options{});
   hub_->Start();
   metrics_->AddWatchMetrics(registry_, hub_.get());
   discovery_service_ = std::make_unique<DiscoveryService>(
@@ -62,6 +65,7 @@ absl::Status Server::Start() {
                            &port);
   builder.RegisterService(registry_service_.get());
   builder.RegisterService(discovery_service_.get());
+  xds_service_->Register(&builder);
   builder.SetMaxReceiveMessageSize(options_.max_recv_message_bytes);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options_.max_concurrent_streams);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, Millis(options_.keepalive_time));
@@ -87,18 +91,19 @@ absl::Status Server::Start() {
   return absl::OkStatus();
 }
 
-std::function<int(std::string_view, std::string_view)> Server::MetricsAdmission() const {
+std::function<absl::Status(http::Request*)> Server::MetricsAdmission() const {
   if (options_.authorizer == nullptr) return nullptr;
   // /metrics names services and namespaces: a reader of any namespace may scrape it.
-  return [authorizer = options_.authorizer](std::string_view authorization,
-                                            std::string_view peer) {
+  return [authorizer = options_.authorizer](http::Request* r) -> absl::Status {
+    if (r->path != "/metrics") return absl::OkStatus();
     const auth::Request request{.rpc = "GET /metrics", .role = auth::Role::kReader,
                                 .all_namespaces = true};
-    absl::Status s = authorizer->Check(
-        auth::Peer{.address = std::string(peer), .authorization = std::string(authorization)},
-        request).status();
-    if (s.ok()) return 200;
-    return s.code() == absl::StatusCode::kUnauthenticated ? 401 : 403;
+    std::optional<absl::string_view> authorization = r->Header("Authorization");
+    return authorizer
+        ->Check(auth::Peer{.address = r->remote,
+                           .authorization = std::string(authorization.value_or(""))},
+                request)
+        .status();
   };
 }
 
@@ -125,11 +130,20 @@ void Server::LogTransportSecurity() const {
 }
 
 absl::Status Server::StartHttp() {
-  http_ = std::make_unique<metrics::HttpServer>(metrics::HttpServer::Options{
-      .listen_address = options_.http_listen_address,
-      .registry = registry_,
-      .ready = [this] { return ready(); },
-      .authorize_metrics = MetricsAdmission()});
+  http_ = std::make_unique<http::HttpServer>(
+      http::HttpServer::Options{.listen_address = options_.http_listen_address,
+                                .num_threads = options_.http_threads,
+                                .max_streams = options_.http_max_streams,
+                                .admit = MetricsAdmission()});
+  ops_ = std::make_unique<metrics::OpsHandler>(
+      metrics::OpsHandler::Options{.registry = registry_, .ready = [this] { return ready(); }});
+  ops_->Install(http_.get());
+  if (options_.kubernetes_api) {
+    kubernetes_ = std::make_unique<k8s::KubernetesApi>(
+        store_, hub_.get(),
+        k8s::KubernetesApi::Options{.min_watch_timeout = options_.k8s_min_watch_timeout});
+    kubernetes_->Install(http_.get());
+  }
   absl::StatusOr<int> port = http_->Start();
   if (!port.ok()) return port.status();
   http_port_.store(*port, std::memory_order_release);
@@ -167,6 +181,7 @@ void Server::Shutdown(absl::Duration deadline) {
     // The hub stops waking reactors first, so no write starts after a watch began to finish.
     hub_->Stop();
     discovery_service_->ShutdownWatches();
+    xds_service_->ShutdownStreams();
     server_->Shutdown(absl::ToChronoTime(absl::Now() + deadline));
     server_->Wait();
   }

@@ -1,14 +1,16 @@
 // Server: the gRPC server of slicekeeper and its HTTP side port, wired over one Store.
 //
 // Start() starts the watch hub and builds a grpc::Server with EndpointRegistry, EndpointDiscovery
-// (with Watch), the standard health
-// service (SERVING for "", "slicekeeper.v1.EndpointRegistry" and "slicekeeper.v1.EndpointDiscovery")
-// and server reflection, then starts the HTTP port (/metrics, /healthz, /readyz) unless its
-// address is empty. While running, the health service follows the store: NOT_SERVING while
+// (with Watch), the xDS control plane (ADS, EDS, CDS: server/xds/xds_service.h), the standard health
+// service (SERVING for "", "slicekeeper.v1.EndpointRegistry", "slicekeeper.v1.EndpointDiscovery"
+// and "envoy.service.discovery.v3.AggregatedDiscoveryService")
+// and server reflection, then starts the HTTP port (/metrics, /healthz, /readyz, and the Kubernetes
+// API of server/k8s unless Options::kubernetes_api is off) unless its address is empty. While
+// running, the health service follows the store: NOT_SERVING while
 // Store::serving() is false (a replica whose follower stopped, a store whose log sync failed),
 // checked every Options::health_interval. Shutdown() is the graceful stop: health NOT_SERVING (and /readyz 503), open
-// StreamChanges streams end with UNAVAILABLE after acking what they read, open watches end with
-// UNAVAILABLE after the write in flight, the server stops
+// StreamChanges streams end with UNAVAILABLE after acking what they read, open watches and xDS
+// streams end with UNAVAILABLE after the write in flight, the server stops
 // accepting and waits for in-flight calls until the deadline (then cancels them), and the HTTP
 // port closes.
 //
@@ -54,10 +56,13 @@
 #include "server/auth/authorizer.h"
 #include "server/auth/tls_options.h"
 #include "server/query/merged_views.h"
-#include "server/metrics/http_server.h"
+#include "server/http/http_server.h"
+#include "server/k8s/api.h"
 #include "server/metrics/metrics.h"
+#include "server/metrics/ops_handler.h"
 #include "server/store/store.h"
 #include "server/watch/hub.h"
+#include "server/xds/xds_service.h"
 
 namespace slicekeeper::api {
 
@@ -66,8 +71,17 @@ class Server {
   struct Options {
     // gRPC "host:port"; port 0 picks a free port (see grpc_port()).
     std::string listen_address = "127.0.0.1:50051";
-    // HTTP "host:port" for /metrics, /healthz, /readyz; port 0 picks one; "" disables it.
+    // HTTP "host:port" for /metrics, /healthz, /readyz and the Kubernetes API; port 0 picks
+    // one; "" disables it.
     std::string http_listen_address = "127.0.0.1:9090";
+    // HTTP worker threads, and how many of them streams (Kubernetes watches) may hold at once
+    // (see http::HttpServer).
+    int http_threads = 64;
+    int http_max_streams = 48;
+    // Serve the Kubernetes API (server/k8s/api.h) on the HTTP port.
+    bool kubernetes_api = true;
+    // Kubernetes watches without timeoutSeconds end after [min, 2 * min).
+    absl::Duration k8s_min_watch_timeout = absl::Minutes(30);
     int64_t max_batch_changes = 10'000;
     int max_recv_message_bytes = 16 << 20;
     int max_concurrent_streams = 10'000;
@@ -123,7 +137,7 @@ class Server {
   // The start-up line about TLS, or the loud warning for a non-loopback plaintext listener.
   void LogTransportSecurity() const;
   // The /metrics check through the authorizer (bearer tokens), or null without one.
-  std::function<int(std::string_view, std::string_view)> MetricsAdmission() const;
+  std::function<absl::Status(http::Request*)> MetricsAdmission() const;
   // The health thread: SERVING / NOT_SERVING after Store::serving(), until Shutdown.
   void FollowStoreHealth();
 
@@ -137,8 +151,12 @@ class Server {
   std::unique_ptr<watch::Hub> hub_;
   std::unique_ptr<RegistryService> registry_service_;
   std::unique_ptr<DiscoveryService> discovery_service_;
+  std::unique_ptr<xds::XdsService> xds_service_;
   std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<metrics::HttpServer> http_;
+  std::unique_ptr<metrics::OpsHandler> ops_;
+  std::unique_ptr<k8s::KubernetesApi> kubernetes_;
+  // Declared after its handlers: destroyed (its threads joined) before them.
+  std::unique_ptr<http::HttpServer> http_;
   std::atomic<int> grpc_port_{0};
   std::atomic<int> http_port_{0};
   std::atomic<bool> ready_{false};

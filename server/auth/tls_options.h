@@ -1,7 +1,7 @@
 // TlsOptions: the TLS settings of the server's listeners (--tls_cert_file, --tls_key_file,
 // --tls_client_ca_file, --client_auth), shared by every front-end so one set of flags secures
 // every port. Transport libraries turn them into their own credentials (the gRPC listener:
-// server/api/internal/tls_credentials.h; the HTTP port: server/metrics/http_server.h).
+// server/api/internal/tls_credentials.h; the HTTP port: server/http/http_server.h).
 //
 // Client authentication modes (the client certificate is verified against client_ca_file
 // whenever one is presented):

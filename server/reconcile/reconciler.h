@@ -92,10 +92,13 @@ struct SyncReport {
   std::vector<std::string> events;
 };
 
+// Per endpoint identity of the service (v1.BatchStats): an endpoint that moves to another port
+// set stays in the service and counts as updated, not as added plus removed (the SyncReport keeps
+// Kubernetes' per-group view: an add in the new group).
 struct Stats {
-  int64_t endpoints_added = 0;    // identities new to the service (or to their group)
-  int64_t endpoints_updated = 0;  // existing identities whose content changed (§3.5, or hints)
-  int64_t endpoints_removed = 0;  // identities no longer desired (or moved out of their group)
+  int64_t endpoints_added = 0;    // identities new to the service
+  int64_t endpoints_updated = 0;  // identities kept whose content or port set changed (or hints)
+  int64_t endpoints_removed = 0;  // identities no longer in the service
   int64_t slices_created = 0;
   int64_t slices_updated = 0;
   int64_t slices_deleted = 0;

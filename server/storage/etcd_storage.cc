@@ -221,6 +221,8 @@ absl::StatusOr<LoadedState> EtcdStorage::Load() {
   SK_ASSIGN_OR_RETURN(ReplicatedCommit all, ReadAll());
   LoadedState state;
   state.revision = all.revision;
+  // The history is etcd's own MVCC; a replica keeps its window in memory from its start.
+  state.history_floor = all.revision;
   state.nodes = *all.nodes;
   std::map<std::pair<std::string, std::string>, StoredService> services;
   for (ReplicatedCommit::ServiceChange& c : all.services) {

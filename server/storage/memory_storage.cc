@@ -1,6 +1,10 @@
 #include "server/storage/memory_storage.h"
 
 #include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 
 namespace slicekeeper::storage {
 
@@ -21,7 +25,7 @@ absl::StatusOr<LoadedState> MemoryStorage::Load() {
     out.services.push_back(std::move(s));
   }
   out.nodes = nodes_;
-  for (const auto& [revision, entry] : history_) out.history.push_back(entry);
+  out.history_floor = floor_;
   return out;
 }
 
@@ -46,13 +50,7 @@ absl::Status MemoryStorage::Commit(const CommitRecord& commit) {
   }
   if (commit.nodes != nullptr) nodes_ = *commit.nodes;
   revision_ = std::max(revision_, commit.revision);
-  if (!commit.services.empty()) {
-    HistoryEntry entry;
-    entry.revision = commit.revision;
-    entry.time = commit.time;
-    for (const ServiceWrite& w : commit.services) entry.services.push_back(w.undo);
-    history_[commit.revision] = std::move(entry);
-  }
+  if (commit.history != nullptr) history_[commit.revision] = commit.history;
   TrimLocked();
   return absl::OkStatus();
 }
@@ -64,8 +62,37 @@ int64_t MemoryStorage::history_entries() const {
 
 void MemoryStorage::TrimLocked() {
   // Keeps revisions (revision_ - history_size, revision_], as RocksDbStorage does.
-  const int64_t keep_from = revision_ - std::max<int64_t>(options_.history_size, 1) + 1;
-  history_.erase(history_.begin(), history_.lower_bound(keep_from));
+  const int64_t floor = revision_ - std::max<int64_t>(options_.history_size, 1);
+  if (floor <= floor_) return;
+  floor_ = floor;
+  history_.erase(history_.begin(), history_.upper_bound(floor));
+}
+
+absl::Status MemoryStorage::ScanHistory(int64_t after, int64_t upto, const HistoryFn& fn) const {
+  std::vector<std::pair<int64_t, std::shared_ptr<const std::string>>> records;
+  {
+    absl::MutexLock l(&mu_);
+    if (after < floor_) {
+      return absl::OutOfRangeError(absl::StrCat("storage: history starts after revision ", floor_));
+    }
+    for (auto it = history_.upper_bound(after); it != history_.end() && it->first <= upto; ++it) {
+      records.emplace_back(it->first, it->second);
+    }
+    records_read_ += static_cast<int64_t>(records.size());
+  }
+  for (auto it = records.rbegin(); it != records.rend(); ++it) {
+    if (absl::Status s = fn(it->first, *it->second); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+StorageStats MemoryStorage::Stats() const {
+  absl::MutexLock l(&mu_);
+  StorageStats out;
+  out.history_floor = floor_;
+  out.history_last = revision_;
+  out.history_records_read = records_read_;
+  return out;
 }
 
 }  // namespace slicekeeper::storage

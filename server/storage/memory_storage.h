@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,7 +27,7 @@ namespace slicekeeper::storage {
 class MemoryStorage : public Storage {
  public:
   struct Options {
-    // Undo records kept (>= 1).
+    // History records kept (>= 1).
     int64_t history_size = 100'000;
   };
 
@@ -37,8 +38,12 @@ class MemoryStorage : public Storage {
   absl::StatusOr<LoadedState> Load() override ABSL_LOCKS_EXCLUDED(mu_);
   // Never fails.
   absl::Status Commit(const CommitRecord& commit) override ABSL_LOCKS_EXCLUDED(mu_);
+  // Errors: OUT_OF_RANGE when `after` is below the window.
+  absl::Status ScanHistory(int64_t after, int64_t upto, const HistoryFn& fn) const override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  StorageStats Stats() const override ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Number of undo records held (tests).
+  // Number of history records held (tests).
   int64_t history_entries() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
@@ -58,7 +63,10 @@ class MemoryStorage : public Storage {
   std::map<std::pair<std::string, std::string>, Service> services_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::Node> nodes_ ABSL_GUARDED_BY(mu_);
   int64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<int64_t, HistoryEntry> history_ ABSL_GUARDED_BY(mu_);
+  std::map<int64_t, std::shared_ptr<const std::string>> history_ ABSL_GUARDED_BY(mu_);
+  // Every revision above it has its record in history_ (or was never committed here).
+  int64_t floor_ ABSL_GUARDED_BY(mu_) = 0;
+  mutable int64_t records_read_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace slicekeeper::storage

@@ -5,6 +5,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <utility>
 #include <vector>
@@ -15,11 +16,13 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_util.h"
 #include "server/storage/internal/codec.h"
+#include "server/storage/internal/history_column.h"
 
 namespace slicekeeper::storage {
 namespace {
 
 namespace codec = internal;
+using internal::HistoryColumn;
 
 rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 absl::string_view ToView(const rocksdb::Slice& s) { return absl::string_view(s.data(), s.size()); }
@@ -48,30 +51,91 @@ StoredService& ServiceFor(ServiceMap& services, const std::string& ns, const std
   return s;
 }
 
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<RocksDbStorage>> RocksDbStorage::Open(Options options) {
-  if (options.path.empty()) return absl::InvalidArgumentError("storage: empty data directory");
+rocksdb::Options DbOptions() {
   rocksdb::Options o;
   o.create_if_missing = true;
   o.paranoid_checks = true;
   // A torn last record after a crash is dropped; anything else corrupt fails the open.
   o.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   o.IncreaseParallelism(2);
+  // What a restart after kill -9 replays: column families are flushed once the log holds this
+  // much, so the replay stays small whatever the write rate.
+  o.max_total_wal_size = 32 << 20;
+  return o;
+}
+
+// The live state: small, rewritten in place (a slice key per slice), read whole at start.
+rocksdb::ColumnFamilyOptions LiveOptions() {
+  rocksdb::ColumnFamilyOptions c;
+  c.write_buffer_size = 16 << 20;
+  c.level_compaction_dynamic_level_bytes = true;
+  return c;
+}
+
+// The history: appended in revision order, dropped from the old end, read only on resume.
+rocksdb::ColumnFamilyOptions HistoryOptions() {
+  rocksdb::ColumnFamilyOptions c;
+  c.write_buffer_size = 8 << 20;
+  c.level_compaction_dynamic_level_bytes = true;
+  return c;
+}
+
+// Bytes of the regular files under `path` (0 when unreadable).
+int64_t DirectoryBytes(const std::string& path) {
+  std::error_code ec;
+  int64_t total = 0;
+  for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code size_ec;
+    if (it->is_regular_file(size_ec)) {
+      const uintmax_t size = it->file_size(size_ec);
+      if (!size_ec) total += static_cast<int64_t>(size);
+    }
+  }
+  return total;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RocksDbStorage>> RocksDbStorage::Open(Options options) {
+  if (options.path.empty()) return absl::InvalidArgumentError("storage: empty data directory");
+  const rocksdb::Options o = DbOptions();
+  // Every column family must be opened; a new database has only the default one.
+  std::vector<std::string> names;
+  if (!rocksdb::DB::ListColumnFamilies(o, options.path, &names).ok()) {
+    names = {rocksdb::kDefaultColumnFamilyName};
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const std::string& name : names) {
+    families.emplace_back(name, name == internal::kHistoryColumnFamily ? HistoryOptions()
+                                                                       : LiveOptions());
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(o, options.path, &raw);
+  rocksdb::Status s = rocksdb::DB::Open(o, options.path, families, &handles, &raw);
   if (!s.ok()) return FromRocks(s, options.path, "cannot open");
-  std::unique_ptr<RocksDbStorage> storage(
-      new RocksDbStorage(std::move(options), std::unique_ptr<rocksdb::DB>(raw)));
+  std::unique_ptr<RocksDbStorage> storage(new RocksDbStorage(
+      std::move(options), std::unique_ptr<rocksdb::DB>(raw), std::move(handles)));
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == internal::kHistoryColumnFamily) storage->history_cf_ = storage->handles_[i];
+  }
   SK_RETURN_IF_ERROR(storage->CheckFormat());
-  if (storage->options_.sync == SyncMode::kBatch) {
+  const Options& opts = storage->options_;
+  storage->history_ = std::make_unique<HistoryColumn>(
+      storage->db_.get(), storage->history_cf_,
+      HistoryColumn::Options{.max_records = std::max<int64_t>(opts.history_size, 1),
+                             .max_bytes = std::max<int64_t>(opts.history_bytes, 0),
+                             .path = opts.path});
+  SK_RETURN_IF_ERROR(storage->history_->Recover());
+  if (opts.sync == SyncMode::kBatch) {
     storage->sync_thread_ = std::thread([p = storage.get()] { p->SyncLoop(); });
   }
   return storage;
 }
 
-RocksDbStorage::RocksDbStorage(Options options, std::unique_ptr<rocksdb::DB> db)
-    : options_(std::move(options)), db_(std::move(db)) {}
+RocksDbStorage::RocksDbStorage(Options options, std::unique_ptr<rocksdb::DB> db,
+                               std::vector<rocksdb::ColumnFamilyHandle*> handles)
+    : options_(std::move(options)), db_(std::move(db)), handles_(std::move(handles)) {}
 
 RocksDbStorage::~RocksDbStorage() {
   {
@@ -79,7 +143,10 @@ RocksDbStorage::~RocksDbStorage() {
     stopping_ = true;
   }
   if (sync_thread_.joinable()) sync_thread_.join();
+  if (history_ != nullptr) history_->Stop();
+  history_.reset();
   db_->SyncWAL().PermitUncheckedError();
+  for (rocksdb::ColumnFamilyHandle* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   db_->Close().PermitUncheckedError();
 }
 
@@ -87,8 +154,20 @@ absl::Status RocksDbStorage::CheckFormat() {
   std::string version;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), codec::kFormatKey, &version);
   if (s.ok()) {
-    if (version == codec::kFormatVersion) return absl::OkStatus();
+    if (version == codec::kFormatVersion) {
+      if (history_cf_ != nullptr) return absl::OkStatus();
+      return absl::DataLossError(absl::StrCat("storage ", options_.path,
+                                              ": the history column family is missing"));
+    }
     int v = 0;
+    if (absl::SimpleAtoi(version, &v) && v == 1) {
+      if (options_.upgrade) return Upgrade();
+      return absl::FailedPreconditionError(absl::StrCat(
+          "storage ", options_.path, ": on-disk format version 1 is older than this binary's (",
+          codec::kFormatVersion, "); restart with --upgrade_data_dir to upgrade it in place (the "
+          "live state is kept; the watch history is dropped, so watchers resuming from before "
+          "the upgrade get RESET), or use a matching slicekeeper binary"));
+    }
     if (absl::SimpleAtoi(version, &v)) {
       return absl::FailedPreconditionError(
           absl::StrCat("storage ", options_.path, ": on-disk format version ", v,
@@ -107,10 +186,54 @@ absl::Status RocksDbStorage::CheckFormat() {
     return absl::DataLossError(
         absl::StrCat("storage ", options_.path, ": the database holds data but no format key"));
   }
+  if (history_cf_ == nullptr) SK_RETURN_IF_ERROR(CreateHistoryColumn());
   rocksdb::WriteOptions wo;
   wo.sync = true;
   s = db_->Put(wo, codec::kFormatKey, codec::kFormatVersion);
   if (!s.ok()) return FromRocks(s, options_.path, "cannot initialize");
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbStorage::CreateHistoryColumn() {
+  rocksdb::ColumnFamilyHandle* h = nullptr;
+  rocksdb::Status s =
+      db_->CreateColumnFamily(HistoryOptions(), internal::kHistoryColumnFamily, &h);
+  if (!s.ok()) return FromRocks(s, options_.path, "cannot create the history column family");
+  handles_.push_back(h);
+  history_cf_ = h;
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbStorage::Upgrade() {
+  // Format 1 kept the history under h/ in the default column family, as whole slice versions.
+  // It is dropped; its newest revision becomes the floor, so revisions never go back.
+  const std::string begin = codec::kLegacyHistoryPrefix, end = "h0";  // '0' follows '/'
+  int64_t newest = 0;
+  {
+    rocksdb::ReadOptions ro;
+    const rocksdb::Slice lower = ToSlice(begin);
+    ro.iterate_lower_bound = &lower;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+    it->SeekForPrev(begin + std::string(8, '\xff'));
+    if (it->Valid() && absl::StartsWith(ToView(it->key()), begin)) {
+      SK_ASSIGN_OR_RETURN(newest, internal::ParseHistoryKey(ToView(it->key()).substr(2)));
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), options_.path, "cannot read");
+  }
+  if (history_cf_ == nullptr) SK_RETURN_IF_ERROR(CreateHistoryColumn());
+  rocksdb::WriteBatch batch;
+  batch.DeleteRange(ToSlice(begin), ToSlice(end));
+  batch.Put(internal::kHistoryFloorKey, absl::StrCat(newest));
+  batch.Put(codec::kFormatKey, codec::kFormatVersion);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  rocksdb::Status s = db_->Write(wo, &batch);
+  if (!s.ok()) return FromRocks(s, options_.path, "cannot upgrade");
+  const rocksdb::Slice b = ToSlice(begin), e = ToSlice(end);
+  rocksdb::CompactRangeOptions co;
+  co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
+  s = db_->CompactRange(co, &b, &e);
+  if (!s.ok()) return FromRocks(s, options_.path, "cannot compact the old history");
   return absl::OkStatus();
 }
 
@@ -119,17 +242,21 @@ absl::StatusOr<LoadedState> RocksDbStorage::Load() {
   ServiceMap services;
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
+  uint64_t estimated = 0;
+  db_->GetIntProperty("rocksdb.estimate-num-keys", &estimated);
+  StorageStats stats;
+  // The default column family only: the history is read on demand (ScanHistory).
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const absl::string_view key = ToView(it->key());
     const absl::string_view value = ToView(it->value());
-    if (absl::StartsWith(key, codec::kHistoryPrefix)) {
-      SK_ASSIGN_OR_RETURN(HistoryEntry entry, codec::DecodeHistory(key, value));
-      out.revision = std::max(out.revision, entry.revision);
-      out.history.push_back(std::move(entry));
-    } else if (key == codec::kFormatKey) {
-      continue;
-    } else if (key == codec::kNodesKey) {
+    ++stats.load_keys;
+    stats.load_bytes += static_cast<int64_t>(key.size() + value.size());
+    if (options_.progress && stats.load_keys % 16384 == 0) {
+      options_.progress(stats.load_keys, static_cast<int64_t>(estimated));
+    }
+    if (absl::StartsWith(key, codec::kMetaPrefix)) continue;  // format, history floor
+    if (key == codec::kNodesKey) {
       SK_ASSIGN_OR_RETURN(out.nodes, codec::DecodeNodes(value));
     } else if (absl::StartsWith(key, codec::kServicePrefix)) {
       SK_ASSIGN_OR_RETURN(std::vector<std::string> parts,
@@ -160,18 +287,11 @@ absl::StatusOr<LoadedState> RocksDbStorage::Load() {
     }
     out.services.push_back(std::move(s));
   }
-  // Drop undo records beyond the window (a smaller --history than the last run's).
-  const int64_t keep_from = out.revision - std::max<int64_t>(options_.history_size, 1) + 1;
-  auto first_kept = std::find_if(out.history.begin(), out.history.end(),
-                                 [&](const HistoryEntry& e) { return e.revision >= keep_from; });
-  if (first_kept != out.history.begin()) {
-    const std::string begin = codec::HistoryKey(0);
-    const std::string end = codec::HistoryKey(keep_from);
-    rocksdb::Status s = db_->DeleteRange(rocksdb::WriteOptions(), db_->DefaultColumnFamily(),
-                                         ToSlice(begin), ToSlice(end));
-    if (!s.ok()) return FromRocks(s, options_.path, "cannot trim the history");
-    out.history.erase(out.history.begin(), first_kept);
-  }
+  // The newest revision may be in the history only (a commit that deleted a service).
+  out.revision = std::max({out.revision, history_->last(), history_->floor()});
+  out.history_floor = history_->readable_floor();
+  load_stats_ = stats;
+  history_->Start();
   return out;
 }
 
@@ -202,11 +322,9 @@ absl::Status RocksDbStorage::Write(const CommitRecord& commit, bool sync) {
     }
   }
   if (commit.nodes != nullptr) batch.Put(codec::kNodesKey, codec::EncodeNodes(*commit.nodes));
-  if (!commit.services.empty()) {
-    batch.Put(codec::HistoryKey(commit.revision), codec::EncodeHistory(commit));
-    // Every revision has at most one undo record, so deleting one per commit keeps the window.
-    const int64_t expired = commit.revision - std::max<int64_t>(options_.history_size, 1);
-    if (expired > 0) batch.Delete(codec::HistoryKey(expired));
+  // The history record goes in the same batch: after a crash both are there or neither is.
+  if (commit.history != nullptr) {
+    batch.Put(history_cf_, internal::HistoryKey(commit.revision), ToSlice(*commit.history));
   }
   rocksdb::WriteOptions wo;
   wo.sync = sync;
@@ -215,7 +333,26 @@ absl::Status RocksDbStorage::Write(const CommitRecord& commit, bool sync) {
     return absl::UnavailableError(absl::StrCat("storage ", options_.path, ": commit of revision ",
                                                commit.revision, " failed: ", s.ToString()));
   }
+  if (commit.history != nullptr) {
+    history_->Note(commit.revision, static_cast<int64_t>(commit.history->size()));
+  }
   return absl::OkStatus();
+}
+
+absl::Status RocksDbStorage::ScanHistory(int64_t after, int64_t upto, const HistoryFn& fn) const {
+  return history_->Scan(after, upto, fn);
+}
+
+absl::Status RocksDbStorage::TrimHistoryNow() { return history_->TrimOnce(); }
+
+StorageStats RocksDbStorage::Stats() const {
+  StorageStats out = load_stats_;
+  out.disk_bytes = DirectoryBytes(options_.path);
+  out.history_floor = history_->readable_floor();
+  out.history_last = history_->last();
+  out.history_bytes = history_->ApproximateBytes();
+  out.history_records_read = history_->records_read();
+  return out;
 }
 
 absl::Status RocksDbStorage::SyncOnce() {

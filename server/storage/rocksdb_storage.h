@@ -10,10 +10,21 @@
 // process) fails within that window. `kNone` never syncs: the OS page cache decides, and a power
 // loss can lose any amount of acknowledged commits (a crash of the process alone loses nothing).
 //
+// Two column families: `default` holds the live state (services, slices, nodes, metadata), which
+// Load reads whole, and `history` the store's history records, which Load does not read (a watcher
+// resuming from before the restart reads them through ScanHistory). So a restart costs the live
+// state, whatever the history. The history is kept within `history_size` records and
+// `history_bytes` on disk by a thread of its own (internal/history_column.h), which compacts what
+// it drops: the data directory stays within the live state plus the history budget (plus RocksDB's
+// write buffers and log).
+//
 // Open refuses to start over data it does not understand: an unknown format version is
 // FAILED_PRECONDITION, a corrupt database (or data without a format key) DATA_LOSS, and a
-// directory locked by another process (RocksDB's LOCK file) FAILED_PRECONDITION. It never wipes
-// or reinitializes a directory that holds data.
+// directory locked by another process (RocksDB's LOCK file) FAILED_PRECONDITION. A directory of
+// format 1 is FAILED_PRECONDITION naming --upgrade_data_dir, unless `Options::upgrade` is set: it
+// is then upgraded in place (the live state is kept; the history, whose format changed, is
+// dropped, so watchers resuming from before get RESET). It never wipes a directory that holds
+// data.
 //
 // Thread-safety: Commit may be called concurrently; Load once before any Commit. The destructor
 // must not race with other calls.
@@ -26,9 +37,11 @@
 #define SLICEKEEPER_SERVER_STORAGE_ROCKSDB_STORAGE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -37,10 +50,14 @@
 #include "server/storage/storage.h"
 
 namespace rocksdb {
+class ColumnFamilyHandle;
 class DB;
 }  // namespace rocksdb
 
 namespace slicekeeper::storage {
+namespace internal {
+class HistoryColumn;
+}  // namespace internal
 
 class RocksDbStorage : public Storage {
  public:
@@ -52,8 +69,16 @@ class RocksDbStorage : public Storage {
     SyncMode sync = SyncMode::kAlways;
     // kBatch: how often the log is synced.
     absl::Duration batch_sync_interval = absl::Milliseconds(5);
-    // Undo records kept (>= 1): the commits a watcher can resume across a restart.
+    // History records kept (>= 1), and their bytes on disk at most (RocksDB's estimate of the
+    // compressed size), whichever bound is hit first: the commits a watcher can resume from
+    // across a restart.
     int64_t history_size = 100'000;
+    int64_t history_bytes = int64_t{1} << 30;
+    // Upgrade a data directory of an older format in place (see the banner).
+    bool upgrade = false;
+    // Called during Load every 16 384 keys, with the keys read and RocksDB's estimate of the
+    // total (progress logs while a large store loads). May be null.
+    std::function<void(int64_t keys, int64_t estimated_keys)> progress;
   };
 
   // Opens (or creates) the database at `options.path` and checks its format version; with kBatch,
@@ -67,8 +92,8 @@ class RocksDbStorage : public Storage {
   RocksDbStorage(const RocksDbStorage&) = delete;
   RocksDbStorage& operator=(const RocksDbStorage&) = delete;
 
-  // Reads every key once and drops undo records older than the window. Errors: DATA_LOSS naming
-  // the first bad key, UNAVAILABLE on I/O errors.
+  // Reads every key of the live state once (not the history), and starts the history trimmer.
+  // Errors: DATA_LOSS naming the first bad key, UNAVAILABLE on I/O errors.
   absl::StatusOr<LoadedState> Load() override;
   // Errors: UNAVAILABLE (the write or its sync failed; RocksDB then refuses later writes too).
   absl::Status Commit(const CommitRecord& commit) override;
@@ -77,19 +102,35 @@ class RocksDbStorage : public Storage {
   absl::Status Append(const CommitRecord& commit) override;
   absl::Status Sync() override { return SyncOnce(); }
 
+  // Errors: OUT_OF_RANGE (`after` below the window), DATA_LOSS, UNAVAILABLE.
+  absl::Status ScanHistory(int64_t after, int64_t upto, const HistoryFn& fn) const override;
+  // Data directory size (files walked on each call), the history window, Load's counters.
+  StorageStats Stats() const override;
+
   // Syncs the log now (what the kBatch thread does every interval). Errors: UNAVAILABLE.
   absl::Status SyncOnce();
+  // Trims the history to its budget now (what the trimmer does when woken; tests).
+  absl::Status TrimHistoryNow();
 
  private:
-  RocksDbStorage(Options options, std::unique_ptr<rocksdb::DB> db);
+  RocksDbStorage(Options options, std::unique_ptr<rocksdb::DB> db,
+                 std::vector<rocksdb::ColumnFamilyHandle*> handles);
   absl::Status CheckFormat();
+  // Format 1 -> 2 (Options::upgrade).
+  absl::Status Upgrade();
+  absl::Status CreateHistoryColumn();
   // One WriteBatch for `commit`, fsynced when `sync`.
   absl::Status Write(const CommitRecord& commit, bool sync);
   void SyncLoop() ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Immutable after Open.
+  // Immutable after Open (history_cf_ / history_ are set once, by Open).
   const Options options_;
   const std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* history_cf_ = nullptr;
+  std::unique_ptr<internal::HistoryColumn> history_;
+  // What Load read (Stats).
+  StorageStats load_stats_;
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -7,13 +7,14 @@
 // of the services the commit touched, and acknowledges the write only after `Commit` returned OK;
 // so per service, the order of commits in storage is revision order. Commits of disjoint services
 // may reach storage concurrently and out of revision order (the backend may group them into one
-// sync). On start, `Load` returns everything persisted, from which the store rebuilds its shards,
-// the revision counter and the history window.
+// sync). On start, `Load` returns the live state (services, slices, nodes) and the revision, from
+// which the store rebuilds its shards and the revision counter; nothing of the history is read.
 //
-// History: each commit also persists an *undo record* (what each service it changed looked like
-// before it), so a restarted store can rebuild, backwards from the current state, the before /
-// after snapshots of the last `history_size` commits that watch resume needs. The backend keeps
-// only the newest `history_size` undo records.
+// History: each commit also persists its *history record* (`CommitRecord::history`, bytes the
+// store encodes: the commit as an undo delta, server/store/internal/delta.h), so that a watcher can
+// resume across a restart. The records are opaque to the backend. `Load` does not read them: the
+// store reads them lazily (`ScanHistory`) when a watcher resumes from before its in-memory window.
+// The backend keeps a bounded window of them (count and bytes) and says where it starts.
 //
 // Thread-safety: implementations must allow concurrent `Commit` calls. `Load` is called once,
 // before any `Commit`.
@@ -26,12 +27,14 @@
 #define SLICEKEEPER_SERVER_STORAGE_STORAGE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/slice.h"
 #include "slicekeeper/v1/service.pb.h"
@@ -62,14 +65,6 @@ struct ServiceUndo {
   std::vector<SliceUndo> slices;
 };
 
-// The undo record of one committed revision.
-struct HistoryEntry {
-  int64_t revision = 0;
-  absl::Time time;
-  // In the commit's service order (sorted by namespace, name).
-  std::vector<ServiceUndo> services;
-};
-
 // What one commit did to one service.
 struct ServiceWrite {
   std::string namespace_;
@@ -87,7 +82,8 @@ struct ServiceWrite {
     SlicePtr slice;
   };
   std::vector<SliceWrite> slices;
-  // How to undo it (the history).
+  // How to undo it: what the service and each slice of `slices` were before (the guards of a
+  // replicated storage read it; the store encodes the history record from it).
   ServiceUndo undo;
 };
 
@@ -101,6 +97,9 @@ struct CommitRecord {
   std::vector<ServiceWrite> services;
   // The new node registry; null when unchanged.
   NodeListPtr nodes;
+  // The history record of the commit (set when `services` is not empty): opaque bytes the store
+  // reads back through ScanHistory.
+  std::shared_ptr<const std::string> history;
 };
 
 // One service as persisted.
@@ -122,9 +121,26 @@ struct LoadedState {
   std::vector<v1::Node> nodes;
   // The revision of the node registry's last change (replicated storage only; else 0).
   int64_t nodes_revision = 0;
-  // The retained undo records, ascending by revision, all <= `revision`. Revisions may have gaps
-  // (a commit that was never made durable, e.g. its write failed or the process died first).
-  std::vector<HistoryEntry> history;
+  // ScanHistory has the history record of every durable revision in (history_floor, revision]
+  // (a revision without one was never made durable: its write failed, or the process died first).
+  // Equal to `revision` when the backend keeps no history.
+  int64_t history_floor = 0;
+};
+
+// What a backend reports about itself (Store::storage_stats, /metrics). -1: not applicable.
+struct StorageStats {
+  // Bytes of the files in the data directory.
+  int64_t disk_bytes = -1;
+  // The history window on disk: ScanHistory serves (floor, last]; its records' bytes on disk
+  // (an estimate, compressed); records read by ScanHistory since the start.
+  int64_t history_floor = -1;
+  int64_t history_last = -1;
+  int64_t history_bytes = -1;
+  int64_t history_records_read = 0;
+  // What Load read: keys, their bytes (keys and values), and history records among them.
+  int64_t load_keys = 0;
+  int64_t load_bytes = 0;
+  int64_t load_history_records = 0;
 };
 
 class ReplicatedStorage;
@@ -142,8 +158,8 @@ class Storage {
   // REQUIRES: called before any Commit.
   virtual absl::StatusOr<LoadedState> Load() = 0;
 
-  // Persists `commit` atomically (all of it or nothing) and drops undo records older than the
-  // history window. Returns once the commit is as durable as the backend's sync mode promises.
+  // Persists `commit` atomically (all of it or nothing) and drops history records beyond the
+  // window. Returns once the commit is as durable as the backend's sync mode promises.
   // Errors: UNAVAILABLE or INTERNAL when the write failed. The store then acknowledges nothing of
   // the commit; whether a later Load sees it is unspecified (a write can reach the log and fail to
   // sync), which is why a backend that failed once should keep failing (RocksDB does: it turns
@@ -161,6 +177,19 @@ class Storage {
   virtual absl::Status Append(const CommitRecord& commit) { return Commit(commit); }
   // REQUIRES: group_commit(). Errors: UNAVAILABLE / INTERNAL.
   virtual absl::Status Sync() { return absl::OkStatus(); }
+
+  // Calls `fn(revision, record)` for the history record of every revision in (after, upto] that
+  // has one, newest first, all from one consistent view of the storage; stops at the first error
+  // `fn` returns and returns it. Errors: OUT_OF_RANGE when records after `after` have left the
+  // window (or the backend keeps no history: the default); UNAVAILABLE / DATA_LOSS on I/O.
+  // Thread-safe with Commit; may block on disk reads.
+  using HistoryFn = std::function<absl::Status(int64_t revision, absl::string_view record)>;
+  virtual absl::Status ScanHistory(int64_t after, int64_t upto, const HistoryFn& fn) const {
+    return absl::OutOfRangeError("storage: keeps no history");
+  }
+
+  // Sizes and counters (see StorageStats). Thread-safe.
+  virtual StorageStats Stats() const { return {}; }
 };
 
 // One revision of a replicated storage's log as every replica sees it: what changed, not why.

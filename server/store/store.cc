@@ -1,6 +1,8 @@
 #include "server/store/store.h"
 
+#include <algorithm>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -16,6 +18,7 @@
 #include "server/store/internal/core.h"
 #include "server/store/internal/recovery.h"
 #include "server/store/internal/replica.h"
+#include "server/store/internal/rewind.h"
 #include "server/store/internal/txn.h"
 
 namespace slicekeeper::store {
@@ -104,6 +107,33 @@ absl::Status CheckForeignSlice(const v1::EndpointSlice& slice) {
                                                       "]: ", kManagerName,
                                                       " is reserved for slices slicekeeper "
                                                       "distributes"));
+  }
+  return absl::OkStatus();
+}
+
+// Checks `conditions` against `existing`, the foreign slice `ns/name` of the service (null when
+// the service has none of that name).
+absl::Status CheckConditions(const SlicePtr& existing, const SliceConditions& conditions,
+                             absl::string_view ns, absl::string_view name) {
+  using Existence = SliceConditions::Existence;
+  if (existing != nullptr && conditions.existence == Existence::kMustNotExist) {
+    return absl::AlreadyExistsError(absl::StrCat("endpointslice ", ns, "/", name,
+                                                 " already exists"));
+  }
+  if (existing == nullptr && (conditions.existence == Existence::kMustExist ||
+                              conditions.resource_version != 0 || !conditions.uid.empty())) {
+    return absl::NotFoundError(absl::StrCat("endpointslice ", ns, "/", name, " not found"));
+  }
+  if (existing == nullptr) return absl::OkStatus();
+  if (!conditions.uid.empty() && conditions.uid != existing->uid) {
+    return absl::AbortedError(absl::StrCat("endpointslice ", ns, "/", name, ": uid is ",
+                                           existing->uid, ", not ", conditions.uid));
+  }
+  if (conditions.resource_version != 0 &&
+      conditions.resource_version != existing->resource_version) {
+    return absl::AbortedError(absl::StrCat(
+        "endpointslice ", ns, "/", name, " has been modified: resourceVersion is ",
+        existing->resource_version, ", not ", conditions.resource_version));
   }
   return absl::OkStatus();
 }
@@ -335,7 +365,8 @@ absl::StatusOr<WriteResult> Store::DeleteService(absl::string_view ns, absl::str
   });
 }
 
-absl::StatusOr<std::pair<SlicePtr, int64_t>> Store::PutSlice(const v1::EndpointSlice& slice) {
+absl::StatusOr<std::pair<SlicePtr, int64_t>> Store::PutSlice(const v1::EndpointSlice& slice,
+                                                             const SliceConditions& conditions) {
   return RunWrite(*rep_, [&]() -> absl::StatusOr<std::pair<SlicePtr, int64_t>> {
     const absl::Time now = rep_->clock->Now();
     SK_RETURN_IF_ERROR(CheckForeignSlice(slice));
@@ -352,8 +383,18 @@ absl::StatusOr<std::pair<SlicePtr, int64_t>> Store::PutSlice(const v1::EndpointS
     } else if (auto it = o.entry->foreign.find(name); it != o.entry->foreign.end()) {
       existing = it->second;
     } else {
-      SK_ASSIGN_OR_RETURN(bool claimed, rep_->names.ClaimForeign(ns, name, service));
-      if (claimed) txn.NoteClaimed(ns, name);
+      absl::StatusOr<bool> claimed = rep_->names.ClaimForeign(ns, name, service);
+      if (!claimed.ok() && conditions.existence == SliceConditions::Existence::kMustNotExist) {
+        return absl::AlreadyExistsError(
+            absl::StrCat("endpointslice ", ns, "/", name, " already exists"));
+      }
+      if (!claimed.ok()) return claimed.status();
+      if (*claimed) txn.NoteClaimed(ns, name);
+    }
+    SK_RETURN_IF_ERROR(CheckConditions(existing, conditions, ns, name));
+    if (existing != nullptr && existing->address_type != slice.address_type()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "addressType: Invalid value: \"", slice.address_type(), "\": field is immutable"));
     }
     std::shared_ptr<Slice> next = SliceFromProto(slice);
     next->name = name;
@@ -373,7 +414,8 @@ absl::StatusOr<std::pair<SlicePtr, int64_t>> Store::PutSlice(const v1::EndpointS
   });
 }
 
-absl::StatusOr<int64_t> Store::DeleteSlice(absl::string_view ns, absl::string_view name) {
+absl::StatusOr<int64_t> Store::DeleteSlice(absl::string_view ns, absl::string_view name,
+                                           const SliceConditions& conditions) {
   return RunWrite(*rep_, [&]() -> absl::StatusOr<int64_t> {
     const absl::Time now = rep_->clock->Now();
     std::optional<internal::NameIndex::Owner> owner = rep_->names.Lookup(ns, name);
@@ -385,7 +427,10 @@ absl::StatusOr<int64_t> Store::DeleteSlice(absl::string_view ns, absl::string_vi
       const std::string key = ServiceKey(ns, owner->service);
       Txn txn(*rep_, {&key, 1}, now);
       ServiceOutcome& o = txn.Service(ns, owner->service);
-      if (o.entry->foreign.contains(name)) {
+      if (auto it = o.entry->foreign.find(name); it != o.entry->foreign.end()) {
+        SliceConditions check = conditions;
+        check.existence = SliceConditions::Existence::kAny;
+        SK_RETURN_IF_ERROR(CheckConditions(it->second, check, ns, name));
         o.writes.push_back({std::string(name), nullptr, /*managed=*/false});
         o.changed = true;
         SK_ASSIGN_OR_RETURN(Txn::Result committed, txn.Commit());
@@ -445,6 +490,47 @@ absl::StatusOr<std::pair<SlicePtr, int64_t>> Store::GetSlice(absl::string_view n
 
 CatalogPtr Store::Snapshot(absl::string_view ns) const { return rep_->sequencer.Snapshot(ns); }
 
+absl::StatusOr<CatalogPtr> Store::SnapshotAt(absl::string_view ns, int64_t revision) const {
+  // The catalog first: every commit it reflects is then in ChangesSince's answer.
+  CatalogPtr current = Snapshot(ns);
+  if (revision == current->revision) return current;
+  if (revision > current->revision) {
+    return absl::InvalidArgumentError(absl::StrCat("revision ", revision,
+                                                   " is newer than the store's ",
+                                                   current->revision));
+  }
+  SK_ASSIGN_OR_RETURN(std::vector<CommitPtr> commits, ChangesSince(revision));
+  // A service changed since `revision` was, at `revision`, what its first later commit replaced.
+  absl::flat_hash_map<std::string, ServiceSnapshotPtr> then;
+  for (const CommitPtr& commit : commits) {
+    for (const ServiceChange& change : commit->services) {
+      const ServiceSnapshot& any = change.after != nullptr ? *change.after : *change.before;
+      if (!ns.empty() && any.namespace_ != ns) continue;
+      then.try_emplace(ServiceKey(any.namespace_, any.name), change.before);
+    }
+  }
+  auto out = std::make_shared<Catalog>();
+  out->revision = revision;
+  for (const ServiceSnapshotPtr& service : current->services) {
+    auto it = then.find(ServiceKey(service->namespace_, service->name));
+    if (it == then.end()) {
+      out->services.push_back(service);
+      continue;
+    }
+    if (it->second != nullptr) out->services.push_back(it->second);
+    then.erase(it);
+  }
+  // Services deleted since `revision`.
+  for (auto& [key, before] : then) {
+    if (before != nullptr) out->services.push_back(before);
+  }
+  std::sort(out->services.begin(), out->services.end(),
+            [](const ServiceSnapshotPtr& a, const ServiceSnapshotPtr& b) {
+              return std::tie(a->namespace_, a->name) < std::tie(b->namespace_, b->name);
+            });
+  return CatalogPtr(std::move(out));
+}
+
 std::vector<v1::Node> Store::Nodes() const { return *rep_->nodes_snapshot(); }
 
 Totals Store::totals() const { return rep_->sequencer.totals(); }
@@ -453,8 +539,28 @@ std::pair<int64_t, int64_t> Store::history_usage() const {
   return rep_->sequencer.HistoryUsage();
 }
 
-absl::StatusOr<std::vector<CommitPtr>> Store::ChangesSince(int64_t revision) const {
-  return rep_->sequencer.ChangesSince(revision);
+int64_t Store::history_floor() const {
+  const int64_t memory = rep_->sequencer.HistoryFloor();
+  if (rep_->storage == nullptr || rep_->replicated != nullptr) return memory;
+  const int64_t disk = rep_->storage->Stats().history_floor;
+  return disk >= 0 ? std::min(memory, disk) : memory;
+}
+
+storage::StorageStats Store::storage_stats() const {
+  return rep_->storage != nullptr ? rep_->storage->Stats() : storage::StorageStats{};
+}
+
+absl::StatusOr<std::vector<CommitPtr>> Store::ChangesSince(int64_t revision, size_t limit) const {
+  return internal::ChangesSince(*rep_, revision, limit);
+}
+
+absl::StatusOr<Rewound> Store::Rewind(absl::string_view ns, absl::Span<const std::string> services,
+                                      int64_t revision) const {
+  return internal::Rewind(*rep_, ns, services, revision);
+}
+
+bool Store::AwaitRevision(int64_t revision, absl::Time deadline) const {
+  return rep_->sequencer.AwaitPublishedUntil(revision, deadline);
 }
 
 CatalogPtr Store::SnapshotAndListen(absl::string_view ns, CommitListener* listener) {

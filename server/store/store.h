@@ -36,12 +36,14 @@
 #ifndef SLICEKEEPER_SERVER_STORE_STORE_H_
 #define SLICEKEEPER_SERVER_STORE_STORE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -85,12 +87,33 @@ struct Commit {
 using CommitPtr = std::shared_ptr<const Commit>;
 
 // A consistent view of many services at one revision.
+struct Catalog;
+using CatalogPtr = std::shared_ptr<const Catalog>;
+
+// Services at an earlier revision, against their published state (Store::Rewind; watch resume).
+struct Rewound {
+  // The selected services at the published revision R = now->revision.
+  CatalogPtr now;
+  // One per selected service that changed after the earlier revision, ordered by (namespace,
+  // name).
+  struct Service {
+    // The service at the earlier revision and at R; null where it did not exist.
+    ServiceSnapshotPtr then;
+    ServiceSnapshotPtr now;
+    // Set when `now` is null: the revision of the service's last deletion.
+    int64_t deleted_at = 0;
+    // The revision of the last deletion of every slice deleted since the earlier revision (a
+    // slice of `then` missing from `now` is among them).
+    absl::flat_hash_map<std::string, int64_t> slices_deleted_at;
+  };
+  std::vector<Service> changed;
+};
+
 struct Catalog {
   int64_t revision = 0;
   // Sorted by (namespace, name).
   std::vector<ServiceSnapshotPtr> services;
 };
-using CatalogPtr = std::shared_ptr<const Catalog>;
 
 // Receives every commit, in revision order (the watch hub).
 class CommitListener {
@@ -110,6 +133,17 @@ struct WriteResult {
   std::vector<reconcile::SyncReport> syncs;
 };
 
+// Conditions a slice write or delete checks atomically with it (Kubernetes' create-only POST,
+// update-only PUT, and optimistic concurrency on resourceVersion / uid).
+struct SliceConditions {
+  enum class Existence { kAny, kMustNotExist, kMustExist };
+  Existence existence = Existence::kAny;
+  // Non-zero: the stored slice's resource_version must be this one.
+  int64_t resource_version = 0;
+  // Non-empty: the stored slice's uid must be this one.
+  std::string uid;
+};
+
 struct Totals {
   int64_t services = 0;
   int64_t slices = 0;
@@ -122,11 +156,13 @@ class Store {
   struct Options {
     int shards = 64;
     reconcile::Options reconcile;
-    // Commits retained for ChangesSince (watch resume): at most `history_size`, and beyond the
-    // newest one at most `history_bytes` of the memory they keep alive (the slice versions and
-    // endpoints they replaced, estimated), whichever bound is hit first.
+    // The in-memory history window (watch resume, ChangesSince): the history records of at most
+    // `history_size` commits, and beyond the newest one at most `history_bytes` of them,
+    // whichever bound is hit first. A record holds what its commit changed (internal/delta.h), so
+    // the bytes are what the window costs. Older records are read from storage, when it keeps
+    // them (RocksDB: its own bounds, docs/storage.md).
     int64_t history_size = 100'000;
-    int64_t history_bytes = int64_t{512} << 20;
+    int64_t history_bytes = int64_t{64} << 20;
     // Not owned; must outlive the store. Null: RealClock().
     Clock* clock = nullptr;
     // Not owned; must outlive the store. Null: nothing is persisted. Use Store::Open when set.
@@ -138,8 +174,9 @@ class Store {
 
   // Creates a store and, with `options.storage` set, rebuilds it from `storage->Load()`: every
   // service (managed slices through reconcile::ServiceState::FromSlices, foreign slices, records),
-  // the slice-name index, the nodes, the revision (later writes continue above it) and the
-  // history window (ChangesSince works across the restart for revisions still in it).
+  // the slice-name index, the nodes and the revision (later writes continue above it). The
+  // history is not read: ChangesSince and Rewind read storage's records when asked for
+  // revisions before the restart, so opening costs the live state, whatever the history.
   // Errors: those of Storage::Load; DATA_LOSS when the loaded state is inconsistent (e.g. a slice
   // name used twice in a namespace, managed slices without a service record).
   static absl::StatusOr<std::unique_ptr<Store>> Open(Options options);
@@ -180,13 +217,21 @@ class Store {
   // Deletes a service record and all its slices. Errors: NOT_FOUND.
   absl::StatusOr<WriteResult> DeleteService(absl::string_view ns, absl::string_view name);
 
-  // Stores a slice written by another manager, as given (server fields assigned).
-  // Errors: INVALID_ARGUMENT; FAILED_PRECONDITION if it claims our managed-by value or its name is
-  // taken by a managed slice or a slice of another service.
-  absl::StatusOr<std::pair<SlicePtr, int64_t>> PutSlice(const v1::EndpointSlice& slice);
+  // Stores a slice written by another manager, as given (server fields assigned), if
+  // `conditions` hold for the slice stored under its name.
+  // Errors: INVALID_ARGUMENT (also "addressType: field is immutable" when an update changes
+  // it); FAILED_PRECONDITION if it claims our managed-by value or its name is taken by a managed
+  // slice or a slice of another service; for `conditions`: ALREADY_EXISTS (kMustNotExist and the
+  // name is taken), NOT_FOUND (kMustExist, or a resource_version / uid condition, and no foreign
+  // slice of the service has the name), ABORTED (resource_version or uid differ).
+  absl::StatusOr<std::pair<SlicePtr, int64_t>> PutSlice(const v1::EndpointSlice& slice,
+                                                        const SliceConditions& conditions = {});
 
-  // Deletes a foreign slice. Errors: NOT_FOUND; FAILED_PRECONDITION for a managed slice.
-  absl::StatusOr<int64_t> DeleteSlice(absl::string_view ns, absl::string_view name);
+  // Deletes a foreign slice if its resource_version / uid match `conditions` (existence is
+  // ignored). Errors: NOT_FOUND; FAILED_PRECONDITION for a managed slice; ABORTED when a
+  // condition does not hold.
+  absl::StatusOr<int64_t> DeleteSlice(absl::string_view ns, absl::string_view name,
+                                      const SliceConditions& conditions = {});
 
   // Replaces the node registry and re-runs the distribution of services using Auto hints.
   // Errors: INVALID_ARGUMENT.
@@ -211,16 +256,43 @@ class Store {
                                                         absl::string_view name) const;
   // Every service of `ns` ("" = all namespaces) at one revision.
   CatalogPtr Snapshot(absl::string_view ns = "") const;
+  // Every service of `ns` as it was at `revision` (etcd's range read at a revision): the current
+  // state with each service changed since `revision` replaced by its state before that change.
+  // Costs O(services + commits since `revision`). Errors: OUT_OF_RANGE when commits after
+  // `revision` left the retained history; INVALID_ARGUMENT when `revision` is newer than
+  // revision().
+  absl::StatusOr<CatalogPtr> SnapshotAt(absl::string_view ns, int64_t revision) const;
   std::vector<v1::Node> Nodes() const;
   Totals totals() const;
-  // The retained history: commits, and the memory they keep alive (estimated bytes).
+  // The in-memory history window: commits, and the bytes of their records.
   std::pair<int64_t, int64_t> history_usage() const;
+  // A watcher can resume from any revision at or above this one (the in-memory window's floor,
+  // or the storage's when it keeps older history records).
+  int64_t history_floor() const;
+  // The storage's sizes and counters (StorageStats; all -1 / 0 without storage).
+  storage::StorageStats storage_stats() const;
 
   // --- History and listeners. ---
 
-  // Commits with revision > `revision`, in order. Errors: OUT_OF_RANGE when commits after
-  // `revision` were dropped from the retained history.
-  absl::StatusOr<std::vector<CommitPtr>> ChangesSince(int64_t revision) const;
+  // The first `limit` commits with revision > `revision`, in order, rebuilt from the history
+  // records (a revision published empty is a commit without services). Costs O(records after
+  // `revision`) time whatever `limit`, and may read storage for revisions before the in-memory
+  // window; keeps O(limit) commits in memory. Errors: OUT_OF_RANGE when records after `revision`
+  // were dropped (from memory and storage); DATA_LOSS for a record that does not decode;
+  // UNAVAILABLE when storage could not be read; INVALID_ARGUMENT for a negative revision.
+  absl::StatusOr<std::vector<CommitPtr>> ChangesSince(int64_t revision,
+                                                      size_t limit = SIZE_MAX) const;
+
+  // The services of `ns` ("" = all; only `services` when both are given) as they were at
+  // `revision`, beside their published state (see Rewound): what a watcher resuming from
+  // `revision` must be told. Costs as ChangesSince, but keeps one version of each changed
+  // service. Errors: as ChangesSince, and OUT_OF_RANGE for a revision newer than revision().
+  absl::StatusOr<Rewound> Rewind(absl::string_view ns, absl::Span<const std::string> services,
+                                 int64_t revision) const;
+
+  // Waits until revision() >= `revision` or `deadline` passes; returns whether it is (a replica
+  // that a client reached before the commit it already saw elsewhere catches up).
+  bool AwaitRevision(int64_t revision, absl::Time deadline) const;
 
   // Atomically registers `listener` and returns the catalog at the revision from which the
   // listener will see every later commit. `listener` must outlive its registration.

@@ -28,7 +28,32 @@ void Hub::Start() {
   // Registering and reading the revision together: everything after it reaches OnCommit.
   store::CatalogPtr at_start = store_->SnapshotAndListen("", this);
   dispatched_.store(at_start->revision, std::memory_order_release);
+  {
+    absl::MutexLock l(&resume_mu_);
+    resume_running_ = true;
+  }
   thread_ = std::thread([this] { Run(); });
+  resume_thread_ = std::thread([this] { RunResumes(); });
+}
+
+void Hub::RunResumes() {
+  absl::MutexLock l(&resume_mu_);
+  while (true) {
+    resume_mu_.Await(absl::Condition(
+        +[](Hub* h) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h->resume_mu_) {
+          return !h->resume_running_ || !h->resumes_.empty();
+        },
+        this));
+    if (!resume_running_) return;
+    auto [weak, revision] = std::move(resumes_.front());
+    resumes_.erase(resumes_.begin());
+    resume_mu_.Unlock();
+    if (std::shared_ptr<Subscriber> sub = weak.lock()) {
+      sub->Start(revision);
+      sub->Wake();
+    }
+    resume_mu_.Lock();
+  }
 }
 
 void Hub::Stop() {
@@ -43,6 +68,11 @@ void Hub::Stop() {
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
+  {
+    absl::MutexLock l(&resume_mu_);
+    resume_running_ = false;
+  }
+  if (resume_thread_.joinable()) resume_thread_.join();
   absl::MutexLock l(&mu_);
   for (auto& [raw, sub] : subscribers_) sub->Detach();
 }
@@ -128,6 +158,8 @@ void Hub::TickOnce() {
   {
     absl::MutexLock l(&mu_);
     for (auto& [raw, sub] : subscribers_) {
+      // A marks-only subscriber pins at most one version per service: nothing to free.
+      if (sub->selection().marks_only) continue;
       if (now - sub->OldestUnsent() > options_.max_lag) {
         reset.push_back(sub);
       } else if (sub->selection().bookmarks &&
@@ -140,6 +172,7 @@ void Hub::TickOnce() {
     s->RequestReset();
     s->Wake();
   }
+  lag_resets_.fetch_add(static_cast<int64_t>(reset.size()), std::memory_order_relaxed);
   for (const auto& s : bookmark) {
     if (s->RequestBookmark()) s->Wake();
   }
@@ -175,13 +208,20 @@ std::shared_ptr<Subscriber> Hub::Subscribe(Selection selection, int64_t resume_r
   so.merged_views = options_.merged_views;
   so.clock = clock_;
   auto sub = std::make_shared<Subscriber>(std::move(selection), store_, &dispatched_, sink, so);
+  bool started = false;
   {
     absl::MutexLock l(&mu_);
     subscribers_.emplace(sub.get(), sub);
     Index(sub.get(), /*add=*/true);
+    started = started_;
   }
   // Registered first, snapshot second: a commit between the two is either in the snapshot or
   // dispatched to the subscriber later (and dropped there if the snapshot already has it).
+  if (resume_revision > 0 && started) {
+    absl::MutexLock l(&resume_mu_);
+    resumes_.emplace_back(sub, resume_revision);
+    return sub;
+  }
   sub->Start(resume_revision);
   sub->Wake();
   return sub;
@@ -208,6 +248,10 @@ HubStats Hub::stats() const {
   out.coalesced = closed_coalesced_;
   out.resets = closed_resets_;
   for (const auto& [raw, sub] : subscribers_) {
+    if (sub->selection().marks_only) {
+      out.subscribers_marks++;
+      continue;  // not a watch stream: its lag is its front-end's to report
+    }
     (sub->selection().view == v1::ENDPOINTS ? out.subscribers_endpoints : out.subscribers_slices)++;
     const SubscriberStats& st = sub->stats();
     out.events_sent += st.events_sent.load(std::memory_order_relaxed);
@@ -216,6 +260,7 @@ HubStats Hub::stats() const {
     out.max_lag = std::max(out.max_lag, std::max(absl::ZeroDuration(), now - sub->OldestUnsent()));
   }
   out.dispatched_revision = dispatched_revision();
+  out.lag_resets = lag_resets_.load(std::memory_order_relaxed);
   return out;
 }
 

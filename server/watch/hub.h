@@ -12,8 +12,13 @@
 // Memory is bounded by services (pending marks) and by subscribers x watched services (their
 // dirty sets and last-sent pointers), never by the commit rate. See docs/watch.md.
 //
-// Thread-safety: every method is safe to call concurrently. `Start` runs the dispatcher thread;
-// tests may instead step `DispatchOnce` / `TickOnce` by hand. Lock order: mu_ -> subscriber locks;
+// A resume may read the history from storage (a watcher coming back from before a restart): once
+// the hub is started, resumes run on a thread of the hub's own, never on the caller's (a gRPC
+// reaction), and the subscriber is woken when its deltas are ready.
+//
+// Thread-safety: every method is safe to call concurrently. `Start` runs the dispatcher and
+// resume threads; tests may instead step `DispatchOnce` / `TickOnce` by hand (resumes then run
+// inside Subscribe). Lock order: mu_ -> subscriber locks;
 // pending_mu_ is never held with another lock. Sinks are woken with no hub lock held.
 //
 // Example:
@@ -46,11 +51,16 @@ namespace slicekeeper::watch {
 struct HubStats {
   int64_t subscribers_slices = 0;
   int64_t subscribers_endpoints = 0;
+  // Marks-only subscribers (other front-ends, e.g. xDS streams); not counted below.
+  int64_t subscribers_marks = 0;
   int64_t events_sent = 0;  // includes those of closed subscribers
   int64_t coalesced = 0;
   int64_t resets = 0;
+  // Subscribers reset by the hub because their oldest unsent change got older than max_lag (a
+  // subscriber whose writer is blocked is counted here at once, in `resets` when it next sends).
+  int64_t lag_resets = 0;
   int64_t dispatched_revision = 0;
-  // Age of the oldest unsent change over all subscribers (0 when all are caught up).
+  // Age of the oldest unsent change over all watch subscribers (0 when all are caught up).
   absl::Duration max_lag;
 };
 
@@ -84,8 +94,9 @@ class Hub : public store::CommitListener {
   void Stop() ABSL_LOCKS_EXCLUDED(mu_, pending_mu_);
 
   // A new subscriber: registered for every later commit, with its initial snapshot (or resumed
-  // deltas, or RESET + snapshot) ready, and woken once. `sink` must stay valid until
-  // Unsubscribe(sub) returns.
+  // deltas, or RESET + snapshot) ready, and woken once — for a resume of a started hub, on the
+  // resume thread once the deltas are ready (Next() returns nothing until then). `sink` must stay
+  // valid until Unsubscribe(sub) returns.
   std::shared_ptr<Subscriber> Subscribe(Selection selection, int64_t resume_revision, Sink* sink)
       ABSL_LOCKS_EXCLUDED(mu_);
   // After this returns the subscriber's sink is never called again.
@@ -111,6 +122,8 @@ class Hub : public store::CommitListener {
   using SubscriberList = std::vector<Subscriber*>;
 
   void Run();
+  // The resume thread: starts queued resuming subscribers, oldest first.
+  void RunResumes() ABSL_LOCKS_EXCLUDED(resume_mu_);
   void Index(Subscriber* s, bool add) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Collect(const Mark& mark, std::vector<Subscriber*>* out) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -121,6 +134,7 @@ class Hub : public store::CommitListener {
   Clock* const clock_;
 
   std::atomic<int64_t> dispatched_{0};
+  std::atomic<int64_t> lag_resets_{0};
 
   absl::Mutex pending_mu_;
   absl::flat_hash_map<std::string, Mark> pending_ ABSL_GUARDED_BY(pending_mu_);
@@ -141,6 +155,12 @@ class Hub : public store::CommitListener {
   int64_t closed_resets_ ABSL_GUARDED_BY(mu_) = 0;
 
   std::thread thread_;
+
+  // Resumes waiting for the resume thread (a subscriber gone meanwhile is skipped).
+  absl::Mutex resume_mu_;
+  std::vector<std::pair<std::weak_ptr<Subscriber>, int64_t>> resumes_ ABSL_GUARDED_BY(resume_mu_);
+  bool resume_running_ ABSL_GUARDED_BY(resume_mu_) = false;
+  std::thread resume_thread_;
 };
 
 }  // namespace slicekeeper::watch

@@ -131,6 +131,8 @@ Subscriber::Catalog Subscriber::TakeCatalog(int64_t* revision) {
   if (!selection_.namespace_.empty() && selection_.services.size() == 1) {
     int64_t rev = store_->revision();
     store::ServiceSnapshotPtr s = store_->GetService(selection_.namespace_, selection_.services[0]);
+    // A namespace the caller may not read looks empty (allowed_namespaces).
+    if (s != nullptr && !selection_.Matches(s->namespace_, s->name)) s = nullptr;
     if (s != nullptr) rev = std::max(rev, s->mod_revision);
     if (s != nullptr)
       out.emplace_back(NamespacedName(s->namespace_, s->name), ServiceVersion{s, rev});
@@ -148,7 +150,9 @@ Subscriber::Catalog Subscriber::TakeCatalog(int64_t* revision) {
 
 void Subscriber::Start(int64_t resume_revision) {
   absl::MutexLock l(&send_mu_);
-  if (resume_revision > 0) {
+  if (selection_.marks_only) {
+    BeginMarks();
+  } else if (resume_revision > 0) {
     BeginResume(resume_revision);
   } else {
     BeginSnapshot(/*reset=*/false);
@@ -173,31 +177,48 @@ void Subscriber::BeginSnapshot(bool reset) {
     Control(v1::WatchEvent::RESET, last_revision_sent_);
     stats_.resets.fetch_add(1, std::memory_order_relaxed);
   }
-  for (auto& [key, version] : catalog) DiffService(key, ServiceVersion{nullptr, 0}, version);
+  for (auto& [key, version] : catalog) {
+    DiffService(key, ServiceVersion{nullptr, 0}, version, Dating{.snapshot = true});
+  }
   sync_after_pending_ = std::max(rev, last_revision_sent_);
 }
 
-void Subscriber::BeginResume(int64_t resume_revision) {
+void Subscriber::BeginMarks() {
   int64_t rev = 0;
   Catalog catalog = TakeCatalog(&rev);
-  absl::StatusOr<std::vector<store::CommitPtr>> commits = store_->ChangesSince(resume_revision);
-  // A revision from the future (a store that lost its state) is as unusable as a compacted one.
-  if (resume_revision > rev || !commits.ok()) {
+  absl::MutexLock l(&mu_);
+  floor_revision_ = rev;
+  // Named services absent from the catalog do not exist at `rev`: say so, so that the sender
+  // knows every selected service's state after its first TakeMarks.
+  if (!selection_.namespace_.empty()) {
+    for (const std::string& name : selection_.services) {
+      dirty_.try_emplace(NamespacedName(selection_.namespace_, name), ServiceVersion{nullptr, rev});
+    }
+  }
+  for (auto& [key, version] : catalog) dirty_[key] = std::move(version);
+  if (!dirty_.empty()) oldest_unsent_ = clock_->Now();
+}
+
+absl::flat_hash_map<std::string, ServiceVersion> Subscriber::TakeMarks() {
+  absl::flat_hash_map<std::string, ServiceVersion> out;
+  absl::MutexLock l(&mu_);
+  out.swap(dirty_);
+  oldest_unsent_ = absl::InfiniteFuture();
+  if (!out.empty()) last_send_ = clock_->Now();
+  return out;
+}
+
+void Subscriber::BeginResume(int64_t resume_revision) {
+  // The client's state is the store's at resume_revision: each service changed since is diffed
+  // from its state then (rebuilt from the history) to its state now.
+  absl::StatusOr<store::Rewound> rewound =
+      store_->Rewind(selection_.namespace_, selection_.services, resume_revision);
+  // Compacted, from the future (a memory store that restarted) or unreadable: start over.
+  if (!rewound.ok()) {
     BeginSnapshot(/*reset=*/true);
     return;
   }
-  // The client's state is the store's at resume_revision: for each service changed since, that
-  // is the `before` of the first commit after it.
-  absl::flat_hash_map<std::string, ServiceVersion> before;
-  for (const store::CommitPtr& c : *commits) {
-    if (c->revision > rev) break;
-    for (const store::ServiceChange& sc : c->services) {
-      const store::ServiceSnapshot& any = sc.after != nullptr ? *sc.after : *sc.before;
-      if (!selection_.Matches(any.namespace_, any.name)) continue;
-      before.try_emplace(NamespacedName(any.namespace_, any.name),
-                         ServiceVersion{sc.before, resume_revision});
-    }
-  }
+  const int64_t rev = rewound->now->revision;
   pending_.clear();
   last_sent_.clear();
   base_revision_ = rev;
@@ -206,17 +227,17 @@ void Subscriber::BeginResume(int64_t resume_revision) {
     floor_revision_ = rev;
     absl::erase_if(dirty_, [rev](const auto& kv) { return kv.second.revision <= rev; });
   }
-  for (auto& [key, version] : catalog) {
-    auto it = before.find(key);
-    if (it == before.end()) {
-      last_sent_[key] = version;
-      continue;
+  for (const store::ServiceSnapshotPtr& s : rewound->now->services) {
+    if (selection_.Matches(s->namespace_, s->name)) {
+      last_sent_[NamespacedName(s->namespace_, s->name)] = ServiceVersion{s, rev};
     }
-    DiffService(key, it->second, version);
-    before.erase(it);
   }
-  // What is left was deleted since resume_revision.
-  for (auto& [key, version] : before) DiffService(key, version, ServiceVersion{nullptr, rev});
+  for (const store::Rewound::Service& c : rewound->changed) {
+    const store::ServiceSnapshot& any = c.now != nullptr ? *c.now : *c.then;
+    if (!selection_.Matches(any.namespace_, any.name)) continue;
+    DiffService(NamespacedName(any.namespace_, any.name), ServiceVersion{c.then, resume_revision},
+                ServiceVersion{c.now, rev}, Dating{.rewound = &c});
+  }
   std::stable_sort(
       pending_.begin(), pending_.end(),
       [](const PendingEvent& a, const PendingEvent& b) { return a.revision < b.revision; });
@@ -238,7 +259,7 @@ bool Subscriber::TakeDirty() {
         it != last_sent_.end() ? it->second : ServiceVersion{nullptr, base_revision_};
     // Marks not newer than what was sent are leftovers of the snapshot/dispatch race.
     if (version.revision <= before.revision) continue;
-    DiffService(key, before, version);
+    DiffService(key, before, version, Dating{});
   }
   // Usually one service, or services of one commit: already in order.
   auto by_revision = [](const PendingEvent& a, const PendingEvent& b) {
@@ -250,12 +271,34 @@ bool Subscriber::TakeDirty() {
   return true;
 }
 
+// Event revisions (docs/watch.md): a snapshot's events carry the snapshot's revision; a change
+// carries the revision of the state it sends — a slice's resourceVersion, a service's
+// mod_revision for its endpoints, a delete's own revision when the history says it (else the
+// revision of the newest version seen without the object) — kept within (before, after], so a
+// stream's revisions never decrease (events are sent sorted by revision).
+int64_t Subscriber::EventRevision(int64_t object_revision, const ServiceVersion& before,
+                                  const ServiceVersion& after, const Dating& dating) {
+  if (dating.snapshot) return after.revision;
+  return std::clamp(object_revision, before.revision + 1, std::max(after.revision,
+                                                                   before.revision + 1));
+}
+
+int64_t Subscriber::DeleteRevision(absl::string_view slice, const ServiceVersion& after,
+                                   const Dating& dating) {
+  if (dating.rewound != nullptr) {
+    auto it = dating.rewound->slices_deleted_at.find(slice);
+    if (it != dating.rewound->slices_deleted_at.end()) return it->second;
+    if (dating.rewound->deleted_at != 0) return dating.rewound->deleted_at;
+  }
+  return after.snapshot != nullptr ? after.snapshot->mod_revision : after.revision;
+}
+
 void Subscriber::DiffService(const std::string& key, const ServiceVersion& before,
-                             const ServiceVersion& after) {
+                             const ServiceVersion& after, const Dating& dating) {
   if (selection_.view == v1::ENDPOINTS) {
-    DiffEndpoints(before, after);
+    DiffEndpoints(before, after, dating);
   } else {
-    DiffSlices(before, after);
+    DiffSlices(before, after, dating);
   }
   if (after.snapshot == nullptr) {
     last_sent_.erase(key);
@@ -265,20 +308,27 @@ void Subscriber::DiffService(const std::string& key, const ServiceVersion& befor
 }
 
 // Both slice lists are sorted by name; unchanged slices are the same pointer in both.
-void Subscriber::DiffSlices(const ServiceVersion& before, const ServiceVersion& after) {
+void Subscriber::DiffSlices(const ServiceVersion& before, const ServiceVersion& after,
+                            const Dating& dating) {
   static const std::vector<SlicePtr> kNone;
   const std::vector<SlicePtr>& a = before.snapshot ? before.snapshot->slices : kNone;
   const std::vector<SlicePtr>& b = after.snapshot ? after.snapshot->slices : kNone;
-  const int64_t rev = after.revision;
+  // Builds the event; pushing stays in this function, where the analysis sees send_mu_ held.
+  auto event = [&](v1::WatchEvent::Type type, const SlicePtr& s) {
+    const int64_t object = type == v1::WatchEvent::DELETED ? DeleteRevision(s->name, after, dating)
+                                                           : s->resource_version;
+    return PendingEvent{
+        .revision = EventRevision(object, before, after, dating), .type = type, .slice = s};
+  };
   size_t i = 0, j = 0;
   while (i < a.size() || j < b.size()) {
     if (j == b.size() || (i < a.size() && a[i]->name < b[j]->name)) {
-      pending_.push_back({.revision = rev, .type = v1::WatchEvent::DELETED, .slice = a[i++]});
+      pending_.push_back(event(v1::WatchEvent::DELETED, a[i++]));
     } else if (i == a.size() || b[j]->name < a[i]->name) {
-      pending_.push_back({.revision = rev, .type = v1::WatchEvent::ADDED, .slice = b[j++]});
+      pending_.push_back(event(v1::WatchEvent::ADDED, b[j++]));
     } else {
       if (a[i] != b[j]) {
-        pending_.push_back({.revision = rev, .type = v1::WatchEvent::MODIFIED, .slice = b[j]});
+        pending_.push_back(event(v1::WatchEvent::MODIFIED, b[j]));
       }
       ++i;
       ++j;
@@ -286,12 +336,17 @@ void Subscriber::DiffSlices(const ServiceVersion& before, const ServiceVersion& 
   }
 }
 
-void Subscriber::DiffEndpoints(const ServiceVersion& before, const ServiceVersion& after) {
+void Subscriber::DiffEndpoints(const ServiceVersion& before, const ServiceVersion& after,
+                               const Dating& dating) {
   if (before.snapshot == nullptr && after.snapshot == nullptr) return;
+  // Endpoints have no revision of their own: the state sent is the service's at its mod revision.
+  const int64_t revision = EventRevision(
+      after.snapshot != nullptr ? after.snapshot->mod_revision : DeleteRevision("", after, dating),
+      before, after, dating);
   // Builds the event; pushing stays in this function, where the analysis sees send_mu_ held.
-  auto event = [&after](v1::WatchEvent::Type type, const query::MergedViews::Ptr& view,
-                        int32_t index) {
-    return PendingEvent{.revision = after.revision, .type = type, .view = view, .index = index};
+  auto event = [revision](v1::WatchEvent::Type type, const query::MergedViews::Ptr& view,
+                          int32_t index) {
+    return PendingEvent{.revision = revision, .type = type, .view = view, .index = index};
   };
   if (before.snapshot == nullptr || after.snapshot == nullptr) {
     // A snapshot (every selected endpoint ADDED) or a deleted service (every one DELETED).
@@ -339,42 +394,85 @@ void Subscriber::Control(v1::WatchEvent::Type type, int64_t revision) {
   pending_.push_front(std::move(e));
 }
 
-std::optional<std::string> Subscriber::Emit() {
-  std::string out;
-  int events = 0;
-  while (!pending_.empty() && out.size() < options_.max_message_bytes) {
-    PendingEvent& p = pending_.front();
+class Subscriber::Out {
+ public:
+  virtual ~Out() = default;
+  virtual void Event(const PendingEvent& e) = 0;
+  virtual void Control(v1::WatchEvent::Type type, int64_t revision) = 0;
+  // The batch is complete; later events go into the next one.
+  virtual bool Full() const = 0;
+};
+
+// A serialized WatchResponse of about max_bytes.
+class Subscriber::WireOut final : public Subscriber::Out {
+ public:
+  explicit WireOut(size_t max_bytes) : max_bytes_(max_bytes) {}
+  void Event(const PendingEvent& p) override {
     if (p.slice != nullptr) {
       // The slice's bytes are shared by every subscriber sent this version.
-      AppendSliceEvent(p.type, p.revision, *p.slice->SerializedProto(), &out);
+      AppendSliceEvent(p.type, p.revision, *p.slice->SerializedProto(), &bytes_);
     } else if (p.view != nullptr) {
       const query::MergedView& view = *p.view;
       if (p.type == v1::WatchEvent::DELETED) {
         AppendEndpointEvent(p.type, p.revision, view.namespace_(), view.name(),
-                            EndpointKey(view[p.index]), &out);
+                            EndpointKey(view[p.index]), &bytes_);
       } else {
         // The endpoint's bytes are shared by every subscriber sent this version.
         AppendEndpointEvent(p.type, p.revision, view.namespace_(), view.name(),
-                            view.Bytes(p.index), &out);
+                            view.Bytes(p.index), &bytes_);
       }
     } else {
-      AppendControlEvent(p.type, p.revision, &out);
+      AppendControlEvent(p.type, p.revision, &bytes_);
     }
+  }
+  void Control(v1::WatchEvent::Type type, int64_t revision) override {
+    AppendControlEvent(type, revision, &bytes_);
+  }
+  bool Full() const override { return bytes_.size() >= max_bytes_; }
+  std::string& bytes() { return bytes_; }
+
+ private:
+  const size_t max_bytes_;
+  std::string bytes_;
+};
+
+class Subscriber::EventsOut final : public Subscriber::Out {
+ public:
+  explicit EventsOut(size_t max_events) : max_events_(max_events) {}
+  void Event(const PendingEvent& p) override {
+    events_.push_back(SliceEvent{p.type, p.revision, p.slice});
+  }
+  void Control(v1::WatchEvent::Type type, int64_t revision) override {
+    events_.push_back(SliceEvent{type, revision, nullptr});
+  }
+  bool Full() const override { return events_.size() >= max_events_; }
+  std::vector<SliceEvent>& events() { return events_; }
+
+ private:
+  const size_t max_events_;
+  std::vector<SliceEvent> events_;
+};
+
+bool Subscriber::Emit(Out& out) {
+  int events = 0;
+  while (!pending_.empty() && !out.Full()) {
+    PendingEvent& p = pending_.front();
+    out.Event(p);
     ++events;
     last_revision_sent_ = std::max(last_revision_sent_, p.revision);
     pending_.pop_front();
   }
-  if (pending_.empty() && sync_after_pending_ >= 0) {
-    AppendControlEvent(v1::WatchEvent::SYNCED, sync_after_pending_, &out);
+  if (pending_.empty() && sync_after_pending_ >= 0 && !out.Full()) {
+    out.Control(v1::WatchEvent::SYNCED, sync_after_pending_);
     ++events;
     last_revision_sent_ = std::max(last_revision_sent_, sync_after_pending_);
     sync_after_pending_ = kNoSync;
   }
-  if (events == 0) return std::nullopt;
+  if (events == 0) return false;
   stats_.events_sent.fetch_add(events, std::memory_order_relaxed);
   absl::MutexLock l(&mu_);
   last_send_ = clock_->Now();
-  return out;
+  return true;
 }
 
 std::optional<v1::WatchResponse> Subscriber::Next() {
@@ -387,7 +485,20 @@ std::optional<v1::WatchResponse> Subscriber::Next() {
 
 std::optional<std::string> Subscriber::NextSerialized() {
   absl::MutexLock l(&send_mu_);
-  if (!started_) return std::nullopt;
+  WireOut out(options_.max_message_bytes);
+  if (!Pull(out)) return std::nullopt;
+  return std::move(out.bytes());
+}
+
+std::vector<SliceEvent> Subscriber::NextEvents(size_t max_events) {
+  absl::MutexLock l(&send_mu_);
+  EventsOut out(std::max<size_t>(max_events, 1));
+  Pull(out);
+  return std::move(out.events());
+}
+
+bool Subscriber::Pull(Out& out) {
+  if (!started_) return false;
   bool reset = false;
   {
     absl::MutexLock m(&mu_);
@@ -395,20 +506,19 @@ std::optional<std::string> Subscriber::NextSerialized() {
   }
   if (reset) BeginSnapshot(/*reset=*/true);
   if (pending_.empty() && sync_after_pending_ == kNoSync) TakeDirty();
-  if (!pending_.empty() || sync_after_pending_ != kNoSync) return Emit();
+  if (!pending_.empty() || sync_after_pending_ != kNoSync) return Emit(out);
   // Idle: a bookmark, if one is due. Every commit up to max(dispatched, marked) that concerns
   // this subscriber has been sent, because its dirty set is empty.
   int64_t dispatched = dispatched_->load(std::memory_order_acquire);
   absl::MutexLock m(&mu_);
-  if (!bookmark_requested_ || !dirty_.empty()) return std::nullopt;
+  if (!bookmark_requested_ || !dirty_.empty()) return false;
   bookmark_requested_ = false;
   int64_t rev = std::max({dispatched, marked_revision_, last_revision_sent_});
   last_revision_sent_ = rev;
-  std::string out;
-  AppendControlEvent(v1::WatchEvent::BOOKMARK, rev, &out);
+  out.Control(v1::WatchEvent::BOOKMARK, rev);
   last_send_ = clock_->Now();
   stats_.events_sent.fetch_add(1, std::memory_order_relaxed);
-  return out;
+  return true;
 }
 
 bool Subscriber::MarkDirty(std::vector<std::pair<std::string, ServiceVersion>> marks,

@@ -9,6 +9,12 @@
 // maps hold pointers to immutable snapshots shared with the store, and a changed slice is diffed by
 // pointer.
 //
+// A *marks-only* subscriber (Selection::marks_only) is for front-ends that build their own messages
+// from whole service versions (xDS): it keeps no last-sent state and diffs nothing. Start marks
+// every selected service with its current version (a named service that does not exist is marked
+// with a null snapshot), later commits mark what they change, and the sender takes the marks with
+// `TakeMarks` instead of `Next`. Coalescing and "writers never wait" are the same as for a watch.
+//
 // Protocol (docs/watch.md): a snapshot of ADDED events, then SYNCED with its revision; later,
 // changes as they commit; BOOKMARK when asked and idle; RESET, a fresh snapshot and SYNCED after a
 // resume from a revision older than the history, or when the hub decides the subscriber lags too
@@ -58,6 +64,9 @@ struct Selection {
   // Only these namespaces (a reader limited by the authorization policy); null = no limit.
   // Applies on top of namespace_.
   std::shared_ptr<const absl::flat_hash_set<std::string>> allowed_namespaces;
+  // Marks only: TakeMarks instead of Next (see the banner); view, zone, node and bookmarks are
+  // ignored, and the hub never RESETs the subscriber (what it pins is bounded by its services).
+  bool marks_only = false;
 
   bool Matches(absl::string_view ns, absl::string_view name) const;
 };
@@ -67,6 +76,16 @@ struct Selection {
 struct ServiceVersion {
   store::ServiceSnapshotPtr snapshot;
   int64_t revision = 0;
+};
+
+// One event of the SLICES view as NextEvents returns it, for senders that encode events
+// themselves (the Kubernetes watch writes JSON).
+struct SliceEvent {
+  v1::WatchEvent::Type type = v1::WatchEvent::TYPE_UNSPECIFIED;
+  // As WatchEvent.revision.
+  int64_t revision = 0;
+  // ADDED / MODIFIED: the slice; DELETED: its last state. Null for SYNCED, BOOKMARK and RESET.
+  SlicePtr slice;
 };
 
 struct SubscriberStats {
@@ -105,6 +124,15 @@ class Subscriber {
   std::optional<std::string> NextSerialized() ABSL_LOCKS_EXCLUDED(send_mu_, mu_);
   // NextSerialized, parsed (tests and typed callers).
   std::optional<v1::WatchResponse> Next() ABSL_LOCKS_EXCLUDED(send_mu_, mu_);
+  // The next events, as NextSerialized would send them but not encoded, at most `max_events`
+  // (>= 1) at a time; empty when there is nothing to send. REQUIRES: the SLICES view.
+  std::vector<SliceEvent> NextEvents(size_t max_events) ABSL_LOCKS_EXCLUDED(send_mu_, mu_);
+
+  // Marks-only subscribers: the newest version of every service marked since the last call
+  // (keyed by NamespacedName), and clears them. A version may be older than one taken before (a
+  // commit dispatched after the snapshot it was already in): keep the newest. Never blocks on
+  // I/O. REQUIRES: selection().marks_only.
+  absl::flat_hash_map<std::string, ServiceVersion> TakeMarks() ABSL_LOCKS_EXCLUDED(mu_);
 
   // --- Dispatcher side. ---
 
@@ -147,23 +175,43 @@ class Subscriber {
     int32_t index = -1;
   };
   using Catalog = std::vector<std::pair<std::string, ServiceVersion>>;
+  // Where a batch of events goes: a WatchResponse's bytes, or SliceEvents (subscriber.cc).
+  class Out;
+  class WireOut;
+  class EventsOut;
+  // How a diff's events are dated: as a snapshot's (all at the snapshot's revision), or each at
+  // its object's revision, with the delete revisions a resume read from the history.
+  struct Dating {
+    bool snapshot = false;
+    const store::Rewound::Service* rewound = nullptr;
+  };
 
   Catalog TakeCatalog(int64_t* revision);
   void BeginSnapshot(bool reset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
   void BeginResume(int64_t resume_revision) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
+  void BeginMarks() ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
   bool TakeDirty() ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
   void DiffService(const std::string& key, const ServiceVersion& before,
-                   const ServiceVersion& after) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
-  void DiffSlices(const ServiceVersion& before, const ServiceVersion& after)
+                   const ServiceVersion& after, const Dating& dating)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
-  void DiffEndpoints(const ServiceVersion& before, const ServiceVersion& after)
+  void DiffSlices(const ServiceVersion& before, const ServiceVersion& after, const Dating& dating)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
+  void DiffEndpoints(const ServiceVersion& before, const ServiceVersion& after,
+                     const Dating& dating) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
+  // The revision an event carries for an object state of `object_revision` (subscriber.cc).
+  static int64_t EventRevision(int64_t object_revision, const ServiceVersion& before,
+                               const ServiceVersion& after, const Dating& dating);
+  // The revision of the delete of `slice` ("": of the service's endpoints).
+  static int64_t DeleteRevision(absl::string_view slice, const ServiceVersion& after,
+                                const Dating& dating);
   // The merged view of `snapshot` (empty for null), and the diff of two: shared
   // (Options::merged_views) or computed here.
   query::MergedViews::Ptr MergedView(const store::ServiceSnapshotPtr& snapshot) const;
   std::shared_ptr<const query::ViewDiff> ViewDiff(const store::ServiceSnapshotPtr& before,
                                                   const store::ServiceSnapshotPtr& after) const;
-  std::optional<std::string> Emit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
+  // Puts the next batch of events into `out`; false when there was nothing to send.
+  bool Pull(Out& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
+  bool Emit(Out& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
   void Control(v1::WatchEvent::Type type, int64_t revision) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
 
   // Immutable after construction.

@@ -156,6 +156,27 @@ TEST(NormalizeChangeTest, Addresses) {
   });
 }
 
+// --allow_loopback_endpoints lifts exactly the loopback rule: 127.0.0.0/8 and ::1 pass, the other
+// rejected ranges stay rejected, and turning it off restores Kubernetes' rule.
+TEST(NormalizeChangeTest, AllowLoopbackLiftsOnlyLoopback) {
+  auto addr = [](const char* type, const char* a) {
+    return [type, a](v1::EndpointChange& c) { SetAddress(c, type, a); };
+  };
+  validation::SetAllowLoopbackEndpoints(true);
+  RunChangeCases({
+      {"127.0.0.1", addr("IPv4", "127.0.0.1"), ""},
+      {"127.255.0.9", addr("IPv4", "127.255.0.9"), ""},
+      {"::1", addr("IPv6", "::1"), ""},
+      {"0.0.0.0", addr("IPv4", "0.0.0.0"), "may not be unspecified"},
+      {"::", addr("IPv6", "::"), "may not be unspecified"},
+      {"169.254.1.1", addr("IPv4", "169.254.1.1"), "link-local range"},
+      {"fe80::1", addr("IPv6", "fe80::1"), "link-local range"},
+      {"224.0.0.251", addr("IPv4", "224.0.0.251"), "link-local multicast"},
+  });
+  validation::SetAllowLoopbackEndpoints(false);
+  RunChangeCases({{"127.0.0.1 again", addr("IPv4", "127.0.0.1"), "loopback range"}});
+}
+
 // Endpoint fields: hostname, nodeName, zone, hints and deprecatedTopology.
 TEST(NormalizeChangeTest, EndpointFields) {
   auto zones = [](std::vector<std::string> names) {

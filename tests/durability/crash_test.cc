@@ -1,12 +1,14 @@
 // kill -9 at random points while a client streams batches: after each restart on the same data
-// directory every acknowledged batch is fully present, no batch is half-applied, and revisions
-// continue above every acknowledged one.
+// directory every acknowledged batch is fully present, no batch is half-applied, revisions
+// continue above every acknowledged one, and a watch resumed from before the crash (its history
+// read back from disk) gets exactly the endpoints added since, each dated after its resume point.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -138,6 +140,45 @@ std::pair<absl::flat_hash_set<std::string>, int64_t> ReadAll(v1::EndpointDiscove
   return {out, revision};
 }
 
+// What a watch of namespace "crash" (ENDPOINTS view) resumed from `revision` sent up to SYNCED.
+struct Resumed {
+  bool ok = false;  // the stream reached SYNCED
+  bool reset = false;
+  absl::flat_hash_set<std::string> added;
+  // Revisions of the endpoint events: all in (revision, synced] and never decreasing.
+  bool dated = true;
+  int64_t synced = 0;
+};
+
+Resumed Resume(v1::EndpointDiscovery::Stub& stub, int64_t revision) {
+  Resumed out;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  v1::WatchRequest req;
+  req.set_namespace_("crash");
+  req.set_view(v1::ENDPOINTS);
+  req.set_resume_revision(revision);
+  auto reader = stub.Watch(&ctx, req);
+  v1::WatchResponse resp;
+  int64_t last = revision;
+  while (!out.ok && reader->Read(&resp)) {
+    for (const v1::WatchEvent& e : resp.events()) {
+      if (e.type() == v1::WatchEvent::RESET) out.reset = true;
+      if (e.type() == v1::WatchEvent::SYNCED) {
+        out.ok = true;
+        out.synced = e.revision();
+        break;
+      }
+      if (e.type() == v1::WatchEvent::ADDED) out.added.insert(e.endpoint().address());
+      if (e.revision() < last || e.revision() <= revision) out.dated = false;
+      last = e.revision();
+    }
+  }
+  ctx.TryCancel();
+  reader->Finish().IgnoreError();
+  return out;
+}
+
 // Six rounds: stream until a random number of acks, kill -9, restart, verify.
 TEST(CrashTest, AckedBatchesSurviveKillNine) {
   const std::string dir = absl::StrCat(::testing::TempDir(), "/sk_crash_", getpid());
@@ -146,6 +187,9 @@ TEST(CrashTest, AckedBatchesSurviveKillNine) {
   absl::flat_hash_map<int64_t, int64_t> acked;  // batch -> revision, over all rounds
   int64_t max_acked_revision = 0;
   int64_t next_batch = 1;
+  // What the previous round read before it streamed: durable, from before its kill -9.
+  int64_t previous_revision = 0;
+  absl::flat_hash_set<std::string> previous;
   for (int round = 0; round < 6; ++round) {
     Child server(dir);
     ASSERT_GT(server.port(), 0) << server.log();
@@ -163,6 +207,22 @@ TEST(CrashTest, AckedBatchesSurviveKillNine) {
         EXPECT_EQ(n, 2 * kPerService) << "acked batch " << b << " lost";
       }
     }
+    if (round > 0 && previous_revision > 0) {
+      // The history survived the crash with the live state: the resumed deltas are exactly the
+      // endpoints the previous round added (acknowledged or not) that are there now.
+      Resumed resumed = Resume(*discovery, previous_revision);
+      ASSERT_TRUE(resumed.ok) << "round " << round;
+      EXPECT_FALSE(resumed.reset) << "round " << round;
+      EXPECT_TRUE(resumed.dated) << "round " << round;
+      EXPECT_EQ(resumed.synced, revision) << "round " << round;
+      absl::flat_hash_set<std::string> added;
+      for (const std::string& a : present) {
+        if (!previous.contains(a)) added.insert(a);
+      }
+      EXPECT_EQ(resumed.added, added) << "round " << round;
+    }
+    previous_revision = revision;
+    previous = present;
     if (round == 5) break;
 
     auto registry = v1::EndpointRegistry::NewStub(channel);

@@ -1,32 +1,27 @@
-// A minimal HTTP/1.0 GET over a plain loopback socket, so the tests need no HTTP library.
+// HttpGet: one GET to the real server's HTTP port, for the integration tests and harnesses that
+// read /metrics or the health probes. A thin name over the HTTP test client every HTTP test uses
+// (tests/http/http_client.h).
 //
 // Thread-safety: stateless; safe from any thread.
 #ifndef SLICEKEEPER_TESTS_INTEGRATION_HTTP_GET_H_
 #define SLICEKEEPER_TESTS_INTEGRATION_HTTP_GET_H_
 
-#include <map>
-#include <string>
-
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "tests/http/http_client.h"
 
 namespace slicekeeper::integration {
 
-struct HttpResponse {
-  int status = 0;
-  // Keys lowercased.
-  std::map<std::string, std::string> headers;
-  std::string body;
-};
+// Status, headers (keys lowercased) and the whole body.
+using HttpResponse = ::slicekeeper::testing::HttpReply;
 
-// GET http://127.0.0.1:<port><path> with "Connection: close" (and `headers`, each line ending
-// in "\r\n") and reads to EOF.
-// Errors: UNAVAILABLE (connect / send / receive failed or timed out after `timeout`),
-// DATA_LOSS (the response is not HTTP/1.x, or its body is shorter than its Content-Length).
-absl::StatusOr<HttpResponse> HttpGet(int port, absl::string_view path,
-                                     absl::Duration timeout = absl::Seconds(10),
-                                     absl::string_view headers = "");
+// GET http://127.0.0.1:<port><path>, read to the end of the response.
+// Errors: as testing::Fetch (UNAVAILABLE, DEADLINE_EXCEEDED after `timeout`, DATA_LOSS).
+inline absl::StatusOr<HttpResponse> HttpGet(int port, absl::string_view path,
+                                            absl::Duration timeout = absl::Seconds(10)) {
+  return ::slicekeeper::testing::Fetch(port, "GET", path, "", {}, timeout);
+}
 
 }  // namespace slicekeeper::integration
 

@@ -284,9 +284,15 @@ def main():
     if not os.access(BINARY, os.X_OK):
         print("not an executable: %s (build the slicekeeper target first)" % BINARY)
         return 2
+    return run_tests(sys.modules[__name__])
+
+
+def run_tests(module):
+    """Generates the stubs from PROTO_DIR, runs the tests of `module` (this one, or another test
+    script that imports this one for its Server), prints the tally; returns the exit code."""
     with tempfile.TemporaryDirectory(prefix="slicekeeper-pystubs-") as stub_dir:
         generate_stubs(PROTO_DIR, stub_dir)
-        suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
+        suite = unittest.defaultTestLoader.loadTestsFromModule(module)
         result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
     failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
     passed = result.testsRun - failed - len(result.skipped)

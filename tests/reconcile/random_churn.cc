@@ -66,8 +66,11 @@ std::optional<uint64_t> EnvNumber(const char* name) {
 }
 
 std::string RandomChurn::Where() const {
-  return absl::StrCat("seed ", seed_, " step ", step_, " (rerun with SK_RECONCILE_SEED=", seed_,
-                      "): max ", max_, ", ", members_.size(), " endpoints desired, service {",
+  const std::string rerun =
+      seed_ ? absl::StrCat("seed ", *seed_, " step ", step_, " (rerun with SK_RECONCILE_SEED=",
+                           *seed_, ")")
+            : absl::StrCat("fuzz input, step ", step_, " (rerun the fuzz target on the input)");
+  return absl::StrCat(rerun, ": max ", max_, ", ", members_.size(), " endpoints desired, service {",
                       h_->service().ShortDebugString(), "}\nslice sizes before:\n",
                       Describe(before_), "batch (", batch_.size(), " changes):\n",
                       DescribeBatch(batch_));
@@ -196,6 +199,7 @@ bool RandomChurn::Step() {
     ADD_FAILURE() << Where() << plan.status();
     return false;
   }
+  if (tamper) tamper(*plan);
   if (check_ == ChurnCheck::kOracle) {
     oracle::Result want = oracle::Run({.service = &h_->service(),
                                        .existing = h_->Slices(),
@@ -245,14 +249,15 @@ bool RandomChurn::CheckBudget(const Plan& plan, const Plan& kubernetes) {
   return false;
 }
 
-void RandomChurn::Run(int steps) {
+bool RandomChurn::Run(int steps) {
   while (step_ < steps) {
     NewService();
     ++next_name_;
     const int length = Uniform(60, 300);
     for (int i = 0; i < length && step_ < steps; ++i, ++step_) {
-      if (!Step()) return;
+      if (!Step()) return false;
     }
   }
+  return true;
 }
 }  // namespace slicekeeper::reconcile

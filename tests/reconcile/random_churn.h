@@ -16,7 +16,9 @@
 #ifndef SLICEKEEPER_TESTS_RECONCILE_RANDOM_CHURN_H_
 #define SLICEKEEPER_TESTS_RECONCILE_RANDOM_CHURN_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
@@ -43,14 +45,49 @@ enum class ChurnCheck {
 // The value of environment variable `name`, if set.
 std::optional<uint64_t> EnvNumber(const char* name);
 
+// Where RandomChurn's choices come from (a UniformRandomBitGenerator): a seeded generator, or, for
+// fuzzing (fuzz/reconcile_diff_fuzz.cc), the bytes of an input first, one a choice, then the
+// generator seeded with the input's size. Each byte is repeated over the 64 bits, so that the
+// standard distributions (which take the high bits of a product) map byte values evenly onto their
+// ranges and a mutated byte changes one choice.
+class ChurnEntropy {
+ public:
+  using result_type = uint64_t;
+  explicit ChurnEntropy(uint64_t seed) : generator_(seed) {}
+  ChurnEntropy(const uint8_t* data, size_t size) : data_(data), size_(size), generator_(size) {}
+
+  static constexpr result_type min() { return 0; }
+  static constexpr result_type max() { return ~result_type{0}; }
+  result_type operator()() {
+    if (position_ < size_) return uint64_t{data_[position_++]} * 0x0101010101010101ull;
+    return generator_();
+  }
+
+ private:
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  size_t position_ = 0;
+  std::mt19937_64 generator_;
+};
+
 class RandomChurn {
  public:
   // `options` (max_endpoints_per_slice aside, which each service picks) is what the reconciler
   // runs with.
   RandomChurn(uint64_t seed, ChurnCheck check, Options options = Options());
+  // Choices from `entropy` (fuzzing); the seed in failure messages is 0.
+  RandomChurn(ChurnEntropy entropy, ChurnCheck check, Options options = Options());
 
-  // Runs `steps` steps over successive services; stops at the first failure.
-  void Run(int steps);
+  // Runs `steps` steps over successive services; stops at the first failure (reported with
+  // ADD_FAILURE) and returns false.
+  bool Run(int steps);
+
+  // Called on every plan the reconciler returns, before it is checked: the fuzz target's planted
+  // bug (a reconciler that loses a write) uses it to prove the checks catch a wrong plan.
+  std::function<void(Plan&)> tamper;
+  // The largest size a service aims at (the model picks 0 to 2 000): the fuzz target keeps runs
+  // short with a smaller one.
+  int max_service_size = 2000;
 
   // The mutable attributes of one endpoint of the model; Build turns them into an Endpoint.
   struct Props {
@@ -98,10 +135,10 @@ class RandomChurn {
   // What a failure message needs to reproduce and understand the step.
   std::string Where() const;
 
-  const uint64_t seed_;
+  const std::optional<uint64_t> seed_;  // nullopt: choices from a fuzz input
   const ChurnCheck check_;
   const Options options_;
-  std::mt19937_64 rng_;
+  ChurnEntropy rng_;
   const std::vector<PortListPtr> port_sets_;
 
   // The current service (its record, state and limit) and its desired endpoints (the model).

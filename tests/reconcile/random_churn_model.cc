@@ -1,4 +1,5 @@
 // The model side of RandomChurn (random_churn.h): services, endpoints and random batches.
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <utility>
@@ -46,6 +47,13 @@ std::vector<PortListPtr> MakePortSets() {
 RandomChurn::RandomChurn(uint64_t seed, ChurnCheck check, Options options)
     : seed_(seed), check_(check), options_(options), rng_(seed), port_sets_(MakePortSets()) {}
 
+RandomChurn::RandomChurn(ChurnEntropy entropy, ChurnCheck check, Options options)
+    : seed_(std::nullopt),
+      check_(check),
+      options_(options),
+      rng_(std::move(entropy)),
+      port_sets_(MakePortSets()) {}
+
 EndpointPtr RandomChurn::Build(const Props& p, bool identity_only) {
   auto e = std::make_shared<v1::Endpoint>();
   e->add_addresses(Address(p));
@@ -67,7 +75,7 @@ EndpointPtr RandomChurn::Build(const Props& p, bool identity_only) {
 
 void RandomChurn::NewService() {
   v1::ServiceRecord service = Foo({});
-  service.set_uid(absl::StrCat("uid-", seed_, "-", next_name_));
+  service.set_uid(absl::StrCat("uid-", seed_.value_or(0), "-", next_name_));
   (*service.mutable_labels())["app"] = "foo";
   const int types = Uniform(0, 3);
   if (types <= 1) service.add_address_types(kAddressTypeIPv4);
@@ -76,7 +84,8 @@ void RandomChurn::NewService() {
   service.set_headless(Chance(0.3));
   if (Chance(0.3)) service.set_traffic_distribution("PreferClose");
   max_ = kMaxChoices[Uniform(0, 3)];
-  target_ = std::vector<int>{0, 5, 60, 300, 1000, 2000}[Uniform(0, 5)];
+  target_ = std::min(max_service_size,
+                     std::vector<int>{0, 5, 60, 300, 1000, 2000}[Uniform(0, 5)]);
   first_step_ = true;
   Options options = options_;
   options.max_endpoints_per_slice = max_;

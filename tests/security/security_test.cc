@@ -356,15 +356,18 @@ TEST_F(SecurityTest, BearerTokensAndTokenFileReload) {
 // an identity with no role, 200 for a reader of any namespace; /healthz stays open for probes.
 TEST_F(SecurityTest, MetricsNeedsAReader) {
   Start(auth::ClientAuth::kRequest);
-  auto get = [&](const std::string& headers) {
-    auto r = integration::HttpGet(server_->http_port(), "/metrics", kTimeout, headers);
+  auto get = [&](const std::string& token) {
+    ::slicekeeper::testing::HttpHeaders headers;
+    if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
+    auto r = ::slicekeeper::testing::Fetch(server_->http_port(), "GET", "/metrics", "", headers,
+                                           kTimeout);
     EXPECT_OK(r.status());
     return r.ok() ? r->status : 0;
   };
   EXPECT_EQ(get(""), 401);
-  EXPECT_EQ(get("Authorization: Bearer tok-wrong\r\n"), 401);
-  EXPECT_EQ(get("Authorization: Bearer tok-nobody\r\n"), 403);
-  EXPECT_EQ(get("Authorization: Bearer tok-deployer\r\n"), 200);
+  EXPECT_EQ(get("tok-wrong"), 401);
+  EXPECT_EQ(get("tok-nobody"), 403);
+  EXPECT_EQ(get("tok-deployer"), 200);
   auto health = integration::HttpGet(server_->http_port(), "/healthz", kTimeout);
   ASSERT_OK(health.status());
   EXPECT_EQ(health->status, 200);

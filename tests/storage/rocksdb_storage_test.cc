@@ -9,6 +9,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/storage/internal/codec.h"
+#include "server/storage/internal/history_column.h"
 #include "server/storage/memory_storage.h"
 #include "tests/storage/storage_test_util.h"
 #include "tests/test_util.h"
@@ -39,6 +41,23 @@ class StorageTest : public ::testing::TestWithParam<bool> {
     ASSERT_OK(s);
     storage_ = std::move(*s);
   }
+  // The revisions ScanHistory(after, upto) returns, newest first (their bytes checked).
+  std::vector<int64_t> Revisions(int64_t after, int64_t upto) {
+    absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> records =
+        Scan(storage(), after, upto);
+    EXPECT_OK(records);
+    std::vector<int64_t> out;
+    if (!records.ok()) return out;
+    for (const auto& [r, bytes] : *records) {
+      EXPECT_EQ(bytes, HistoryBytes(r));
+      out.push_back(r);
+    }
+    return out;
+  }
+  // Trims the RocksDB history now (its trimmer thread does it in the background).
+  void Trim() {
+    if (rocks()) ASSERT_OK(storage_->TrimHistoryNow());
+  }
   Storage& storage() {
     if (rocks()) return *storage_;
     return *memory_;
@@ -58,7 +77,8 @@ class StorageTest : public ::testing::TestWithParam<bool> {
 INSTANTIATE_TEST_SUITE_P(Backends, StorageTest, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "RocksDb" : "Memory"; });
 
-// Services, slices (managed and foreign), nodes and undo records come back as committed.
+// Services, slices (managed and foreign) and nodes come back from Load; history records from
+// ScanHistory, newest first.
 TEST_P(StorageTest, RoundTrip) {
   Open();
   EXPECT_EQ(Load().revision, 0);
@@ -94,21 +114,39 @@ TEST_P(StorageTest, RoundTrip) {
   EXPECT_TRUE(SameSlice(s.services[1].slices[0], b2));
   ASSERT_THAT(s.nodes, SizeIs(1));
   EXPECT_EQ(s.nodes[0].zone(), "z1");
-  ASSERT_THAT(s.history, SizeIs(3));
-  const HistoryEntry& h3 = s.history[2];
-  EXPECT_EQ(h3.revision, 3);
-  EXPECT_EQ(h3.time, absl::FromUnixSeconds(1'700'000'003));
-  ASSERT_THAT(h3.services, SizeIs(1));
-  EXPECT_TRUE(h3.services[0].existed);
-  EXPECT_EQ(h3.services[0].prev_mod_revision, 2);
-  ASSERT_THAT(h3.services[0].slices, SizeIs(2));
-  EXPECT_TRUE(SameSlice(h3.services[0].slices[0].prev, a1));
-  EXPECT_TRUE(SameSlice(h3.services[0].slices[1].prev, f1));
-  EXPECT_FALSE(s.history[0].services[0].existed);
-  EXPECT_EQ(s.history[0].services[0].slices[0].prev, nullptr);
+  EXPECT_EQ(s.history_floor, 0);
+  EXPECT_THAT(Revisions(0, 3), ElementsAre(3, 2, 1));
+  EXPECT_THAT(Revisions(1, 2), ElementsAre(2));
+  EXPECT_THAT(Revisions(3, 3), ElementsAre());
 }
 
-// A removed service leaves no key behind; its undo record keeps what it held.
+// Load reads the live state only: its key count does not grow with the history.
+TEST_P(StorageTest, LoadDoesNotReadTheHistory) {
+  if (!rocks()) return;
+  Open(/*history=*/1000);
+  SlicePtr a = MakeSlice("default", "web", "web-a", 1, {"10.0.0.1"});
+  ASSERT_OK(storage().Commit(MakeCommit(1, "default", "web", {a}, true)));
+  Open(1000);
+  Load();
+  const StorageStats few = storage().Stats();
+  for (int64_t r = 2; r <= 200; ++r) {
+    SlicePtr s = MakeSlice("default", "web", "web-a", r, {"10.0.0.1"});
+    ASSERT_OK(storage().Commit(MakeCommit(r, "default", "web", {s}, false)));
+  }
+  Open(1000);
+  EXPECT_EQ(Load().revision, 200);
+  const StorageStats many = storage().Stats();
+  EXPECT_EQ(many.load_keys, few.load_keys);
+  EXPECT_EQ(many.load_history_records, 0);
+  EXPECT_EQ(many.history_floor, 0);
+  EXPECT_EQ(many.history_last, 200);
+  EXPECT_EQ(many.history_records_read, 0);
+  EXPECT_THAT(Revisions(198, 200), ElementsAre(200, 199));
+  EXPECT_EQ(storage().Stats().history_records_read, 2);
+  EXPECT_GT(many.disk_bytes, 0);
+}
+
+// A removed service leaves no key behind, and its revision is still the store's.
 TEST_P(StorageTest, ServiceRemoval) {
   Open();
   SlicePtr a1 = MakeSlice("default", "web", "web-a", 1, {"10.0.0.1"});
@@ -123,10 +161,11 @@ TEST_P(StorageTest, ServiceRemoval) {
   LoadedState s = Load();
   EXPECT_EQ(s.revision, 2);
   EXPECT_THAT(s.services, SizeIs(0));
-  ASSERT_THAT(s.history, SizeIs(2));
+  EXPECT_THAT(Revisions(0, 2), ElementsAre(2, 1));
 }
 
-// Only the newest `history_size` undo records are kept, also when the window shrinks on reopen.
+// Only the newest `history_size` records are kept, also when the window shrinks on reopen; a scan
+// from below the window is OUT_OF_RANGE.
 TEST_P(StorageTest, HistoryWindowIsTrimmed) {
   Open(/*history=*/3);
   for (int64_t r = 1; r <= 10; ++r) {
@@ -135,15 +174,18 @@ TEST_P(StorageTest, HistoryWindowIsTrimmed) {
   }
   Open(3);
   LoadedState s = Load();
+  Trim();
   EXPECT_EQ(s.revision, 10);
-  std::vector<int64_t> revisions;
-  for (const HistoryEntry& e : s.history) revisions.push_back(e.revision);
-  EXPECT_THAT(revisions, ElementsAre(8, 9, 10));
+  EXPECT_THAT(Revisions(7, 10), ElementsAre(10, 9, 8));
+  EXPECT_THAT(Scan(storage(), 6, 10), StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("history starts after")));
   if (!rocks()) return;  // the window of a MemoryStorage is fixed at construction
   Open(2);
-  EXPECT_THAT(Load().history, SizeIs(2));
+  EXPECT_EQ(Load().revision, 10);
+  Trim();
+  EXPECT_THAT(Revisions(8, 10), ElementsAre(10, 9));
   Open(2);
-  EXPECT_THAT(Load().history, SizeIs(2));
+  EXPECT_EQ(Load().history_floor, 8);
+  EXPECT_THAT(Scan(storage(), 7, 10), StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("history starts after")));
 }
 
 // A nodes-only commit changes the nodes and adds no undo record.
@@ -159,7 +201,7 @@ TEST_P(StorageTest, NodesOnlyCommit) {
   Open();
   LoadedState s = Load();
   EXPECT_THAT(s.nodes, SizeIs(2));
-  EXPECT_THAT(s.history, SizeIs(0));
+  EXPECT_THAT(Revisions(0, 0), ElementsAre());
   EXPECT_EQ(s.revision, 0);
 }
 
@@ -168,13 +210,22 @@ class RocksDbStorageTest : public ::testing::Test {
   absl::StatusOr<std::unique_ptr<RocksDbStorage>> Open() {
     return RocksDbStorage::Open({.path = dir_.path()});
   }
-  // Writes `key` = `value` with RocksDB directly (the storage must be closed).
+  // Writes `key` = `value` in the default column family with RocksDB directly (the storage must
+  // be closed; every column family is opened, as RocksDB requires).
   void Tamper(const std::string& key, const std::string& value) {
-    rocksdb::DB* db = nullptr;
     rocksdb::Options o;
     o.create_if_missing = true;
-    ASSERT_TRUE(rocksdb::DB::Open(o, dir_.path(), &db).ok());
+    std::vector<std::string> names;
+    if (!rocksdb::DB::ListColumnFamilies(o, dir_.path(), &names).ok()) {
+      names = {rocksdb::kDefaultColumnFamilyName};
+    }
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const std::string& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(o, dir_.path(), families, &handles, &db).ok());
     ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), key, value).ok());
+    for (rocksdb::ColumnFamilyHandle* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
     delete db;
   }
   TempDir dir_;
@@ -221,6 +272,82 @@ TEST_F(RocksDbStorageTest, UnparsableValuesAreDataLoss) {
   absl::StatusOr<std::unique_ptr<RocksDbStorage>> s = Open();
   ASSERT_OK(s);
   EXPECT_THAT((*s)->Load(), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("unknown key")));
+}
+
+// A format-1 data directory (one column family; the history under h/ as whole slices) is refused
+// with the flag to use; with `upgrade` it becomes format 2 in place: the live state is kept, the
+// old history dropped, and revisions continue above the newest one it held.
+TEST_F(RocksDbStorageTest, FormatOneIsRefusedOrUpgraded) {
+  {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(o, dir_.path(), &db).ok());
+    SlicePtr a = MakeSlice("default", "web", "web-a", 5, {"10.0.0.1"});
+    const CommitRecord c = MakeCommit(5, "default", "web", {a}, true);
+    auto put = [&](const std::string& k, const std::string& v) {
+      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), k, v).ok());
+    };
+    put("m/format", "1");
+    put("r/default/web", internal::EncodeService(c.services[0]));
+    put("s/default/web/web-a", internal::EncodeSlice(*a));
+    for (int64_t r = 5; r <= 7; ++r) put("h/" + internal::HistoryKey(r), "an old undo record");
+    delete db;
+  }
+  EXPECT_THAT(Open(), StatusIs(absl::StatusCode::kFailedPrecondition,
+                               HasSubstr("format version 1 is older than this binary's (2)")));
+  EXPECT_THAT(Open(), StatusIs(absl::StatusCode::kFailedPrecondition,
+                               HasSubstr("--upgrade_data_dir")));
+  {
+    absl::StatusOr<std::unique_ptr<RocksDbStorage>> s =
+        RocksDbStorage::Open({.path = dir_.path(), .upgrade = true});
+    ASSERT_OK(s);
+    absl::StatusOr<LoadedState> loaded = (*s)->Load();
+    ASSERT_OK(loaded);
+    EXPECT_EQ(loaded->revision, 7);
+    EXPECT_EQ(loaded->history_floor, 7);
+    ASSERT_THAT(loaded->services, SizeIs(1));
+    EXPECT_THAT(loaded->services[0].slices, SizeIs(1));
+    EXPECT_THAT(Scan(**s, 6, 7), StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("history starts after")));
+    SlicePtr b = MakeSlice("default", "web", "web-a", 8, {"10.0.0.2"});
+    ASSERT_OK((*s)->Commit(MakeCommit(8, "default", "web", {b}, false)));
+  }
+  absl::StatusOr<std::unique_ptr<RocksDbStorage>> s = Open();
+  ASSERT_OK(s);
+  absl::StatusOr<LoadedState> loaded = (*s)->Load();
+  ASSERT_OK(loaded);
+  EXPECT_EQ(loaded->revision, 8);
+  EXPECT_EQ((*s)->Stats().load_keys, 4);  // m/format, m/history_floor, r/, s/: no h/ left
+  absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> records = Scan(**s, 7, 8);
+  ASSERT_OK(records);
+  EXPECT_THAT(*records, SizeIs(1));
+}
+
+// The history is kept within its byte budget on disk: the oldest records are dropped (the floor
+// moves up) and the newest stay.
+TEST_F(RocksDbStorageTest, HistoryBytesAreBounded) {
+  absl::StatusOr<std::unique_ptr<RocksDbStorage>> s =
+      RocksDbStorage::Open(
+      {.path = dir_.path(), .sync = RocksDbStorage::SyncMode::kNone, .history_bytes = 256 << 10});
+  ASSERT_OK(s);
+  ASSERT_OK((*s)->Load());
+  const std::string record(4096, 'x');
+  for (int64_t r = 1; r <= 400; ++r) {  // 1.6 MB of records (incompressible enough: random)
+    SlicePtr a = MakeSlice("default", "web", "web-a", r, {"10.0.0.1"});
+    CommitRecord c = MakeCommit(r, "default", "web", {a}, r == 1);
+    std::string bytes = record;
+    for (size_t i = 0; i < bytes.size(); i += 7) bytes[i] = static_cast<char>((r * 131 + i) % 251);
+    c.history = std::make_shared<const std::string>(std::move(bytes));
+    ASSERT_OK((*s)->Commit(c));
+  }
+  ASSERT_OK((*s)->TrimHistoryNow());
+  const StorageStats stats = (*s)->Stats();
+  EXPECT_EQ(stats.history_last, 400);
+  EXPECT_GT(stats.history_floor, 0);
+  EXPECT_LE(stats.history_bytes, 256 << 10);
+  EXPECT_THAT(Scan(**s, stats.history_floor, 400), ::slicekeeper::testing::IsOkAndHolds(
+                                                       SizeIs(400 - stats.history_floor)));
+  EXPECT_THAT(Scan(**s, stats.history_floor - 1, 400), StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("history starts after")));
 }
 
 // A second open of a directory in use fails clearly (RocksDB's LOCK file).

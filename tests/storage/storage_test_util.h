@@ -8,8 +8,10 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "common/slice.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -73,6 +75,24 @@ inline RecordPtr MakeRecord(const std::string& ns, const std::string& name, int6
   return r;
 }
 
+// The history record the commits of MakeCommit carry.
+inline std::string HistoryBytes(int64_t revision) {
+  return absl::StrCat("record of revision ", revision);
+}
+
+// Every history record ScanHistory(after, upto) returns: (revision, bytes), newest first.
+inline absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> Scan(const Storage& s,
+                                                                         int64_t after,
+                                                                         int64_t upto) {
+  std::vector<std::pair<int64_t, std::string>> out;
+  absl::Status status = s.ScanHistory(after, upto, [&](int64_t r, absl::string_view bytes) {
+    out.emplace_back(r, std::string(bytes));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return out;
+}
+
 // A commit at `revision` that writes `slices` (all of `ns/service`) and its record; the undo
 // says the service did not exist before when `created`.
 inline CommitRecord MakeCommit(int64_t revision, const std::string& ns, const std::string& service,
@@ -95,6 +115,8 @@ inline CommitRecord MakeCommit(int64_t revision, const std::string& ns, const st
     w.undo.slices.push_back({s->name, nullptr});
   }
   c.services.push_back(std::move(w));
+  // Opaque to storage: the store's encoding does not matter here.
+  c.history = std::make_shared<const std::string>(HistoryBytes(revision));
   return c;
 }
 

@@ -249,6 +249,27 @@ TEST_F(ObjectsTest, ReplaceEndpoints) {
 
 // PutNodes validates every node and replaces the registry; with no Auto service it takes no
 // revision.
+// An endpoint that moves to another port set stays in the service: the batch counts one update
+// (BatchStats, per identity), and the move rewrites its slice set (here: one slice recycled).
+TEST_F(ObjectsTest, PortSetMoveCountsAsUpdate) {
+  ASSERT_OK(Apply({Upsert("ns", "web", Ip(1))}));
+  v1::EndpointChange moved = Upsert("ns", "web", Ip(1));
+  moved.mutable_ports(0)->set_port(8080);
+  absl::StatusOr<WriteResult> r = Apply({moved});
+  ASSERT_OK(r);
+  EXPECT_EQ(r->stats.endpoints_added(), 0);
+  EXPECT_EQ(r->stats.endpoints_removed(), 0);
+  EXPECT_EQ(r->stats.endpoints_updated(), 1);
+  ServiceSnapshotPtr s = store_.GetService("ns", "web");
+  ASSERT_THAT(s->slices, ::testing::SizeIs(1));
+  EXPECT_EQ((*s->slices[0]->ports)[0].port(), 8080);
+  // The controller metrics keep Kubernetes' per-port-set view: an add in the new set (the old
+  // set's slices are deleted whole, which Kubernetes does not count as removals).
+  int64_t added = 0;
+  for (const reconcile::SyncReport& sync : r->syncs) added += sync.endpoints_added;
+  EXPECT_EQ(added, 1);
+}
+
 TEST_F(ObjectsTest, PutNodes) {
   std::vector<v1::Node> nodes(2);
   nodes[0].set_name("node-a");

@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "gmock/gmock.h"
-#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "server/storage/memory_storage.h"
 #include "server/storage/rocksdb_storage.h"
@@ -25,45 +24,6 @@ using ::slicekeeper::testing::StatusIs;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
 using namespace ::slicekeeper::store::testing;  // NOLINT: test builders
-
-bool SameSnapshot(const ServiceSnapshotPtr& a, const ServiceSnapshotPtr& b) {
-  if (a == nullptr || b == nullptr) return a == b;
-  using google::protobuf::util::MessageDifferencer;
-  if (a->namespace_ != b->namespace_ || a->name != b->name || a->mod_revision != b->mod_revision ||
-      a->slices.size() != b->slices.size() || (a->record == nullptr) != (b->record == nullptr)) {
-    return false;
-  }
-  if (a->record != nullptr && !MessageDifferencer::Equals(*a->record, *b->record)) return false;
-  for (size_t i = 0; i < a->slices.size(); ++i) {
-    if (!MessageDifferencer::Equals(a->slices[i]->ToProto(), b->slices[i]->ToProto())) {
-      return false;
-    }
-  }
-  return true;
-}
-
-void ExpectSameCatalog(const Catalog& a, const Catalog& b) {
-  EXPECT_EQ(a.revision, b.revision);
-  ASSERT_EQ(a.services.size(), b.services.size());
-  for (size_t i = 0; i < a.services.size(); ++i) {
-    EXPECT_TRUE(SameSnapshot(a.services[i], b.services[i]))
-        << a.services[i]->namespace_ << "/" << a.services[i]->name;
-  }
-}
-
-void ExpectSameCommits(const std::vector<CommitPtr>& a, const std::vector<CommitPtr>& b) {
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    EXPECT_EQ(a[i]->revision, b[i]->revision);
-    ASSERT_EQ(a[i]->services.size(), b[i]->services.size()) << "revision " << a[i]->revision;
-    for (size_t j = 0; j < a[i]->services.size(); ++j) {
-      EXPECT_TRUE(SameSnapshot(a[i]->services[j].before, b[i]->services[j].before))
-          << "before, revision " << a[i]->revision;
-      EXPECT_TRUE(SameSnapshot(a[i]->services[j].after, b[i]->services[j].after))
-          << "after, revision " << a[i]->revision;
-    }
-  }
-}
 
 class RecoveryTest : public ::testing::Test {
  protected:

@@ -6,9 +6,13 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/synchronization/mutex.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
 #include "common/slice.h"
 #include "server/store/store.h"
 #include "slicekeeper/v1/change.pb.h"
@@ -66,6 +70,64 @@ inline v1::EndpointSlice ForeignSlice(const std::string& ns, const std::string& 
   p->set_protocol("TCP");
   p->set_port(8080);
   return s;
+}
+
+// Records every commit it is given.
+class RecordingListener : public CommitListener {
+ public:
+  void OnCommit(const CommitPtr& commit) override {
+    absl::MutexLock l(&mu_);
+    commits_.push_back(commit);
+  }
+  std::vector<CommitPtr> commits() {
+    absl::MutexLock l(&mu_);
+    return commits_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<CommitPtr> commits_ ABSL_GUARDED_BY(mu_);
+};
+
+// Equal as stored: names, revisions, record and every slice as a Kubernetes object.
+inline bool SameSnapshot(const ServiceSnapshotPtr& a, const ServiceSnapshotPtr& b) {
+  if (a == nullptr || b == nullptr) return a == b;
+  using google::protobuf::util::MessageDifferencer;
+  if (a->namespace_ != b->namespace_ || a->name != b->name || a->mod_revision != b->mod_revision ||
+      a->slices.size() != b->slices.size() || (a->record == nullptr) != (b->record == nullptr)) {
+    return false;
+  }
+  if (a->record != nullptr && !MessageDifferencer::Equals(*a->record, *b->record)) return false;
+  for (size_t i = 0; i < a->slices.size(); ++i) {
+    if (!MessageDifferencer::Equals(a->slices[i]->ToProto(), b->slices[i]->ToProto())) {
+      return false;
+    }
+  }
+  return true;
+}
+
+inline void ExpectSameCatalog(const Catalog& a, const Catalog& b) {
+  EXPECT_EQ(a.revision, b.revision);
+  ASSERT_EQ(a.services.size(), b.services.size());
+  for (size_t i = 0; i < a.services.size(); ++i) {
+    EXPECT_TRUE(SameSnapshot(a.services[i], b.services[i]))
+        << a.services[i]->namespace_ << "/" << a.services[i]->name;
+  }
+}
+
+// Same revisions, times and services (before and after) in the same order.
+inline void ExpectSameCommits(const std::vector<CommitPtr>& a, const std::vector<CommitPtr>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i]->revision, b[i]->revision);
+    ASSERT_EQ(a[i]->services.size(), b[i]->services.size()) << "revision " << a[i]->revision;
+    for (size_t j = 0; j < a[i]->services.size(); ++j) {
+      EXPECT_TRUE(SameSnapshot(a[i]->services[j].before, b[i]->services[j].before))
+          << "before, revision " << a[i]->revision;
+      EXPECT_TRUE(SameSnapshot(a[i]->services[j].after, b[i]->services[j].after))
+          << "after, revision " << a[i]->revision;
+    }
+  }
 }
 
 inline int64_t EndpointCount(const ServiceSnapshot& s) {

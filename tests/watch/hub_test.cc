@@ -217,6 +217,39 @@ TEST_F(HubTest, ResumeAfterDeleteSendsDeleted) {
   hub_.Unsubscribe(sub);
 }
 
+// A resumed stream dates each event by its object's change (discovery.proto WatchEvent.revision):
+// modify a at r0+1, create d at r0+2, delete c at r0+3 -> MODIFIED a @r0+1, ADDED d @r0+2,
+// DELETED c @r0+3, SYNCED @r0+3, in both views.
+TEST_F(HubTest, ResumedEventsCarryTheirObjectsRevision) {
+  const int64_t r0 = Apply({Change("a", 1), Change("c", 3)});
+  ASSERT_EQ(Apply({Change("a", 1, /*ready=*/false)}), r0 + 1);
+  ASSERT_EQ(Apply({Change("d", 4)}), r0 + 2);
+  ASSERT_OK(store_.DeleteService("test", "c"));
+  ASSERT_EQ(store_.revision(), r0 + 3);
+  for (v1::WatchView view : {v1::SLICES, v1::ENDPOINTS}) {
+    SCOPED_TRACE(v1::WatchView_Name(view));
+    auto sub = hub_.Subscribe(Watch({}, view), r0, &sink_);
+    std::vector<v1::WatchEvent> events = Drain(*sub);
+    ASSERT_THAT(Types(events), ElementsAre(v1::WatchEvent::MODIFIED, v1::WatchEvent::ADDED,
+                                           v1::WatchEvent::DELETED, v1::WatchEvent::SYNCED));
+    const std::vector<std::string> services = {"a", "d", "c"};
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(events[i].revision(), r0 + 1 + i) << i;
+      EXPECT_EQ(view == v1::SLICES ? events[i].slice().metadata().labels().at(
+                                         "kubernetes.io/service-name")
+                                   : events[i].service(),
+                services[i]);
+    }
+    if (view == v1::SLICES) {
+      // The state sent is the object's at that revision.
+      EXPECT_EQ(events[0].slice().metadata().resource_version(), absl::StrCat(r0 + 1));
+      EXPECT_EQ(events[1].slice().metadata().resource_version(), absl::StrCat(r0 + 2));
+    }
+    EXPECT_EQ(events[3].revision(), r0 + 3);
+    hub_.Unsubscribe(sub);
+  }
+}
+
 // The ENDPOINTS view shows ready -> terminating -> removed, filtered by zone.
 TEST_F(HubTest, EndpointsViewLifecycleWithZoneFilter) {
   Selection sel = Watch({"web"}, v1::ENDPOINTS);
@@ -257,6 +290,9 @@ TEST_F(HubTest, LaggingSubscriberIsReset) {
   int64_t rev = Apply({Change("web", 2)});
   hub_.DispatchOnce();
   hub_.TickOnce();
+  // Counted as a lag reset when decided; as a RESET sent once the subscriber reads.
+  EXPECT_EQ(hub_.stats().lag_resets, 1);
+  EXPECT_EQ(hub_.stats().resets, 0);
   std::vector<v1::WatchEvent> events = Drain(*sub);
   ASSERT_THAT(Types(events), ElementsAre(v1::WatchEvent::RESET, v1::WatchEvent::ADDED,
                                          v1::WatchEvent::SYNCED));
@@ -281,6 +317,66 @@ TEST_F(HubTest, BookmarkWhenIdle) {
   std::vector<v1::WatchEvent> events = Drain(*sub);
   ASSERT_THAT(Types(events), ElementsAre(v1::WatchEvent::BOOKMARK));
   EXPECT_EQ(events[0].revision(), rev);
+  hub_.Unsubscribe(sub);
+}
+
+// A marks-only subscriber starts with every selected service's current version (a missing named
+// service marked null), then gets the newest version of each changed service, several commits
+// folded into one mark, and only one wake until it takes them.
+TEST_F(HubTest, MarksOnlyStartsWithCurrentVersionsAndCoalesces) {
+  int64_t first = Apply({Change("web", 1)});
+  Selection sel = Watch({"web"});
+  sel.marks_only = true;
+  auto sub = hub_.Subscribe(sel, 0, &sink_);
+  EXPECT_EQ(sink_.wakes.load(), 1);
+  auto marks = sub->TakeMarks();
+  ASSERT_EQ(marks.size(), 1u);
+  ASSERT_NE(marks["test/web"].snapshot, nullptr);
+  EXPECT_EQ(marks["test/web"].snapshot->mod_revision, first);
+  EXPECT_TRUE(sub->TakeMarks().empty());
+
+  Apply({Change("web", 2)});
+  hub_.DispatchOnce();
+  int64_t last = Apply({Change("web", 3)});
+  Apply({Change("db", 1)});  // not selected
+  hub_.DispatchOnce();
+  EXPECT_EQ(sink_.wakes.load(), 2);
+  marks = sub->TakeMarks();
+  ASSERT_EQ(marks.size(), 1u);
+  EXPECT_EQ(marks["test/web"].revision, last);
+  EXPECT_EQ(marks["test/web"].snapshot->slices[0]->endpoints.size(), 3u);
+  EXPECT_GE(sub->stats().coalesced.load(), 1);
+
+  Selection missing = Watch({"nope"});
+  missing.marks_only = true;
+  auto other = hub_.Subscribe(missing, 0, &sink_);
+  marks = other->TakeMarks();
+  ASSERT_EQ(marks.size(), 1u);
+  EXPECT_EQ(marks["test/nope"].snapshot, nullptr);
+  EXPECT_EQ(hub_.stats().subscribers_marks, 2);
+  EXPECT_EQ(hub_.stats().subscribers_slices, 0);
+  hub_.Unsubscribe(sub);
+  hub_.Unsubscribe(other);
+}
+
+// A marks-only subscriber that does not take its marks is never RESET (it pins one version per
+// service) and does not count as a lagging watch; it still holds the newest version.
+TEST_F(HubTest, MarksOnlyIsNeverReset) {
+  Selection sel;
+  sel.marks_only = true;
+  auto sub = hub_.Subscribe(sel, 0, &sink_);
+  sub->TakeMarks();
+  Apply({Change("web", 1)});
+  hub_.DispatchOnce();
+  clock_.Advance(absl::Seconds(31));
+  int64_t rev = Apply({Change("web", 2)});
+  hub_.DispatchOnce();
+  hub_.TickOnce();
+  EXPECT_EQ(hub_.stats().resets, 0);
+  EXPECT_EQ(hub_.stats().max_lag, absl::ZeroDuration());
+  auto marks = sub->TakeMarks();
+  ASSERT_EQ(marks.size(), 1u);
+  EXPECT_EQ(marks["test/web"].revision, rev);
   hub_.Unsubscribe(sub);
 }
 
@@ -450,6 +546,50 @@ TEST_F(HubTest, EndpointsViewRandomChurnMatchesMergedState) {
   EXPECT_GT(moved_out, 10);
   for (Watcher& w : watchers) w.hub->Unsubscribe(w.sub);
   store_.RemoveListener(&shared);
+}
+
+// NextEvents yields the same events as the wire messages (types, revisions, slice versions), in
+// batches of at most the asked size: snapshot, changes, deletes, bookmark, and a RESET resume.
+TEST_F(HubTest, NextEventsMatchesWireEvents) {
+  std::vector<v1::EndpointChange> batch;
+  for (int i = 0; i < 150; ++i) batch.push_back(Change("web", i));
+  Apply(batch);
+  for (int i = 0; i < 60; ++i) Apply({Change("web", i, i % 2 == 0), Change("api", i)});
+  Selection sel = Watch({});
+  sel.bookmarks = true;
+  RecordingSink other;
+  auto wire = hub_.Subscribe(sel, 0, &sink_);
+  auto typed = hub_.Subscribe(sel, 0, &other);
+  auto resumed_wire = hub_.Subscribe(sel, 1, &sink_);
+  auto resumed_typed = hub_.Subscribe(sel, 1, &other);
+  auto key = [](v1::WatchEvent::Type t, int64_t rev, const std::string& name) {
+    return absl::StrCat(t, "@", rev, ":", name);
+  };
+  auto drain_both = [&](Subscriber& w, Subscriber& t) {
+    std::vector<std::string> a, b;
+    for (const v1::WatchEvent& e : Drain(w)) {
+      a.push_back(key(e.type(), e.revision(), e.slice().metadata().name()));
+    }
+    while (true) {
+      std::vector<SliceEvent> events = t.NextEvents(3);
+      if (events.empty()) break;
+      EXPECT_LE(events.size(), 3u);
+      for (const SliceEvent& e : events) {
+        b.push_back(key(e.type, e.revision, e.slice ? e.slice->name : ""));
+      }
+    }
+    EXPECT_FALSE(a.empty());
+    EXPECT_EQ(a, b);
+  };
+  drain_both(*wire, *typed);
+  drain_both(*resumed_wire, *resumed_typed);
+  ASSERT_OK(store_.DeleteService("test", "web"));
+  while (hub_.DispatchOnce()) {}
+  drain_both(*wire, *typed);
+  clock_.Advance(absl::Seconds(6));
+  hub_.TickOnce();
+  drain_both(*wire, *typed);
+  for (auto* s : {&wire, &typed, &resumed_wire, &resumed_typed}) hub_.Unsubscribe(*s);
 }
 
 }  // namespace

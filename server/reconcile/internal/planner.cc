@@ -163,7 +163,6 @@ void Planner::Drop(TypeWork& tw, const IndexEntry& stored) {
   SlotWork& sw = SlotFor(tw, stored.slot);
   sw.edits.push_back(Edit{stored.ep, nullptr, true});
   --tw.groups[sw.group].new_count;
-  ++tw.stats.endpoints_removed;
 }
 
 void Planner::IntakeOne(TypeWork& tw, const EndpointDelta& d) {
@@ -175,6 +174,7 @@ void Planner::IntakeOne(TypeWork& tw, const EndpointDelta& d) {
   if (d.op == EndpointDelta::Op::kRemove) {
     if (stored == nullptr) return;  // removing an unknown endpoint changes nothing
     Drop(tw, *stored);
+    ++tw.stats.endpoints_removed;
     --tw.new_count;
     return;
   }
@@ -188,11 +188,14 @@ void Planner::IntakeOne(TypeWork& tw, const EndpointDelta& d) {
       sw.edits.push_back(Edit{stored->ep, std::move(desired), changed});
       return;
     }
-    Drop(tw, *stored);  // its port set changed: it moves to another group
+    // Its port set changed: it moves to another group. The identity stays in the service, so the
+    // batch counts an update (BatchStats); the sync report counts an add, as Kubernetes does.
+    Drop(tw, *stored);
+    ++tw.stats.endpoints_updated;
   } else {
     ++tw.new_count;
+    ++tw.stats.endpoints_added;
   }
-  ++tw.stats.endpoints_added;
   ++tw.groups[g].new_count;
   tw.groups[g].remaining.push_back(std::move(desired));
 }

@@ -16,23 +16,25 @@
 namespace slicekeeper::storage::internal {
 
 inline constexpr char kFormatKey[] = "m/format";
-// Bumped on any change old binaries cannot read.
-inline constexpr char kFormatVersion[] = "1";
+// Bumped on any change old binaries cannot read. 2: the history in its own column family, as
+// the store's compact records (format 1 kept whole slice versions under h/ keys).
+inline constexpr char kFormatVersion[] = "2";
+inline constexpr int kFormatVersionNumber = 2;
+// Keys of the default column family.
+inline constexpr char kMetaPrefix[] = "m/";
 inline constexpr char kServicePrefix[] = "r/";
 inline constexpr char kSlicePrefix[] = "s/";
 inline constexpr char kNodesKey[] = "n/";
-inline constexpr char kHistoryPrefix[] = "h/";
+// Format 1's history keys ("h/" + 8-byte revision), dropped by the upgrade to format 2.
+inline constexpr char kLegacyHistoryPrefix[] = "h/";
 
 std::string ServiceKey(absl::string_view ns, absl::string_view name);
 std::string SliceKey(absl::string_view ns, absl::string_view service, absl::string_view slice);
-// "h/" + the revision as 8 big-endian bytes, so keys sort by revision.
-std::string HistoryKey(int64_t revision);
 
-// Splits "r/<ns>/<svc>" into {ns, svc}; "s/<ns>/<svc>/<slice>" into {ns, svc, slice}; parses
-// "h/<8 bytes>". Errors: DATA_LOSS.
+// Splits "r/<ns>/<svc>" into {ns, svc}; "s/<ns>/<svc>/<slice>" into {ns, svc, slice}.
+// Errors: DATA_LOSS.
 absl::StatusOr<std::vector<std::string>> SplitKey(absl::string_view key, absl::string_view prefix,
                                                   int parts);
-absl::StatusOr<int64_t> ParseHistoryKey(absl::string_view key);
 
 std::string EncodeService(const ServiceWrite& w);
 // Fills record and mod_revision of `out`.
@@ -45,9 +47,6 @@ absl::StatusOr<SlicePtr> DecodeSlice(absl::string_view key, absl::string_view na
 
 std::string EncodeNodes(const std::vector<v1::Node>& nodes);
 absl::StatusOr<std::vector<v1::Node>> DecodeNodes(absl::string_view value);
-
-std::string EncodeHistory(const CommitRecord& commit);
-absl::StatusOr<HistoryEntry> DecodeHistory(absl::string_view key, absl::string_view value);
 
 }  // namespace slicekeeper::storage::internal
 

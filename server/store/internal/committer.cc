@@ -20,10 +20,9 @@ Committer::~Committer() {
   thread_.join();
 }
 
-void Committer::Submit(CommitPtr commit, std::vector<Sequencer::Update> updates,
-                       std::vector<Sequencer::NameUpdate> names, const Totals& delta) {
+void Committer::Submit(Sequencer::Publication publication) {
   absl::MutexLock l(&mu_);
-  queue_.push_back({std::move(commit), std::move(updates), std::move(names), delta});
+  queue_.push_back(std::move(publication));
 }
 
 void Committer::WhenPublished(int64_t revision, Done done) {
@@ -59,7 +58,7 @@ absl::Status Committer::status() const {
 
 void Committer::Run() {
   while (true) {
-    std::vector<Pending> round;
+    std::vector<Sequencer::Publication> round;
     {
       absl::MutexLock l(&mu_);
       mu_.Await(absl::Condition(
@@ -85,17 +84,16 @@ void Committer::Run() {
       Notify();
       continue;
     }
-    for (Pending& p : round) {
+    for (Sequencer::Publication& p : round) {
       const int64_t revision = p.commit->revision;
       synced_.emplace(revision, std::move(p));
     }
     // Revisions are handed out without gaps and each is submitted: publish the contiguous run.
     bool published = false;
     while (!synced_.empty() && synced_.begin()->first == sequencer_->revision() + 1) {
-      Pending p = std::move(synced_.begin()->second);
+      Sequencer::Publication p = std::move(synced_.begin()->second);
       synced_.erase(synced_.begin());
-      sequencer_->Publish(std::move(p.commit), std::move(p.updates), std::move(p.names),
-                          p.delta);
+      sequencer_->Publish(std::move(p));
       published = true;
     }
     if (published) Notify();

@@ -44,12 +44,10 @@ class Committer {
   Committer(const Committer&) = delete;
   Committer& operator=(const Committer&) = delete;
 
-  // Takes the commit at `revision`. Every revision the store hands out is submitted exactly once,
+  // Takes the publication of one revision. Every revision the store hands out is submitted exactly once,
   // after its Append returned (a failed Append submits an empty commit: later revisions wait for
   // it). REQUIRES: the caller holds no shard write lock.
-  void Submit(CommitPtr commit, std::vector<Sequencer::Update> updates,
-              std::vector<Sequencer::NameUpdate> names, const Totals& delta)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  void Submit(Sequencer::Publication publication) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Calls `done(OK)` once `revision` is durable and published, or `done(UNAVAILABLE)` if the
   // storage failed first; inline when that is already known.
@@ -61,13 +59,6 @@ class Committer {
   absl::Status status() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  struct Pending {
-    CommitPtr commit;
-    std::vector<Sequencer::Update> updates;
-    std::vector<Sequencer::NameUpdate> names;
-    Totals delta;
-  };
-
   void Run() ABSL_LOCKS_EXCLUDED(mu_);
   // Calls, outside mu_, every waiter that is decided (published, or the committer failed).
   void Notify() ABSL_LOCKS_EXCLUDED(mu_);
@@ -76,13 +67,13 @@ class Committer {
   Sequencer* const sequencer_;
 
   mutable absl::Mutex mu_;
-  std::vector<Pending> queue_ ABSL_GUARDED_BY(mu_);
+  std::vector<Sequencer::Publication> queue_ ABSL_GUARDED_BY(mu_);
   std::multimap<int64_t, Done> waiters_ ABSL_GUARDED_BY(mu_);
   absl::Status status_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 
   // Durable commits waiting for a lower revision; the committer's thread only.
-  std::map<int64_t, Pending> synced_;
+  std::map<int64_t, Sequencer::Publication> synced_;
   std::thread thread_;
 };
 

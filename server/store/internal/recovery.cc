@@ -1,14 +1,12 @@
 #include "server/store/internal/recovery.h"
 
 #include <algorithm>
-#include <deque>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_util.h"
 
@@ -16,7 +14,6 @@ namespace slicekeeper::store::internal {
 namespace {
 
 using OwnerMap = absl::flat_hash_map<std::string, std::string>;
-using SnapshotMap = absl::flat_hash_map<std::string, ServiceSnapshotPtr>;
 
 void SortByName(std::vector<SlicePtr>& slices) {
   std::sort(slices.begin(), slices.end(),
@@ -65,70 +62,11 @@ absl::StatusOr<std::unique_ptr<ServiceEntry>> BuildEntry(Core& core, storage::St
   return e;
 }
 
-// The service as it was before the commit `u` undoes, given its state `after` it.
-ServiceSnapshotPtr Undo(const ServiceSnapshotPtr& after, const storage::ServiceUndo& u) {
-  if (!u.existed) return nullptr;
-  auto s = std::make_shared<ServiceSnapshot>();
-  s->namespace_ = u.namespace_;
-  s->name = u.name;
-  s->record = u.record_changed ? u.prev_record : after != nullptr ? after->record : nullptr;
-  s->mod_revision = u.prev_mod_revision;
-  absl::flat_hash_set<absl::string_view> touched;
-  for (const storage::ServiceUndo::SliceUndo& su : u.slices) touched.insert(su.name);
-  if (after != nullptr) {
-    for (const SlicePtr& slice : after->slices) {
-      if (!touched.contains(slice->name)) s->slices.push_back(slice);
-    }
-  }
-  for (const storage::ServiceUndo::SliceUndo& su : u.slices) {
-    if (su.prev != nullptr) s->slices.push_back(su.prev);
-  }
-  SortByName(s->slices);
-  return s;
-}
-
-CommitPtr UndoCommit(const storage::HistoryEntry& entry, SnapshotMap& current) {
-  auto commit = std::make_shared<Commit>();
-  commit->revision = entry.revision;
-  commit->time = entry.time;
-  for (const storage::ServiceUndo& u : entry.services) {
-    const std::string key = ServiceKey(u.namespace_, u.name);
-    auto it = current.find(key);
-    ServiceSnapshotPtr after = it != current.end() ? it->second : nullptr;
-    ServiceSnapshotPtr before = Undo(after, u);
-    commit->services.push_back({before, after});
-    current[key] = std::move(before);
-  }
-  return commit;
-}
-
-// The last `size` commits up to `state.revision`, walking back from the current state.
-std::deque<CommitPtr> BuildHistory(const storage::LoadedState& state, SnapshotMap current,
-                                   int64_t size) {
-  std::deque<CommitPtr> out;
-  auto it = state.history.rbegin();
-  for (int64_t next = state.revision; next > 0 && static_cast<int64_t>(out.size()) < size; --next) {
-    if (it == state.history.rend()) break;
-    if (it->revision == next) {
-      out.push_front(UndoCommit(*it, current));
-      ++it;
-      continue;
-    }
-    // No undo record: the commit never became durable (nothing of it is in the state).
-    auto empty = std::make_shared<Commit>();
-    empty->revision = next;
-    empty->time = it->time;
-    out.push_front(std::move(empty));
-  }
-  return out;
-}
-
 }  // namespace
 
 absl::Status Recover(Core& core, storage::LoadedState state) {
   Totals totals;
   OwnerMap owners;
-  SnapshotMap current;
   for (storage::StoredService& s : state.services) {
     SK_ASSIGN_OR_RETURN(std::unique_ptr<ServiceEntry> entry, BuildEntry(core, s, owners));
     if (entry == nullptr) continue;
@@ -138,7 +76,6 @@ absl::Status Recover(Core& core, storage::LoadedState state) {
     totals.slices += static_cast<int64_t>(latest->slices.size());
     totals.endpoints += entry->endpoint_count();
     totals.desired_slices += entry->desired_slices;
-    current[key] = latest;
     Shard* shard = core.ShardFor(key);
     {
       absl::MutexLock l(&shard->write_mu);
@@ -153,9 +90,9 @@ absl::Status Recover(Core& core, storage::LoadedState state) {
     core.nodes_revision = state.nodes_revision;
   }
   core.last_assigned.store(state.revision);
-  std::deque<CommitPtr> history =
-      BuildHistory(state, std::move(current), std::max<int64_t>(core.options.history_size, 0));
-  core.sequencer.Restore(state.revision, std::move(history), std::move(owners), totals);
+  // The history is not loaded: the window starts empty, and a resume from before it reads the
+  // records from storage (internal/rewind.h). So the time to start does not grow with it.
+  core.sequencer.Restore(state.revision, std::move(owners), totals);
   core.recovered.store(true, std::memory_order_release);
   return absl::OkStatus();
 }

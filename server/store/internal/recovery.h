@@ -2,9 +2,9 @@
 //
 // Services come back with their writer state (reconcile::ServiceState::FromSlices over the
 // managed slices, foreign slices by name, the record), published snapshots, slice-name index
-// entries and totals; the revision counter continues from the highest persisted revision; the
-// history window is rebuilt backwards from the current state with the undo records
-// (storage/storage.h), revisions without one (never made durable) becoming empty commits.
+// entries and totals; the revision counter continues from the highest persisted revision. The
+// history is not read: the in-memory window starts empty above the recovered revision, and older
+// records stay in storage until a watcher resumes into them (internal/rewind.h).
 //
 // Thread-safety: call once, before the store is shared.
 #ifndef SLICEKEEPER_SERVER_STORE_INTERNAL_RECOVERY_H_

@@ -1,11 +1,12 @@
 // Store internals: the sequencer publishes commits in strict revision order and owns everything
-// that must be read consistently at one revision — the published revision, the bounded commit
-// history, the listeners, the totals and the published slice-name index.
+// that must be read consistently at one revision — the published revision, the in-memory history
+// window (internal/history_window.h), the listeners, the totals and the published slice-name
+// index.
 //
 // A writer takes its revision while holding its shards' write locks, releases them, and calls
 // Publish: it waits until every lower revision is published, then swaps its snapshots into the
-// shards' published maps (under their read locks), appends the commit to the history, calls the
-// listeners, and advances the published revision, all under the sequencer lock. A reader that
+// shards' published maps (under their read locks), appends the commit's history record to the
+// window, calls the listeners, and advances the published revision, all under the sequencer lock. A reader that
 // needs a view of several services at one revision holds the sequencer lock (shared) while it
 // collects snapshot pointers; that is short, and never waits for a reconcile.
 //
@@ -18,7 +19,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <utility>
@@ -29,6 +29,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
+#include "server/store/internal/history_window.h"
 #include "server/store/internal/shard.h"
 #include "server/store/store.h"
 
@@ -48,40 +49,50 @@ class Sequencer {
     std::string service_key;
   };
 
-  // `shards` must outlive the sequencer. The history keeps at most `history_size` commits and,
-  // beyond the newest one, at most `history_bytes` of estimated pinned memory (PinnedBytes).
+  // Everything one commit publishes: the commit (for the listeners), its history record (null for
+  // an empty commit), the new snapshots, the slice-name index changes and the totals' change.
+  struct Publication {
+    CommitPtr commit;
+    std::shared_ptr<const std::string> delta;
+    std::vector<Update> updates;
+    std::vector<NameUpdate> names;
+    Totals totals;
+  };
+
+  // What the history holds after a revision, with the state it leads to (HistorySince).
+  struct HistoryView {
+    // The selected services at the published revision (now->revision).
+    CatalogPtr now;
+    // The window's records above the asked revision, ascending, up to now->revision.
+    std::vector<HistoryRecord> records;
+    // The window's floor: revisions up to it are not in `records` (storage may have them).
+    int64_t floor = 0;
+  };
+
+  // `shards` must outlive the sequencer. The window keeps at most `history_size` commits and,
+  // beyond the newest one, at most `history_bytes` of records (HistoryWindow).
   Sequencer(absl::Span<const std::unique_ptr<Shard>> shards, int64_t history_size,
             int64_t history_bytes);
 
-  // What a commit in the history keeps alive that the current state no longer holds: the slice
-  // versions it replaced (their endpoint-pointer arrays) and the endpoint objects that did not
-  // carry over to the next version, counted as kEndpointBytes each. An estimate, computed once
-  // per commit in O(endpoints of the slices it rewrote).
-  static constexpr int64_t kEndpointBytes = 640;
-  static int64_t PinnedBytes(const store::Commit& commit);
-
-  // The retained history: commits and their estimated pinned bytes.
+  // The in-memory window: commits and bytes; its floor.
   std::pair<int64_t, int64_t> HistoryUsage() const ABSL_LOCKS_EXCLUDED(mu_);
+  int64_t HistoryFloor() const ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Waits until every revision below `commit->revision` is published, then publishes this one.
+  // Waits until every revision below `p.commit->revision` is published, then publishes this one.
   // REQUIRES: revisions are handed out without gaps, each published exactly once; the caller
   // holds no shard write lock.
-  void Publish(CommitPtr commit, std::vector<Update> updates, std::vector<NameUpdate> names,
-               const Totals& delta) ABSL_LOCKS_EXCLUDED(mu_);
+  void Publish(Publication p) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Publishes a commit of a replicated store, whose revisions come from the shared log and may
   // have gaps. REQUIRES: one thread (the follower) publishes, in ascending revision order, each
   // revision above the published one.
-  void PublishReplicated(CommitPtr commit, std::vector<Update> updates,
-                         std::vector<NameUpdate> names, const Totals& delta)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  void PublishReplicated(Publication p) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Recovery: sets the published revision, the history (ascending, contiguous, ending at
-  // `revision`), the slice-name index and the totals of a store rebuilt from storage.
-  // REQUIRES: nothing was published yet; the shards' published maps are already filled.
-  void Restore(int64_t revision, std::deque<CommitPtr> history,
-               absl::flat_hash_map<std::string, std::string> slice_owner, const Totals& totals)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // Recovery: sets the published revision, the slice-name index and the totals of a store
+  // rebuilt from storage; the window starts empty above `revision` (older records are read from
+  // storage). REQUIRES: nothing was published yet; the shards' published maps are filled.
+  void Restore(int64_t revision, absl::flat_hash_map<std::string, std::string> slice_owner,
+               const Totals& totals) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Returns once `revision` (and everything below it) is published.
   void AwaitPublished(int64_t revision) const ABSL_LOCKS_EXCLUDED(mu_);
@@ -98,8 +109,14 @@ class Sequencer {
   CatalogPtr SnapshotAndListen(absl::string_view ns, CommitListener* listener)
       ABSL_LOCKS_EXCLUDED(mu_);
   void RemoveListener(CommitListener* listener) ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<std::vector<CommitPtr>> ChangesSince(int64_t revision) const
-      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The window's records above `revision` and the services of `ns` ("" = all; only `names` when
+  // both are given) at the published revision, read together. O(selected services + records).
+  // Errors: INVALID_ARGUMENT (negative `revision`), OUT_OF_RANGE (`revision` above the published
+  // one).
+  absl::StatusOr<HistoryView> HistorySince(absl::string_view ns,
+                                           absl::Span<const std::string> names,
+                                           int64_t revision) const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct AwaitArg {
@@ -110,25 +127,17 @@ class Sequencer {
   static bool Reached(const AwaitArg* arg);
 
   CatalogPtr CollectLocked(absl::string_view ns) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  void PublishLocked(CommitPtr commit, int64_t pinned_bytes, std::vector<Update> updates,
-                     std::vector<NameUpdate> names, const Totals& delta)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Drops the oldest commits beyond the count and byte bounds (the newest always stays).
-  void TrimHistoryLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The published snapshots of `names` in `ns`, at the published revision.
+  CatalogPtr CollectNamedLocked(absl::string_view ns, absl::Span<const std::string> names) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void PublishLocked(Publication p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Immutable after construction.
   const absl::Span<const std::unique_ptr<Shard>> shards_;
-  const int64_t history_size_;
-  const int64_t history_bytes_;
 
   mutable absl::Mutex mu_;
   int64_t published_ ABSL_GUARDED_BY(mu_) = 0;
-  std::deque<CommitPtr> history_ ABSL_GUARDED_BY(mu_);
-  // PinnedBytes of each commit in history_, and their sum.
-  std::deque<int64_t> history_pinned_ ABSL_GUARDED_BY(mu_);
-  int64_t history_pinned_total_ ABSL_GUARDED_BY(mu_) = 0;
-  // Every commit with a revision above this one is in history_ (revisions may have gaps).
-  int64_t history_floor_ ABSL_GUARDED_BY(mu_) = 0;
+  HistoryWindow window_ ABSL_GUARDED_BY(mu_);
   std::vector<CommitListener*> listeners_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::string> slice_owner_ ABSL_GUARDED_BY(mu_);
   Totals totals_ ABSL_GUARDED_BY(mu_);

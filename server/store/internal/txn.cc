@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/status_util.h"
+#include "server/store/internal/delta.h"
 
 namespace slicekeeper::store::internal {
 namespace {
@@ -255,64 +256,80 @@ absl::StatusOr<Txn::Result> Txn::Commit() {
   if (core_.replicated != nullptr) return Propose(changed, std::move(result));
   // After a failed sync the writer state may hold commits that are lost: refuse every write.
   if (core_.committer != nullptr) SK_RETURN_IF_ERROR(core_.committer->status());
-  if (changed.empty()) {
-    result.revision = core_.last_assigned.load();
-    if (nodes_ != nullptr && core_.storage != nullptr) {
-      // Nodes alone take no revision; every shard is locked, so none is being assigned.
-      storage::CommitRecord record;
-      record.revision = result.revision;
-      record.time = now_;
-      record.nodes = nodes_;
-      SK_RETURN_IF_ERROR(core_.storage->Commit(record));
-    }
-    ReleaseUnusedNames();
-    committed_ = true;
-    InstallNodes();
-    UnlockAll();
-    // With group commit the caller waits (Core::WhenCommitted): the revision may be a pending one.
-    if (core_.committer == nullptr) core_.sequencer.AwaitPublished(result.revision);
-    return result;
-  }
+  if (changed.empty()) return CommitNothing(std::move(result));
   result.revision = core_.last_assigned.fetch_add(1) + 1;
   // The new objects are not shared yet: stamping them is not visible if the persist fails.
-  for (ServiceOutcome* o : changed) {
-    if (o->new_record != nullptr)
-      o->new_record->set_resource_version(absl::StrCat(result.revision));
-    for (SliceWrite& w : o->writes) {
-      if (w.slice != nullptr) w.slice->resource_version = result.revision;
-    }
-  }
+  Stamp(changed, result.revision);
+  storage::CommitRecord record = Record(changed, result.revision);
   auto commit = std::make_shared<store::Commit>();
   commit->revision = result.revision;
   commit->time = now_;
   if (core_.storage != nullptr) {
-    if (absl::Status s = Persist(changed, result.revision); !s.ok()) {
+    if (absl::Status s = Persist(record); !s.ok()) {
       // Nothing was applied; the destructor releases the names. The revision is taken, so it is
       // published empty: later revisions wait for it.
       UnlockAll();
-      Publish(std::move(commit), {}, {}, Totals{});
+      Publish({.commit = std::move(commit)});
       return s;
     }
   }
   ReleaseUnusedNames();
   committed_ = true;
   InstallNodes();
-  std::vector<Sequencer::Update> updates;
-  std::vector<Sequencer::NameUpdate> names;
-  Totals delta;
-  for (ServiceOutcome* o : changed)
-    CommitService(*o, result.revision, *commit, updates, names, delta);
+  Sequencer::Publication p{.commit = commit, .delta = std::move(record.history)};
+  for (ServiceOutcome* o : changed) CommitService(*o, result.revision, *commit, p);
   UnlockAll();
-  Publish(std::move(commit), std::move(updates), std::move(names), delta);
+  Publish(std::move(p));
   return result;
 }
 
-void Txn::Publish(CommitPtr commit, std::vector<Sequencer::Update> updates,
-                  std::vector<Sequencer::NameUpdate> names, const Totals& delta) {
+absl::StatusOr<Txn::Result> Txn::CommitNothing(Result result) {
+  result.revision = core_.last_assigned.load();
+  if (nodes_ != nullptr && core_.storage != nullptr) {
+    // Nodes alone take no revision; every shard is locked, so none is being assigned.
+    storage::CommitRecord record;
+    record.revision = result.revision;
+    record.time = now_;
+    record.nodes = nodes_;
+    SK_RETURN_IF_ERROR(core_.storage->Commit(record));
+  }
+  ReleaseUnusedNames();
+  committed_ = true;
+  InstallNodes();
+  UnlockAll();
+  // With group commit the caller waits (Core::WhenCommitted): the revision may be a pending one.
+  if (core_.committer == nullptr) core_.sequencer.AwaitPublished(result.revision);
+  return result;
+}
+
+void Txn::Stamp(absl::Span<ServiceOutcome* const> changed, int64_t revision) {
+  for (ServiceOutcome* o : changed) {
+    if (o->new_record != nullptr) o->new_record->set_resource_version(absl::StrCat(revision));
+    for (SliceWrite& w : o->writes) {
+      if (w.slice != nullptr) w.slice->resource_version = revision;
+    }
+  }
+}
+
+storage::CommitRecord Txn::Record(absl::Span<ServiceOutcome* const> changed,
+                                  int64_t revision) const {
+  storage::CommitRecord record;
+  record.revision = revision;
+  record.time = now_;
+  record.nodes = nodes_;
+  for (ServiceOutcome* o : changed) record.services.push_back(ToServiceWrite(*o, revision));
+  // One encoding for the window and for storage (internal/delta.h).
+  if (!record.services.empty()) {
+    record.history = std::make_shared<const std::string>(EncodeDelta(record));
+  }
+  return record;
+}
+
+void Txn::Publish(Sequencer::Publication p) {
   if (core_.committer != nullptr) {
-    core_.committer->Submit(std::move(commit), std::move(updates), std::move(names), delta);
+    core_.committer->Submit(std::move(p));
   } else {
-    core_.sequencer.Publish(std::move(commit), std::move(updates), std::move(names), delta);
+    core_.sequencer.Publish(std::move(p));
   }
 }
 
@@ -341,6 +358,7 @@ absl::StatusOr<Txn::Result> Txn::Propose(absl::Span<ServiceOutcome* const> chang
   record.time = now_;
   record.nodes = nodes_;
   for (ServiceOutcome* o : changed) record.services.push_back(ToServiceWrite(*o, 0));
+  // No history record: the log's own history is etcd's; the follower encodes one when it applies.
   const int64_t nodes_revision = nodes_revision_.value_or(core_.nodes_with_revision().second);
   // The shard locks stay held: this replica's writers of these services queue here instead of
   // conflicting with each other in the log. The follower may wait for them; it never waits for
@@ -381,14 +399,12 @@ void Txn::CommitReplicated(int64_t revision, int64_t nodes_revision) {
     core_.nodes_revision = nodes_revision;
   }
   std::vector<ServiceOutcome*> changed = Changed();
-  std::vector<Sequencer::Update> updates;
-  std::vector<Sequencer::NameUpdate> names;
-  Totals delta;
-  for (ServiceOutcome* o : changed) CommitService(*o, revision, *commit, updates, names, delta);
+  // The history record is computed from the writer state before CommitService changes it.
+  Sequencer::Publication p{.commit = commit, .delta = Record(changed, revision).history};
+  for (ServiceOutcome* o : changed) CommitService(*o, revision, *commit, p);
   core_.last_assigned.store(revision);
   UnlockAll();
-  core_.sequencer.PublishReplicated(std::move(commit), std::move(updates), std::move(names),
-                                    delta);
+  core_.sequencer.PublishReplicated(std::move(p));
 }
 
 void Txn::InstallNodes() {
@@ -397,12 +413,7 @@ void Txn::InstallNodes() {
   core_.nodes = nodes_;
 }
 
-absl::Status Txn::Persist(absl::Span<ServiceOutcome* const> changed, int64_t revision) {
-  storage::CommitRecord record;
-  record.revision = revision;
-  record.time = now_;
-  record.nodes = nodes_;
-  for (ServiceOutcome* o : changed) record.services.push_back(ToServiceWrite(*o, revision));
+absl::Status Txn::Persist(const storage::CommitRecord& record) {
   // With group commit the log is synced later, for many commits at once (Committer).
   absl::Status s = core_.committer != nullptr ? core_.storage->Append(record)
                                               : core_.storage->Commit(record);
@@ -414,8 +425,9 @@ absl::Status Txn::Persist(absl::Span<ServiceOutcome* const> changed, int64_t rev
 }
 
 void Txn::CommitService(ServiceOutcome& o, int64_t revision, store::Commit& commit,
-                        std::vector<Sequencer::Update>& updates,
-                        std::vector<Sequencer::NameUpdate>& names, Totals& delta) {
+                        Sequencer::Publication& p) {
+  std::vector<Sequencer::NameUpdate>& names = p.names;
+  Totals& delta = p.totals;
   o.shard->write_mu.AssertHeld();
   ServiceEntry& e = *o.entry;
   const ServiceSnapshotPtr before = e.latest;
@@ -483,7 +495,7 @@ void Txn::CommitService(ServiceOutcome& o, int64_t revision, store::Commit& comm
                   static_cast<int64_t>(before != nullptr ? before->slices.size() : 0);
   delta.endpoints += e.endpoint_count() - endpoints_before;
   delta.desired_slices += e.desired_slices - desired_before;
-  updates.push_back({o.shard, o.key, after});
+  p.updates.push_back({o.shard, o.key, after});
   commit.services.push_back({before, after});
 
   // Last: erasing the entry invalidates `e`.

@@ -130,19 +130,25 @@ class Txn {
   std::vector<ServiceOutcome*> Changed() const;
   void UnlockAll();
   void ReleaseUnusedNames();
-  // Persists the commit of `changed` (sorted) at `revision`. REQUIRES: core_.storage != null.
-  absl::Status Persist(absl::Span<ServiceOutcome* const> changed, int64_t revision);
+  // Commit of a request that changed nothing: no revision (nodes alone are persisted).
+  absl::StatusOr<Result> CommitNothing(Result result);
+  // Stamps `revision` on the new record and slice versions of `changed`.
+  void Stamp(absl::Span<ServiceOutcome* const> changed, int64_t revision);
+  // What `changed` (sorted) does at `revision`, for storage, with its history record encoded.
+  // Reads the writer state: call before CommitService.
+  storage::CommitRecord Record(absl::Span<ServiceOutcome* const> changed, int64_t revision) const;
+  // Persists `record`. REQUIRES: core_.storage != null.
+  absl::Status Persist(const storage::CommitRecord& record);
   // Proposes the commit of `changed` (sorted) to the replicated storage and waits until this
   // replica applied it. Errors: ABORTED with a conflict revision (ConflictRevision) when a guard
   // failed; UNAVAILABLE.
   absl::StatusOr<Result> Propose(absl::Span<ServiceOutcome* const> changed, Result result);
   void InstallNodes();
   // Publishes through the committer (group commit) or directly.
-  void Publish(CommitPtr commit, std::vector<Sequencer::Update> updates,
-               std::vector<Sequencer::NameUpdate> names, const Totals& delta);
+  void Publish(Sequencer::Publication p);
+  // Applies `o` to the writer state and adds its snapshot, names and totals to `p`.
   void CommitService(ServiceOutcome& o, int64_t revision, store::Commit& commit,
-                     std::vector<Sequencer::Update>& updates,
-                     std::vector<Sequencer::NameUpdate>& names, Totals& delta);
+                     Sequencer::Publication& p);
 
   Core& core_;
   const absl::Time now_;
