@@ -12,6 +12,7 @@
 #include "common/status_util.h"
 #include "common/validation.h"
 #include "server/api/internal/grpc_auth.h"
+#include "server/auth/grpc_peer.h"
 #include "server/api/internal/unary.h"
 #include "server/query/merge.h"
 #include "server/query/filter.h"
@@ -81,7 +82,7 @@ DiscoveryService::DiscoveryService(const store::Store* store, ApiMetrics* metric
 
 absl::StatusOr<auth::Caller> DiscoveryService::Admit(grpc::CallbackServerContext* context,
                                                      const auth::Request& request) {
-  return internal::Admit(options_.authorizer, internal::PeerOf(*context), request);
+  return auth::Admit(options_.authorizer, auth::PeerOf(*context), request);
 }
 
 grpc::ServerUnaryReactor* DiscoveryService::GetEndpointSlice(
@@ -312,8 +313,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* DiscoveryService::Watch(
     absl::StatusOr<auth::Caller> caller = Admit(context, req);
     status = caller.status();
     if (caller.ok()) selection->allowed_namespaces = caller->readable.set();
-    if (caller.ok() && options_.authorizer != nullptr) {
-      auto acquired = options_.authorizer->AcquireStream(*caller, req);
+    if (caller.ok()) {
+      auto acquired = auth::AcquireStream(options_.authorizer, *caller, req);
       status = acquired.status();
       if (acquired.ok()) slot = *std::move(acquired);
     }

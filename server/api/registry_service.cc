@@ -7,12 +7,13 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_util.h"
 #include "server/api/internal/grpc_auth.h"
+#include "server/auth/grpc_peer.h"
 #include "server/api/internal/unary.h"
 
 namespace slicekeeper::api {
 namespace {
 
-using internal::AuditWrite;
+using auth::AuditWrite;
 using internal::FinishReactor;
 using internal::FinishUnary;
 
@@ -86,7 +87,7 @@ absl::Status RegistryService::CheckSize(int changes) const {
 absl::StatusOr<auth::Caller> RegistryService::AdmitWrite(grpc::CallbackServerContext* context,
                                                          const auth::Request& request) {
   absl::StatusOr<auth::Caller> caller =
-      internal::Admit(options_.authorizer, internal::PeerOf(*context), request);
+      auth::Admit(options_.authorizer, auth::PeerOf(*context), request);
   if (!caller.ok()) Record(caller.status(), nullptr);
   return caller;
 }
@@ -200,13 +201,13 @@ grpc::ServerUnaryReactor* RegistryService::ApplyChanges(grpc::CallbackServerCont
 grpc::ServerBidiReactor<v1::ChangeBatch, v1::ChangeAck>* RegistryService::StreamChanges(
     grpc::CallbackServerContext* context) {
   // The stream needs a writer somewhere; each batch is then checked against its namespaces.
-  auth::Peer peer = internal::PeerOf(*context);
+  auth::Peer peer = auth::PeerOf(*context);
   const auth::Request open{.rpc = "StreamChanges", .role = auth::Role::kWriter,
                            .all_namespaces = true};
-  absl::StatusOr<auth::Caller> caller = internal::Admit(options_.authorizer, peer, open);
+  absl::StatusOr<auth::Caller> caller = auth::Admit(options_.authorizer, peer, open);
   std::shared_ptr<auth::StreamLimiter::Slot> slot;
-  if (caller.ok() && options_.authorizer != nullptr) {
-    auto acquired = options_.authorizer->AcquireStream(*caller, open);
+  if (caller.ok()) {
+    auto acquired = auth::AcquireStream(options_.authorizer, *caller, open);
     if (acquired.ok()) {
       slot = *std::move(acquired);
     } else {

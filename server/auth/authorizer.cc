@@ -183,4 +183,21 @@ void Authorizer::Audit(const Identity& identity, const std::string& peer, const 
                             .revision = revision});
 }
 
+absl::StatusOr<Caller> Admit(Authorizer* authorizer, const Peer& peer, const Request& request) {
+  if (authorizer == nullptr) return Caller{Identity{}, peer.address, NamespaceFilter()};
+  return authorizer->Check(peer, request);
+}
+
+void AuditWrite(Authorizer* authorizer, const Caller& caller, const Request& request,
+                const absl::Status& status, int64_t revision) {
+  if (authorizer != nullptr) authorizer->AuditWrite(caller, request, status, revision);
+}
+
+absl::StatusOr<std::unique_ptr<StreamLimiter::Slot>> AcquireStream(Authorizer* authorizer,
+                                                                   const Caller& caller,
+                                                                   const Request& request) {
+  if (authorizer == nullptr) return std::unique_ptr<StreamLimiter::Slot>();
+  return authorizer->AcquireStream(caller, request);
+}
+
 }  // namespace slicekeeper::auth

@@ -48,34 +48,10 @@
 #include "server/auth/internal/file_version.h"
 #include "server/auth/limits.h"
 #include "server/auth/policy.h"
+#include "server/auth/request.h"
 #include "server/auth/token_file.h"
 
 namespace slicekeeper::auth {
-
-// What a request asks for, as its front-end describes it.
-struct Request {
-  // For the audit log and error messages: "ApplyChanges", "GET /metrics", ...
-  std::string rpc;
-  Role role = Role::kReader;
-  // The namespaces it touches (a batch: every change's). Empty with all_namespaces false: a
-  // cluster-scoped request.
-  std::vector<std::string> namespaces;
-  // A list or watch over every namespace: filtered to what the caller may see.
-  bool all_namespaces = false;
-  // Writes are rate limited and always audited.
-  bool write = false;
-  // For the audit log only.
-  std::vector<std::string> services;
-  int64_t changes = 0;
-};
-
-// An admitted caller.
-struct Caller {
-  Identity identity;
-  std::string peer;
-  // What an all_namespaces request may see (everything in open mode).
-  NamespaceFilter readable;
-};
 
 class Authorizer {
  public:
@@ -143,6 +119,19 @@ class Authorizer {
   internal::FileVersion policy_version_ ABSL_GUARDED_BY(mu_);
   absl::Time next_policy_check_ ABSL_GUARDED_BY(mu_);
 };
+
+// authorizer->Check(peer, request); without an authorizer (a server built without security, as
+// in unit tests), an anonymous caller who may read everything.
+absl::StatusOr<Caller> Admit(Authorizer* authorizer, const Peer& peer, const Request& request);
+
+// authorizer->AuditWrite(...) unless `authorizer` is null.
+void AuditWrite(Authorizer* authorizer, const Caller& caller, const Request& request,
+                const absl::Status& status, int64_t revision);
+
+// authorizer->AcquireStream(...); without an authorizer, an empty slot (no limit).
+absl::StatusOr<std::unique_ptr<StreamLimiter::Slot>> AcquireStream(Authorizer* authorizer,
+                                                                   const Caller& caller,
+                                                                   const Request& request);
 
 }  // namespace slicekeeper::auth
 

@@ -1,18 +1,10 @@
 #include "server/api/internal/grpc_auth.h"
 
-#include <grpc/grpc_security_constants.h>
-#include <grpcpp/security/auth_context.h>
-
 #include <algorithm>
 #include <utility>
 
 namespace slicekeeper::api::internal {
 namespace {
-
-std::string FirstProperty(const grpc::AuthContext& auth, const char* name) {
-  std::vector<grpc::string_ref> values = auth.FindPropertyValues(name);
-  return values.empty() ? std::string() : std::string(values[0].data(), values[0].size());
-}
 
 void SortUnique(std::vector<std::string>* v) {
   std::sort(v->begin(), v->end());
@@ -20,39 +12,6 @@ void SortUnique(std::vector<std::string>* v) {
 }
 
 }  // namespace
-
-auth::Peer PeerOf(const grpc::ServerContextBase& context) {
-  auth::Peer peer;
-  peer.address = context.peer();
-  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
-  // Peer identity properties exist only for a client certificate the handshake verified (the
-  // "request" and "require" modes verify what is presented).
-  if (auth != nullptr && auth->IsPeerAuthenticated()) {
-    for (const grpc::string_ref& uri : auth->FindPropertyValues(GRPC_PEER_URI_PROPERTY_NAME)) {
-      std::string s(uri.data(), uri.size());
-      if (s.rfind("spiffe://", 0) == 0) {
-        peer.cert_spiffe_id = std::move(s);
-        break;
-      }
-    }
-    peer.cert_common_name = FirstProperty(*auth, GRPC_X509_CN_PROPERTY_NAME);
-  }
-  const auto& metadata = context.client_metadata();
-  auto it = metadata.find("authorization");
-  if (it != metadata.end()) peer.authorization.assign(it->second.data(), it->second.size());
-  return peer;
-}
-
-absl::StatusOr<auth::Caller> Admit(auth::Authorizer* authorizer, const auth::Peer& peer,
-                                   const auth::Request& request) {
-  if (authorizer == nullptr) return auth::Caller{auth::Identity{}, peer.address, {}};
-  return authorizer->Check(peer, request);
-}
-
-void AuditWrite(auth::Authorizer* authorizer, const auth::Caller& caller,
-                const auth::Request& request, const absl::Status& status, int64_t revision) {
-  if (authorizer != nullptr) authorizer->AuditWrite(caller, request, status, revision);
-}
 
 auth::Request BatchRequest(std::string rpc, const v1::ChangeBatch& batch) {
   auth::Request request{.rpc = std::move(rpc), .role = auth::Role::kWriter, .write = true};

@@ -1,12 +1,9 @@
-// The gRPC front-end's side of server/auth: the auth::Peer of a call (verified client
-// certificate, `authorization` metadata, peer address) and the checks every RPC makes.
-// A null Authorizer allows everything (a server built without one, as in unit tests).
+// The gRPC API's side of server/auth: the auth::Request of each RPC (the caller comes from
+// auth::PeerOf, server/auth/grpc_peer.h; the checks are auth::Admit and friends).
 //
 // Thread-safety: stateless; safe from any reaction thread.
 #ifndef SLICEKEEPER_SERVER_API_INTERNAL_GRPC_AUTH_H_
 #define SLICEKEEPER_SERVER_API_INTERNAL_GRPC_AUTH_H_
-
-#include <grpcpp/server_context.h>
 
 #include <cstdint>
 #include <string>
@@ -17,18 +14,6 @@
 #include "slicekeeper/v1/change.pb.h"
 
 namespace slicekeeper::api::internal {
-
-// The caller as gRPC knows it. The certificate fields are set only when the TLS handshake
-// verified the client certificate against --tls_client_ca_file.
-auth::Peer PeerOf(const grpc::ServerContextBase& context);
-
-// authorizer->Check(peer, request), or an anonymous caller allowed everything without one.
-absl::StatusOr<auth::Caller> Admit(auth::Authorizer* authorizer, const auth::Peer& peer,
-                                   const auth::Request& request);
-
-// authorizer->AuditWrite(...) unless null.
-void AuditWrite(auth::Authorizer* authorizer, const auth::Caller& caller,
-                const auth::Request& request, const absl::Status& status, int64_t revision);
 
 // A writer's request for a batch: every namespace and service it touches (sorted, unique).
 auth::Request BatchRequest(std::string rpc, const v1::ChangeBatch& batch);
