@@ -28,6 +28,7 @@
 #include "absl/time/time.h"
 #include "common/validation.h"
 #include "server/api/server.h"
+#include "server/http/admission.h"
 #include "server/http/http_server.h"
 #include "server/metrics/ops_handler.h"
 #include "server/security_flags.h"
@@ -255,12 +256,14 @@ struct LoadingHttp {
       slicekeeper::metrics::OpsHandler::Options{.ready = [] { return false; }}};
   std::unique_ptr<slicekeeper::http::HttpServer> server;
 };
-std::unique_ptr<LoadingHttp> StartLoadingHttp() {
+std::unique_ptr<LoadingHttp> StartLoadingHttp(slicekeeper::auth::Authorizer* authorizer) {
   const std::string address = absl::GetFlag(FLAGS_http_listen);
   if (address.empty()) return nullptr;
   auto http = std::make_unique<LoadingHttp>();
   http->server = std::make_unique<slicekeeper::http::HttpServer>(
-      slicekeeper::http::HttpServer::Options{.listen_address = address});
+      slicekeeper::http::HttpServer::Options{
+          .listen_address = address,
+          .admit = slicekeeper::http::AuthorizerAdmission(authorizer)});
   http->ops.Install(http->server.get());
   absl::StatusOr<int> port = http->server->Start();
   if (!port.ok()) return nullptr;
@@ -358,7 +361,7 @@ int Run() {
                  "only. ***");
   }
   const absl::Time load_start = absl::Now();
-  std::unique_ptr<LoadingHttp> loading_http = StartLoadingHttp();
+  std::unique_ptr<LoadingHttp> loading_http = StartLoadingHttp(security->authorizer.get());
   absl::StatusOr<std::unique_ptr<slicekeeper::storage::Storage>> storage = OpenStorage();
   if (!storage.ok()) {
     spdlog::error("cannot open storage store={} data_dir={} error=\"{}\"",

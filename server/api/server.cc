@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/api/internal/tls_credentials.h"
+#include "server/http/admission.h"
 
 namespace slicekeeper::api {
 namespace {
@@ -48,7 +49,8 @@ absl::Status Server::Start() {
                                   .max_lag = options_.watch_max_lag,
                                   .merged_views = &merged_views_});
   xds_service_ = std::make_unique<xds::XdsService>(store_, hub_.get(), &merged_views_, registry_,
-                                                   xds::XdsService::Options{});
+                                                   xds::XdsService::Options{
+                                                       .authorizer = options_.authorizer});
   hub_->Start();
   metrics_->AddWatchMetrics(registry_, hub_.get());
   discovery_service_ = std::make_unique<DiscoveryService>(
@@ -91,22 +93,6 @@ absl::Status Server::Start() {
   return absl::OkStatus();
 }
 
-std::function<absl::Status(http::Request*)> Server::MetricsAdmission() const {
-  if (options_.authorizer == nullptr) return nullptr;
-  // /metrics names services and namespaces: a reader of any namespace may scrape it.
-  return [authorizer = options_.authorizer](http::Request* r) -> absl::Status {
-    if (r->path != "/metrics") return absl::OkStatus();
-    const auth::Request request{.rpc = "GET /metrics", .role = auth::Role::kReader,
-                                .all_namespaces = true};
-    std::optional<absl::string_view> authorization = r->Header("Authorization");
-    return authorizer
-        ->Check(auth::Peer{.address = r->remote,
-                           .authorization = std::string(authorization.value_or(""))},
-                request)
-        .status();
-  };
-}
-
 void Server::LogTransportSecurity() const {
   const auth::TlsOptions& tls = options_.tls;
   if (tls.enabled()) {
@@ -134,14 +120,15 @@ absl::Status Server::StartHttp() {
       http::HttpServer::Options{.listen_address = options_.http_listen_address,
                                 .num_threads = options_.http_threads,
                                 .max_streams = options_.http_max_streams,
-                                .admit = MetricsAdmission()});
+                                .admit = http::AuthorizerAdmission(options_.authorizer)});
   ops_ = std::make_unique<metrics::OpsHandler>(
       metrics::OpsHandler::Options{.registry = registry_, .ready = [this] { return ready(); }});
   ops_->Install(http_.get());
   if (options_.kubernetes_api) {
     kubernetes_ = std::make_unique<k8s::KubernetesApi>(
         store_, hub_.get(),
-        k8s::KubernetesApi::Options{.min_watch_timeout = options_.k8s_min_watch_timeout});
+        k8s::KubernetesApi::Options{.min_watch_timeout = options_.k8s_min_watch_timeout,
+                                    .authorizer = options_.authorizer});
     kubernetes_->Install(http_.get());
   }
   absl::StatusOr<int> port = http_->Start();

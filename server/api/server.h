@@ -16,7 +16,9 @@
 //
 // Security (docs/security.md): Options::tls puts the gRPC listener on TLS (mTLS with a client
 // CA), certificates reloaded from disk while running; Options::authorizer authenticates,
-// authorizes, audits and limits every RPC and /metrics (null: open, as a unit test's server).
+// authorizes, audits and limits every front-end: the gRPC API and xDS per RPC, the HTTP port
+// (/metrics, the Kubernetes API) through its admission hook (null: open, as a unit test's
+// server).
 // Start() warns loudly when the gRPC address is not loopback and TLS is off, and when the HTTP
 // port is not loopback: it is always plaintext (Debian 12's civetweb 1.15 cannot load OpenSSL 3,
 // see docs/security.md), so bearer tokens sent to /metrics are only safe on loopback.
@@ -136,8 +138,6 @@ class Server {
   absl::Status StartHttp();
   // The start-up line about TLS, or the loud warning for a non-loopback plaintext listener.
   void LogTransportSecurity() const;
-  // The /metrics check through the authorizer (bearer tokens), or null without one.
-  std::function<absl::Status(http::Request*)> MetricsAdmission() const;
   // The health thread: SERVING / NOT_SERVING after Store::serving(), until Shutdown.
   void FollowStoreHealth();
 

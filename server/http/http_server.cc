@@ -104,6 +104,7 @@ int ReadBody(mg_connection* conn, int64_t max_bytes, Request* request) {
 int StatusForAdmission(const absl::Status& status) {
   if (status.code() == absl::StatusCode::kUnauthenticated) return 401;
   if (status.code() == absl::StatusCode::kPermissionDenied) return 403;
+  if (status.code() == absl::StatusCode::kResourceExhausted) return 429;
   return 500;
 }
 
@@ -245,7 +246,8 @@ int HttpServer::Handle(mg_connection* conn) {
     return exchange.Finish();
   }
   // Authentication and authorization: the one place every handler's requests pass.
-  if (options_.admit) {
+  request.access = handler->Access(request);
+  if (options_.admit && request.access.has_value()) {
     absl::Status admitted = options_.admit(&request);
     if (!admitted.ok()) {
       handler->Refuse(request, exchange, StatusForAdmission(admitted), admitted.message());

@@ -84,6 +84,7 @@ absl::StatusOr<Filter> Filter::Parse(absl::string_view ns, absl::string_view lab
 
 bool Filter::Matches(const Slice& slice) const {
   if (!ns_.empty() && slice.namespace_ != ns_) return false;
+  if (!Allows(slice.namespace_)) return false;
   for (const FieldRequirement& r : fields_) {
     const std::string& actual = r.name ? slice.name : slice.namespace_;
     if ((actual == r.value) != r.equals) return false;

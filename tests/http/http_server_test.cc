@@ -136,7 +136,7 @@ TEST_F(HttpServerTest, AdmissionRefusesThroughHandler) {
   options.admit = [](Request* r) -> absl::Status {
     if (r->Header("authorization") == std::nullopt) return absl::UnauthenticatedError("who?");
     if (r->path != "/a") return absl::PermissionDeniedError("not you");
-    r->identity = "alice";
+    r->caller.identity.name = "alice";
     return absl::OkStatus();
   };
   StartServer(options);

@@ -135,7 +135,11 @@ Reply GetNamespaces(const Context& ctx, const http::Request& request, absl::stri
   if (!output.ok()) return ErrorReply(output.error());
   store::CatalogPtr catalog = ctx.store->Snapshot();
   std::set<std::string> names;
-  for (const store::ServiceSnapshotPtr& s : catalog->services) names.insert(s->namespace_);
+  // Only the namespaces the caller may read exist for it (a namespaced GET was authorized for
+  // that namespace before it got here).
+  for (const store::ServiceSnapshotPtr& s : catalog->services) {
+    if (request.caller.readable.Allows(s->namespace_)) names.insert(s->namespace_);
+  }
   if (!name.empty() && names.count(std::string(name)) == 0) {
     ApiError e = ObjectNotFound(name);
     e.message = absl::StrCat("namespaces \"", name, "\" not found");

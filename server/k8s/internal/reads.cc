@@ -71,6 +71,7 @@ Page Cut(const store::Catalog& catalog, const Filter& filter, const ContinuePoin
   std::vector<SlicePtr> all;
   const std::vector<std::string>& services = filter.services();
   for (const store::ServiceSnapshotPtr& service : catalog.services) {
+    if (!filter.Allows(service->namespace_)) continue;
     if (!services.empty() &&
         std::find(services.begin(), services.end(), service->name) == services.end()) {
       continue;
@@ -136,6 +137,7 @@ ApiOr<Page> ListPage(const Context& ctx, const http::Request& request, absl::str
   absl::StatusOr<Filter> filter = Filter::Parse(ns, request.Param("labelSelector").value_or(""),
                                                 request.Param("fieldSelector").value_or(""));
   if (!filter.ok()) return BadRequest(std::string(filter.status().message()));
+  filter->LimitNamespaces(request.caller.readable.set());
   ApiOr<int64_t> limit = IntParam(request, "limit", 0);
   if (!limit.ok()) return limit.error();
   ApiOr<ResourceVersion> rv = ParseResourceVersion(request);

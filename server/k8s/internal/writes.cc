@@ -149,8 +149,12 @@ ApiOr<bool> CheckServiceUnchanged(const Slice& existing, const v1::EndpointSlice
                     existing.name);
 }
 
-Reply Stored(const Context& ctx, int code, const SlicePtr& slice, http::HeaderList warnings) {
-  return Reply{.code = code, .body = *ctx.cache->Get(slice), .headers = std::move(warnings)};
+Reply Stored(const Context& ctx, int code, const SlicePtr& slice, int64_t revision,
+             http::HeaderList warnings) {
+  return Reply{.code = code,
+               .body = *ctx.cache->Get(slice),
+               .headers = std::move(warnings),
+               .revision = revision};
 }
 
 // Applies a PATCH body of the request's media type to `doc`.
@@ -197,7 +201,7 @@ ApiOr<Reply> PatchOnce(const Context& ctx, const http::Request& request, const V
   ApiOr<bool> same_service = CheckServiceUnchanged(current, in->slice);
   if (!same_service.ok()) return same_service.error();
   absl::StatusOr<std::pair<SlicePtr, int64_t>> put = ctx.store->PutSlice(in->slice, *cond);
-  if (put.ok()) return Stored(ctx, 200, put->first, std::move(in->warnings));
+  if (put.ok()) return Stored(ctx, 200, put->first, put->second, std::move(in->warnings));
   *retry = absl::IsAborted(put.status()) && !pinned;
   return FromStatus(put.status(), name);
 }
@@ -233,7 +237,7 @@ Reply CreateSlice(const Context& ctx, const http::Request& request, absl::string
   absl::StatusOr<std::pair<SlicePtr, int64_t>> put =
       ctx.store->PutSlice(in->slice, {.existence = Existence::kMustNotExist});
   if (!put.ok()) return ErrorReply(FromStatus(put.status(), in->slice.metadata().name()));
-  return Stored(ctx, 201, put->first, std::move(in->warnings));
+  return Stored(ctx, 201, put->first, put->second, std::move(in->warnings));
 }
 
 Reply ReplaceSlice(const Context& ctx, const http::Request& request, absl::string_view ns,
@@ -249,7 +253,7 @@ Reply ReplaceSlice(const Context& ctx, const http::Request& request, absl::strin
   if (!same_service.ok()) return ErrorReply(same_service.error());
   absl::StatusOr<std::pair<SlicePtr, int64_t>> put = ctx.store->PutSlice(in->slice, *cond);
   if (!put.ok()) return ErrorReply(FromStatus(put.status(), name));
-  return Stored(ctx, 200, put->first, std::move(in->warnings));
+  return Stored(ctx, 200, put->first, put->second, std::move(in->warnings));
 }
 
 Reply PatchSlice(const Context& ctx, const http::Request& request, absl::string_view ns,
@@ -277,7 +281,7 @@ Reply DeleteSlice(const Context& ctx, const http::Request& request, absl::string
     store::SliceConditions cond = *given;
     if (cond.resource_version == 0) cond.resource_version = existing->first->resource_version;
     absl::StatusOr<int64_t> deleted = ctx.store->DeleteSlice(ns, name, cond);
-    if (deleted.ok()) return Reply{.body = EncodeSlice(*existing->first, *deleted)};
+    if (deleted.ok()) return Reply{.body = EncodeSlice(*existing->first, *deleted), .revision = *deleted};
     const bool raced = absl::IsAborted(deleted.status()) && given->resource_version == 0;
     if (!raced || attempt == kAttempts) return ErrorReply(FromStatus(deleted.status(), name));
   }
