@@ -105,6 +105,9 @@ ABSL_FLAG(bool, upgrade_data_dir, false,
           "from before the upgrade get RESET). Without it such a directory is refused");
 ABSL_FLAG(int64_t, max_batch_changes, 10'000, "Changes per batch at most (>= 1)");
 ABSL_FLAG(int, max_recv_message_bytes, 16 << 20, "Largest gRPC message accepted, in bytes");
+ABSL_FLAG(int, max_streams_per_connection, 10'000,
+          "Concurrent gRPC streams one client connection may open (HTTP/2 "
+          "SETTINGS_MAX_CONCURRENT_STREAMS); the client's further streams wait for one to end");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error or off");
 ABSL_FLAG(std::string, log_format, "text", "text or json");
 ABSL_FLAG(absl::Duration, bookmark_interval, absl::Seconds(10),
@@ -335,6 +338,7 @@ Server::Options ServerOptions() {
       absl::GetFlag(FLAGS_store) == "etcd" ? absl::GetFlag(FLAGS_apply_threads) : 0;
   options.max_batch_changes = absl::GetFlag(FLAGS_max_batch_changes);
   options.max_recv_message_bytes = absl::GetFlag(FLAGS_max_recv_message_bytes);
+  options.max_concurrent_streams = absl::GetFlag(FLAGS_max_streams_per_connection);
   options.bookmark_interval = absl::GetFlag(FLAGS_bookmark_interval);
   options.watch_max_lag = absl::GetFlag(FLAGS_watch_max_lag);
   return options;

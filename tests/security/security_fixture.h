@@ -104,6 +104,7 @@ class SecurityTest : public ::testing::Test {
                              .client_auth = client_auth,
                              .reload_interval = absl::Seconds(1)};
     o.authorizer = authorizer_.get();
+    o.max_concurrent_streams = max_streams_per_connection_;
     server_ = std::make_unique<Server>(store_.get(), o);
     ASSERT_OK(server_->Start());
   }
@@ -174,6 +175,7 @@ class SecurityTest : public ::testing::Test {
   }
 
   static inline Pki* pki_ = nullptr;
+  int max_streams_per_connection_ = 10'000;
   std::string policy_file_, token_file_, audit_file_;
   TestCerts::Pair live_;
   std::unique_ptr<auth::Authorizer> authorizer_;

@@ -205,6 +205,27 @@ TEST_F(SecurityTest, MetricsNeedsAReader) {
   EXPECT_EQ(health->status, 200);
 }
 
+// --max_streams_per_connection caps one connection's concurrent streams (HTTP/2's
+// SETTINGS_MAX_CONCURRENT_STREAMS): a third watch on a connection with two waits until one ends;
+// another connection is not held up.
+TEST_F(SecurityTest, StreamsPerConnectionAreCapped) {
+  max_streams_per_connection_ = 2;
+  Start(auth::ClientAuth::kRequire);
+  client::Client* admin = Connect(&pki_->admin);
+  WatchClient* first = Watch(admin, "");
+  WatchClient* second = Watch(admin, "");
+  ASSERT_TRUE(first->AwaitEvents(v1::WatchEvent::SYNCED, 1, kTimeout));
+  ASSERT_TRUE(second->AwaitEvents(v1::WatchEvent::SYNCED, 1, kTimeout));
+  WatchClient* third = Watch(admin, "");
+  // Cannot sync while the other two hold the connection's streams (a slow machine only makes
+  // this more certain).
+  EXPECT_FALSE(third->AwaitEvents(v1::WatchEvent::SYNCED, 1, absl::Milliseconds(500)));
+  WatchClient* elsewhere = Watch(Connect(&pki_->admin), "");
+  EXPECT_TRUE(elsewhere->AwaitEvents(v1::WatchEvent::SYNCED, 1, kTimeout));
+  first->Cancel();
+  EXPECT_TRUE(third->AwaitEvents(v1::WatchEvent::SYNCED, 1, kTimeout));
+}
+
 // The server certificate rotated on disk is served to new connections without a restart, and
 // a watch established before keeps receiving events.
 TEST_F(SecurityTest, ServerCertificateRotationKeepsEstablishedWatches) {
