@@ -5,10 +5,10 @@
 // watched service on "/bench/<ns>/<service>/" (etcd::Client::WatchPrefix: a stream and a thread
 // each). Writes go through etcd's generated KV stub with gRPC's callback API, so any number of Txns
 // are in flight on one connection (clientv3's behaviour); the driver bounds them.
-#include <grpcpp/grpcpp.h>
-
 #include <algorithm>
 #include <cstdio>
+
+#include <grpcpp/grpcpp.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -191,6 +191,29 @@ class RawEtcdSystem final : public System {
     return {{"etcd", cluster_->pid(0)}};
   }
 
+  absl::StatusOr<State> ReadState() override {
+    etcdserverpb::RangeRequest req;
+    req.set_key("/bench/");
+    req.set_range_end("/bench0");  // the prefix's end: '/' + 1
+    req.set_count_only(true);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+    etcdserverpb::RangeResponse resp;
+    grpc::Status st = kv_->Range(&ctx, req, &resp);
+    if (!st.ok()) return absl::UnavailableError(absl::StrCat("etcd Range: ", st.error_message()));
+    return State{.revision = resp.header().revision(), .live = resp.count()};
+  }
+
+  int64_t DataBytes() const override { return DirectoryBytes(cluster_->data_dir(0)); }
+
+  absl::StatusOr<absl::Duration> KillAndRestart() override {
+    StopWatchers();
+    if (absl::Status s = cluster_->Kill(0); !s.ok()) return s;
+    const absl::Time start = absl::Now();
+    if (absl::Status s = cluster_->Restart(0); !s.ok()) return s;
+    return absl::Now() - start;
+  }
+
  private:
   const std::unique_ptr<EtcdCluster> cluster_;
   const std::unique_ptr<etcd::Client> client_;
@@ -205,7 +228,10 @@ class RawEtcdSystem final : public System {
 absl::StatusOr<std::unique_ptr<System>> StartRawEtcd(std::string etcd_binary,
                                                      std::vector<std::string> etcd_args) {
   absl::StatusOr<std::unique_ptr<EtcdCluster>> cluster = EtcdCluster::Start(
-      {.members = 1, .binary = std::move(etcd_binary), .extra_args = std::move(etcd_args)});
+      {.members = 1,
+       .binary = std::move(etcd_binary),
+       .start_timeout = absl::Minutes(10),  // a restart replays its write-ahead log
+       .extra_args = std::move(etcd_args)});
   if (!cluster.ok()) return cluster.status();
   etcd::ClientOptions options = (*cluster)->client_options();
   options.timeout = absl::Seconds(30);

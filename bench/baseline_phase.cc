@@ -75,6 +75,7 @@ void SendLoop(ChangeWriter& writer, Churn& churn, Ledger& ledger, const Workload
     } else if (NowNs() >= end) {
       break;
     }
+    if (wl.max_batches > 0 && static_cast<int64_t>(i) >= wl.max_batches) break;
     if (!ledger.AwaitRoom(wl.max_inflight, end)) break;
     const int s = static_cast<int>(i % wl.services);
     std::vector<v1::EndpointChange> changes = churn.Batch(s, wl.batch, false);
@@ -219,6 +220,12 @@ PhaseResult RunPhase(System& sys, Churn& churn, DeliveryLog& log, const Workload
     newest[b.service] = std::max(newest[b.service], b.revision);
     last_ack = std::max(last_ack, b.ack_ns);
   }
+  std::vector<double> write_ms;
+  for (const BatchRecord& b : batches) {
+    if (b.ok) write_ms.push_back((b.ack_ns - b.send_ns) / 1e6);
+  }
+  p.write_p50 = Percentile(absl::MakeSpan(write_ms), 0.5);
+  p.write_p99 = Percentile(absl::MakeSpan(write_ms), 0.99);
   if (last_ack > start) p.achieved = p.batches_acked * wl.batch / ((last_ack - start) / 1e9);
   p.saturated = rate <= 0 || p.achieved < 0.95 * rate;
   Drain(log, wl, newest);

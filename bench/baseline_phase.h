@@ -25,6 +25,8 @@ struct Workload {
   // Batches sent and not yet acked, at most. REQUIRES: <= services (one per service in flight).
   int max_inflight = 64;
   absl::Duration duration = absl::Seconds(10);
+  // When > 0, a phase also ends once it has sent this many batches (bench/soak's segments).
+  int64_t max_batches = 0;
   // watch[w]: the services watcher w watches.
   std::vector<std::vector<int>> watch;
 };
@@ -61,6 +63,8 @@ struct PhaseResult {
   int64_t batches_sent = 0, batches_acked = 0, batches_failed = 0;
   std::string first_error;
   int64_t deliveries = 0, missing = 0;  // (batch, watcher of its service) pairs
+  // Write latency in ms, send->ack (what a StreamChanges client waits for its ack).
+  double write_p50 = 0, write_p99 = 0;
   // Propagation latency in ms: ack->event and send->event.
   double ack_p50 = 0, ack_p99 = 0, ack_p999 = 0;
   double send_p50 = 0, send_p99 = 0, send_p999 = 0;
@@ -74,9 +78,9 @@ struct PhaseResult {
 PhaseResult RunLoad(System& sys, const Churn& churn, DeliveryLog& log, const Workload& wl);
 
 // Sends batches of wl.batch changes of `churn` (service i % services for the i-th) for
-// wl.duration at `rate` changes/s (0: as fast as acks allow), waits for every ack and for the
-// watchers to catch up (up to 15 s), and measures. REQUIRES: `log` is the one sys.Watch records
-// into.
+// wl.duration (or wl.max_batches batches, whichever ends first) at `rate` changes/s (0: as fast as
+// acks allow), waits for every ack and for the watchers to catch up (up to 15 s), and measures.
+// REQUIRES: `log` is the one sys.Watch records into.
 PhaseResult RunPhase(System& sys, Churn& churn, DeliveryLog& log, const Workload& wl, double rate);
 
 }  // namespace slicekeeper::bench

@@ -1,12 +1,16 @@
 // etcd_baseline's slicekeeper systems: the real binary as a child process (ServerProcess), with
 // or without the 1-member etcd its --store=etcd runs on.
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
-
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <system_error>
 #include <thread>
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -119,12 +123,74 @@ class StreamWriter final : public ChangeWriter {
 class SlicekeeperSystem final : public System {
  public:
   SlicekeeperSystem(std::unique_ptr<EtcdCluster> etcd, std::unique_ptr<ServerProcess> server,
-                    std::string label, int streams, v1::WatchView view)
+                    SlicekeeperOptions options, std::string data_dir)
       : etcd_(std::move(etcd)),
         server_(std::move(server)),
-        label_(std::move(label)),
-        streams_(streams),
-        view_(view) {
+        options_(std::move(options)),
+        data_dir_(std::move(data_dir)),
+        view_(options_.watch_slices ? v1::SLICES : v1::ENDPOINTS) {
+    Connect();
+  }
+  ~SlicekeeperSystem() override {
+    StopWatchers();
+    registry_.reset();
+    watch_stubs_.clear();
+    channels_.clear();
+    server_.reset();
+    if (!data_dir_.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove_all(data_dir_, ignored);
+    }
+  }
+
+  absl::StatusOr<State> ReadState() override {
+    auto discovery = v1::EndpointDiscovery::NewStub(channels_[0]);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+    v1::ListServicesRequest req;
+    v1::ListServicesResponse resp;
+    grpc::Status st = discovery->ListServices(&ctx, req, &resp);
+    if (!st.ok()) return absl::UnavailableError(absl::StrCat("ListServices: ", st.error_message()));
+    State state{.revision = resp.revision()};
+    for (const v1::ServiceSummary& s : resp.services()) state.live += s.endpoints().total();
+    return state;
+  }
+
+  int64_t DataBytes() const override {
+    int64_t bytes = data_dir_.empty() ? 0 : DirectoryBytes(data_dir_);
+    if (etcd_ != nullptr) bytes += DirectoryBytes(etcd_->data_dir(0));
+    return bytes;
+  }
+
+  absl::StatusOr<absl::Duration> KillAndRestart() override {
+    if (data_dir_.empty() && etcd_ == nullptr) {
+      return absl::UnimplementedError("no durable state: nothing to restart from");
+    }
+    StopWatchers();
+    registry_.reset();
+    watch_stubs_.clear();
+    channels_.clear();
+    if (absl::Status s = server_->SendSignal(SIGKILL); !s.ok()) return s;
+    if (absl::StatusOr<int> w = server_->Wait(absl::Seconds(30)); !w.ok()) return w.status();
+    server_.reset();
+    if (etcd_ != nullptr) {
+      if (absl::Status s = etcd_->Kill(0); !s.ok()) return s;
+    }
+    const absl::Time start = absl::Now();
+    if (etcd_ != nullptr) {
+      if (absl::Status s = etcd_->Restart(0); !s.ok()) return s;
+    }
+    absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(
+        {.binary = options_.binary, .args = options_.args, .start_timeout = absl::Minutes(10)});
+    if (!server.ok()) return server.status();
+    const absl::Duration took = absl::Now() - start;
+    server_ = std::move(*server);
+    Connect();
+    return took;
+  }
+
+ private:
+  void Connect() {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
     for (int i = 0; i <= kWatchChannels; ++i) {
@@ -137,8 +203,8 @@ class SlicekeeperSystem final : public System {
       watch_stubs_.push_back(std::make_unique<grpc::GenericStub>(channels_[i]));
     }
   }
-  ~SlicekeeperSystem() override { StopWatchers(); }
 
+ public:
   absl::Status Fill(const Churn& churn, int services) override {
     v1::ChangeBatch batch;
     for (int s = 0; s < services; ++s) {
@@ -180,11 +246,11 @@ class SlicekeeperSystem final : public System {
   }
 
   absl::StatusOr<std::unique_ptr<ChangeWriter>> NewWriter(ChangeWriter::AckFn on_ack) override {
-    return std::make_unique<StreamWriter>(registry_.get(), streams_, std::move(on_ack));
+    return std::make_unique<StreamWriter>(registry_.get(), options_.streams, std::move(on_ack));
   }
 
   std::vector<std::pair<std::string, int>> Processes() const override {
-    std::vector<std::pair<std::string, int>> out = {{label_, server_->pid()}};
+    std::vector<std::pair<std::string, int>> out = {{options_.label, server_->pid()}};
     if (etcd_ != nullptr) out.emplace_back("etcd", etcd_->pid(0));
     return out;
   }
@@ -192,9 +258,9 @@ class SlicekeeperSystem final : public System {
  private:
   // Destroyed in reverse: watchers, stubs, the server, then its etcd.
   const std::unique_ptr<EtcdCluster> etcd_;
-  const std::unique_ptr<ServerProcess> server_;
-  const std::string label_;
-  const int streams_;
+  std::unique_ptr<ServerProcess> server_;
+  const SlicekeeperOptions options_;  // args include --data_dir and --etcd_endpoints
+  const std::string data_dir_;        // owned; "" when the store is not on disk
   const v1::WatchView view_;
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
   std::unique_ptr<v1::EndpointRegistry::Stub> registry_;
@@ -214,12 +280,24 @@ absl::StatusOr<std::unique_ptr<System>> StartSlicekeeper(SlicekeeperOptions opti
     etcd = std::move(*cluster);
     options.args.push_back(absl::StrCat("--etcd_endpoints=", etcd->endpoint(0)));
   }
+  std::string data_dir;
+  if (options.durable) {
+    std::string templ = (std::filesystem::temp_directory_path() / "sk-bench-XXXXXX").string();
+    if (mkdtemp(templ.data()) == nullptr) return absl::InternalError("mkdtemp failed");
+    data_dir = templ;
+    options.args.push_back(absl::StrCat("--data_dir=", data_dir, "/data"));
+  }
   absl::StatusOr<std::unique_ptr<ServerProcess>> server =
       ServerProcess::Start({.binary = options.binary, .args = options.args});
-  if (!server.ok()) return server.status();
+  if (!server.ok()) {
+    if (!data_dir.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove_all(data_dir, ignored);
+    }
+    return server.status();
+  }
   return std::make_unique<SlicekeeperSystem>(std::move(etcd), std::move(*server),
-                                             std::move(options.label), options.streams,
-                                             options.watch_slices ? v1::SLICES : v1::ENDPOINTS);
+                                             std::move(options), std::move(data_dir));
 }
 
 }  // namespace slicekeeper::bench

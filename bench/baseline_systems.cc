@@ -1,6 +1,8 @@
 #include "bench/baseline_systems.h"
 
 #include <chrono>
+#include <filesystem>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 
@@ -30,6 +32,16 @@ std::vector<std::vector<DeliveryLog::Delivery>> DeliveryLog::Take() {
   std::vector<std::vector<Delivery>> out(log_.size());
   out.swap(log_);
   return out;
+}
+
+int64_t DirectoryBytes(const std::string& dir) {
+  std::error_code ec;
+  int64_t bytes = 0;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file(ec)) bytes += static_cast<int64_t>(it->file_size(ec));
+  }
+  return bytes;
 }
 
 }  // namespace slicekeeper::bench

@@ -91,7 +91,26 @@ class System {
   // The system's processes: (label, pid), e.g. {"slicekeeper", 1234}, {"etcd", 1240}. The
   // harness reads their CPU, context switches, page faults and RSS from /proc around each phase.
   virtual std::vector<std::pair<std::string, int>> Processes() const = 0;
+
+  // What the system holds, to check a restart lost nothing: its revision and its live keys
+  // (slicekeeper: endpoints; raw etcd: keys under /bench/).
+  struct State {
+    int64_t revision = 0;
+    int64_t live = 0;
+    bool operator==(const State&) const = default;
+  };
+  virtual absl::StatusOr<State> ReadState() = 0;
+  // Bytes on disk of the system's data directories (0: it keeps none).
+  virtual int64_t DataBytes() const = 0;
+  // A crash and a restart: stops the watchers, SIGKILLs every process of the system, starts them
+  // again on the same data and returns how long they took to serve again (slicekeeper: until its
+  // port file, written once the store is loaded; etcd: until it answers a linearizable Range).
+  // Errors: UNIMPLEMENTED for a system without durable state (memory store, null server).
+  virtual absl::StatusOr<absl::Duration> KillAndRestart() = 0;
 };
+
+// Bytes of the regular files under `dir`, recursively (du -sb); 0 when it does not exist.
+int64_t DirectoryBytes(const std::string& dir);
 
 struct SlicekeeperOptions {
   std::string binary;
@@ -107,6 +126,9 @@ struct SlicekeeperOptions {
   // from this binary with these flags; "--etcd_endpoints=<its URL>" is appended to args.
   std::string etcd_binary;
   std::vector<std::string> etcd_args;
+  // Whether the server keeps data on disk (--store=rocksdb): the System then passes a
+  // --data_dir of its own, which outlives a KillAndRestart and is removed with the System.
+  bool durable = false;
 };
 absl::StatusOr<std::unique_ptr<System>> StartSlicekeeper(SlicekeeperOptions options);
 

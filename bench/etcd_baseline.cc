@@ -113,6 +113,7 @@ absl::StatusOr<std::unique_ptr<System>> StartSystem(const std::string& kind) {
     sk.args.push_back("--store=memory");
   } else if (kind == "rocksdb") {
     sk.args.insert(sk.args.end(), {"--store=rocksdb", "--sync=always"});
+    sk.durable = true;
   } else if (kind == "null") {
     sk.binary = absl::GetFlag(FLAGS_null_server);
     sk.label = "null_server";

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds slicekeeper and runs every test with ctest:
+# Checks the format of changed C++ files, builds slicekeeper and runs every test with ctest:
 #   1. an ASan+UBSan build (g++, -O1, -Werror, benchmarks compiled but not run): every test;
 #   2. clang-14's thread-safety analysis of common/, workload/, server/ and client/ over that
 #      build's compile commands (-Wthread-safety as errors; scripts/check-thread-safety.sh);
@@ -14,6 +14,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
+
+# First, since it takes seconds: the C++ files changed since the check began are formatted as
+# .clang-format says (scripts/check-format.sh).
+./scripts/check-format.sh
 
 jobs="$(nproc)"
 # run_suite DIR [cmake-args...] [-- targets...] [-- ctest-args...]

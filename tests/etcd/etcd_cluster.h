@@ -87,6 +87,8 @@ class EtcdCluster {
   ClientOptions client_options() const;
   ClientOptions member_client_options(int i) const;
 
+  // Member i's --data-dir (it survives Kill and Restart).
+  const std::string& data_dir(int i) const { return members_[i].data_dir; }
   bool running(int i) const { return members_[i].pid > 0; }
   pid_t pid(int i) const { return members_[i].pid; }
 

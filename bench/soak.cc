@@ -1,0 +1,249 @@
+// soak: a long churn against one durable system at a time, then a crash and a restart (issue 16).
+//
+// For each of --systems (rocksdb: the real slicekeeper binary with --store=rocksdb and the default
+// --sync=always and history flags, as ./scripts/run.sh runs it; sk-etcd: slicekeeper over its own
+// etcd; etcd: raw etcd, one key per endpoint, compacted as the Kubernetes API server does):
+//   1. load --services x --endpoints endpoints and open --watchers watchers (etcd_baseline's
+//      workload and systems, bench/baseline_systems.h);
+//   2. write --changes endpoint changes in batches of --batch as fast as acks return (at most
+//      --max_inflight in flight), measured in --segments equal segments: changes/s, write latency
+//      (send -> ack) p50 / p99, server CPU per change, RSS. "Flat" means the last segment's rate
+//      and p50 within 10 % of the first's;
+//   3. read what the system holds (revision, live endpoints or keys), its RSS and its data
+//      directory's bytes; SIGKILL it, start it again on the same data and time how long until it
+//      serves (slicekeeper: until it has loaded its store and written its port file); read what it
+//      holds again: it must be the same (no acknowledged write lost).
+// Prints a markdown table per system and a summary; exits 1 when a system failed or lost state.
+//
+//   build/bench/soak --changes=10000000 --services=100 --endpoints=100
+//   build/bench/soak --changes=10000000 --services=1000 --endpoints=1000 --systems=rocksdb,etcd
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "bench/baseline_phase.h"
+#include "bench/baseline_systems.h"
+
+#ifndef SK_SLICEKEEPER_BINARY
+#define SK_SLICEKEEPER_BINARY ""
+#endif
+
+ABSL_FLAG(std::string, slicekeeper, SK_SLICEKEEPER_BINARY, "Path of the slicekeeper binary");
+ABSL_FLAG(std::string, etcd_binary, "/usr/bin/etcd", "Path of the etcd binary");
+ABSL_FLAG(std::string, systems, "rocksdb,etcd", "Systems, in this order: rocksdb, sk-etcd, etcd");
+ABSL_FLAG(int, services, 100, "Services");
+ABSL_FLAG(int, endpoints, 100, "Endpoints per service");
+ABSL_FLAG(int, batch, 100, "Changes per batch, all in one service");
+ABSL_FLAG(int64_t, changes, 10'000'000, "Endpoint changes to write");
+ABSL_FLAG(int, segments, 10, "Equal segments the changes are measured in");
+ABSL_FLAG(int, max_inflight, 64, "Batches in flight at most (capped at --services)");
+ABSL_FLAG(int, watchers, 10, "Watchers, each of --watch_fraction of the services");
+ABSL_FLAG(double, watch_fraction, 0.1, "Fraction of the services each watcher watches");
+
+namespace slicekeeper::bench {
+namespace {
+
+// etcd as the Kubernetes API server runs it: big transactions allowed, the history compacted
+// every 5 minutes (the API server's default --etcd-compaction-interval), room for the history
+// written between compactions.
+const std::vector<std::string> kEtcdArgs = {
+    "--max-txn-ops=10000", "--max-request-bytes=10485760", "--auto-compaction-mode=periodic",
+    "--auto-compaction-retention=5m", "--quota-backend-bytes=8589934592"};
+
+absl::StatusOr<std::unique_ptr<System>> StartSystem(const std::string& kind) {
+  SlicekeeperOptions sk{.binary = absl::GetFlag(FLAGS_slicekeeper),
+                        .args = {"--log_level=warn"},
+                        .watch_slices = true};
+  if (kind == "etcd") return StartRawEtcd(absl::GetFlag(FLAGS_etcd_binary), kEtcdArgs);
+  if (kind == "rocksdb") {
+    sk.args.push_back("--store=rocksdb");
+    sk.durable = true;
+  } else if (kind == "sk-etcd") {
+    sk.args.insert(sk.args.end(), {"--store=etcd", "--etcd_prefix=/sk/"});
+    sk.etcd_binary = absl::GetFlag(FLAGS_etcd_binary);
+    sk.etcd_args = kEtcdArgs;
+  } else {
+    return absl::InvalidArgumentError("unknown or non-durable system " + kind);
+  }
+  return StartSlicekeeper(std::move(sk));
+}
+
+struct Segment {
+  int64_t changes_after = 0;  // cumulative
+  PhaseResult result;
+};
+
+struct SoakResult {
+  std::string system;
+  PhaseResult load;
+  std::vector<Segment> segments;
+  System::State before, after;
+  int64_t rss_kib_before_kill = 0;
+  int64_t data_bytes = 0;
+  absl::Duration restart;
+  std::string error;
+};
+
+double CpuUs(const PhaseResult& p) {
+  double sum = 0;
+  for (const ProcessCost& c : p.processes) sum += c.cpu_us_per_change;
+  return sum;
+}
+
+int64_t RssKiB(const PhaseResult& p) {
+  int64_t sum = 0;
+  for (const ProcessCost& c : p.processes) sum += c.rss_kib;
+  return sum;
+}
+
+SoakResult Soak(const std::string& kind) {
+  SoakResult r{.system = kind};
+  std::fprintf(stderr, "== %s: starting\n", kind.c_str());
+  absl::StatusOr<std::unique_ptr<System>> sys = StartSystem(kind);
+  if (!sys.ok()) {
+    r.error = sys.status().ToString();
+    return r;
+  }
+  const int services = absl::GetFlag(FLAGS_services);
+  Workload wl{.services = services,
+              .endpoints = absl::GetFlag(FLAGS_endpoints),
+              .batch = absl::GetFlag(FLAGS_batch),
+              .max_inflight = std::min(absl::GetFlag(FLAGS_max_inflight), services),
+              .duration = absl::Hours(24)};
+  const int watchers = absl::GetFlag(FLAGS_watchers);
+  const int per_watcher = std::max(
+      1, std::min(services, static_cast<int>(services * absl::GetFlag(FLAGS_watch_fraction))));
+  wl.watch.resize(watchers);
+  for (int w = 0; w < watchers; ++w) {
+    for (int j = 0; j < per_watcher; ++j) wl.watch[w].push_back((w * per_watcher + j) % services);
+  }
+  Churn churn(wl.services, wl.endpoints, 7);
+  DeliveryLog log(watchers, wl.services);
+  r.load = RunLoad(**sys, churn, log, wl);
+  if (!r.load.first_error.empty()) {
+    r.error = r.load.first_error;
+    return r;
+  }
+  std::fprintf(stderr, "   loaded %d x %d endpoints at %.0f endpoints/s\n", wl.services,
+               wl.endpoints, r.load.achieved);
+  const int segments = std::max(1, absl::GetFlag(FLAGS_segments));
+  wl.max_batches = std::max<int64_t>(1, absl::GetFlag(FLAGS_changes) / wl.batch / segments);
+  int64_t total = 0;
+  for (int i = 0; i < segments; ++i) {
+    PhaseResult p = RunPhase(**sys, churn, log, wl, 0);
+    total += p.batches_acked * wl.batch;
+    std::fprintf(stderr, "   segment %d: %lld changes, %.0f changes/s, write p50 %.1f ms\n", i + 1,
+                 static_cast<long long>(total), p.achieved, p.write_p50);
+    if (!p.first_error.empty() || p.batches_failed > 0) {
+      r.error = absl::StrCat("segment ", i + 1, ": ", p.first_error);
+      return r;
+    }
+    r.segments.push_back({.changes_after = total, .result = std::move(p)});
+  }
+  absl::StatusOr<System::State> before = (*sys)->ReadState();
+  if (!before.ok()) {
+    r.error = before.status().ToString();
+    return r;
+  }
+  r.before = *before;
+  r.rss_kib_before_kill = RssKiB(r.segments.back().result);
+  r.data_bytes = (*sys)->DataBytes();
+  absl::StatusOr<absl::Duration> took = (*sys)->KillAndRestart();
+  if (!took.ok()) {
+    r.error = took.status().ToString();
+    return r;
+  }
+  r.restart = *took;
+  absl::StatusOr<System::State> after = (*sys)->ReadState();
+  if (!after.ok()) {
+    r.error = after.status().ToString();
+    return r;
+  }
+  r.after = *after;
+  std::fprintf(stderr, "   restart took %s\n", absl::FormatDuration(r.restart).c_str());
+  if (!(r.after == r.before)) {
+    r.error = absl::StrFormat("restart lost state: revision %d, %d live before; %d, %d after",
+                              r.before.revision, r.before.live, r.after.revision, r.after.live);
+  }
+  return r;
+}
+
+std::string Table(const SoakResult& r) {
+  std::string out = absl::StrFormat(
+      "\n%s: load %.0f endpoints/s\n\n| segment | changes | changes/s | write p50 ms | write p99 "
+      "ms | CPU µs/change | RSS MiB |\n|---|---|---|---|---|---|---|\n",
+      r.system, r.load.achieved);
+  for (size_t i = 0; i < r.segments.size(); ++i) {
+    const PhaseResult& p = r.segments[i].result;
+    absl::StrAppendFormat(&out, "| %d | %d | %.0f | %.1f | %.1f | %.2f | %.0f |\n", i + 1,
+                          r.segments[i].changes_after, p.achieved, p.write_p50, p.write_p99,
+                          CpuUs(p), RssKiB(p) / 1024.0);
+  }
+  return out;
+}
+
+std::string Summary(const std::vector<SoakResult>& results) {
+  std::string out =
+      "\n| system | changes | last / first segment: changes/s, write p50 | RSS before kill MiB | "
+      "data dir MB | restart | revision, live after restart |\n|---|---|---|---|---|---|---|\n";
+  for (const SoakResult& r : results) {
+    if (!r.error.empty()) {
+      absl::StrAppendFormat(&out, "| %s | FAILED: %s | | | | | |\n", r.system, r.error);
+      continue;
+    }
+    const PhaseResult &first = r.segments.front().result, &last = r.segments.back().result;
+    absl::StrAppendFormat(
+        &out, "| %s | %d | %.2f×, %.2f× | %.0f | %.1f | %.2f s | %d, %d (same as before) |\n",
+        r.system, r.segments.back().changes_after, last.achieved / std::max(first.achieved, 1.0),
+        last.write_p50 / std::max(first.write_p50, 1e-3), r.rss_kib_before_kill / 1024.0,
+        r.data_bytes / 1e6, absl::ToDoubleSeconds(r.restart), r.after.revision, r.after.live);
+  }
+  return out;
+}
+
+int Run() {
+  rlimit nofile{65536, 65536};
+  setrlimit(RLIMIT_NOFILE, &nofile);
+  std::printf("soak: %d services x %d endpoints, %lld changes in batches of %d, %d segments\n",
+              absl::GetFlag(FLAGS_services), absl::GetFlag(FLAGS_endpoints),
+              static_cast<long long>(absl::GetFlag(FLAGS_changes)), absl::GetFlag(FLAGS_batch),
+              absl::GetFlag(FLAGS_segments));
+  std::vector<SoakResult> results;
+  bool ok = true;
+  for (absl::string_view name : absl::StrSplit(absl::GetFlag(FLAGS_systems), ',')) {
+    results.push_back(Soak(std::string(name)));
+    if (!results.back().error.empty()) {
+      ok = false;
+      std::fprintf(stderr, "== %s FAILED: %s\n", results.back().system.c_str(),
+                   results.back().error.c_str());
+    } else {
+      std::fputs(Table(results.back()).c_str(), stdout);
+      std::fflush(stdout);
+    }
+  }
+  std::fputs(Summary(results).c_str(), stdout);
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace slicekeeper::bench
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  if (absl::GetFlag(FLAGS_slicekeeper).empty()) {
+    std::fprintf(stderr, "--slicekeeper=PATH is required\n");
+    return 2;
+  }
+  return slicekeeper::bench::Run();
+}
