@@ -53,9 +53,9 @@ Security MutualTls(testing::TestCerts& certs) {
   std::fclose(f);
   Security s;
   s.name = "mtls";
-  s.server_args = {"--tls_cert_file=" + server.cert, "--tls_key_file=" + server.key,
+  s.server_args = {"--tls_cert_file=" + server.cert,  "--tls_key_file=" + server.key,
                    "--tls_client_ca_file=" + ca.cert, "--client_auth=require",
-                   "--authz_policy_file=" + policy, "--audit_log=" + certs.Path("audit.log")};
+                   "--authz_policy_file=" + policy,   "--audit_log=" + certs.Path("audit.log")};
   grpc::SslCredentialsOptions o;
   o.pem_root_certs = testing::TestCerts::Read(ca.cert);
   o.pem_cert_chain = testing::TestCerts::Read(client.cert);
@@ -194,9 +194,9 @@ void ChurnOn(const std::string& binary, const Security& security) {
     const double changes = static_cast<double>(churned.changes);
     const double events = static_cast<double>(rec.events.load() - events0);
     const double cpu_us = (cost1.cpu_seconds() - cost0.cpu_seconds()) * 1e6;
-    const double switches = static_cast<double>(
-        cost1.voluntary_switches + cost1.involuntary_switches - cost0.voluntary_switches -
-        cost0.involuntary_switches);
+    const double switches =
+        static_cast<double>(cost1.voluntary_switches + cost1.involuntary_switches -
+                            cost0.voluntary_switches - cost0.involuntary_switches);
     const double events_per_s = (rec.events.load() - events0) / elapsed;
     const double endpoints_per_s = (rec.endpoints.load() - endpoints0) / elapsed;
     if (fraction == 1.0) peak = churned.changes_per_s;

@@ -15,10 +15,10 @@
 #ifndef SLICEKEEPER_CLIENT_CREDENTIALS_H_
 #define SLICEKEEPER_CLIENT_CREDENTIALS_H_
 
-#include <grpcpp/security/credentials.h>
-
 #include <memory>
 #include <string>
+
+#include <grpcpp/security/credentials.h>
 
 #include "absl/status/statusor.h"
 

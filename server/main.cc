@@ -263,10 +263,9 @@ std::unique_ptr<LoadingHttp> StartLoadingHttp(slicekeeper::auth::Authorizer* aut
   const std::string address = absl::GetFlag(FLAGS_http_listen);
   if (address.empty()) return nullptr;
   auto http = std::make_unique<LoadingHttp>();
-  http->server = std::make_unique<slicekeeper::http::HttpServer>(
-      slicekeeper::http::HttpServer::Options{
-          .listen_address = address,
-          .admit = slicekeeper::http::AuthorizerAdmission(authorizer)});
+  http->server =
+      std::make_unique<slicekeeper::http::HttpServer>(slicekeeper::http::HttpServer::Options{
+          .listen_address = address, .admit = slicekeeper::http::AuthorizerAdmission(authorizer)});
   http->ops.Install(http->server.get());
   absl::StatusOr<int> port = http->server->Start();
   if (!port.ok()) return nullptr;
@@ -281,8 +280,8 @@ absl::StatusOr<std::unique_ptr<slicekeeper::storage::Storage>> OpenStorage() {
   if (absl::GetFlag(FLAGS_store) == "memory") return nullptr;
   if (absl::GetFlag(FLAGS_store) == "etcd") {
     slicekeeper::storage::EtcdStorageOptions options;
-    options.client.endpoints = absl::StrSplit(absl::GetFlag(FLAGS_etcd_endpoints), ',',
-                                              absl::SkipWhitespace());
+    options.client.endpoints =
+        absl::StrSplit(absl::GetFlag(FLAGS_etcd_endpoints), ',', absl::SkipWhitespace());
     options.client.ca_file = absl::GetFlag(FLAGS_etcd_ca_file);
     options.client.cert_file = absl::GetFlag(FLAGS_etcd_cert_file);
     options.client.key_file = absl::GetFlag(FLAGS_etcd_key_file);
@@ -360,9 +359,10 @@ int Run() {
   }
   if (absl::GetFlag(FLAGS_allow_loopback_endpoints)) {
     slicekeeper::validation::SetAllowLoopbackEndpoints(true);
-    spdlog::warn("*** --allow_loopback_endpoints: loopback endpoint addresses (127.0.0.0/8, ::1) "
-                 "are ACCEPTED, against Kubernetes validation. For local development and tests "
-                 "only. ***");
+    spdlog::warn(
+        "*** --allow_loopback_endpoints: loopback endpoint addresses (127.0.0.0/8, ::1) "
+        "are ACCEPTED, against Kubernetes validation. For local development and tests "
+        "only. ***");
   }
   const absl::Time load_start = absl::Now();
   std::unique_ptr<LoadingHttp> loading_http = StartLoadingHttp(security->authorizer.get());
@@ -387,8 +387,8 @@ int Run() {
       "store loaded store={} revision={} services={} endpoints={} keys_read={} bytes_read={} "
       "history_records_read={} took={}",
       absl::GetFlag(FLAGS_store), store->revision(), store->totals().services,
-      store->totals().endpoints, loaded.load_keys, loaded.load_bytes,
-      loaded.load_history_records, absl::FormatDuration(absl::Now() - load_start));
+      store->totals().endpoints, loaded.load_keys, loaded.load_bytes, loaded.load_history_records,
+      absl::FormatDuration(absl::Now() - load_start));
   loading_http.reset();  // the server's own HTTP port takes over the address
   Server::Options server_options = ServerOptions();
   server_options.tls = security->tls;

@@ -1,9 +1,9 @@
 #include "server/security_flags.h"
 
-#include <spdlog/spdlog.h>
-
 #include <string>
 #include <utility>
+
+#include <spdlog/spdlog.h>
 
 #include "absl/flags/flag.h"
 #include "absl/time/time.h"

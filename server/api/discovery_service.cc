@@ -6,17 +6,17 @@
 #include <grpcpp/support/slice.h>
 
 #include "absl/status/status.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_util.h"
 #include "common/validation.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "server/api/internal/grpc_auth.h"
-#include "server/auth/grpc_peer.h"
 #include "server/api/internal/unary.h"
-#include "server/query/merge.h"
+#include "server/auth/grpc_peer.h"
 #include "server/query/filter.h"
 #include "server/query/label_selector.h"
+#include "server/query/merge.h"
 
 namespace slicekeeper::api {
 namespace {
@@ -89,10 +89,9 @@ grpc::ServerUnaryReactor* DiscoveryService::GetEndpointSlice(
     grpc::CallbackServerContext* context, const v1::GetEndpointSliceRequest* request,
     v1::GetEndpointSliceResponse* response) {
   const absl::Time start = absl::Now();
-  absl::Status status =
-      Admit(context, NamespaceRequest("GetEndpointSlice", auth::Role::kReader,
-                                      request->namespace_()))
-          .status();
+  absl::Status status = Admit(context, NamespaceRequest("GetEndpointSlice", auth::Role::kReader,
+                                                        request->namespace_()))
+                            .status();
   if (status.ok()) status = Required("namespace", request->namespace_());
   if (status.ok()) status = Required("name", request->name());
   if (status.ok()) {
@@ -172,8 +171,8 @@ grpc::ServerUnaryReactor* DiscoveryService::ListServices(grpc::CallbackServerCon
                                                          const v1::ListServicesRequest* request,
                                                          v1::ListServicesResponse* response) {
   const absl::Time start = absl::Now();
-  absl::StatusOr<auth::Caller> caller = Admit(
-      context, NamespaceRequest("ListServices", auth::Role::kReader, request->namespace_()));
+  absl::StatusOr<auth::Caller> caller =
+      Admit(context, NamespaceRequest("ListServices", auth::Role::kReader, request->namespace_()));
   if (!caller.ok()) return FinishUnary(context, metrics_, "ListServices", start, caller.status());
   store::CatalogPtr catalog = store_->Snapshot(request->namespace_());
   response->mutable_services()->Reserve(static_cast<int>(catalog->services.size()));
@@ -196,8 +195,8 @@ grpc::ServerUnaryReactor* DiscoveryService::QueryEndpoints(grpc::CallbackServerC
           ? absl::OkStatus()
           : absl::InvalidArgumentError("request: not a valid slicekeeper.v1.QueryEndpointsRequest");
   if (status.ok()) {
-    status = Admit(context, NamespaceRequest("QueryEndpoints", auth::Role::kReader,
-                                             request.namespace_()))
+    status = Admit(context,
+                   NamespaceRequest("QueryEndpoints", auth::Role::kReader, request.namespace_()))
                  .status();
   }
   if (status.ok()) {
@@ -263,7 +262,8 @@ absl::StatusOr<DiscoveryService::Answer> DiscoveryService::QueryEndpointsAnswer(
     auto& entry = answers_[key];
     // Never replace a newer version's answer with an older one.
     if (entry.snapshot == nullptr || entry.snapshot->mod_revision <= snapshot->mod_revision) {
-      if (entry.body != nullptr) answer_bytes_ -= static_cast<int64_t>(entry.body->size() + key.size());
+      if (entry.body != nullptr)
+        answer_bytes_ -= static_cast<int64_t>(entry.body->size() + key.size());
       if (answer_bytes_ + size > options_.answer_cache_bytes) {
         answers_.clear();
         answer_bytes_ = 0;
@@ -328,11 +328,10 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* DiscoveryService::Watch(
     }
     return new RejectedWatch(ToGrpcStatus(status));
   }
-  auto* reactor = new WatchReactor(
-      hub_, metrics_ != nullptr ? metrics_->watch_lag() : nullptr,
-      [this, start, slot = std::move(slot)](WatchReactor* r, const grpc::Status& s) {
-        OnWatchDone(r, s, start);
-      });
+  auto* reactor =
+      new WatchReactor(hub_, metrics_ != nullptr ? metrics_->watch_lag() : nullptr,
+                       [this, start, slot = std::move(slot)](
+                           WatchReactor* r, const grpc::Status& s) { OnWatchDone(r, s, start); });
   watches_.insert(reactor);
   reactor->Start(*std::move(selection), request->resume_revision());
   return reactor;

@@ -7,8 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_util.h"
 #include "server/api/internal/grpc_auth.h"
-#include "server/auth/grpc_peer.h"
 #include "server/api/internal/unary.h"
+#include "server/auth/grpc_peer.h"
 
 namespace slicekeeper::api {
 namespace {
@@ -19,8 +19,12 @@ using internal::FinishUnary;
 
 auth::Request WriteRequest(std::string rpc, auth::Role role, const std::string& ns,
                            const std::string& service, int64_t changes) {
-  return auth::Request{.rpc = std::move(rpc), .role = role, .namespaces = {ns}, .write = true,
-                       .services = {service}, .changes = changes};
+  return auth::Request{.rpc = std::move(rpc),
+                       .role = role,
+                       .namespaces = {ns},
+                       .write = true,
+                       .services = {service},
+                       .changes = changes};
 }
 
 // A stream refused before it started: it only finishes with `status`.
@@ -78,10 +82,9 @@ void RegistryService::Record(const absl::Status& status, const store::WriteResul
 
 absl::Status RegistryService::CheckSize(int changes) const {
   if (changes <= options_.max_batch_changes) return absl::OkStatus();
-  return absl::ResourceExhaustedError(
-      absl::StrCat("changes: the batch has ", changes,
-                   " changes, more than the server's limit --max_batch_changes=",
-                   options_.max_batch_changes));
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "changes: the batch has ", changes,
+      " changes, more than the server's limit --max_batch_changes=", options_.max_batch_changes));
 }
 
 absl::StatusOr<auth::Caller> RegistryService::AdmitWrite(grpc::CallbackServerContext* context,
@@ -135,9 +138,9 @@ grpc::ServerUnaryReactor* RegistryService::UpsertService(grpc::CallbackServerCon
                                                          const v1::UpsertServiceRequest* request,
                                                          v1::UpsertServiceResponse* response) {
   const absl::Time start = absl::Now();
-  const auth::Request req = WriteRequest("UpsertService", auth::Role::kWriter,
-                                         request->service().namespace_(),
-                                         request->service().name(), 0);
+  const auth::Request req =
+      WriteRequest("UpsertService", auth::Role::kWriter, request->service().namespace_(),
+                   request->service().name(), 0);
   absl::StatusOr<auth::Caller> caller = AdmitWrite(context, req);
   if (!caller.ok()) return FinishUnary(context, metrics_, "UpsertService", start, caller.status());
   auto result = store_->UpsertService(request->service());
@@ -156,13 +159,14 @@ grpc::ServerUnaryReactor* RegistryService::DeleteService(grpc::CallbackServerCon
                                                          const v1::DeleteServiceRequest* request,
                                                          v1::DeleteServiceResponse* response) {
   const absl::Time start = absl::Now();
-  const auth::Request req = WriteRequest("DeleteService", auth::Role::kAdmin,
-                                         request->namespace_(), request->name(), 0);
+  const auth::Request req =
+      WriteRequest("DeleteService", auth::Role::kAdmin, request->namespace_(), request->name(), 0);
   absl::StatusOr<auth::Caller> caller = AdmitWrite(context, req);
   if (!caller.ok()) return FinishUnary(context, metrics_, "DeleteService", start, caller.status());
   auto result = store_->DeleteService(request->namespace_(), request->name());
   Record(result.status(), result.ok() ? &*result : nullptr);
-  AuditWrite(options_.authorizer, *caller, req, result.status(), result.ok() ? result->revision : 0);
+  AuditWrite(options_.authorizer, *caller, req, result.status(),
+             result.ok() ? result->revision : 0);
   if (result.ok()) {
     response->set_revision(result->revision);
     *response->mutable_stats() = result->stats;
@@ -202,8 +206,8 @@ grpc::ServerBidiReactor<v1::ChangeBatch, v1::ChangeAck>* RegistryService::Stream
     grpc::CallbackServerContext* context) {
   // The stream needs a writer somewhere; each batch is then checked against its namespaces.
   auth::Peer peer = auth::PeerOf(*context);
-  const auth::Request open{.rpc = "StreamChanges", .role = auth::Role::kWriter,
-                           .all_namespaces = true};
+  const auth::Request open{
+      .rpc = "StreamChanges", .role = auth::Role::kWriter, .all_namespaces = true};
   absl::StatusOr<auth::Caller> caller = auth::Admit(options_.authorizer, peer, open);
   std::shared_ptr<auth::StreamLimiter::Slot> slot;
   if (caller.ok()) {
@@ -228,12 +232,12 @@ grpc::ServerBidiReactor<v1::ChangeBatch, v1::ChangeAck>* RegistryService::Stream
       [this, slot](ChangeStream* s, const grpc::Status& status, absl::Duration latency) {
         OnStreamDone(s, status, latency);
       },
-      ChangeStream::Options{
-          .max_pending_acks = options_.max_pending_acks,
-          .executor = pool_ == nullptr ? std::function<void(std::function<void()>)>()
-                                       : [this](std::function<void()> task) {
-                                           pool_->Schedule(std::move(task));
-                                         }});
+      ChangeStream::Options{.max_pending_acks = options_.max_pending_acks,
+                            .executor = pool_ == nullptr
+                                            ? std::function<void(std::function<void()>)>()
+                                            : [this](std::function<void()> task) {
+                                                pool_->Schedule(std::move(task));
+                                              }});
   absl::MutexLock l(&mu_);
   streams_.insert(stream);
   // A stream opened during shutdown finishes at once with UNAVAILABLE.
@@ -253,17 +257,18 @@ grpc::ServerUnaryReactor* RegistryService::ReplaceEndpoints(
     grpc::CallbackServerContext* context, const v1::ReplaceEndpointsRequest* request,
     v1::ChangeAck* response) {
   const absl::Time start = absl::Now();
-  const auth::Request req = WriteRequest("ReplaceEndpoints", auth::Role::kWriter,
-                                         request->namespace_(), request->service(),
-                                         request->endpoints_size());
+  const auth::Request req =
+      WriteRequest("ReplaceEndpoints", auth::Role::kWriter, request->namespace_(),
+                   request->service(), request->endpoints_size());
   absl::StatusOr<auth::Caller> caller = AdmitWrite(context, req);
   if (!caller.ok()) {
     return FinishUnary(context, metrics_, "ReplaceEndpoints", start, caller.status());
   }
-  auto result =
-      store_->ReplaceEndpoints(request->namespace_(), request->service(), ToVector(request->endpoints()));
+  auto result = store_->ReplaceEndpoints(request->namespace_(), request->service(),
+                                         ToVector(request->endpoints()));
   Record(result.status(), result.ok() ? &*result : nullptr);
-  AuditWrite(options_.authorizer, *caller, req, result.status(), result.ok() ? result->revision : 0);
+  AuditWrite(options_.authorizer, *caller, req, result.status(),
+             result.ok() ? result->revision : 0);
   response->set_batch_id(request->batch_id());
   if (result.ok()) FillAck(*result, response);
   return FinishUnary(context, metrics_, "ReplaceEndpoints", start, result.status());
@@ -273,9 +278,9 @@ grpc::ServerUnaryReactor* RegistryService::PutEndpointSlice(
     grpc::CallbackServerContext* context, const v1::PutEndpointSliceRequest* request,
     v1::PutEndpointSliceResponse* response) {
   const absl::Time start = absl::Now();
-  const auth::Request req =
-      WriteRequest("PutEndpointSlice", auth::Role::kWriter, request->slice().metadata().namespace_(),
-                   request->slice().metadata().name(), request->slice().endpoints_size());
+  const auth::Request req = WriteRequest(
+      "PutEndpointSlice", auth::Role::kWriter, request->slice().metadata().namespace_(),
+      request->slice().metadata().name(), request->slice().endpoints_size());
   absl::StatusOr<auth::Caller> caller = AdmitWrite(context, req);
   if (!caller.ok()) {
     return FinishUnary(context, metrics_, "PutEndpointSlice", start, caller.status());
@@ -310,7 +315,9 @@ grpc::ServerUnaryReactor* RegistryService::PutNodes(grpc::CallbackServerContext*
                                                     v1::PutNodesResponse* response) {
   const absl::Time start = absl::Now();
   // Node labels are cluster-scoped: an admin over every namespace.
-  const auth::Request req{.rpc = "PutNodes", .role = auth::Role::kAdmin, .write = true,
+  const auth::Request req{.rpc = "PutNodes",
+                          .role = auth::Role::kAdmin,
+                          .write = true,
                           .changes = request->nodes_size()};
   absl::StatusOr<auth::Caller> caller = AdmitWrite(context, req);
   if (!caller.ok()) return FinishUnary(context, metrics_, "PutNodes", start, caller.status());

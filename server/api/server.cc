@@ -1,13 +1,12 @@
 #include "server/api/server.h"
 
+#include <utility>
+
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
-
 #include <spdlog/spdlog.h>
-
-#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "server/api/internal/tls_credentials.h"
@@ -48,9 +47,9 @@ absl::Status Server::Start() {
       store_, watch::Hub::Options{.bookmark_interval = options_.bookmark_interval,
                                   .max_lag = options_.watch_max_lag,
                                   .merged_views = &merged_views_});
-  xds_service_ = std::make_unique<xds::XdsService>(store_, hub_.get(), &merged_views_, registry_,
-                                                   xds::XdsService::Options{
-                                                       .authorizer = options_.authorizer});
+  xds_service_ = std::make_unique<xds::XdsService>(
+      store_, hub_.get(), &merged_views_, registry_,
+      xds::XdsService::Options{.authorizer = options_.authorizer});
   hub_->Start();
   metrics_->AddWatchMetrics(registry_, hub_.get());
   discovery_service_ = std::make_unique<DiscoveryService>(

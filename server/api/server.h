@@ -1,16 +1,16 @@
 // Server: the gRPC server of slicekeeper and its HTTP side port, wired over one Store.
 //
 // Start() starts the watch hub and builds a grpc::Server with EndpointRegistry, EndpointDiscovery
-// (with Watch), the xDS control plane (ADS, EDS, CDS: server/xds/xds_service.h), the standard health
-// service (SERVING for "", "slicekeeper.v1.EndpointRegistry", "slicekeeper.v1.EndpointDiscovery"
-// and "envoy.service.discovery.v3.AggregatedDiscoveryService")
+// (with Watch), the xDS control plane (ADS, EDS, CDS: server/xds/xds_service.h), the standard
+// health service (SERVING for "", "slicekeeper.v1.EndpointRegistry",
+// "slicekeeper.v1.EndpointDiscovery" and "envoy.service.discovery.v3.AggregatedDiscoveryService")
 // and server reflection, then starts the HTTP port (/metrics, /healthz, /readyz, and the Kubernetes
 // API of server/k8s unless Options::kubernetes_api is off) unless its address is empty. While
 // running, the health service follows the store: NOT_SERVING while
 // Store::serving() is false (a replica whose follower stopped, a store whose log sync failed),
-// checked every Options::health_interval. Shutdown() is the graceful stop: health NOT_SERVING (and /readyz 503), open
-// StreamChanges streams end with UNAVAILABLE after acking what they read, open watches and xDS
-// streams end with UNAVAILABLE after the write in flight, the server stops
+// checked every Options::health_interval. Shutdown() is the graceful stop: health NOT_SERVING (and
+// /readyz 503), open StreamChanges streams end with UNAVAILABLE after acking what they read, open
+// watches and xDS streams end with UNAVAILABLE after the write in flight, the server stops
 // accepting and waits for in-flight calls until the deadline (then cancels them), and the HTTP
 // port closes.
 //
@@ -57,11 +57,11 @@
 #include "server/api/registry_service.h"
 #include "server/auth/authorizer.h"
 #include "server/auth/tls_options.h"
-#include "server/query/merged_views.h"
 #include "server/http/http_server.h"
 #include "server/k8s/api.h"
 #include "server/metrics/metrics.h"
 #include "server/metrics/ops_handler.h"
+#include "server/query/merged_views.h"
 #include "server/store/store.h"
 #include "server/watch/hub.h"
 #include "server/xds/xds_service.h"

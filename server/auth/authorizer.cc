@@ -1,8 +1,8 @@
 #include "server/auth/authorizer.h"
 
-#include <spdlog/spdlog.h>
-
 #include <utility>
+
+#include <spdlog/spdlog.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -90,7 +90,8 @@ absl::StatusOr<Identity> Authorizer::Authenticate(const Peer& peer) {
       return absl::UnauthenticatedError("Authorization: only Bearer tokens are accepted");
     }
     if (tokens_ != nullptr) {
-      token_identity = tokens_->Lookup(absl::string_view(peer.authorization).substr(kBearer.size()));
+      token_identity =
+          tokens_->Lookup(absl::string_view(peer.authorization).substr(kBearer.size()));
     }
     if (!token_identity.has_value()) {
       return absl::UnauthenticatedError(tokens_ == nullptr
@@ -122,14 +123,13 @@ absl::Status Authorizer::Authorize(const Identity& identity, const Request& requ
     return absl::OkStatus();
   }
   if (request.namespaces.empty() && policy->RoleIn(identity, "") < request.role) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        Who(identity), " is not a cluster-wide ", role, " (", request.rpc, " needs namespaces \"*\")"));
+    return absl::PermissionDeniedError(absl::StrCat(Who(identity), " is not a cluster-wide ", role,
+                                                    " (", request.rpc, " needs namespaces \"*\")"));
   }
   for (const std::string& ns : request.namespaces) {
     if (policy->RoleIn(identity, ns) < request.role) {
-      return absl::PermissionDeniedError(absl::StrCat(Who(identity), " is not a ", role,
-                                                      " in namespace \"", ns, "\" (",
-                                                      request.rpc, ")"));
+      return absl::PermissionDeniedError(absl::StrCat(
+          Who(identity), " is not a ", role, " in namespace \"", ns, "\" (", request.rpc, ")"));
     }
   }
   return absl::OkStatus();

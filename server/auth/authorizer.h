@@ -83,8 +83,7 @@ class Authorizer {
 
   // Steps 1-4 of the banner. Returns the admitted caller, or UNAUTHENTICATED,
   // PERMISSION_DENIED or RESOURCE_EXHAUSTED (audited).
-  absl::StatusOr<Caller> Check(const Peer& peer, const Request& request)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<Caller> Check(const Peer& peer, const Request& request) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Audits the outcome of an admitted write (`revision` 0 when it failed).
   void AuditWrite(const Caller& caller, const Request& request, const absl::Status& status,

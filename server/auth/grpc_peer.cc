@@ -1,12 +1,12 @@
 #include "server/auth/grpc_peer.h"
 
-#include <grpc/grpc_security_constants.h>
-#include <grpcpp/security/auth_context.h>
-
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <grpc/grpc_security_constants.h>
+#include <grpcpp/security/auth_context.h>
 
 namespace slicekeeper::auth {
 namespace {

@@ -15,9 +15,7 @@ std::string Who(absl::string_view identity) {
 }  // namespace
 
 WriteLimiter::WriteLimiter(double rate, double burst, Clock* clock)
-    : rate_(rate),
-      burst_(std::max(burst, 1.0)),
-      clock_(clock != nullptr ? clock : RealClock()) {}
+    : rate_(rate), burst_(std::max(burst, 1.0)), clock_(clock != nullptr ? clock : RealClock()) {}
 
 absl::Status WriteLimiter::Admit(absl::string_view identity) {
   if (rate_ <= 0) return absl::OkStatus();

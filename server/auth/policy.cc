@@ -1,9 +1,9 @@
 #include "server/auth/policy.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <utility>
+
+#include <yaml-cpp/yaml.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -12,13 +12,14 @@ namespace slicekeeper::auth {
 namespace {
 
 absl::StatusOr<std::vector<std::string>> StringList(const YAML::Node& node,
-                                                     const std::string& path) {
+                                                    const std::string& path) {
   std::vector<std::string> out;
   if (!node) return out;
   if (!node.IsSequence()) return absl::InvalidArgumentError(path + ": must be a list of strings");
   for (size_t i = 0; i < node.size(); ++i) {
     if (!node[i].IsScalar() || node[i].Scalar().empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(path, "[", i, "]: must be a non-empty string"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, "[", i, "]: must be a non-empty string"));
     }
     out.push_back(node[i].Scalar());
   }

@@ -1,8 +1,8 @@
 #include "server/auth/token_file.h"
 
-#include <spdlog/spdlog.h>
-
 #include <utility>
+
+#include <spdlog/spdlog.h>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
@@ -18,8 +18,7 @@ namespace {
 bool ConstantTimeEquals(absl::string_view presented, absl::string_view known) {
   unsigned diff = presented.size() == known.size() ? 0u : 1u;
   for (size_t i = 0; i < known.size(); ++i) {
-    const unsigned char p =
-        i < presented.size() ? static_cast<unsigned char>(presented[i]) : 0;
+    const unsigned char p = i < presented.size() ? static_cast<unsigned char>(presented[i]) : 0;
     diff |= p ^ static_cast<unsigned char>(known[i]);
   }
   return diff == 0;

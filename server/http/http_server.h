@@ -9,8 +9,9 @@
 // what the request needs (Handler::Access: role and namespaces, from method and path), the
 // request is admitted by `Options::admit` — the one place where authentication and authorization
 // run for every handler (UNAUTHENTICATED: 401, PERMISSION_DENIED: 403, RESOURCE_EXHAUSTED: 429,
-// rendered by the handler's Refuse) — and the handler's Serve runs on the connection's thread. Responses carry "Connection: close":
-// there is no keep-alive, so an idle client never holds a thread.
+// rendered by the handler's Refuse) — and the handler's Serve runs on the connection's thread.
+// Responses carry "Connection: close": there is no keep-alive, so an idle client never holds a
+// thread.
 //
 // Threads and streams: civetweb serves each connection on one of `num_threads` worker threads
 // (all started by Start). A streamed response (a watch) holds its thread until it ends, so at

@@ -64,13 +64,20 @@ absl::Status AuditStatus(const Reply& reply) {
   switch (reply.code) {
     case 400:
     case 415:
-    case 422: return absl::InvalidArgumentError(message);
-    case 404: return absl::NotFoundError(message);
-    case 405: return absl::UnimplementedError(message);
-    case 409: return absl::AbortedError(message);
-    case 429: return absl::ResourceExhaustedError(message);
-    case 503: return absl::UnavailableError(message);
-    default: return absl::InternalError(message);
+    case 422:
+      return absl::InvalidArgumentError(message);
+    case 404:
+      return absl::NotFoundError(message);
+    case 405:
+      return absl::UnimplementedError(message);
+    case 409:
+      return absl::AbortedError(message);
+    case 429:
+      return absl::ResourceExhaustedError(message);
+    case 503:
+      return absl::UnavailableError(message);
+    default:
+      return absl::InternalError(message);
   }
 }
 

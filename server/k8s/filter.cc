@@ -74,10 +74,10 @@ absl::StatusOr<Filter> Filter::Parse(absl::string_view ns, absl::string_view lab
     if (field != "metadata.name" && field != "metadata.namespace") {
       return absl::InvalidArgumentError(absl::StrCat("field label not supported: ", field));
     }
-    f.fields_.push_back(FieldRequirement{
-        .name = field == "metadata.name",
-        .equals = part.substr(pos, len) != "!=",
-        .value = Unescape(absl::StripAsciiWhitespace(part.substr(pos + len)))});
+    f.fields_.push_back(
+        FieldRequirement{.name = field == "metadata.name",
+                         .equals = part.substr(pos, len) != "!=",
+                         .value = Unescape(absl::StripAsciiWhitespace(part.substr(pos + len)))});
   }
   return f;
 }

@@ -87,8 +87,7 @@ std::string EndpointKey(const v1::ServiceEndpoint& e) {
 // An ENDPOINTS-view event; `endpoint` is a ServiceEndpoint's bytes. (proto3: an empty string
 // field is omitted; the endpoint message field is always present.)
 void AppendEndpointEvent(v1::WatchEvent::Type type, int64_t revision, const std::string& ns,
-                         const std::string& service, absl::string_view endpoint,
-                         std::string* out) {
+                         const std::string& service, absl::string_view endpoint, std::string* out) {
   const Header header(type, revision);
   const size_t size = header.size() + (ns.empty() ? 0 : FieldSize(kNamespaceTag, ns.size())) +
                       (service.empty() ? 0 : FieldSize(kServiceTag, service.size())) +
@@ -279,8 +278,8 @@ bool Subscriber::TakeDirty() {
 int64_t Subscriber::EventRevision(int64_t object_revision, const ServiceVersion& before,
                                   const ServiceVersion& after, const Dating& dating) {
   if (dating.snapshot) return after.revision;
-  return std::clamp(object_revision, before.revision + 1, std::max(after.revision,
-                                                                   before.revision + 1));
+  return std::clamp(object_revision, before.revision + 1,
+                    std::max(after.revision, before.revision + 1));
 }
 
 int64_t Subscriber::DeleteRevision(absl::string_view slice, const ServiceVersion& after,
@@ -418,8 +417,8 @@ class Subscriber::WireOut final : public Subscriber::Out {
                             EndpointKey(view[p.index]), &bytes_);
       } else {
         // The endpoint's bytes are shared by every subscriber sent this version.
-        AppendEndpointEvent(p.type, p.revision, view.namespace_(), view.name(),
-                            view.Bytes(p.index), &bytes_);
+        AppendEndpointEvent(p.type, p.revision, view.namespace_(), view.name(), view.Bytes(p.index),
+                            &bytes_);
       }
     } else {
       AppendControlEvent(p.type, p.revision, &bytes_);

@@ -2,8 +2,8 @@
 
 #include <utility>
 
-#include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "common/status_util.h"
+#include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "server/auth/grpc_peer.h"
 #include "server/xds/internal/ads_reactor.h"
 #include "server/xds/internal/delta_session.h"
@@ -49,9 +49,7 @@ XdsService::~XdsService() {
       +[](absl::flat_hash_set<internal::Stream*>* s) { return s->empty(); }, &streams_));
 }
 
-void XdsService::Register(grpc::ServerBuilder* builder) {
-  builder->RegisterService(ads_.get());
-}
+void XdsService::Register(grpc::ServerBuilder* builder) { builder->RegisterService(ads_.get()); }
 
 void XdsService::ShutdownStreams() {
   absl::MutexLock l(&mu_);
@@ -60,7 +58,7 @@ void XdsService::ShutdownStreams() {
 }
 
 absl::StatusOr<internal::Admitted> XdsService::Authorize(grpc::CallbackServerContext* context,
-                                                       absl::string_view rpc) const {
+                                                         absl::string_view rpc) const {
   // A reader of some namespace; it sees the services of the namespaces it may read.
   const auth::Request request{
       .rpc = std::string(rpc), .role = auth::Role::kReader, .all_namespaces = true};
@@ -74,8 +72,7 @@ absl::StatusOr<internal::Admitted> XdsService::Authorize(grpc::CallbackServerCon
 
 template <typename SessionT>
 Reactor<SessionT>* XdsService::Open(grpc::CallbackServerContext* context,
-                                    std::optional<ResourceType> fixed_type,
-                                    absl::string_view rpc) {
+                                    std::optional<ResourceType> fixed_type, absl::string_view rpc) {
   using Reject = internal::RejectReactor<typename SessionT::Request, typename SessionT::Response>;
   absl::StatusOr<internal::Admitted> admitted = Authorize(context, rpc);
   if (!admitted.ok()) return new Reject(ToGrpcStatus(admitted.status()));
@@ -86,7 +83,8 @@ Reactor<SessionT>* XdsService::Open(grpc::CallbackServerContext* context,
   {
     absl::MutexLock l(&mu_);
     // Not started yet, so not gRPC's: a refused reactor is simply deleted.
-    if (shutting_down_) return new Reject(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
+    if (shutting_down_)
+      return new Reject(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
     streams_.insert(reactor.get());
   }
   reactor->Start();

@@ -1,5 +1,4 @@
 #include "server/auth/audit_log.h"
-#include "server/auth/internal/read_file.h"
 
 #include <gtest/gtest.h>
 
@@ -7,6 +6,7 @@
 #include <filesystem>
 #include <string>
 
+#include "server/auth/internal/read_file.h"
 #include "tests/test_util.h"
 
 namespace slicekeeper::auth {
@@ -40,11 +40,11 @@ TEST(AuditLogTest, RotatesBySize) {
   const std::string path = dir + "/audit.log";
   const AuditRecord r{.time = absl::UnixEpoch(), .rpc = "PutNodes"};
   const size_t line = AuditLine(r).size();
-  auto log = AuditLog::Open(AuditLog::Options{
-      .path = path, .max_bytes = static_cast<int64_t>(2 * line), .max_files = 2});
+  auto log = AuditLog::Open(
+      AuditLog::Options{.path = path, .max_bytes = static_cast<int64_t>(2 * line), .max_files = 2});
   ASSERT_OK(log.status());
   for (int i = 0; i < 7; ++i) (*log)->Write(r);
-  EXPECT_EQ(ReadAll(path).size(), line);       // the 7th
+  EXPECT_EQ(ReadAll(path).size(), line);  // the 7th
   EXPECT_EQ(ReadAll(path + ".1").size(), 2 * line);
   EXPECT_EQ(ReadAll(path + ".2").size(), 2 * line);
   EXPECT_FALSE(std::filesystem::exists(path + ".3"));

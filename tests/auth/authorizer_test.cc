@@ -54,8 +54,8 @@ Peer TokenPeer(const std::string& token) {
   return Peer{"ipv4:127.0.0.1:2", "", "", "Bearer " + token};
 }
 Request Write(std::vector<std::string> namespaces) {
-  return Request{.rpc = "ApplyChanges", .role = Role::kWriter, .namespaces = namespaces,
-                 .write = true};
+  return Request{
+      .rpc = "ApplyChanges", .role = Role::kWriter, .namespaces = namespaces, .write = true};
 }
 
 class AuthorizerTest : public ::testing::Test {
@@ -84,8 +84,8 @@ TEST_F(AuthorizerTest, CredentialsRequired) {
             absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(a->Check(Peer{.authorization = "Basic abc"}, Write({"team-a"})).status().code(),
             absl::StatusCode::kUnauthenticated);
-  auto open = Authorizer::Create(Authorizer::Options{
-      .token_file = dir_.Write("t2.csv", "good,bob\n"), .clock = &clock_});
+  auto open = Authorizer::Create(
+      Authorizer::Options{.token_file = dir_.Write("t2.csv", "good,bob\n"), .clock = &clock_});
   ASSERT_OK(open.status());
   EXPECT_TRUE((*open)->open());
   EXPECT_OK((*open)->Check(Peer{}, Write({"x"})).status());
@@ -105,8 +105,8 @@ TEST_F(AuthorizerTest, RoleMatrix) {
   const Peer root = TokenPeer("tok-root");
   const Request read_a{.rpc = "Get", .role = Role::kReader, .namespaces = {"team-a"}};
   const Request read_b{.rpc = "Get", .role = Role::kReader, .namespaces = {"team-b"}};
-  const Request del_a{.rpc = "DeleteService", .role = Role::kAdmin, .namespaces = {"team-a"},
-                      .write = true};
+  const Request del_a{
+      .rpc = "DeleteService", .role = Role::kAdmin, .namespaces = {"team-a"}, .write = true};
   const Request nodes{.rpc = "PutNodes", .role = Role::kAdmin, .write = true};
 
   EXPECT_OK(a->Check(writer, read_a).status());
@@ -231,8 +231,7 @@ TEST_F(AuthorizerTest, StreamLimit) {
   const Request watch{.rpc = "Watch", .all_namespaces = true};
   auto first = a->AcquireStream(*caller, watch);
   ASSERT_OK(first.status());
-  EXPECT_EQ(a->AcquireStream(*caller, watch).status().code(),
-            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(a->AcquireStream(*caller, watch).status().code(), absl::StatusCode::kResourceExhausted);
   first->reset();
   EXPECT_OK(a->AcquireStream(*caller, watch).status());
 }

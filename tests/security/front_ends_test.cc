@@ -2,12 +2,12 @@
 // router's one admission hook) and the xDS control plane (ADS on the gRPC port), against the same
 // api::Server, policy, tokens and audit log as security_test.cc (security_fixture.h). Identities
 // come from bearer tokens on HTTP and from client certificates on xDS.
-#include <grpcpp/grpcpp.h>
-
 #include <memory>
 #include <set>
 #include <string>
 #include <vector>
+
+#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -78,8 +78,8 @@ class FrontEndsTest : public SecurityTest {
     WriteTokens(
         "tok-deployer,deployer,deployers\ntok-nobody,nobody\ntok-reader,reader\n"
         "tok-admin,admin\n");
-    ASSERT_OK(store_->ApplyChanges({Upsert("team-a", "web", Ip(1)), Upsert("team-b", "web",
-                                                                           Ip(2))}));
+    ASSERT_OK(
+        store_->ApplyChanges({Upsert("team-a", "web", Ip(1)), Upsert("team-b", "web", Ip(2))}));
   }
 
   HttpReply Http(const std::string& method, const std::string& target, const std::string& token,
@@ -106,8 +106,7 @@ class FrontEndsTest : public SecurityTest {
     args.SetInt("grpc.channel_id", next_channel_++);  // a connection of its own
     return envoy::service::discovery::v3::AggregatedDiscoveryService::NewStub(
         grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", server_->grpc_port()),
-                                  creds.ok() ? *creds : grpc::InsecureChannelCredentials(),
-                                  args));
+                                  creds.ok() ? *creds : grpc::InsecureChannelCredentials(), args));
   }
 
   int next_channel_ = 0;
@@ -155,8 +154,7 @@ TEST_F(FrontEndsTest, KubernetesApiAuthorizationMatrix) {
               HasSubstr("endpointslices.discovery.k8s.io is forbidden"));
   // Filtered, not refused.
   EXPECT_THAT(ItemNamespaces(Http("GET", kAll, "tok-reader").body), ElementsAre("team-a"));
-  EXPECT_THAT(ItemNamespaces(Http("GET", kAll, "tok-admin").body),
-              ElementsAre("team-a", "team-b"));
+  EXPECT_THAT(ItemNamespaces(Http("GET", kAll, "tok-admin").body), ElementsAre("team-a", "team-b"));
   std::set<std::string> namespaces;
   const Value namespace_list = ParseJson(Http("GET", "/api/v1/namespaces", "tok-reader").body);
   for (const Value& item : Field(namespace_list, "items").list_value().values()) {
@@ -176,10 +174,10 @@ TEST_F(FrontEndsTest, KubernetesWritesAreCheckedPerNamespaceAndAudited) {
   EXPECT_EQ(denied.status, 403) << denied.body;
   EXPECT_EQ(store_->revision(), before);
   // The body's namespace does not get around the path's.
-  HttpReply smuggled = Http("POST", Slices("team-a"), "tok-deployer",
-                            absl::StrReplaceAll(SliceBody("api-x", 1),
-                                                {{R"("name":"api-x")",
-                                                  R"("name":"api-x","namespace":"team-b")"}}));
+  HttpReply smuggled =
+      Http("POST", Slices("team-a"), "tok-deployer",
+           absl::StrReplaceAll(SliceBody("api-x", 1),
+                               {{R"("name":"api-x")", R"("name":"api-x","namespace":"team-b")"}}));
   EXPECT_EQ(smuggled.status, 400) << smuggled.body;
   EXPECT_EQ(store_->revision(), before);
   HttpReply created = Http("POST", Slices("team-a"), "tok-deployer", SliceBody("api-x", 1));
@@ -215,26 +213,25 @@ TEST_F(FrontEndsTest, KubernetesWritesAreCheckedPerNamespaceAndAudited) {
 // events only: a team-b write in between never shows up.
 TEST_F(FrontEndsTest, KubernetesWatchOfEveryNamespaceIsFiltered) {
   StartWithData();
-  absl::StatusOr<std::unique_ptr<HttpStream>> w = HttpStream::Open(
-      server_->http_port(), absl::StrCat(kAll, "?watch=true"),
-      {{"Authorization", "Bearer tok-reader"}});
+  absl::StatusOr<std::unique_ptr<HttpStream>> w =
+      HttpStream::Open(server_->http_port(), absl::StrCat(kAll, "?watch=true"),
+                       {{"Authorization", "Bearer tok-reader"}});
   ASSERT_OK(w.status());
   ASSERT_EQ((*w)->status(), 200);
   auto next_namespace = [&]() -> std::string {
     absl::StatusOr<std::string> line = (*w)->ReadLine(kTimeout);
     EXPECT_OK(line.status());
     if (!line.ok()) return "";
-    return Field(Field(Field(ParseJson(*line), "object"), "metadata"), "namespace")
-        .string_value();
+    return Field(Field(Field(ParseJson(*line), "object"), "metadata"), "namespace").string_value();
   };
   EXPECT_EQ(next_namespace(), "team-a");  // the initial ADDED
   ASSERT_OK(store_->ApplyChanges({Upsert("team-b", "web", Ip(3))}));
   ASSERT_OK(store_->ApplyChanges({Upsert("team-a", "web", Ip(4))}));
   EXPECT_EQ(next_namespace(), "team-a");
   // A namespaced watch of team-b is refused outright.
-  absl::StatusOr<std::unique_ptr<HttpStream>> b = HttpStream::Open(
-      server_->http_port(), Slices("team-b") + "?watch=true",
-      {{"Authorization", "Bearer tok-reader"}});
+  absl::StatusOr<std::unique_ptr<HttpStream>> b =
+      HttpStream::Open(server_->http_port(), Slices("team-b") + "?watch=true",
+                       {{"Authorization", "Bearer tok-reader"}});
   ASSERT_OK(b.status());
   EXPECT_EQ((*b)->status(), 403);
 }

@@ -82,12 +82,12 @@ class SecurityTest : public ::testing::Test {
     WriteTokens("tok-deployer,deployer,deployers\ntok-nobody,nobody\n");
     audit_file_ = absl::StrCat(dir, "/audit-", ::testing::UnitTest::GetInstance()->random_seed(),
                                "-", reinterpret_cast<uintptr_t>(this), ".log");
-    auto authorizer = auth::Authorizer::Create(auth::Authorizer::Options{
-        .token_file = token_file_,
-        .policy_file = policy_file_,
-        .audit_log = audit_file_,
-        // Every request checks the files: reloads are visible at once.
-        .reload_interval = absl::ZeroDuration()});
+    auto authorizer = auth::Authorizer::Create(
+        auth::Authorizer::Options{.token_file = token_file_,
+                                  .policy_file = policy_file_,
+                                  .audit_log = audit_file_,
+                                  // Every request checks the files: reloads are visible at once.
+                                  .reload_interval = absl::ZeroDuration()});
     ASSERT_OK(authorizer.status());
     authorizer_ = *std::move(authorizer);
     store_ = std::make_unique<store::Store>(store::Store::Options{});
@@ -167,8 +167,7 @@ class SecurityTest : public ::testing::Test {
     for (absl::string_view line :
          absl::StrSplit(TestCerts::Read(audit_file_), '\n', absl::SkipEmpty())) {
       google::protobuf::Struct s;
-      EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(std::string(line), &s).ok())
-          << line;
+      EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(std::string(line), &s).ok()) << line;
       out.push_back(std::move(s));
     }
     return out;
@@ -184,7 +183,6 @@ class SecurityTest : public ::testing::Test {
   std::vector<std::unique_ptr<client::Client>> clients_;
   std::vector<std::unique_ptr<WatchClient>> watchers_;
 };
-
 
 }  // namespace slicekeeper::api
 

@@ -1,12 +1,12 @@
 // Issue #19 end to end through gRPC: the real api::Server on a loopback port picked at run time,
 // TLS/mTLS with certificates made by the test (test_certs.h), the Authorizer with a policy, a
 // token file and an audit log, and libslicekeeper clients with --ca/--cert/--key/--token.
-#include <grpcpp/grpcpp.h>
-
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <grpcpp/grpcpp.h>
 
 #include "gmock/gmock.h"
 #include "tests/http/http_client.h"
@@ -73,13 +73,15 @@ TEST_F(SecurityTest, AuthorizationMatrix) {
       {"Apply b", [](client::Client* c) { return c->ApplyChanges(Batch({"team-b"})).status(); }},
       {"Replace a", replace("team-a")},
       {"Replace b", replace("team-b")},
-      {"DeleteService a", [](client::Client* c) { return c->DeleteService("team-a", "ghost").status(); }},
+      {"DeleteService a",
+       [](client::Client* c) { return c->DeleteService("team-a", "ghost").status(); }},
       {"PutNodes", [](client::Client* c) { return c->PutNodes(v1::PutNodesRequest()).status(); }},
   };
   const Code kOk = Code::kOk, kDenied = Code::kPermissionDenied, kNotFound = Code::kNotFound;
   // Expected codes in the order of `rpcs`.
   const std::map<std::string, std::vector<Code>> expected = {
-      {"reader", {kOk, kDenied, kOk, kDenied, kDenied, kDenied, kDenied, kDenied, kDenied, kDenied}},
+      {"reader",
+       {kOk, kDenied, kOk, kDenied, kDenied, kDenied, kDenied, kDenied, kDenied, kDenied}},
       {"writer", {kOk, kDenied, kOk, kDenied, kOk, kDenied, kOk, kDenied, kDenied, kDenied}},
       {"admin", {kOk, kOk, kOk, kOk, kOk, kOk, kOk, kOk, kNotFound, kOk}},
   };
@@ -136,7 +138,8 @@ TEST_F(SecurityTest, DeniedBatchAppliesNothingAndIsAudited) {
 TEST_F(SecurityTest, NamespaceLimitedWatcherSeesOnlyItsNamespaces) {
   Start(auth::ClientAuth::kRequire);
   client::Client* reader = Connect(&pki_->reader);
-  auto first = store_->ApplyChanges({Upsert("team-a", "web", Ip(1)), Upsert("team-b", "db", Ip(1))});
+  auto first =
+      store_->ApplyChanges({Upsert("team-a", "web", Ip(1)), Upsert("team-b", "db", Ip(1))});
   ASSERT_OK(first.status());
   WatchClient* w = Watch(reader, "");
   // Synced: the snapshot (filtered) is in, what follows is live.
@@ -162,7 +165,8 @@ TEST_F(SecurityTest, NamespaceLimitedWatcherSeesOnlyItsNamespaces) {
   v1::WatchRequest b;
   b.set_namespace_("team-b");
   watchers_.push_back(std::make_unique<WatchClient>(reader->discovery(), b));
-  EXPECT_EQ(watchers_.back()->AwaitDone(kTimeout).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(watchers_.back()->AwaitDone(kTimeout).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
 }
 
 // Bearer tokens over TLS (client_auth=request, no client certificate): no credentials and a

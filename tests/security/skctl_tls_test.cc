@@ -42,8 +42,8 @@ TEST(SkctlTlsTest, ChurnAndGetOverMutualTls) {
       {.binary = SK_SLICEKEEPER_BINARY,
        .args = {"--store=memory", "--log_level=warn", "--tls_cert_file=" + server.cert,
                 "--tls_key_file=" + server.key, "--tls_client_ca_file=" + ca.cert,
-                "--client_auth=request", "--authz_policy_file=" + policy,
-                "--token_file=" + tokens, "--audit_log=" + audit}});
+                "--client_auth=request", "--authz_policy_file=" + policy, "--token_file=" + tokens,
+                "--audit_log=" + audit}});
   ASSERT_OK(process.status());
   const std::string address = (*process)->grpc_address();
   auto skctl = [&](std::vector<std::string> args, const TestCerts::Pair* pair) {
@@ -57,8 +57,8 @@ TEST(SkctlTlsTest, ChurnAndGetOverMutualTls) {
     return RunCommand(args, "", env);
   };
 
-  CommandResult churn = skctl(
-      {"churn", "--services=2", "--endpoints=10", "--changes=200", "--batch=20"}, &writer);
+  CommandResult churn =
+      skctl({"churn", "--services=2", "--endpoints=10", "--changes=200", "--batch=20"}, &writer);
   ASSERT_EQ(churn.exit_code, 0) << churn.err;
   EXPECT_THAT(churn.out, HasSubstr("errors by code:   none"));
   CommandResult get = skctl({"get", "services", "-A"}, &reader);

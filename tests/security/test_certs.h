@@ -47,8 +47,8 @@ class TestCerts {
 
   // A leaf signed by `ca` with subject CN `cn`, the given subjectAltName ("" for none), valid
   // for `days` (negative: already expired).
-  Pair Leaf(const Pair& ca, const std::string& name, const std::string& cn,
-            const std::string& san, int days = 2) {
+  Pair Leaf(const Pair& ca, const std::string& name, const std::string& cn, const std::string& san,
+            int days = 2) {
     Pair p{Path(name + ".crt"), Path(name + ".key")};
     const std::string csr = Path(name + ".csr");
     const std::string ext = Path(name + ".ext");

@@ -1,9 +1,9 @@
 #include "server/api/internal/tls_credentials.h"
 
+#include <algorithm>
+
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
-
-#include <algorithm>
 
 namespace slicekeeper::api::internal {
 

@@ -7,9 +7,9 @@
 #ifndef SLICEKEEPER_SERVER_API_INTERNAL_TLS_CREDENTIALS_H_
 #define SLICEKEEPER_SERVER_API_INTERNAL_TLS_CREDENTIALS_H_
 
-#include <grpcpp/security/server_credentials.h>
-
 #include <memory>
+
+#include <grpcpp/security/server_credentials.h>
 
 #include "server/auth/tls_options.h"
 

@@ -22,9 +22,9 @@ struct FileVersion {
   static FileVersion Of(const std::string& path) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return FileVersion{};
-    return FileVersion{static_cast<uint64_t>(st.st_ino), static_cast<int64_t>(st.st_size),
-                       static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +
-                           st.st_mtim.tv_nsec};
+    return FileVersion{
+        static_cast<uint64_t>(st.st_ino), static_cast<int64_t>(st.st_size),
+        static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
   }
   bool operator==(const FileVersion&) const = default;
 };

@@ -58,7 +58,7 @@ Reply ErrorReply(const ApiError& error);
 template <typename T>
 class ApiOr {
  public:
-  ApiOr(T value) : v_(std::move(value)) {}        // NOLINT: implicit, as absl::StatusOr
+  ApiOr(T value) : v_(std::move(value)) {}         // NOLINT: implicit, as absl::StatusOr
   ApiOr(ApiError error) : v_(std::move(error)) {}  // NOLINT
   bool ok() const { return v_.index() == 0; }
   T& value() { return std::get<0>(v_); }

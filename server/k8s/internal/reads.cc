@@ -47,8 +47,7 @@ ApiOr<store::CatalogPtr> ReadCatalog(const Context& ctx, absl::string_view ns,
 }
 
 // Checks the combination of paging and resourceVersion parameters.
-ApiOr<bool> CheckListParams(const ResourceVersion& rv, absl::string_view match,
-                            bool has_continue) {
+ApiOr<bool> CheckListParams(const ResourceVersion& rv, absl::string_view match, bool has_continue) {
   if (!match.empty() && match != "Exact" && match != "NotOlderThan") {
     return BadRequest(absl::StrCat("resourceVersionMatch: Unsupported value: \"", match,
                                    "\": supported values: \"Exact\", \"NotOlderThan\""));
@@ -81,9 +80,8 @@ Page Cut(const store::Catalog& catalog, const Filter& filter, const ContinuePoin
     }
   }
   auto key = [](const SlicePtr& s) { return std::tie(s->namespace_, s->name); };
-  std::sort(all.begin(), all.end(), [&](const SlicePtr& a, const SlicePtr& b) {
-    return key(a) < key(b);
-  });
+  std::sort(all.begin(), all.end(),
+            [&](const SlicePtr& a, const SlicePtr& b) { return key(a) < key(b); });
   auto first = all.begin();
   if (after != nullptr) {
     first = std::upper_bound(all.begin(), all.end(), std::tie(after->ns, after->name),
@@ -155,8 +153,8 @@ ApiOr<Page> ListPage(const Context& ctx, const http::Request& request, absl::str
   if (!point.ok()) return BadRequest(std::string(point.status().message()));
   absl::StatusOr<store::CatalogPtr> catalog = ctx.store->SnapshotAt(ns, point->revision);
   if (absl::IsOutOfRange(catalog.status())) return Expired(kContinueExpired);
-  if (!catalog.ok()) return BadRequest(absl::StrCat("continue key is not valid: ",
-                                                    catalog.status().message()));
+  if (!catalog.ok())
+    return BadRequest(absl::StrCat("continue key is not valid: ", catalog.status().message()));
   return Cut(**catalog, *filter, &*point, *limit);
 }
 

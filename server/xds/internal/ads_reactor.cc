@@ -1,10 +1,10 @@
 #include "server/xds/internal/ads_reactor.h"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <utility>
 #include <vector>
+
+#include <spdlog/spdlog.h>
 
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -35,7 +35,9 @@ watch::Selection SelectionFor(
 template <typename SessionT>
 AdsReactor<SessionT>::AdsReactor(StreamDeps deps, std::optional<ResourceType> fixed_type,
                                  Admitted admitted)
-    : deps_(std::move(deps)), admitted_(std::move(admitted)), session_(deps_.cache, fixed_type, deps_.metrics) {}
+    : deps_(std::move(deps)),
+      admitted_(std::move(admitted)),
+      session_(deps_.cache, fixed_type, deps_.metrics) {}
 
 template <typename SessionT>
 void AdsReactor<SessionT>::Start() {
@@ -108,7 +110,8 @@ void AdsReactor<SessionT>::Resubscribe(const WatchSet& want) {
   }
   for (const auto& s : dropped) deps_.hub->Unsubscribe(s);
   for (const std::string& key : added) {
-    std::shared_ptr<watch::Subscriber> s = deps_.hub->Subscribe(SelectionFor(key, admitted_.readable), 0, this);
+    std::shared_ptr<watch::Subscriber> s =
+        deps_.hub->Subscribe(SelectionFor(key, admitted_.readable), 0, this);
     absl::MutexLock l(&mu_);
     subscribers_.emplace(key, std::move(s));
   }

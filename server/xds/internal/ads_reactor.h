@@ -28,21 +28,21 @@
 #ifndef SLICEKEEPER_SERVER_XDS_INTERNAL_ADS_REACTOR_H_
 #define SLICEKEEPER_SERVER_XDS_INTERNAL_ADS_REACTOR_H_
 
-#include <grpcpp/support/server_callback.h>
-#include <grpcpp/support/status.h>
-
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include <grpcpp/support/server_callback.h>
+#include <grpcpp/support/status.h>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "server/auth/limits.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/auth/limits.h"
 #include "server/watch/hub.h"
 #include "server/watch/sink.h"
 #include "server/xds/internal/session.h"
