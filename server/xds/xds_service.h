@@ -49,11 +49,11 @@
 #ifndef SLICEKEEPER_SERVER_XDS_XDS_SERVICE_H_
 #define SLICEKEEPER_SERVER_XDS_XDS_SERVICE_H_
 
-#include <grpcpp/server_builder.h>
-#include <grpcpp/support/server_callback.h>
-
 #include <memory>
 #include <optional>
+
+#include <grpcpp/server_builder.h>
+#include <grpcpp/support/server_callback.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"

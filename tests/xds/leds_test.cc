@@ -9,19 +9,14 @@
 #include "gmock/gmock.h"
 #include "tests/xds/protocol_fixture.h"
 
-namespace slicekeeper::xds {
+// In the fixture's namespace: its request builders, streams and kWait without a using-list.
+namespace slicekeeper::xds::testing {
 namespace {
 
-using testing::Cla;
-using testing::DeltaRequest;
-using testing::DeltaResponse;
-using testing::DeltaStream;
 using ::testing::ElementsAre;
-using testing::Ep;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-using testing::kWait;
-using testing::SotwStream;
+using ::testing::UnorderedElementsAre;
 using LbEndpoint = envoy::config::endpoint::v3::LbEndpoint;
 
 constexpr char kPrefix[] =
@@ -32,7 +27,7 @@ std::string Member(const std::string& zone, const std::string& address) {
   return kPrefix + zone + "/" + address;
 }
 
-class LedsTest : public testing::ProtocolFixture {
+class LedsTest : public ProtocolFixture {
  protected:
   // web: three endpoints in zone-a, one in zone-b.
   int64_t Fill() {
@@ -84,7 +79,7 @@ TEST_F(LedsTest, OptInClaShapeOthersUnchanged) {
   DeltaStream plain(stub_.get());
   plain.Send(Delta(ResourceType::kEndpoint, {"web.prod.svc.cluster.local:grpc"}));
   SotwStream sotw(stub_.get());
-  testing::SotwRequest sotw_request = Sotw(ResourceType::kEndpoint, {"web.prod:grpc"});
+  SotwRequest sotw_request = Sotw(ResourceType::kEndpoint, {"web.prod:grpc"});
   (*sotw_request.mutable_node()->mutable_metadata()->mutable_fields())["slicekeeper.io/leds"]
       .set_bool_value(true);
   sotw.Send(sotw_request);
@@ -176,9 +171,8 @@ TEST_F(LedsTest, ReconnectSendsOnlyWhatChanged) {
   ASSERT_TRUE(s.Await(Count(1), kWait));
   EXPECT_THAT(Members(s.Responses()[0]),
               ElementsAre(At("zone-a", "10.0.0.1", flipped, "UNHEALTHY")));
-  EXPECT_THAT(
-      s.Responses()[0].removed_resources(),
-      ::testing::UnorderedElementsAre(Member("zone-a", "10.0.0.3"), Member("zone-b", "10.0.1.1")));
+  EXPECT_THAT(s.Responses()[0].removed_resources(),
+              UnorderedElementsAre(Member("zone-a", "10.0.0.3"), Member("zone-b", "10.0.1.1")));
 }
 
 // What does not exist is said so: a collection of a zone without endpoints, of an unknown
@@ -194,9 +188,9 @@ TEST_F(LedsTest, AbsentCollectionsAndStateOfTheWorld) {
                {Collection("zone-c"), unknown, "*", Member("zone-a", "10.0.0.1")}));
   ASSERT_TRUE(s.Await(Count(1), kWait));
   EXPECT_THAT(s.Responses()[0].resources(), IsEmpty());
-  EXPECT_THAT(s.Responses()[0].removed_resources(),
-              ::testing::UnorderedElementsAre(Collection("zone-c"), unknown, "*",
-                                              Member("zone-a", "10.0.0.1")));
+  EXPECT_THAT(
+      s.Responses()[0].removed_resources(),
+      UnorderedElementsAre(Collection("zone-c"), unknown, "*", Member("zone-a", "10.0.0.1")));
   const int64_t added = Apply({Change("web", {.address = "10.0.2.1", .zone = "zone-c"})});
   ASSERT_TRUE(s.Await(Count(2), kWait));
   EXPECT_THAT(Members(s.Responses()[1]), ElementsAre(At("zone-c", "10.0.2.1", added)));
@@ -211,4 +205,4 @@ TEST_F(LedsTest, AbsentCollectionsAndStateOfTheWorld) {
 }
 
 }  // namespace
-}  // namespace slicekeeper::xds
+}  // namespace slicekeeper::xds::testing
