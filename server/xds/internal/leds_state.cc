@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+
 namespace slicekeeper::xds::internal {
 
 LedsState::CollectionState& LedsState::Track(const std::string& name) {
@@ -48,7 +50,8 @@ bool LedsState::Unsubscribe(const std::string& name) {
 
 void LedsState::SetHeld(const std::string& name, std::string version) {
   const std::string collection = LedsCollectionOf(name).value_or(name);
-  Track(collection).held[name] = std::move(version);
+  CollectionState& cs = Track(collection);
+  cs.held[IdOf(cs, name)] = std::move(version);
   dirty_.insert(collection);
 }
 
@@ -94,31 +97,41 @@ void LedsState::Evaluate(const absl::flat_hash_map<std::string, watch::ServiceVe
   }
 }
 
+absl::string_view LedsState::IdOf(const CollectionState& cs, absl::string_view member) {
+  if (!cs.parsed.has_value()) return member;
+  // Every member of a parsed collection is <prefix><id><query> (LedsEndpointName,
+  // LedsCollectionOf).
+  const size_t fixed = cs.parsed->prefix.size() + cs.parsed->query.size();
+  return member.substr(cs.parsed->prefix.size(), member.size() - fixed);
+}
+
+std::string LedsState::NameOf(const CollectionState& cs, absl::string_view id) {
+  if (!cs.parsed.has_value()) return std::string(id);
+  return absl::StrCat(cs.parsed->prefix, id, cs.parsed->query);
+}
+
 void LedsState::EvaluateCollection(const std::string& name, CollectionState& cs,
                                    const CollectionPtr& current, Changes* out) {
   const size_t members = current != nullptr ? current->members.size() : 0;
-  // Held members that left: `current` is sorted by name.
-  auto in_current = [&](const std::string& member) {
-    if (current == nullptr) return false;
-    auto it = std::lower_bound(current->members.begin(), current->members.end(), member,
-                               [](const std::pair<std::string, ResourcePtr>& m,
-                                  const std::string& n) { return m.first < n; });
-    return it != current->members.end() && it->first == member;
-  };
-  for (auto it = cs.held.begin(); it != cs.held.end();) {
-    if (in_current(it->first)) {
-      ++it;
-      continue;
-    }
-    out->removed.push_back(it->first);
-    cs.held.erase(it++);
-  }
   for (size_t i = 0; i < members; ++i) {
     const auto& [member, resource] = current->members[i];
-    std::string& held = cs.held[member];
-    if (held == resource->version) continue;
-    held = resource->version;
+    auto [held, inserted] = cs.held.try_emplace(IdOf(cs, member));
+    if (!inserted && held->second == resource->version) continue;
+    held->second = resource->version;
     out->updated.emplace_back(member, resource);
+  }
+  // Every current member is held now: any other held one left.
+  if (cs.held.size() > members) {
+    absl::flat_hash_set<absl::string_view> ids;
+    for (size_t i = 0; i < members; ++i) ids.insert(IdOf(cs, current->members[i].first));
+    for (auto it = cs.held.begin(); it != cs.held.end();) {
+      if (ids.contains(it->first)) {
+        ++it;
+        continue;
+      }
+      out->removed.push_back(NameOf(cs, it->first));
+      cs.held.erase(it++);
+    }
   }
   if (members > 0 || !cs.subscribed) {
     cs.told_absent = false;

@@ -27,6 +27,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/string_view.h"
 #include "server/watch/subscriber.h"
 #include "server/xds/internal/changes.h"
 #include "server/xds/names.h"
@@ -60,9 +61,14 @@ class LedsState {
     std::optional<LedsCollection> parsed;  // nullopt: malformed, never exists
     bool subscribed = false;
     bool told_absent = false;  // its name was sent in removed_resources
-    // Member name -> the version the client holds.
+    // Member id (its name without the collection's prefix and query: a few bytes, not a
+    // hundred, per endpoint a stream holds) -> the version the client holds.
     absl::flat_hash_map<std::string, std::string> held;
   };
+
+  // A member's id in `cs`, and back (unparsed collections key by the whole name).
+  static absl::string_view IdOf(const CollectionState& cs, absl::string_view member);
+  static std::string NameOf(const CollectionState& cs, absl::string_view id);
 
   CollectionState& Track(const std::string& name);
   void Untrack(const std::string& name);
