@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/strings/str_cat.h"
-
 namespace slicekeeper::xds::internal {
 
 LedsState::CollectionState& LedsState::Track(const std::string& name) {
@@ -50,8 +48,7 @@ bool LedsState::Unsubscribe(const std::string& name) {
 
 void LedsState::SetHeld(const std::string& name, std::string version) {
   const std::string collection = LedsCollectionOf(name).value_or(name);
-  CollectionState& cs = Track(collection);
-  cs.held[IdOf(cs, name)] = std::move(version);
+  Track(collection).initial[name] = std::move(version);
   dirty_.insert(collection);
 }
 
@@ -97,43 +94,38 @@ void LedsState::Evaluate(const absl::flat_hash_map<std::string, watch::ServiceVe
   }
 }
 
-absl::string_view LedsState::IdOf(const CollectionState& cs, absl::string_view member) {
-  if (!cs.parsed.has_value()) return member;
-  // Every member of a parsed collection is <prefix><id><query> (LedsEndpointName,
-  // LedsCollectionOf).
-  const size_t fixed = cs.parsed->prefix.size() + cs.parsed->query.size();
-  return member.substr(cs.parsed->prefix.size(), member.size() - fixed);
-}
-
-std::string LedsState::NameOf(const CollectionState& cs, absl::string_view id) {
-  if (!cs.parsed.has_value()) return std::string(id);
-  return absl::StrCat(cs.parsed->prefix, id, cs.parsed->query);
-}
-
 void LedsState::EvaluateCollection(const std::string& name, CollectionState& cs,
                                    const CollectionPtr& current, Changes* out) {
-  const size_t members = current != nullptr ? current->members.size() : 0;
-  for (size_t i = 0; i < members; ++i) {
-    const auto& [member, resource] = current->members[i];
-    auto [held, inserted] = cs.held.try_emplace(IdOf(cs, member));
-    if (!inserted && held->second == resource->version) continue;
-    held->second = resource->version;
-    out->updated.emplace_back(member, resource);
+  static const auto* const kNone = new std::vector<std::pair<std::string, ResourcePtr>>();
+  const auto& now = current != nullptr ? current->members : *kNone;
+  const auto& sent = cs.sent != nullptr ? cs.sent->members : *kNone;
+  // Both sorted by name: one merge pass, no hashing. A member is sent unless the client holds
+  // its Resource (the cache keeps it while its bytes hold) or, after a reconnect, its version.
+  auto held = [&](const std::string& member, const ResourcePtr& resource) {
+    auto it = cs.initial.find(member);
+    return it != cs.initial.end() && it->second == resource->version;
+  };
+  auto s = sent.begin();
+  for (const auto& [member, resource] : now) {
+    while (s != sent.end() && s->first < member) out->removed.push_back((s++)->first);
+    const bool was_sent = s != sent.end() && s->first == member;
+    if (was_sent ? s->second != resource && s->second->version != resource->version
+                 : !held(member, resource)) {
+      out->updated.emplace_back(member, resource);
+    }
+    if (was_sent) ++s;
   }
-  // Every current member is held now: any other held one left.
-  if (cs.held.size() > members) {
-    absl::flat_hash_set<absl::string_view> ids;
-    for (size_t i = 0; i < members; ++i) ids.insert(IdOf(cs, current->members[i].first));
-    for (auto it = cs.held.begin(); it != cs.held.end();) {
-      if (ids.contains(it->first)) {
-        ++it;
-        continue;
-      }
-      out->removed.push_back(NameOf(cs, it->first));
-      cs.held.erase(it++);
+  while (s != sent.end()) out->removed.push_back((s++)->first);
+  // What a reconnected client said it holds and no longer exists.
+  for (const auto& [member, version] : cs.initial) {
+    if (!std::binary_search(now.begin(), now.end(), std::make_pair(member, ResourcePtr()),
+                            [](const auto& a, const auto& b) { return a.first < b.first; })) {
+      out->removed.push_back(member);
     }
   }
-  if (members > 0 || !cs.subscribed) {
+  cs.initial.clear();
+  cs.sent = current != nullptr && !current->members.empty() ? current : nullptr;
+  if (!now.empty() || !cs.subscribed) {
     cs.told_absent = false;
   } else if (!cs.told_absent) {
     out->removed.push_back(name);

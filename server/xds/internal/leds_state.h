@@ -9,7 +9,9 @@
 //     one), and again each time it empties after having members.
 //   - Evaluate sends, per dirty collection, the members whose version differs from what the
 //     client holds, and the held members that left it, in removed_resources: a one-endpoint
-//     change costs one LbEndpoint on the wire.
+//     change costs one LbEndpoint on the wire. What the client holds is the collection last
+//     sent (a shared pointer into the resource cache), diffed against the new one in one
+//     merge pass: no per-stream copy of the endpoints, no hashing per member.
 //   - initial_resource_versions (SetHeld) file each member under its collection (the name with
 //     its last component replaced by `*`); a held member of a collection the client does not
 //     subscribe to is removed.
@@ -27,7 +29,6 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/string_view.h"
 #include "server/watch/subscriber.h"
 #include "server/xds/internal/changes.h"
 #include "server/xds/names.h"
@@ -61,14 +62,13 @@ class LedsState {
     std::optional<LedsCollection> parsed;  // nullopt: malformed, never exists
     bool subscribed = false;
     bool told_absent = false;  // its name was sent in removed_resources
-    // Member id (its name without the collection's prefix and query: a few bytes, not a
-    // hundred, per endpoint a stream holds) -> the version the client holds.
-    absl::flat_hash_map<std::string, std::string> held;
+    // What the client holds: the collection last sent (shared with the cache and every
+    // stream that got it: a stream costs a pointer, not a copy of the endpoints), and until the
+    // next evaluation, what a reconnect said it holds (initial_resource_versions: name ->
+    // version).
+    CollectionPtr sent;
+    absl::flat_hash_map<std::string, std::string> initial;
   };
-
-  // A member's id in `cs`, and back (unparsed collections key by the whole name).
-  static absl::string_view IdOf(const CollectionState& cs, absl::string_view member);
-  static std::string NameOf(const CollectionState& cs, absl::string_view id);
 
   CollectionState& Track(const std::string& name);
   void Untrack(const std::string& name);
