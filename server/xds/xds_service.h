@@ -13,6 +13,9 @@
 //     RDS RouteConfiguration, CDS Cluster (EDS over ADS), EDS ClusterLoadAssignment (one locality
 //     per zone, ready -> HEALTHY, serving+terminating -> DRAINING, else UNHEALTHY, topology hints
 //     per client zone). Names: `<service>.<namespace>[.svc[.cluster.local]][:port]` (names.h).
+//     LEDS (delta only): for clients whose node metadata has "slicekeeper.io/leds": true, CLA
+//     localities name LbEndpoint glob collections (one per canonical name and zone) instead of
+//     listing endpoints, and each endpoint is a resource of its own (internal/leds_state.h).
 //     An unknown or malformed name does not exist: left out of state-of-the-world listener and
 //     cluster responses, reported in removed_resources in delta, and present once the service
 //     appears.

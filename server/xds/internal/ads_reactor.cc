@@ -139,7 +139,9 @@ template <typename SessionT>
 void AdsReactor<SessionT>::OnWriteDone(bool ok) {
   absl::MutexLock l(&mu_);
   writing_ = false;
-  response_.Clear();
+  // Not Clear(): that keeps every cleared message and string for reuse, so a stream would pin
+  // its largest response for life (a LEDS stream's first one holds a resource per endpoint).
+  typename SessionT::Response().Swap(&response_);
   if (!ok) {
     EndLocked(grpc::Status(grpc::StatusCode::CANCELLED, "xds response could not be written"));
     return;
