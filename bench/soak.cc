@@ -99,18 +99,6 @@ struct SoakResult {
   std::string error;
 };
 
-double CpuUs(const PhaseResult& p) {
-  double sum = 0;
-  for (const ProcessCost& c : p.processes) sum += c.cpu_us_per_change;
-  return sum;
-}
-
-int64_t RssKiB(const PhaseResult& p) {
-  int64_t sum = 0;
-  for (const ProcessCost& c : p.processes) sum += c.rss_kib;
-  return sum;
-}
-
 SoakResult Soak(const std::string& kind) {
   SoakResult r{.system = kind};
   std::fprintf(stderr, "== %s: starting\n", kind.c_str());
@@ -161,7 +149,7 @@ SoakResult Soak(const std::string& kind) {
     return r;
   }
   r.before = *before;
-  r.rss_kib_before_kill = RssKiB(r.segments.back().result);
+  r.rss_kib_before_kill = RssKiBTotal(r.segments.back().result);
   r.data_bytes = (*sys)->DataBytes();
   absl::StatusOr<absl::Duration> took = (*sys)->KillAndRestart();
   if (!took.ok()) {
@@ -192,7 +180,7 @@ std::string Table(const SoakResult& r) {
     const PhaseResult& p = r.segments[i].result;
     absl::StrAppendFormat(&out, "| %d | %d | %.0f | %.1f | %.1f | %.2f | %.0f |\n", i + 1,
                           r.segments[i].changes_after, p.achieved, p.write_p50, p.write_p99,
-                          CpuUs(p), RssKiB(p) / 1024.0);
+                          CpuUsPerChange(p), RssKiBTotal(p) / 1024.0);
   }
   return out;
 }
