@@ -379,10 +379,15 @@ absl::Status RocksDbStorage::Write(const CommitRecord& commit, bool sync) {
     } else {
       batch.Delete(key);
     }
-    for (const ServiceWrite::SliceWrite& sw : w.slices) {
+    for (size_t i = 0; i < w.slices.size(); ++i) {
+      const ServiceWrite::SliceWrite& sw = w.slices[i];
       const std::string slice_key = codec::SliceKey(w.namespace_, w.name, sw.name);
       if (sw.slice != nullptr) {
-        batch.Put(slice_key, codec::EncodeSlice(*sw.slice));
+        // The version it replaces (the store lists undo.slices in the order of slices).
+        const Slice* prev = i < w.undo.slices.size() && w.undo.slices[i].name == sw.name
+                                ? w.undo.slices[i].prev.get()
+                                : nullptr;
+        batch.Put(slice_key, *codec::EncodeSlice(*sw.slice, prev));
       } else {
         batch.Delete(slice_key);
       }

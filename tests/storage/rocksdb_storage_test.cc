@@ -326,7 +326,7 @@ TEST_F(RocksDbStorageTest, FormatOneIsRefusedOrUpgraded) {
     };
     put("m/format", "1");
     put("r/default/web", internal::EncodeService(c.services[0]));
-    put("s/default/web/web-a", internal::EncodeSlice(*a));
+    put("s/default/web/web-a", *internal::EncodeSlice(*a));
     for (int64_t r = 5; r <= 7; ++r) put("h/" + internal::HistoryKey(r), "an old undo record");
     delete db;
   }
