@@ -96,7 +96,7 @@ absl::Status TokenFile::ReloadIfChangedLocked() {
   }
   if (!entries.ok()) {
     if (version_.size != -2) {
-      spdlog::error("token file {} not reloaded, keeping the previous tokens: {}", path_,
+      spdlog::error("token file not reloaded, keeping the previous tokens: {}",
                     std::string(entries.status().message()));
       version_ = now;  // do not retry the same broken version on every request
     }
