@@ -31,6 +31,23 @@ struct IdentityEq {
   }
 };
 
+// An endpoint with its IdentityHashOf computed once: a batch hashes each change once for its
+// dedup and its index lookup.
+struct HashedEndpoint {
+  const v1::Endpoint* ep;
+  size_t hash;
+  explicit HashedEndpoint(const v1::Endpoint* e) : ep(e), hash(IdentityHashOf(*e)) {}
+  HashedEndpoint(const v1::Endpoint* e, size_t h) : ep(e), hash(h) {}
+};
+struct HashedIdentityHash {
+  size_t operator()(const HashedEndpoint& e) const { return e.hash; }
+};
+struct HashedIdentityEq {
+  bool operator()(const HashedEndpoint& a, const HashedEndpoint& b) const {
+    return a.hash == b.hash && IdentityEq()(a.ep, b.ep);
+  }
+};
+
 // True when both lists hold the same ports in the same order (field presence included). Equal
 // lists have equal PortSetKeys; the converse needs PortSetKey (order does not matter there).
 bool PortListsIdentical(const PortList& a, const PortList& b);

@@ -105,7 +105,8 @@ struct TypeWork {
   absl::flat_hash_map<const Group*, int> group_of;
   absl::flat_hash_map<std::string, int> new_group_of;
   absl::flat_hash_map<const PortList*, int> target_cache;
-  std::vector<const EndpointDelta*> changes;  // one per identity, the last one
+  // One per identity, the last one, with its identity hash.
+  std::vector<std::pair<const EndpointDelta*, size_t>> changes;
   int64_t new_count = 0;
   std::vector<Write> creates;
   std::vector<Write> updates;
@@ -154,7 +155,7 @@ class Planner {
   absl::Status Collect();
   bool NeedsFullPass() const;
   void Intake(TypeWork& tw);
-  void IntakeOne(TypeWork& tw, const EndpointDelta& d);
+  void IntakeOne(TypeWork& tw, const EndpointDelta& d, size_t hash);
   void Drop(TypeWork& tw, const IndexEntry& stored);
   void Scan(TypeWork& tw, uint32_t slot);
   EndpointPtr Desired(const EndpointPtr& e) const;

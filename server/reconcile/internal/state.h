@@ -39,11 +39,13 @@ struct EntryHash {
   using is_transparent = void;
   size_t operator()(const IndexEntry& e) const { return IdentityHashOf(*e.ep); }
   size_t operator()(const v1::Endpoint* e) const { return IdentityHashOf(*e); }
+  size_t operator()(const HashedEndpoint& e) const { return e.hash; }
 };
 struct EntryEq {
   using is_transparent = void;
   static const v1::Endpoint* P(const IndexEntry& e) { return e.ep; }
   static const v1::Endpoint* P(const v1::Endpoint* e) { return e; }
+  static const v1::Endpoint* P(const HashedEndpoint& e) { return e.ep; }
   template <typename A, typename B>
   bool operator()(const A& a, const B& b) const {
     return P(a) == P(b) || SameIdentity(*P(a), *P(b));
