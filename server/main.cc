@@ -259,13 +259,15 @@ struct LoadingHttp {
       slicekeeper::metrics::OpsHandler::Options{.ready = [] { return false; }}};
   std::unique_ptr<slicekeeper::http::HttpServer> server;
 };
-std::unique_ptr<LoadingHttp> StartLoadingHttp(slicekeeper::auth::Authorizer* authorizer) {
+std::unique_ptr<LoadingHttp> StartLoadingHttp(const slicekeeper::Security& security) {
   const std::string address = absl::GetFlag(FLAGS_http_listen);
   if (address.empty()) return nullptr;
   auto http = std::make_unique<LoadingHttp>();
   http->server =
       std::make_unique<slicekeeper::http::HttpServer>(slicekeeper::http::HttpServer::Options{
-          .listen_address = address, .admit = slicekeeper::http::AuthorizerAdmission(authorizer)});
+          .listen_address = address,
+          .tls = security.tls,
+          .admit = slicekeeper::http::AuthorizerAdmission(security.authorizer.get())});
   http->ops.Install(http->server.get());
   absl::StatusOr<int> port = http->server->Start();
   if (!port.ok()) return nullptr;
@@ -365,7 +367,7 @@ int Run() {
         "only. ***");
   }
   const absl::Time load_start = absl::Now();
-  std::unique_ptr<LoadingHttp> loading_http = StartLoadingHttp(security->authorizer.get());
+  std::unique_ptr<LoadingHttp> loading_http = StartLoadingHttp(*security);
   absl::StatusOr<std::unique_ptr<slicekeeper::storage::Storage>> storage = OpenStorage();
   if (!storage.ok()) {
     spdlog::error("cannot open storage store={} data_dir={} error=\"{}\"",
