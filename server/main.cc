@@ -424,6 +424,13 @@ int Run() {
 
 }  // namespace
 
+// jemalloc's compiled-in options (MALLOC_CONF in the environment still wins; glibc malloc and the
+// sanitizers' allocators ignore the symbol). thp:always backs jemalloc's arenas with transparent
+// huge pages where the kernel leaves that to madvise (Debian's default): loading 1 M endpoints
+// first-touches ~700 MB, and 4 KiB page faults were a third of the restart's CPU (3.1 s -> 2.1 s,
+// RSS +5 %); the same pages then cost fewer TLB misses under churn.
+extern "C" __attribute__((visibility("default"), used)) const char* malloc_conf = "thp:always";
+
 int main(int argc, char** argv) {
   // Debian builds Abseil without NDEBUG, so by default every absl::Mutex acquisition (ours and
   // gRPC's) is checked for lock-order cycles: 4 % of a QueryEndpoints profile. The tests keep
