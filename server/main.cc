@@ -429,7 +429,11 @@ int Run() {
 // huge pages where the kernel leaves that to madvise (Debian's default): loading 1 M endpoints
 // first-touches ~700 MB, and 4 KiB page faults were a third of the restart's CPU (3.1 s -> 2.1 s,
 // RSS +5 %); the same pages then cost fewer TLB misses under churn.
-extern "C" __attribute__((visibility("default"), used)) const char* malloc_conf = "thp:always";
+// (A braced extern "C" block: g++ warns on an initialized `extern "C"` declaration, which
+// -DSK_WERROR=ON, as scripts/test.sh builds, turns into an error.)
+extern "C" {
+__attribute__((visibility("default"), used)) const char* malloc_conf = "thp:always";
+}
 
 int main(int argc, char** argv) {
   // Debian builds Abseil without NDEBUG, so by default every absl::Mutex acquisition (ours and
