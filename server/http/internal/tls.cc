@@ -152,6 +152,7 @@ absl::StatusOr<std::unique_ptr<TlsContext>> TlsContext::Create(const auth::TlsOp
   absl::StatusOr<std::shared_ptr<Generation>> g = Load(options);
   if (!g.ok()) return g.status();
   std::unique_ptr<TlsContext> context(new TlsContext(options));
+  absl::MutexLock l(&context->mu_);
   context->current_ = *std::move(g);
   return context;
 }
