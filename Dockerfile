@@ -51,7 +51,9 @@ RUN apt-get update \
       libc6 libgcc-s1 libstdc++6 \
       libabsl20220623 libgrpc29 libgrpc++1.51 libprotobuf32 libre2-9 libc-ares2 libssl3 \
       zlib1g librocksdb7.8 libsnappy1v5 liblz4-1 libzstd1 libbz2-1.0 libgflags2.2 \
-      libyaml-cpp0.7 libspdlog1.10 libfmt9 libcivetweb1 libjemalloc2 \
+      libyaml-cpp0.7 libspdlog1.10 libfmt9 libjemalloc2 \
+      libmicrohttpd12 libgnutls30 libffi8 libgmp10 libhogweed6 libidn2-0 libnettle8 libp11-kit0 \
+      libtasn1-6 libunistring2 \
  && rm -rf /var/lib/apt/lists/*
 # A fixed non-root uid/gid, so volume ownership is predictable across rebuilds.
 RUN groupadd --system --gid 10001 slicekeeper \

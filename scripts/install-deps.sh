@@ -11,7 +11,8 @@ PACKAGES=(
   clang-format-14  # scripts/check-format.sh
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
-  librocksdb-dev libyaml-cpp-dev libcivetweb-dev libjemalloc-dev
+  librocksdb-dev libyaml-cpp-dev libjemalloc-dev
+  libmicrohttpd-dev libgnutls28-dev  # the HTTP port (server/http): HTTP/1.1 with TLS through GnuTLS
   python3 python3-grpcio python3-protobuf python3-yaml
   curl procps
   etcd-server etcd-client openssl

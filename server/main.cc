@@ -259,13 +259,15 @@ struct LoadingHttp {
       slicekeeper::metrics::OpsHandler::Options{.ready = [] { return false; }}};
   std::unique_ptr<slicekeeper::http::HttpServer> server;
 };
-std::unique_ptr<LoadingHttp> StartLoadingHttp(slicekeeper::auth::Authorizer* authorizer) {
+std::unique_ptr<LoadingHttp> StartLoadingHttp(const slicekeeper::Security& security) {
   const std::string address = absl::GetFlag(FLAGS_http_listen);
   if (address.empty()) return nullptr;
   auto http = std::make_unique<LoadingHttp>();
   http->server =
       std::make_unique<slicekeeper::http::HttpServer>(slicekeeper::http::HttpServer::Options{
-          .listen_address = address, .admit = slicekeeper::http::AuthorizerAdmission(authorizer)});
+          .listen_address = address,
+          .tls = security.tls,
+          .admit = slicekeeper::http::AuthorizerAdmission(security.authorizer.get())});
   http->ops.Install(http->server.get());
   absl::StatusOr<int> port = http->server->Start();
   if (!port.ok()) return nullptr;
@@ -365,7 +367,7 @@ int Run() {
         "only. ***");
   }
   const absl::Time load_start = absl::Now();
-  std::unique_ptr<LoadingHttp> loading_http = StartLoadingHttp(security->authorizer.get());
+  std::unique_ptr<LoadingHttp> loading_http = StartLoadingHttp(*security);
   absl::StatusOr<std::unique_ptr<slicekeeper::storage::Storage>> storage = OpenStorage();
   if (!storage.ok()) {
     spdlog::error("cannot open storage store={} data_dir={} error=\"{}\"",
@@ -427,7 +429,8 @@ int Run() {
 // huge pages where the kernel leaves that to madvise (Debian's default): loading 1 M endpoints
 // first-touches ~700 MB, and 4 KiB page faults were a third of the restart's CPU (3.1 s -> 2.1 s,
 // RSS +5 %); the same pages then cost fewer TLB misses under churn.
-// (A linkage block, not `extern "C"` on the definition: g++ warns on an initialized extern.)
+// (A braced extern "C" block: g++ warns on an initialized `extern "C"` declaration, which
+// -DSK_WERROR=ON, as scripts/test.sh builds, turns into an error.)
 extern "C" {
 __attribute__((visibility("default"), used)) const char* malloc_conf = "thp:always";
 }

@@ -106,10 +106,13 @@ void Server::LogTransportSecurity() const {
         options_.listen_address);
   }
   const std::string& http = options_.http_listen_address;
-  if (!http.empty() && !auth::IsLoopbackAddress(http)) {
+  if (!http.empty() && tls.enabled()) {
+    spdlog::info("http TLS on: the same certificate and client_auth as grpc");
+  } else if (!http.empty() && !auth::IsLoopbackAddress(http)) {
     spdlog::warn(
-        "INSECURE: the HTTP port {} is plaintext (no TLS with Debian's civetweb); keep it on "
-        "loopback or behind a TLS proxy (docs/security.md)",
+        "INSECURE: the HTTP port {} is plaintext: anyone who reaches it can read every "
+        "service's endpoints and sniff bearer tokens; set --tls_cert_file/--tls_key_file "
+        "(docs/security.md)",
         http);
   }
 }
@@ -119,6 +122,7 @@ absl::Status Server::StartHttp() {
       http::HttpServer::Options{.listen_address = options_.http_listen_address,
                                 .num_threads = options_.http_threads,
                                 .max_streams = options_.http_max_streams,
+                                .tls = options_.tls,
                                 .admit = http::AuthorizerAdmission(options_.authorizer)});
   ops_ = std::make_unique<metrics::OpsHandler>(
       metrics::OpsHandler::Options{.registry = registry_, .ready = [this] { return ready(); }});

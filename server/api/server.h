@@ -14,14 +14,13 @@
 // accepting and waits for in-flight calls until the deadline (then cancels them), and the HTTP
 // port closes.
 //
-// Security (docs/security.md): Options::tls puts the gRPC listener on TLS (mTLS with a client
-// CA), certificates reloaded from disk while running; Options::authorizer authenticates,
-// authorizes, audits and limits every front-end: the gRPC API and xDS per RPC, the HTTP port
+// Security (docs/security.md): Options::tls puts the gRPC listener and the HTTP port on TLS
+// (mTLS with a client CA), certificates reloaded from disk while running; Options::authorizer
+// authenticates, authorizes, audits and limits every front-end: the gRPC API and xDS per RPC, the
+// HTTP port
 // (/metrics, the Kubernetes API) through its admission hook (null: open, as a unit test's
 // server).
-// Start() warns loudly when the gRPC address is not loopback and TLS is off, and when the HTTP
-// port is not loopback: it is always plaintext (Debian 12's civetweb 1.15 cannot load OpenSSL 3,
-// see docs/security.md), so bearer tokens sent to /metrics are only safe on loopback.
+// Start() warns loudly when the gRPC or the HTTP address is not loopback and TLS is off.
 //
 // Transport settings: max concurrent streams, keepalive with client pings permitted, and the max
 // receive message size, from Options.

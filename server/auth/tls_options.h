@@ -9,8 +9,8 @@
 //   request  one is asked for, and a client without one may still connect (it may then
 //            authenticate with a bearer token);
 //   require  a connection without a valid client certificate is refused in the handshake.
-// TLS 1.2 is the minimum (gRPC's and civetweb's defaults); there is no plaintext fallback on a
-// port once TLS is on.
+// TLS 1.2 is the minimum (gRPC's default; the HTTP port's GnuTLS priorities); there is no plaintext
+// fallback on a port once TLS is on.
 //
 // Thread-safety: plain values.
 #ifndef SLICEKEEPER_SERVER_AUTH_TLS_OPTIONS_H_

@@ -6,6 +6,8 @@ namespace slicekeeper::http {
 
 auth::Peer PeerOf(const Request& request) {
   return auth::Peer{.address = request.remote,
+                    .cert_spiffe_id = request.client_spiffe_id,
+                    .cert_common_name = request.client_common_name,
                     .authorization = std::string(request.Header("Authorization").value_or(""))};
 }
 

@@ -1,9 +1,10 @@
 // The admission hook (HttpServer::Options::admit) of an HTTP port secured by the server's one
-// authentication and authorization layer (server/auth/authorizer.h). The caller is who the
-// request's `Authorization: Bearer` header says (the port is plaintext: there are no client
-// certificates, see docs/security.md) at its peer address; what it asks is the handler's
-// Handler::Access. An admitted caller is left in request->caller for the handler (the namespaces
-// it may read filter its lists and watches).
+// authentication and authorization layer (server/auth/authorizer.h). The caller is the verified
+// client certificate of a TLS port (Request::client_spiffe_id / client_common_name) and/or the
+// request's `Authorization: Bearer` header, at its peer address, with the same identity rules
+// as gRPC (auth/identity.h); what it asks is the handler's Handler::Access. An admitted caller
+// is left in request->caller for the handler (the namespaces it may read filter its lists and
+// watches).
 //
 // Thread-safety: the hook is safe to call from every worker thread at once.
 #ifndef SLICEKEEPER_SERVER_HTTP_ADMISSION_H_

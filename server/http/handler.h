@@ -53,6 +53,10 @@ struct Request {
   std::string http_version;
   // The peer, "ip:port".
   std::string remote;
+  // On a TLS port with client authentication: the verified client certificate's URI SAN
+  // spiffe://... and subject CN ("" without a certificate); the admission hook's auth::Peer.
+  std::string client_spiffe_id;
+  std::string client_common_name;
   // What the request asks of the authorization layer, as its handler describes it
   // (Handler::Access), set by the server before admission; nullopt: nothing (a health probe).
   std::optional<auth::Request> access;

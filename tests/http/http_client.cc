@@ -9,16 +9,22 @@
 
 #include <cerrno>
 
+#include <gnutls/gnutls.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 
 namespace slicekeeper::testing {
 namespace {
+
+absl::Mutex tls_mu;
+std::optional<HttpClientTls>* tls_config ABSL_GUARDED_BY(tls_mu) = nullptr;
 
 absl::Status SocketError(absl::string_view what) {
   return absl::UnavailableError(absl::StrCat(what, ": ", strerror(errno)));
@@ -62,21 +68,61 @@ std::string RequestText(absl::string_view method, absl::string_view target, absl
 
 }  // namespace
 
+struct HttpStream::Tls {
+  gnutls_certificate_credentials_t cred = nullptr;
+  gnutls_session_t session = nullptr;
+  ~Tls() {
+    if (session != nullptr) gnutls_deinit(session);
+    if (cred != nullptr) gnutls_certificate_free_credentials(cred);
+  }
+};
+
+void SetClientTls(std::optional<HttpClientTls> tls) {
+  absl::MutexLock l(&tls_mu);
+  delete tls_config;
+  tls_config = new std::optional<HttpClientTls>(std::move(tls));
+}
+
 HttpStream::~HttpStream() { Close(); }
 
 void HttpStream::Close() {
+  delete tls_;
+  tls_ = nullptr;
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
 }
 
+absl::Status HttpStream::Send(absl::string_view data) {
+  if (tls_ == nullptr) return SendAll(fd_, data);
+  for (size_t sent = 0; sent < data.size();) {
+    ssize_t n = gnutls_record_send(tls_->session, data.data() + sent, data.size() - sent);
+    if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) continue;
+    if (n <= 0) return absl::UnavailableError(absl::StrCat("TLS send: ", gnutls_strerror(n)));
+    sent += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status HttpStream::Receive(absl::Time deadline) {
   if (fd_ < 0) return absl::UnavailableError("closed");
-  pollfd p{fd_, POLLIN, 0};
-  const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
-  int n = poll(&p, 1, ms < 0 ? 0 : static_cast<int>(ms));
-  if (n == 0) return absl::DeadlineExceededError("no data in time");
-  if (n < 0) return SocketError("poll");
+  if (tls_ == nullptr || gnutls_record_check_pending(tls_->session) == 0) {
+    pollfd p{fd_, POLLIN, 0};
+    const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+    int n = poll(&p, 1, ms < 0 ? 0 : static_cast<int>(ms));
+    if (n == 0) return absl::DeadlineExceededError("no data in time");
+    if (n < 0) return SocketError("poll");
+  }
   char buf[65536];
+  if (tls_ != nullptr) {
+    ssize_t got = gnutls_record_recv(tls_->session, buf, sizeof(buf));
+    if (got == GNUTLS_E_AGAIN || got == GNUTLS_E_INTERRUPTED) return absl::OkStatus();
+    if (got == 0 || got == GNUTLS_E_PREMATURE_TERMINATION) {
+      return absl::OutOfRangeError("connection closed");
+    }
+    if (got < 0) return absl::UnavailableError(absl::StrCat("TLS recv: ", gnutls_strerror(got)));
+    raw_.append(buf, static_cast<size_t>(got));
+    return absl::OkStatus();
+  }
   ssize_t got = recv(fd_, buf, sizeof(buf), 0);
   if (got < 0) return SocketError("recv");
   if (got == 0) return absl::OutOfRangeError("connection closed");
@@ -175,7 +221,38 @@ absl::StatusOr<std::unique_ptr<HttpStream>> HttpStream::Start(int port, absl::st
   absl::StatusOr<int> fd = Connect(port);
   if (!fd.ok()) return fd.status();
   std::unique_ptr<HttpStream> stream(new HttpStream(*fd));
-  absl::Status s = SendAll(*fd, RequestText(method, target, body, headers));
+  std::optional<HttpClientTls> tls;
+  {
+    absl::MutexLock l(&tls_mu);
+    if (tls_config != nullptr) tls = *tls_config;
+  }
+  if (tls.has_value()) {
+    stream->tls_ = new Tls;
+    Tls& t = *stream->tls_;
+    int err = gnutls_certificate_allocate_credentials(&t.cred);
+    if (err >= 0) {
+      err =
+          gnutls_certificate_set_x509_trust_file(t.cred, tls->ca_file.c_str(), GNUTLS_X509_FMT_PEM);
+    }
+    if (err >= 0 && !tls->cert_file.empty()) {
+      err = gnutls_certificate_set_x509_key_file(t.cred, tls->cert_file.c_str(),
+                                                 tls->key_file.c_str(), GNUTLS_X509_FMT_PEM);
+    }
+    if (err >= 0) err = gnutls_init(&t.session, GNUTLS_CLIENT);
+    if (err >= 0) err = gnutls_set_default_priority(t.session);
+    if (err >= 0) err = gnutls_credentials_set(t.session, GNUTLS_CRD_CERTIFICATE, t.cred);
+    if (err >= 0) {
+      gnutls_session_set_verify_cert(t.session, nullptr, 0);
+      gnutls_transport_set_int(t.session, *fd);
+      gnutls_handshake_set_timeout(t.session,
+                                   static_cast<unsigned>(absl::ToInt64Milliseconds(timeout)));
+      do {
+        err = gnutls_handshake(t.session);
+      } while (err < 0 && gnutls_error_is_fatal(err) == 0);
+    }
+    if (err < 0) return absl::UnavailableError(absl::StrCat("TLS: ", gnutls_strerror(err)));
+  }
+  absl::Status s = stream->Send(RequestText(method, target, body, headers));
   if (s.ok()) s = stream->ReadHead(absl::Now() + timeout);
   if (!s.ok()) return s;
   return stream;
@@ -201,9 +278,10 @@ absl::StatusOr<HttpReply> Fetch(int port, absl::string_view method, absl::string
   reply.body = std::move(*rest);
   if (auto it = reply.headers.find("content-length"); it != reply.headers.end()) {
     size_t length = 0;
-    if (method != "HEAD" && (!absl::SimpleAtoi(it->second, &length) || reply.body.size() != length)) {
-      return absl::DataLossError(absl::StrCat("body has ", reply.body.size(),
-                                              " bytes, Content-Length says ", it->second));
+    if (method != "HEAD" &&
+        (!absl::SimpleAtoi(it->second, &length) || reply.body.size() != length)) {
+      return absl::DataLossError(
+          absl::StrCat("body has ", reply.body.size(), " bytes, Content-Length says ", it->second));
     }
   }
   return reply;

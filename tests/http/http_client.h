@@ -1,4 +1,5 @@
-// A small HTTP/1.1 client over plain loopback sockets for the tests: whole requests (`Fetch`,
+// A small HTTP/1.1 client over loopback sockets (plain, or TLS through GnuTLS after
+// SetClientTls) for the tests: whole requests (`Fetch`,
 // bodies and chunked responses decoded) and streamed responses read line by line (`HttpStream`,
 // for watches). Every socket operation times out, so a hung server fails a test instead of
 // stalling it.
@@ -14,6 +15,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,6 +35,17 @@ struct HttpReply {
 };
 
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+
+// TLS for the tests whose server's HTTP port is on TLS: the CA verifying the server and an
+// optional client certificate and key (PEM files).
+struct HttpClientTls {
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+};
+// Every later Fetch and HttpStream speaks TLS with `tls`; nullopt: plaintext again. Not for
+// concurrent use with requests in flight.
+void SetClientTls(std::optional<HttpClientTls> tls);
 
 // One request to 127.0.0.1:`port`, read to the end of the response.
 // Errors: UNAVAILABLE (socket errors), DEADLINE_EXCEEDED (nothing within `timeout`), DATA_LOSS
@@ -70,12 +83,16 @@ class HttpStream {
 
  private:
   explicit HttpStream(int fd) : fd_(fd) {}
+  absl::Status Send(absl::string_view data);
   absl::Status ReadHead(absl::Time deadline);
   // Moves decoded body bytes into body_; false at the end of the body.
   absl::StatusOr<bool> Pump(absl::Time deadline);
   absl::Status Receive(absl::Time deadline);
 
   int fd_;
+  // The TLS session and its credentials (GnuTLS), when SetClientTls is on.
+  struct Tls;
+  Tls* tls_ = nullptr;
   int status_ = 0;
   std::map<std::string, std::string> headers_;
   bool chunked_ = false;

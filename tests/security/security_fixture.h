@@ -25,6 +25,7 @@
 #include "server/auth/authorizer.h"
 #include "server/store/store.h"
 #include "tests/api/watch_client.h"
+#include "tests/http/http_client.h"
 #include "tests/security/test_certs.h"
 #include "tests/store/store_test_util.h"
 #include "tests/test_util.h"
@@ -107,9 +108,13 @@ class SecurityTest : public ::testing::Test {
     o.max_concurrent_streams = max_streams_per_connection_;
     server_ = std::make_unique<Server>(store_.get(), o);
     ASSERT_OK(server_->Start());
+    // The HTTP port is on TLS too: the tests' HTTP client verifies it with the CA.
+    ::slicekeeper::testing::SetClientTls(
+        ::slicekeeper::testing::HttpClientTls{.ca_file = pki_->ca.cert});
   }
 
   void TearDown() override {
+    ::slicekeeper::testing::SetClientTls(std::nullopt);
     for (auto& w : watchers_) w->Cancel();
     for (auto& w : watchers_) w->AwaitDone(kTimeout);
     watchers_.clear();
