@@ -6,15 +6,15 @@
 #include <grpcpp/support/slice.h>
 
 #include "absl/status/status.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_util.h"
 #include "common/validation.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "server/api/internal/unary.h"
-#include "server/query/merge.h"
 #include "server/query/filter.h"
 #include "server/query/label_selector.h"
+#include "server/query/merge.h"
 
 namespace slicekeeper::api {
 namespace {
@@ -235,7 +235,8 @@ absl::StatusOr<DiscoveryService::Answer> DiscoveryService::QueryEndpointsAnswer(
     auto& entry = answers_[key];
     // Never replace a newer version's answer with an older one.
     if (entry.snapshot == nullptr || entry.snapshot->mod_revision <= snapshot->mod_revision) {
-      if (entry.body != nullptr) answer_bytes_ -= static_cast<int64_t>(entry.body->size() + key.size());
+      if (entry.body != nullptr)
+        answer_bytes_ -= static_cast<int64_t>(entry.body->size() + key.size());
       if (answer_bytes_ + size > options_.answer_cache_bytes) {
         answers_.clear();
         answer_bytes_ = 0;
@@ -277,6 +278,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* DiscoveryService::Watch(
   absl::StatusOr<watch::Selection> selection =
       status.ok() ? WatchSelection(*request) : absl::StatusOr<watch::Selection>(status);
   status = selection.status();
+  if (status.ok()) selection->peer = context->peer();
   if (status.ok() && hub_ == nullptr) status = absl::UnavailableError("watch is not available");
   absl::MutexLock l(&watches_mu_);
   if (status.ok() && watches_closed_) status = absl::UnavailableError("server shutting down");

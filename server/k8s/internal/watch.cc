@@ -91,8 +91,9 @@ ApiOr<bool> CheckWatchParams(const http::Request& request, bool bookmarks) {
   const std::string match = request.Param("resourceVersionMatch").value_or("");
   if (!request.Param("sendInitialEvents").has_value()) {
     if (!match.empty()) {
-      return BadRequest("resourceVersionMatch is forbidden for watch unless sendInitialEvents "
-                        "is provided");
+      return BadRequest(
+          "resourceVersionMatch is forbidden for watch unless sendInitialEvents "
+          "is provided");
     }
     return true;
   }
@@ -190,8 +191,8 @@ class Batch {
 
 class Session final : public watch::Sink {
  public:
-  Session(const Context& ctx, WatchPlan plan, http::ResponseStream* stream)
-      : ctx_(ctx), plan_(std::move(plan)), stream_(stream) {}
+  Session(const Context& ctx, WatchPlan plan, http::ResponseStream* stream, std::string peer)
+      : ctx_(ctx), plan_(std::move(plan)), stream_(stream), peer_(std::move(peer)) {}
 
   void Wake() override { stream_->Notify(); }
 
@@ -211,6 +212,7 @@ class Session final : public watch::Sink {
   const Context& ctx_;
   const WatchPlan plan_;
   http::ResponseStream* const stream_;
+  const std::string peer_;
   // With selectors: the keys of the objects the client holds.
   absl::flat_hash_set<std::string> visible_;
   bool headers_sent_ = false;
@@ -248,8 +250,8 @@ void Session::Run() {
   if (!plan_.filter.everything() && plan_.resume > 0) {
     absl::StatusOr<store::CatalogPtr> then =
         ctx_.store->SnapshotAt(plan_.filter.namespace_(), plan_.resume);
-    for (const store::ServiceSnapshotPtr& s : then.ok() ? (*then)->services
-                                                        : std::vector<store::ServiceSnapshotPtr>{}) {
+    for (const store::ServiceSnapshotPtr& s :
+         then.ok() ? (*then)->services : std::vector<store::ServiceSnapshotPtr>{}) {
       for (const SlicePtr& slice : s->slices) {
         if (plan_.filter.Matches(*slice)) visible_.insert(Key(*slice));
       }
@@ -260,6 +262,7 @@ void Session::Run() {
   selection.namespace_ = plan_.filter.namespace_();
   selection.services = plan_.filter.services();
   selection.bookmarks = plan_.bookmarks;
+  selection.peer = peer_;
   std::shared_ptr<watch::Subscriber> sub = ctx_.hub->Subscribe(selection, plan_.resume, this);
   while (true) {
     std::vector<watch::SliceEvent> events = sub->NextEvents(SIZE_MAX);
@@ -289,8 +292,8 @@ bool Session::Deliver(std::vector<watch::SliceEvent>& events) {
     if (e.type == v1::WatchEvent::RESET) {
       // The subscriber fell too far behind (or its resume point left the history meanwhile).
       const ApiError gone = Expired(absl::StrCat(
-          "too old resource version: the watch fell behind; the objects changed after ",
-          e.revision, " are no longer available; list again"));
+          "too old resource version: the watch fell behind; the objects changed after ", e.revision,
+          " are no longer available; list again"));
       out.Owned(absl::StrCat(R"({"type":"ERROR","object":)", StatusJson(gone), "}\n"));
       out.Flush(stream_);
       return false;
@@ -310,7 +313,9 @@ bool Session::Deliver(std::vector<watch::SliceEvent>& events) {
 void Session::Data(const watch::SliceEvent& e, Batch* out) {
   const bool deleted = e.type == v1::WatchEvent::DELETED;
   if (plan_.filter.everything()) {
-    ObjectEvent(deleted ? "DELETED" : e.type == v1::WatchEvent::ADDED ? "ADDED" : "MODIFIED",
+    ObjectEvent(deleted                           ? "DELETED"
+                : e.type == v1::WatchEvent::ADDED ? "ADDED"
+                                                  : "MODIFIED",
                 e.slice, deleted ? e.revision : 0, out);
     return;
   }
@@ -329,7 +334,7 @@ void Session::Data(const watch::SliceEvent& e, Batch* out) {
 
 void Session::ObjectEvent(absl::string_view type, const SlicePtr& slice, int64_t rv, Batch* out) {
   // `type` is one of the literals of Data.
-  out->Literal(type == "ADDED"      ? R"({"type":"ADDED","object":)"
+  out->Literal(type == "ADDED"     ? R"({"type":"ADDED","object":)"
                : type == "DELETED" ? R"({"type":"DELETED","object":)"
                                    : R"({"type":"MODIFIED","object":)");
   if (plan_.output.table) {
@@ -337,8 +342,7 @@ void Session::ObjectEvent(absl::string_view type, const SlicePtr& slice, int64_t
         SliceRow(slice, rv, plan_.output.row_object, ctx_.clock->Now(), ctx_.cache)};
     // Column definitions come with the first event only, as from the apiserver.
     out->Owned(TableJson(SliceColumns(), rows,
-                         TableMeta{rv != 0 ? rv : slice->resource_version, "", -1},
-                         headers_sent_));
+                         TableMeta{rv != 0 ? rv : slice->resource_version, "", -1}, headers_sent_));
     headers_sent_ = true;
   } else {
     out->Shared(ctx_.cache->Get(slice, rv));
@@ -393,13 +397,13 @@ void ServeWatch(const Context& ctx, const http::Request& request, http::Response
     absl::StatusOr<std::vector<store::CommitPtr>> since = ctx.store->ChangesSince(plan->resume, 1);
     if (!since.ok()) {
       // What informers expect before they relist: one ERROR event with 410 Expired.
-      const ApiError gone = Expired(absl::StrCat("too old resource version: ", plan->resume,
-                                                 " (", since.status().message(), ")"));
+      const ApiError gone = Expired(absl::StrCat("too old resource version: ", plan->resume, " (",
+                                                 since.status().message(), ")"));
       (*stream)->Write(absl::StrCat(R"({"type":"ERROR","object":)", StatusJson(gone), "}\n"));
       return;
     }
   }
-  Session session(ctx, std::move(*plan), *stream);
+  Session session(ctx, std::move(*plan), *stream, request.remote);
   session.Run();
 }
 
