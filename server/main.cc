@@ -47,6 +47,8 @@ ABSL_FLAG(int, http_max_streams, 48,
 ABSL_FLAG(bool, k8s_api, true,
           "Serve the Kubernetes API for discovery.k8s.io/v1 EndpointSlices on the HTTP port "
           "(kubectl --server=http://<http_listen>)");
+ABSL_FLAG(bool, ui, true,
+          "Serve the operator page (/ui/) and its JSON API (/api/ui/v1/) on the HTTP port");
 ABSL_FLAG(absl::Duration, k8s_min_watch_timeout, absl::Minutes(30),
           "Kubernetes watches without timeoutSeconds end after a random time between this and "
           "twice this (the apiserver's --min-request-timeout)");
@@ -274,8 +276,8 @@ absl::StatusOr<std::unique_ptr<slicekeeper::storage::Storage>> OpenStorage() {
   if (absl::GetFlag(FLAGS_store) == "memory") return nullptr;
   if (absl::GetFlag(FLAGS_store) == "etcd") {
     slicekeeper::storage::EtcdStorageOptions options;
-    options.client.endpoints = absl::StrSplit(absl::GetFlag(FLAGS_etcd_endpoints), ',',
-                                              absl::SkipWhitespace());
+    options.client.endpoints =
+        absl::StrSplit(absl::GetFlag(FLAGS_etcd_endpoints), ',', absl::SkipWhitespace());
     options.client.ca_file = absl::GetFlag(FLAGS_etcd_ca_file);
     options.client.cert_file = absl::GetFlag(FLAGS_etcd_cert_file);
     options.client.key_file = absl::GetFlag(FLAGS_etcd_key_file);
@@ -323,6 +325,9 @@ Server::Options ServerOptions() {
   options.http_max_streams = absl::GetFlag(FLAGS_http_max_streams);
   options.kubernetes_api = absl::GetFlag(FLAGS_k8s_api);
   options.k8s_min_watch_timeout = absl::GetFlag(FLAGS_k8s_min_watch_timeout);
+  options.operator_view = absl::GetFlag(FLAGS_ui);
+  options.storage_backend = absl::GetFlag(FLAGS_store);
+  options.max_endpoints_per_slice = absl::GetFlag(FLAGS_max_endpoints_per_slice);
   // Replicated writes block on an etcd round trip: give them threads so concurrent streams
   // share one. RocksDB writes do not block (the store's committer syncs them as a group), and
   // running them inline on gRPC's threads is faster: 1.6x for one stream, 1.7x for 64 streams
@@ -347,9 +352,10 @@ int Run() {
 
   if (absl::GetFlag(FLAGS_allow_loopback_endpoints)) {
     slicekeeper::validation::SetAllowLoopbackEndpoints(true);
-    spdlog::warn("*** --allow_loopback_endpoints: loopback endpoint addresses (127.0.0.0/8, ::1) "
-                 "are ACCEPTED, against Kubernetes validation. For local development and tests "
-                 "only. ***");
+    spdlog::warn(
+        "*** --allow_loopback_endpoints: loopback endpoint addresses (127.0.0.0/8, ::1) "
+        "are ACCEPTED, against Kubernetes validation. For local development and tests "
+        "only. ***");
   }
   const absl::Time load_start = absl::Now();
   std::unique_ptr<LoadingHttp> loading_http = StartLoadingHttp();
@@ -374,8 +380,8 @@ int Run() {
       "store loaded store={} revision={} services={} endpoints={} keys_read={} bytes_read={} "
       "history_records_read={} took={}",
       absl::GetFlag(FLAGS_store), store->revision(), store->totals().services,
-      store->totals().endpoints, loaded.load_keys, loaded.load_bytes,
-      loaded.load_history_records, absl::FormatDuration(absl::Now() - load_start));
+      store->totals().endpoints, loaded.load_keys, loaded.load_bytes, loaded.load_history_records,
+      absl::FormatDuration(absl::Now() - load_start));
   loading_http.reset();  // the server's own HTTP port takes over the address
   auto server = std::make_unique<Server>(store.get(), ServerOptions());
   if (absl::Status s = server->Start(); !s.ok()) {

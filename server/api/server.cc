@@ -1,13 +1,12 @@
 #include "server/api/server.h"
 
+#include <utility>
+
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
-
 #include <spdlog/spdlog.h>
-
-#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -99,6 +98,15 @@ absl::Status Server::StartHttp() {
         k8s::KubernetesApi::Options{.min_watch_timeout = options_.k8s_min_watch_timeout});
     kubernetes_->Install(http_.get());
   }
+  if (options_.operator_view) {
+    operator_view_ = std::make_unique<ui::OperatorView>(
+        store_, hub_.get(),
+        ui::OperatorView::Options{.storage_backend = options_.storage_backend,
+                                  .max_endpoints_per_slice = options_.max_endpoints_per_slice,
+                                  .propagation_lag = metrics_->watch_lag()});
+    operator_view_->Install(http_.get());
+    operator_view_->Start();
+  }
   absl::StatusOr<int> port = http_->Start();
   if (!port.ok()) return port.status();
   http_port_.store(*port, std::memory_order_release);
@@ -141,6 +149,7 @@ void Server::Shutdown(absl::Duration deadline) {
     server_->Wait();
   }
   if (http_ != nullptr) http_->Stop();
+  if (operator_view_ != nullptr) operator_view_->Stop();
 }
 
 }  // namespace slicekeeper::api

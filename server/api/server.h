@@ -1,16 +1,17 @@
 // Server: the gRPC server of slicekeeper and its HTTP side port, wired over one Store.
 //
 // Start() starts the watch hub and builds a grpc::Server with EndpointRegistry, EndpointDiscovery
-// (with Watch), the xDS control plane (ADS, EDS, CDS: server/xds/xds_service.h), the standard health
-// service (SERVING for "", "slicekeeper.v1.EndpointRegistry", "slicekeeper.v1.EndpointDiscovery"
-// and "envoy.service.discovery.v3.AggregatedDiscoveryService")
+// (with Watch), the xDS control plane (ADS, EDS, CDS: server/xds/xds_service.h), the standard
+// health service (SERVING for "", "slicekeeper.v1.EndpointRegistry",
+// "slicekeeper.v1.EndpointDiscovery" and "envoy.service.discovery.v3.AggregatedDiscoveryService")
 // and server reflection, then starts the HTTP port (/metrics, /healthz, /readyz, and the Kubernetes
-// API of server/k8s unless Options::kubernetes_api is off) unless its address is empty. While
+// API of server/k8s unless Options::kubernetes_api is off, the operator page of server/ui unless
+// Options::operator_view is off) unless its address is empty. While
 // running, the health service follows the store: NOT_SERVING while
 // Store::serving() is false (a replica whose follower stopped, a store whose log sync failed),
-// checked every Options::health_interval. Shutdown() is the graceful stop: health NOT_SERVING (and /readyz 503), open
-// StreamChanges streams end with UNAVAILABLE after acking what they read, open watches and xDS
-// streams end with UNAVAILABLE after the write in flight, the server stops
+// checked every Options::health_interval. Shutdown() is the graceful stop: health NOT_SERVING (and
+// /readyz 503), open StreamChanges streams end with UNAVAILABLE after acking what they read, open
+// watches and xDS streams end with UNAVAILABLE after the write in flight, the server stops
 // accepting and waits for in-flight calls until the deadline (then cancels them), and the HTTP
 // port closes.
 //
@@ -44,12 +45,13 @@
 #include "server/api/continue_tokens.h"
 #include "server/api/discovery_service.h"
 #include "server/api/registry_service.h"
-#include "server/query/merged_views.h"
 #include "server/http/http_server.h"
 #include "server/k8s/api.h"
 #include "server/metrics/metrics.h"
 #include "server/metrics/ops_handler.h"
+#include "server/query/merged_views.h"
 #include "server/store/store.h"
+#include "server/ui/operator_view.h"
 #include "server/watch/hub.h"
 #include "server/xds/xds_service.h"
 
@@ -71,6 +73,11 @@ class Server {
     bool kubernetes_api = true;
     // Kubernetes watches without timeoutSeconds end after [min, 2 * min).
     absl::Duration k8s_min_watch_timeout = absl::Minutes(30);
+    // Serve the operator page and its JSON API (server/ui/operator_view.h) on the HTTP port.
+    bool operator_view = true;
+    // For the operator page: the storage backend's name and the slice capacity (fill %).
+    std::string storage_backend = "memory";
+    int max_endpoints_per_slice = 100;
     int64_t max_batch_changes = 10'000;
     int max_recv_message_bytes = 16 << 20;
     int max_concurrent_streams = 10'000;
@@ -135,6 +142,7 @@ class Server {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<metrics::OpsHandler> ops_;
   std::unique_ptr<k8s::KubernetesApi> kubernetes_;
+  std::unique_ptr<ui::OperatorView> operator_view_;
   // Declared after its handlers: destroyed (its threads joined) before them.
   std::unique_ptr<http::HttpServer> http_;
   std::atomic<int> grpc_port_{0};
