@@ -203,6 +203,8 @@ Usage:
             [--mix add=1,remove=1,ready=2,terminate=1] [--zones Z] [--seed S] [--batch B]
             [--inflight K] [--record FILE] [-o json]
   skctl health [--service NAME] [--timeout D]   exit 0 only when every --server is SERVING
+  skctl top [--http ADDR] [--once] [--interval D] [--limit N]
+            the operator overview from the HTTP port's /api/ui/v1/ (services by churn)
 
 Global flags:
   --server ADDR[,ADDR...]   default $SLICEKEEPER_SERVER, else 127.0.0.1:50051

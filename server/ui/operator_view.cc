@@ -60,7 +60,7 @@ std::string RowJson(const internal::ServiceRow& row, int max_per_slice) {
   absl::StrAppend(&out, R"(,"fill":)",
                   capacity == 0 ? 0.0 : static_cast<double>(s.endpoints().total()) / capacity,
                   R"(,"mod_revision":)", s.mod_revision(), R"(,"last_change":)",
-                  TimeJson(row.last_change), "}");
+                  TimeJson(row.last_change), R"(,"changes":)", row.changes, "}");
   return out;
 }
 

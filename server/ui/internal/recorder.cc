@@ -254,6 +254,7 @@ void Recorder::Apply(const std::string& key, const watch::ServiceVersion& versio
     row.snapshot = version.snapshot;
     row.summary = query::Summarize(*after);
     row.last_change = now;
+    ++row.changes;
     AddToTotals(row.summary, +1);
     e.namespace_ = after->namespace_;
     e.name = after->name;

@@ -51,6 +51,8 @@ struct ServiceRow {
   v1::ServiceSummary summary;
   // When the recorder saw its last change (InfinitePast: not since the server started).
   absl::Time last_change = absl::InfinitePast();
+  // Changes the recorder saw since the server started (coalesced ones count once).
+  int64_t changes = 0;
 };
 
 // One second of churn.
