@@ -90,11 +90,13 @@ function plot(svg: Element, series: { cls: string; color: string; values: (numbe
   const W = 600, H = 160, pad = 14;
   let max = 1;
   for (const s of series) for (const v of s.values) if (v !== null && v > max) max = v;
+  // The x axis spans the samples there are (at least a minute), up to 15 minutes.
   const n = Math.max(...series.map((s) => s.values.length), 1);
-  const x = (i: number) => (n <= 1 ? W : (i * W) / (MAX_SAMPLES - 1) + (W - ((n - 1) * W) / (MAX_SAMPLES - 1)));
+  const span = Math.max(n, 60);
+  const x = (i: number) => ((i + span - n) * W) / (span - 1);
   const y = (v: number) => H - pad - ((H - 2 * pad) * v) / max;
   let points = 0;
-  let out = `<text x="2" y="10">${Math.round(max)}</text><text x="2" y="${H - 2}">0 · last 15 min</text>`;
+  let out = `<text x="2" y="10">${Math.round(max)}</text><text x="2" y="${H - 2}">0 · last ${span >= 120 ? `${Math.round(span / 60)} min` : `${span} s`}</text>`;
   for (const s of series) {
     const pts: string[] = [];
     s.values.forEach((v, i) => {
