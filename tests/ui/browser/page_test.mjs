@@ -84,7 +84,8 @@ async function main() {
   page.on("pageerror", (e) => errors.push(String(e)));
   await page.goto(`${base}/`);
   check(new URL(page.url()).pathname === "/ui/", `/ redirected to ${page.url()}`);
-  await page.waitForSelector("#conn.live", { timeout: 5000 });
+  // Generous: chromium's first start on a loaded 2-core machine (no assertion on speed here).
+  await page.waitForSelector("#conn.live", { timeout: 20000 });
   log("page live");
   const pointsAtStart = Number(await page.getAttribute("#churn-plot", "data-points"));
   const churn = spawn(skctlBin, [grpc, "churn", "--services=6", "--endpoints=40",
@@ -98,7 +99,7 @@ async function main() {
     const svg = document.querySelector("#churn-plot");
     return Number(svg.getAttribute("data-points")) >= before + 9 &&
       Number(document.querySelector("#ov-changes").textContent) > 0;
-  }, pointsAtStart, { timeout: 8000 });
+  }, pointsAtStart, { timeout: 15000 });
   mkdirSync(artifacts, { recursive: true });
   await page.screenshot({ path: join(artifacts, "operator-page.png"), fullPage: true });
   log("screenshot saved");
@@ -161,8 +162,25 @@ async function main() {
     Number(document.querySelector("#lag-plot").getAttribute("data-points")) > 0, null, { timeout: 5000 });
   log("plots have points");
 
+  // The subscribers page lists the watcher with its peer.
+  await page.goto(`${base}/ui/#/subscribers`);
+  await page.waitForFunction(() => [...document.querySelectorAll("#subs-table tbody tr")]
+    .some((tr) => tr.children[1].textContent === "slices" && tr.children[0].textContent.includes("127.0.0.1")),
+    null, { timeout: 5000 });
+  log("subscribers page lists the watcher");
+
   check(errors.length === 0, `console errors: ${errors.join("\n")}`);
-  log("no console errors; PASS");
+  log("no console errors");
+
+  // The server stops cleanly (under ASan: no error or leak report, which would change the code).
+  await browser.close();
+  browser = undefined;
+  watcher.kill("SIGTERM");
+  const exited = new Promise((resolve) => server.on("exit", (code, signal) => resolve(code ?? signal)));
+  server.kill("SIGTERM");
+  const serverCode = await exited;
+  check(serverCode === 0, `slicekeeper exited with ${serverCode} on SIGTERM`);
+  log("server stopped cleanly; PASS");
 }
 
 let status = 0;
