@@ -167,7 +167,7 @@ void Recorder::Wake() {
 }
 
 void Recorder::Run() {
-  absl::Time next_tick = absl::FromUnixSeconds(absl::ToUnixSeconds(clock_->Now()) + 1);
+  absl::Time next_tick = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()) + 1);
   while (true) {
     bool woken = false;
     {
@@ -177,10 +177,16 @@ void Recorder::Run() {
       if (stopping_) return;
       woken = std::exchange(woken_, false);
     }
-    if (woken) Process();
-    if (clock_->Now() >= next_tick) {
+    if (woken) {
+      Process();
+      // Let the marks coalesce before the next round (see Options::min_interval).
+      absl::MutexLock l(&wake_mu_);
+      wake_mu_.AwaitWithDeadline(absl::Condition(&stopping_),
+                                 std::min(next_tick, absl::Now() + options_.min_interval));
+    }
+    if (absl::Now() >= next_tick) {
       Tick();
-      next_tick = absl::FromUnixSeconds(absl::ToUnixSeconds(clock_->Now()) + 1);
+      next_tick = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()) + 1);
     }
   }
 }

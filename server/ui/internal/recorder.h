@@ -2,12 +2,14 @@
 // server/ui.
 //
 // One marks-only hub subscriber over every service (watch::Selection::marks_only) tells the
-// recorder's thread which services changed (coalesced: the newest version of each); the thread
+// recorder's thread which services changed (coalesced: the newest version of each, taken at most
+// every Options::min_interval); the thread
 // keeps, per service, its latest snapshot and summary (ready / serving / terminating by zone), the
 // running totals, a ring of per-second samples (writes, endpoints added / removed / condition
 // flips, propagation lag p50 / p99 from the watch send-lag histogram) and a ring of recent
-// per-service events. Nothing here reads the store in a loop: the catalog comes from the hub's
-// marks, and a tick only closes the current second's sample.
+// per-service events. Churn is counted between the versions the recorder sees: an endpoint added
+// and removed again within one interval counts as neither. Nothing here reads the store in a loop:
+// the catalog comes from the hub's marks, and a tick only closes the current second's sample.
 //
 // Live pages are `Queue`s: the recorder adds the keys of changed services to each open queue and
 // notifies it. A queue is bounded whatever the change rate: keys coalesce (a set, at most
@@ -141,6 +143,10 @@ class Recorder : private watch::Sink {
     size_t samples = 900;
     // Recent events kept.
     size_t events = 512;
+    // The thread processes the hub's marks at most this often: in between, the subscriber
+    // coalesces them (newest version per service), so the view costs O(changed services' endpoints)
+    // per interval whatever the commit rate.
+    absl::Duration min_interval = absl::Milliseconds(100);
   };
 
   Recorder(store::Store* store, watch::Hub* hub, Options options);
