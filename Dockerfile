@@ -44,10 +44,10 @@ ENTRYPOINT ["etcd"]
 # --- runtime (default): slicekeeper and skctl with only the shared libraries they load. ---
 FROM debian:12 AS runtime
 # One package per library `ldd` lists for the two binaries (tests/deploy/compose_test.py checks
-# that none is missing), and ca-certificates for TLS peers.
+# that none is missing), ca-certificates for TLS peers, and openssl for make-certs.sh.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      ca-certificates \
+      ca-certificates openssl \
       libc6 libgcc-s1 libstdc++6 \
       libabsl20220623 libgrpc29 libgrpc++1.51 libprotobuf32 libre2-9 libc-ares2 libssl3 \
       zlib1g librocksdb7.8 libsnappy1v5 liblz4-1 libzstd1 libbz2-1.0 libgflags2.2 \
@@ -57,8 +57,12 @@ RUN apt-get update \
 RUN groupadd --system --gid 10001 slicekeeper \
  && useradd --system --uid 10001 --gid slicekeeper --home-dir /var/lib/slicekeeper \
       --no-create-home --shell /usr/sbin/nologin slicekeeper \
- && install -d -o slicekeeper -g slicekeeper -m 0750 /var/lib/slicekeeper
+ && install -d -o slicekeeper -g slicekeeper -m 0750 /var/lib/slicekeeper \
+ && install -d -o slicekeeper -g slicekeeper -m 0755 /certs
 COPY --from=builder /build/server/slicekeeper /build/client/skctl /usr/local/bin/
+# docker-compose.yml's one-shot `certs` service (openssl above): a CA and mTLS certificates into
+# /certs, which a fresh named volume mounted there inherits the ownership of.
+COPY --from=builder /src/scripts/make-certs.sh /usr/local/bin/
 USER slicekeeper
 WORKDIR /var/lib/slicekeeper
 VOLUME /var/lib/slicekeeper

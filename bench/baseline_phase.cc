@@ -142,6 +142,18 @@ void Join(const std::vector<BatchRecord>& batches,
 
 }  // namespace
 
+double CpuUsPerChange(const PhaseResult& p) {
+  double sum = 0;
+  for (const ProcessCost& c : p.processes) sum += c.cpu_us_per_change;
+  return sum;
+}
+
+int64_t RssKiBTotal(const PhaseResult& p) {
+  int64_t sum = 0;
+  for (const ProcessCost& c : p.processes) sum += c.rss_kib;
+  return sum;
+}
+
 CostMeter::CostMeter(std::vector<std::pair<std::string, int>> processes)
     : processes_(std::move(processes)) {
   for (const auto& [name, pid] : processes_) before_.push_back(ReadProcStats(pid));

@@ -73,6 +73,10 @@ struct PhaseResult {
   std::vector<ProcessCost> processes;
 };
 
+// Sums over the phase's processes (a slicekeeper over etcd costs both): CPU per change, RSS.
+double CpuUsPerChange(const PhaseResult& p);
+int64_t RssKiBTotal(const PhaseResult& p);
+
 // Fills `churn`'s services into the system and opens the watchers of wl.watch recording into
 // `log`, measured as the phase "load".
 PhaseResult RunLoad(System& sys, const Churn& churn, DeliveryLog& log, const Workload& wl);

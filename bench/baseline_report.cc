@@ -25,18 +25,6 @@ std::string Rss(const PhaseResult& p) {
   return absl::StrJoin(parts, " + ");
 }
 
-// Sums over the system's processes (a slicekeeper over etcd costs both).
-double CpuUsPerChange(const PhaseResult& p) {
-  double sum = 0;
-  for (const ProcessCost& c : p.processes) sum += c.cpu_us_per_change;
-  return sum;
-}
-int64_t RssKiBTotal(const PhaseResult& p) {
-  int64_t sum = 0;
-  for (const ProcessCost& c : p.processes) sum += c.rss_kib;
-  return sum;
-}
-
 std::string CostTable(const Report& r) {
   const double endpoints = static_cast<double>(r.workload.services) * r.workload.endpoints;
   std::string out =
@@ -100,10 +88,10 @@ std::string CostRatios(const Report& r) {
     }
     const PhaseResult* peak = Find(r, system, "peak");
     if (peak != nullptr && etcd_peak != nullptr && std::string(system) != "etcd") {
-      parts.push_back(absl::StrFormat(
-          "RSS after peak %s raw etcd's (%.0f / %.0f MiB)",
-          Times(Ratio(RssKiBTotal(*peak), RssKiBTotal(*etcd_peak))), RssKiBTotal(*peak) / 1024.0,
-          RssKiBTotal(*etcd_peak) / 1024.0));
+      parts.push_back(absl::StrFormat("RSS after peak %s raw etcd's (%.0f / %.0f MiB)",
+                                      Times(Ratio(RssKiBTotal(*peak), RssKiBTotal(*etcd_peak))),
+                                      RssKiBTotal(*peak) / 1024.0,
+                                      RssKiBTotal(*etcd_peak) / 1024.0));
     }
     if (parts.empty()) continue;
     absl::StrAppendFormat(&out, "- %s: CPU per change vs the null server: %s\n",

@@ -50,6 +50,9 @@ ABSL_FLAG(int, segments, 10, "Equal segments the changes are measured in");
 ABSL_FLAG(int, max_inflight, 64, "Batches in flight at most (capped at --services)");
 ABSL_FLAG(int, watchers, 10, "Watchers, each of --watch_fraction of the services");
 ABSL_FLAG(double, watch_fraction, 0.1, "Fraction of the services each watcher watches");
+ABSL_FLAG(std::vector<std::string>, server_flags, {},
+          "Extra slicekeeper flags, comma-separated (e.g. --log_level=info: its log goes to "
+          "stderr)");
 
 namespace slicekeeper::bench {
 namespace {
@@ -65,6 +68,7 @@ absl::StatusOr<std::unique_ptr<System>> StartSystem(const std::string& kind) {
   SlicekeeperOptions sk{.binary = absl::GetFlag(FLAGS_slicekeeper),
                         .args = {"--log_level=warn"},
                         .watch_slices = true};
+  for (const std::string& f : absl::GetFlag(FLAGS_server_flags)) sk.args.push_back(f);
   if (kind == "etcd") return StartRawEtcd(absl::GetFlag(FLAGS_etcd_binary), kEtcdArgs);
   if (kind == "rocksdb") {
     sk.args.push_back("--store=rocksdb");
@@ -94,18 +98,6 @@ struct SoakResult {
   absl::Duration restart;
   std::string error;
 };
-
-double CpuUs(const PhaseResult& p) {
-  double sum = 0;
-  for (const ProcessCost& c : p.processes) sum += c.cpu_us_per_change;
-  return sum;
-}
-
-int64_t RssKiB(const PhaseResult& p) {
-  int64_t sum = 0;
-  for (const ProcessCost& c : p.processes) sum += c.rss_kib;
-  return sum;
-}
 
 SoakResult Soak(const std::string& kind) {
   SoakResult r{.system = kind};
@@ -157,7 +149,7 @@ SoakResult Soak(const std::string& kind) {
     return r;
   }
   r.before = *before;
-  r.rss_kib_before_kill = RssKiB(r.segments.back().result);
+  r.rss_kib_before_kill = RssKiBTotal(r.segments.back().result);
   r.data_bytes = (*sys)->DataBytes();
   absl::StatusOr<absl::Duration> took = (*sys)->KillAndRestart();
   if (!took.ok()) {
@@ -188,7 +180,7 @@ std::string Table(const SoakResult& r) {
     const PhaseResult& p = r.segments[i].result;
     absl::StrAppendFormat(&out, "| %d | %d | %.0f | %.1f | %.1f | %.2f | %.0f |\n", i + 1,
                           r.segments[i].changes_after, p.achieved, p.write_p50, p.write_p99,
-                          CpuUs(p), RssKiB(p) / 1024.0);
+                          CpuUsPerChange(p), RssKiBTotal(p) / 1024.0);
   }
   return out;
 }

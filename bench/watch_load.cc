@@ -12,7 +12,9 @@
 //             --view=endpoints watches per-endpoint deltas (one event per endpoint) instead of
 //             slices; --rates adds phases at fixed rates. Each phase also reports the server's
 //             cost from /proc over the same span: CPU µs per change and per event delivered,
-//             context switches per 100-change batch, RSS at its end;
+//             context switches per 100-change batch, RSS at its end. --security=mtls runs them
+//             on a server with mTLS, a policy and an audit log; --security=both alternates a
+//             plaintext and such a server (the cost of TLS and authorization, same invocation);
 //   3. idle:  server RSS per idle watch with --idle_watchers streams open;
 //   4. snapshot: a 1 M-endpoint store (--snapshot_services x 100) streamed to one new watcher;
 //   5. stalled: writer throughput of one fixed churn (--stalled_changes over 50 services x 200

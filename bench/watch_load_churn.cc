@@ -1,4 +1,6 @@
-// watch_load's churn phases: peak, 10 % and 50 % of it, and --rates (see watch_load.cc).
+// watch_load's churn phases: peak, 10 % and 50 % of it, and --rates (see watch_load.cc), on a
+// plaintext server, on one with mTLS + a policy + an audit log (--security=mtls), or on both,
+// alternating (--security=both: the cost of TLS and authorization, in one invocation).
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -17,6 +19,7 @@
 #include "bench/proc_stats.h"
 #include "bench/watch_load_cluster.h"
 #include "common/percentile.h"
+#include "tests/security/test_certs.h"
 
 ABSL_FLAG(int, services, 1000, "Services (x 100 endpoints) in the store for the churn phases");
 ABSL_FLAG(int, hot_services, 100,
@@ -28,8 +31,38 @@ ABSL_FLAG(std::string, rates, "",
           "Churn phases: extra phases at these fixed rates (changes/s, comma-separated), after the "
           "peak, 10 % and 50 % phases");
 
+ABSL_FLAG(std::string, security, "plain",
+          "Churn phases: plain; mtls (TLS, client certificates required, a policy granting the "
+          "harness admin, every write audited to a file); or both, alternating --security_reps "
+          "times");
+ABSL_FLAG(int, security_reps, 2, "--security=both: how many times each mode runs");
+
 namespace slicekeeper::bench {
 namespace {
+
+// mTLS with everything the issue #19 server does per request: certificates made with openssl
+// in `certs`, client_auth=require, a policy (the harness's certificate is an admin), an audit
+// log. The clients present the harness's certificate.
+Security MutualTls(testing::TestCerts& certs) {
+  const testing::TestCerts::Pair ca = certs.Ca("ca");
+  const testing::TestCerts::Pair server = certs.Server(ca, "server");
+  const testing::TestCerts::Pair client = certs.Leaf(ca, "bench", "bench", "");
+  const std::string policy = certs.Path("policy.yaml");
+  std::FILE* f = std::fopen(policy.c_str(), "w");
+  std::fputs("rules:\n  - {role: admin, identities: [bench], namespaces: [\"*\"]}\n", f);
+  std::fclose(f);
+  Security s;
+  s.name = "mtls";
+  s.server_args = {"--tls_cert_file=" + server.cert,  "--tls_key_file=" + server.key,
+                   "--tls_client_ca_file=" + ca.cert, "--client_auth=require",
+                   "--authz_policy_file=" + policy,   "--audit_log=" + certs.Path("audit.log")};
+  grpc::SslCredentialsOptions o;
+  o.pem_root_certs = testing::TestCerts::Read(ca.cert);
+  o.pem_cert_chain = testing::TestCerts::Read(client.cert);
+  o.pem_private_key = testing::TestCerts::Read(client.key);
+  s.credentials = grpc::SslCredentials(o);
+  return s;
+}
 
 struct ChurnResult {
   double changes_per_s = 0;  // acked
@@ -105,9 +138,7 @@ std::optional<absl::Time> AwaitCaughtUp(const std::vector<std::unique_ptr<Watche
   return absl::Now();
 }
 
-}  // namespace
-
-void ChurnPhases(const std::string& binary) {
+void ChurnOn(const std::string& binary, const Security& security) {
   const int services = absl::GetFlag(FLAGS_services), n = absl::GetFlag(FLAGS_watchers);
   const int hot = std::min(services, absl::GetFlag(FLAGS_hot_services));
   const double seconds = absl::GetFlag(FLAGS_seconds);
@@ -116,14 +147,14 @@ void ChurnPhases(const std::string& binary) {
     std::fprintf(stderr, "--view: slices or endpoints\n");
     std::exit(2);
   }
-  Cluster c = StartCluster(binary);
+  Cluster c = StartCluster(binary, {}, security);
   Fill(c, services);
   Recorder rec;
   std::vector<std::unique_ptr<Watcher>> watchers =
       OpenWatchers(c, n, hot, &rec, endpoints_view ? v1::ENDPOINTS : v1::SLICES);
   Churn churn(hot, kEndpoints, 7);
-  std::printf("%d watchers, %s view, %d hot services\n", n, endpoints_view ? "ENDPOINTS" : "SLICES",
-              hot);
+  std::printf("%d watchers, %s view, %d hot services, %s\n", n,
+              endpoints_view ? "ENDPOINTS" : "SLICES", hot, security.name.c_str());
   // us/change and us/event: the server's CPU (user + system, /proc) from the first batch to the
   // watchers' catching up, per endpoint change acked and per watch event delivered; cs/batch: its
   // context switches (voluntary + involuntary, every thread) per 100-change batch.
@@ -163,9 +194,9 @@ void ChurnPhases(const std::string& binary) {
     const double changes = static_cast<double>(churned.changes);
     const double events = static_cast<double>(rec.events.load() - events0);
     const double cpu_us = (cost1.cpu_seconds() - cost0.cpu_seconds()) * 1e6;
-    const double switches = static_cast<double>(
-        cost1.voluntary_switches + cost1.involuntary_switches - cost0.voluntary_switches -
-        cost0.involuntary_switches);
+    const double switches =
+        static_cast<double>(cost1.voluntary_switches + cost1.involuntary_switches -
+                            cost0.voluntary_switches - cost0.involuntary_switches);
     const double events_per_s = (rec.events.load() - events0) / elapsed;
     const double endpoints_per_s = (rec.endpoints.load() - endpoints0) / elapsed;
     if (fraction == 1.0) peak = churned.changes_per_s;
@@ -198,6 +229,24 @@ void ChurnPhases(const std::string& binary) {
     std::fflush(stdout);
   }
   for (auto& w : watchers) w->Stop();
+}
+
+}  // namespace
+
+void ChurnPhases(const std::string& binary) {
+  const std::string mode = absl::GetFlag(FLAGS_security);
+  if (mode == "plain") return ChurnOn(binary, Security{});
+  testing::TestCerts certs;
+  const Security mtls = MutualTls(certs);
+  if (mode == "mtls") return ChurnOn(binary, mtls);
+  if (mode != "both") {
+    std::fprintf(stderr, "--security: plain, mtls or both\n");
+    std::exit(2);
+  }
+  for (int rep = 0; rep < absl::GetFlag(FLAGS_security_reps); ++rep) {
+    ChurnOn(binary, Security{});
+    ChurnOn(binary, mtls);
+  }
 }
 
 }  // namespace slicekeeper::bench

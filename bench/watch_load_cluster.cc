@@ -8,9 +8,11 @@
 
 namespace slicekeeper::bench {
 
-Cluster StartCluster(const std::string& binary, std::vector<std::string> extra_args) {
+Cluster StartCluster(const std::string& binary, std::vector<std::string> extra_args,
+                     const Security& security) {
   std::vector<std::string> args = {"--store=memory", "--log_level=warn"};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
+  args.insert(args.end(), security.server_args.begin(), security.server_args.end());
   auto server = integration::ServerProcess::Start({.binary = binary, .args = std::move(args)});
   if (!server.ok()) {
     std::fprintf(stderr, "cannot start server: %s\n", server.status().ToString().c_str());
@@ -22,8 +24,9 @@ Cluster StartCluster(const std::string& binary, std::vector<std::string> extra_a
     grpc::ChannelArguments args;
     args.SetInt("slicekeeper.bench.channel", i);
     args.SetMaxReceiveMessageSize(64 << 20);
-    c.channels.push_back(grpc::CreateCustomChannel(c.server->grpc_address(),
-                                                   grpc::InsecureChannelCredentials(), args));
+    c.channels.push_back(grpc::CreateCustomChannel(
+        c.server->grpc_address(),
+        security.credentials ? security.credentials : grpc::InsecureChannelCredentials(), args));
     c.discovery.push_back(v1::EndpointDiscovery::NewStub(c.channels.back()));
     c.generic.push_back(std::make_unique<grpc::GenericStub>(c.channels.back()));
   }

@@ -119,8 +119,17 @@ struct Cluster {
   std::vector<std::unique_ptr<grpc::GenericStub>> generic;  // for the watchers, per channel
 };
 
-// Starts `binary` with --store=memory and `extra_args`; exits the process if it cannot.
-Cluster StartCluster(const std::string& binary, std::vector<std::string> extra_args = {});
+// How the harness talks to the server: its extra flags and the clients' channel credentials.
+struct Security {
+  std::string name = "plain";
+  std::vector<std::string> server_args;
+  std::shared_ptr<grpc::ChannelCredentials> credentials;  // null: plaintext
+};
+
+// Starts `binary` with --store=memory and `extra_args` (and `security`'s flags, its channels
+// with its credentials); exits the process if it cannot.
+Cluster StartCluster(const std::string& binary, std::vector<std::string> extra_args = {},
+                     const Security& security = Security{});
 
 // `services` services of kEndpoints endpoints each in namespace "bench" (svc-0, svc-1, ...).
 void Fill(Cluster& c, int services);

@@ -4,9 +4,11 @@
 // service (stream i watches svc-<i % clusters>):
 //   sotw      ADS StreamAggregatedResources, EDS `svc-<i>.bench`, every response ACKed
 //   delta     ADS DeltaAggregatedResources, the same
+//   leds      the same, opted in to LEDS (node metadata slicekeeper.io/leds): subscribes to the
+//             collections its ClusterLoadAssignment names and gets one LbEndpoint per change
 //   slices    EndpointDiscovery.Watch, SLICES view (what kube-proxy-style consumers get)
 //   endpoints EndpointDiscovery.Watch, ENDPOINTS view (per-endpoint deltas)
-// Phases per (mode, N), on a fresh server each:
+// Phases per (mode, N), on a fresh server each, in this order: open, single, peak, 10%:
 //   open:   server RSS before and after the N subscribers have their first state: RSS/stream;
 //   peak:   100-change batches (bench/churn.h: ready flips, pod replacements), one service each,
 //           as fast as the writer's acks allow, for --seconds: pushes/s, resources/s, bytes/s,
@@ -14,14 +16,13 @@
 //   10%:    the same churn paced at 10 % of that peak: push latency p50/p99, from the writer
 //           holding a batch's ack to a subscriber holding a response at (or past) its revision;
 //   single: one-endpoint ready flips at --single_rate for --seconds: bytes delivered per change
-//           per subscriber (what a single-endpoint change costs on the wire).
+//           per subscriber (what a single-endpoint change costs on the wire). It runs first, on
+//           the filled clusters: after the churn phases' pod replacements a "flip" of a replaced
+//           pod would bring it back, an add that grows the cluster.
 // After each churn phase the harness waits until every subscriber holds its service's last
 // changing revision, so no phase measures the previous one's backlog.
 //
 //   build/bench/xds_load --slicekeeper=build/server/slicekeeper --streams=1000,10000
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -30,20 +31,24 @@
 #include <thread>
 #include <vector>
 
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_split.h"
-#include "common/percentile.h"
 #include "bench/churn.h"
 #include "bench/proc_stats.h"
 #include "bench/xds_clients.h"
+#include "common/percentile.h"
 #include "slicekeeper/v1/registry.grpc.pb.h"
 #include "tests/integration/server_process.h"
 #include "workload/churn_model.h"
 
 ABSL_FLAG(std::string, slicekeeper, "", "Path of the slicekeeper binary");
-ABSL_FLAG(std::string, modes, "sotw,delta,slices,endpoints", "Subscriber kinds, comma-separated");
+ABSL_FLAG(std::string, modes, "sotw,delta,leds,slices,endpoints",
+          "Subscriber kinds, comma-separated");
 ABSL_FLAG(std::string, streams, "1000,10000", "Subscriber counts, comma-separated");
 ABSL_FLAG(int, clusters, 100, "Services (x 100 endpoints), one cluster each");
 ABSL_FLAG(double, seconds, 5, "Duration of each churn phase");
@@ -77,8 +82,8 @@ struct Rig {
       args.SetMaxReceiveMessageSize(64 << 20);
       channels.push_back(grpc::CreateCustomChannel(server->grpc_address(),
                                                    grpc::InsecureChannelCredentials(), args));
-      ads.push_back(envoy::service::discovery::v3::AggregatedDiscoveryService::NewStub(
-          channels.back()));
+      ads.push_back(
+          envoy::service::discovery::v3::AggregatedDiscoveryService::NewStub(channels.back()));
       generic.push_back(std::make_unique<grpc::GenericStub>(channels.back()));
     }
     registry = v1::EndpointRegistry::NewStub(channels[0]);
@@ -98,7 +103,7 @@ struct Rig {
     }
     const v1::BatchStats& s = ack.stats();
     return s.endpoints_added() + s.endpoints_updated() + s.endpoints_removed() > 0 ? ack.revision()
-                                                                                  : 0;
+                                                                                   : 0;
   }
 };
 
@@ -107,6 +112,7 @@ std::unique_ptr<Subscriber> Open(Rig& rig, const std::string& mode, int i, Recor
   const size_t ch = static_cast<size_t>(i) % rig.channels.size();
   if (mode == "sotw") return std::make_unique<SotwSubscriber>(rig.ads[ch].get(), service, rec);
   if (mode == "delta") return std::make_unique<DeltaSubscriber>(rig.ads[ch].get(), service, rec);
+  if (mode == "leds") return std::make_unique<LedsSubscriber>(rig.ads[ch].get(), service, rec);
   return std::make_unique<WatchSubscriber>(rig.generic[ch].get(), service,
                                            mode == "slices" ? v1::SLICES : v1::ENDPOINTS, rec);
 }
@@ -218,6 +224,30 @@ void Run(const std::string& mode, int n) {
   const double open_s = absl::ToDoubleSeconds(absl::Now() - opened);
   const double kib_per_stream = static_cast<double>(RssKiB(rig.server->pid()) - rss0) / n;
 
+  // single: one-endpoint ready flips.
+  Totals t2 = Totals::Of(rec);
+  // Every write flips one endpoint's ready condition (a model of only ready flips, taking the
+  // fill as its state, which it is: this phase runs first, so every cluster has its 100
+  // endpoints and every change is a flip of one of them).
+  workload::ChurnModel flips(workload::ChurnOptions{
+      .namespace_ = "bench",
+      .prefix = "svc",
+      .services = clusters,
+      .endpoints = 100,
+      .zones = 3,
+      .seed = 12,
+      .mix = {.add = 0, .remove = 0, .ready = 1, .terminate = 0, .replace = 0}});
+  flips.AssumeFilled();
+  Written single = Write(rig, seconds, absl::GetFlag(FLAGS_single_rate), 1, [&](int64_t i) {
+    const int s = static_cast<int>(i % clusters);
+    return std::make_pair(s, flips.Batch(s, 1, false));
+  });
+  Drain(subs, single.last);
+  Totals t3 = Totals::Of(rec);
+  const double per_stream_change = static_cast<double>(t3.bytes - t2.bytes) /
+                                   std::max<int64_t>(1, single.acked_at.size()) /
+                                   (static_cast<double>(n) / clusters);
+
   // peak: 100-change batches, one service each, two writers.
   Totals t0 = Totals::Of(rec);
   const ProcStats cpu0 = ReadProcStats(rig.server->pid());
@@ -241,32 +271,15 @@ void Run(const std::string& mode, int n) {
   rec.measuring = false;
   std::vector<double> lat = Latencies(rec, paced);
 
-  // single: one-endpoint ready flips.
-  Totals t2 = Totals::Of(rec);
-  // Every write flips one endpoint's ready condition (a model of only ready flips, taking the
-  // fill as its state: a pod the churn above replaced comes back, still one endpoint's change).
-  workload::ChurnModel flips(workload::ChurnOptions{
-      .namespace_ = "bench", .prefix = "svc", .services = clusters, .endpoints = 100, .zones = 3,
-      .seed = 12, .mix = {.add = 0, .remove = 0, .ready = 1, .terminate = 0, .replace = 0}});
-  flips.AssumeFilled();
-  Written single = Write(rig, seconds, absl::GetFlag(FLAGS_single_rate), 1, [&](int64_t i) {
-    const int s = static_cast<int>(i % clusters);
-    return std::make_pair(s, flips.Batch(s, 1, false));
-  });
-  Drain(subs, single.last);
-  Totals t3 = Totals::Of(rec);
-  const double per_stream_change =
-      static_cast<double>(t3.bytes - t2.bytes) / std::max<int64_t>(1, single.acked_at.size()) /
-      (static_cast<double>(n) / clusters);
-
   std::printf(
-      "%-9s %6d %7.1f %8.1f | %9.0f %10.0f %11.0f %10.1f %7.0f %8s | %8.0f %7.2f %7.2f %8s | %8.0f\n",
+      "%-9s %6d %7.1f %8.1f | %9.0f %10.0f %11.0f %10.1f %7.0f %8s | %8.0f %7.2f %7.2f %8s | "
+      "%8.0f\n",
       mode.c_str(), n, open_s, kib_per_stream, peak.changes_per_s,
       (t1.responses - t0.responses) / peak_s, (t1.resources - t0.resources) / peak_s,
       (t1.bytes - t0.bytes) / peak_s / (1 << 20), us_per_push,
       drained ? absl::StrCat(absl::ToInt64Milliseconds(*drained)).c_str() : "timeout",
-      paced.changes_per_s, Percentile(absl::MakeSpan(lat), 0.5), Percentile(absl::MakeSpan(lat), 0.99),
-      paced_drain ? "" : "timeout", per_stream_change);
+      paced.changes_per_s, Percentile(absl::MakeSpan(lat), 0.5),
+      Percentile(absl::MakeSpan(lat), 0.99), paced_drain ? "" : "timeout", per_stream_change);
   std::fflush(stdout);
 }
 
@@ -283,8 +296,8 @@ int main(int argc, char** argv) {
               absl::GetFlag(FLAGS_clusters), absl::GetFlag(FLAGS_seconds),
               absl::GetFlag(FLAGS_channels));
   std::printf("%-9s %6s %7s %8s | %9s %10s %11s %10s %7s %8s | %8s %7s %7s %8s | %8s\n", "mode",
-              "N", "open s", "KiB/str", "peak ch/s", "pushes/s", "resources/s", "MiB/s",
-              "us/push", "drain ms", "10% ch/s", "p50 ms", "p99 ms", "", "B/change");
+              "N", "open s", "KiB/str", "peak ch/s", "pushes/s", "resources/s", "MiB/s", "us/push",
+              "drain ms", "10% ch/s", "p50 ms", "p99 ms", "", "B/change");
   for (absl::string_view n : absl::StrSplit(absl::GetFlag(FLAGS_streams), ',')) {
     for (absl::string_view mode : absl::StrSplit(absl::GetFlag(FLAGS_modes), ',')) {
       int count = 0;

@@ -12,6 +12,11 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   if (options.max_read_attempts < 1) {
     return absl::InvalidArgumentError("max_read_attempts: must be >= 1");
   }
+  if (options.credentials == nullptr) {
+    auto creds = ChannelCredentials(options.security);
+    if (!creds.ok()) return creds.status();
+    options.credentials = *std::move(creds);
+  }
   return std::unique_ptr<Client>(new Client(std::move(options)));
 }
 

@@ -34,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "client/credentials.h"
 #include "common/backoff.h"
 #include "slicekeeper/v1/discovery.grpc.pb.h"
 #include "slicekeeper/v1/registry.grpc.pb.h"
@@ -48,8 +49,10 @@ struct ClientOptions {
   // Attempts per read at most (1 = no retry).
   int max_read_attempts = 5;
   BackoffOptions backoff;
-  // Null: insecure.
+  // Null: built from `security` (insecure when it is empty; see credentials.h).
   std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // TLS, client certificate and bearer token (--ca, --cert, --key, --token).
+  SecurityOptions security;
   // Client keepalive pings, so a dead server surfaces on an idle Watch.
   absl::Duration keepalive_time = absl::Seconds(30);
   absl::Duration keepalive_timeout = absl::Seconds(10);

@@ -9,6 +9,12 @@ if(SK_SANITIZE)
   # Any sanitizer report fails the test (UBSan only prints by default).
   add_compile_options(-fsanitize=${SK_SANITIZE} -fno-sanitize-recover=all -fno-omit-frame-pointer)
   add_link_options(-fsanitize=${SK_SANITIZE})
+  # Checks left out of SK_SANITIZE's groups, after them so they win (-fsanitize=undefined would
+  # turn them back on).
+  if(SK_NO_SANITIZE)
+    add_compile_options(-fno-sanitize=${SK_NO_SANITIZE})
+    add_link_options(-fno-sanitize=${SK_NO_SANITIZE})
+  endif()
 endif()
 
 # sk_cc_library(NAME name SRCS ... DEPS ... [PRIVATE_DEPS ...])

@@ -1,8 +1,11 @@
 #include "common/slice.h"
 
+#include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -45,13 +48,16 @@ v1::EndpointSlice Slice::Header() const {
   return out;
 }
 
-std::string Slice::Serialize(bool type_meta) const {
+std::string Slice::Serialize(bool type_meta) const { return Serialize(type_meta, {}); }
+
+std::string Slice::Serialize(bool type_meta,
+                             absl::Span<const absl::string_view* const> reused) const {
   // ToProto().SerializeAsString() without copying the endpoints into a new message first (that
   // deep copy was most of a 1 M-endpoint snapshot's server time): fields 1-4 from the header,
   // then each endpoint as field 5 straight from the shared object, then the ports (field 6) -
   // the order protobuf itself writes them in, so the bytes are the same.
-  using google::protobuf::io::CodedOutputStream;
   using google::protobuf::internal::WireFormatLite;
+  using google::protobuf::io::CodedOutputStream;
   const uint32_t tag = WireFormatLite::MakeTag(v1::EndpointSlice::kEndpointsFieldNumber,
                                                WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
   v1::EndpointSlice header = Header();
@@ -63,10 +69,17 @@ std::string Slice::Serialize(bool type_meta) const {
   *tail.mutable_ports() = {ports->begin(), ports->end()};
   // Exact size first: a cached string is kept for the slice's lifetime, so no slack.
   size_t total = header.ByteSizeLong() + tail.ByteSizeLong();
+  // An endpoint with reused bytes (tag and length included) is copied, not sized or written.
+  auto reuse = [&](size_t i) { return i < reused.size() ? reused[i] : nullptr; };
   std::vector<size_t> sizes;
   sizes.reserve(endpoints.size());
-  for (const EndpointPtr& e : endpoints) {
-    sizes.push_back(e->ByteSizeLong());
+  for (size_t i = 0; i < endpoints.size(); ++i) {
+    if (const absl::string_view* r = reuse(i)) {
+      sizes.push_back(0);
+      total += r->size();
+      continue;
+    }
+    sizes.push_back(endpoints[i]->ByteSizeLong());
     total += CodedOutputStream::VarintSize32(tag) + CodedOutputStream::VarintSize64(sizes.back()) +
              sizes.back();
   }
@@ -74,6 +87,10 @@ std::string Slice::Serialize(bool type_meta) const {
   auto* p = reinterpret_cast<uint8_t*>(out.data());
   p = header.SerializeWithCachedSizesToArray(p);
   for (size_t i = 0; i < endpoints.size(); ++i) {
+    if (const absl::string_view* r = reuse(i)) {
+      p = std::copy(r->begin(), r->end(), p);
+      continue;
+    }
     p = CodedOutputStream::WriteVarint32ToArray(tag, p);
     p = CodedOutputStream::WriteVarint64ToArray(sizes[i], p);
     p = endpoints[i]->SerializeWithCachedSizesToArray(p);
@@ -86,7 +103,70 @@ std::shared_ptr<const std::string> Slice::SerializedProto() const {
   return serialized.GetOrCompute([this] { return Serialize(); });
 }
 
+namespace {
+
+// Where each endpoint (field 5) of serialized EndpointSlice `bytes` is, tag included, in order;
+// nullopt when `bytes` does not parse as a sequence of fields.
+std::optional<std::vector<absl::string_view>> EndpointSpans(const std::string& bytes) {
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                            static_cast<int>(bytes.size()));
+  std::vector<absl::string_view> spans;
+  for (;;) {
+    const int start = in.CurrentPosition();
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) break;
+    if (WireFormatLite::GetTagFieldNumber(tag) == v1::EndpointSlice::kEndpointsFieldNumber &&
+        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      uint32_t length = 0;
+      if (!in.ReadVarint32(&length) || !in.Skip(static_cast<int>(length))) return std::nullopt;
+      spans.emplace_back(bytes.data() + start, static_cast<size_t>(in.CurrentPosition() - start));
+    } else if (!WireFormatLite::SkipField(&in, tag)) {
+      return std::nullopt;
+    }
+  }
+  if (in.CurrentPosition() != static_cast<int>(bytes.size())) return std::nullopt;
+  return spans;
+}
+
+}  // namespace
+
+std::shared_ptr<const std::string> Slice::SerializedProtoAfter(const Slice& prev) const {
+  std::shared_ptr<const std::string> base = prev.serialized.Peek();
+  if (base == nullptr || &prev == this) return SerializedProto();
+  return serialized.GetOrCompute([&]() -> std::string {
+    std::optional<std::vector<absl::string_view>> spans = EndpointSpans(*base);
+    if (!spans.has_value() || spans->size() != prev.endpoints.size()) return Serialize();
+    // prev's endpoints are alive (the caller holds prev), so equal pointers are the same objects.
+    // Versions keep their endpoints' order, so a cursor finds most; the map is built only when
+    // it does not.
+    absl::flat_hash_map<const v1::Endpoint*, size_t> index;
+    size_t cursor = 0;
+    auto find = [&](const v1::Endpoint* e) -> const absl::string_view* {
+      if (cursor < prev.endpoints.size() && prev.endpoints[cursor].get() == e) {
+        return &(*spans)[cursor++];
+      }
+      if (index.empty()) {
+        index.reserve(prev.endpoints.size());
+        for (size_t i = 0; i < prev.endpoints.size(); ++i)
+          index.emplace(prev.endpoints[i].get(), i);
+      }
+      auto it = index.find(e);
+      if (it == index.end()) return nullptr;
+      cursor = it->second + 1;
+      return &(*spans)[it->second];
+    };
+    std::vector<const absl::string_view*> reused(endpoints.size());
+    for (size_t i = 0; i < endpoints.size(); ++i) reused[i] = find(endpoints[i].get());
+    return Serialize(/*type_meta=*/true, reused);
+  });
+}
+
 std::shared_ptr<Slice> SliceFromProto(const v1::EndpointSlice& proto) {
+  return SliceFromProto(v1::EndpointSlice(proto));
+}
+
+std::shared_ptr<Slice> SliceFromProto(v1::EndpointSlice&& proto) {
   auto s = std::make_shared<Slice>();
   const v1::ObjectMeta& m = proto.metadata();
   s->name = m.name();
@@ -106,8 +186,10 @@ std::shared_ptr<Slice> SliceFromProto(const v1::EndpointSlice& proto) {
   s->address_type = proto.address_type();
   s->ports = std::make_shared<const PortList>(proto.ports().begin(), proto.ports().end());
   s->endpoints.reserve(proto.endpoints_size());
-  for (const v1::Endpoint& e : proto.endpoints()) {
-    s->endpoints.push_back(std::make_shared<const v1::Endpoint>(e));
+  // Moved, not copied: a heap-allocated message moves by swapping its fields (a restart decodes
+  // every stored endpoint through here; copying them was most of a 1 M-endpoint load).
+  for (v1::Endpoint& e : *proto.mutable_endpoints()) {
+    s->endpoints.push_back(std::make_shared<const v1::Endpoint>(std::move(e)));
   }
   return s;
 }

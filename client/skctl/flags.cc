@@ -27,6 +27,11 @@ ABSL_FLAG(std::string, port, "", "query: only this port name");
 ABSL_FLAG(bool, hints, false, "query: apply kube-proxy's topology-hint rule for --zone/--node");
 ABSL_FLAG(int64_t, resume, 0, "watch: resume after this revision");
 ABSL_FLAG(int64_t, max_events, 0, "watch: exit after this many events (0: never)");
+ABSL_FLAG(std::string, ca, "",
+          "CA bundle (PEM) verifying the server; turns TLS on (env SLICEKEEPER_CA)");
+ABSL_FLAG(std::string, cert, "", "Client certificate (PEM) for mTLS (env SLICEKEEPER_CERT)");
+ABSL_FLAG(std::string, key, "", "Private key (PEM) of --cert (env SLICEKEEPER_KEY)");
+ABSL_FLAG(std::string, token, "", "Bearer token; needs TLS (env SLICEKEEPER_TOKEN)");
 ABSL_FLAG(absl::Duration, request_timeout, absl::Seconds(10), "Deadline of each request");
 
 namespace slicekeeper::skctl {
@@ -123,14 +128,23 @@ std::vector<std::string> ServerAddresses() {
   return absl::StrSplit(servers, ',', absl::SkipEmpty());
 }
 
+client::SecurityOptions SecurityFlags() {
+  return client::Merge(client::SecurityFromEnvironment(),
+                       client::SecurityOptions{.ca_file = absl::GetFlag(FLAGS_ca),
+                                               .cert_file = absl::GetFlag(FLAGS_cert),
+                                               .key_file = absl::GetFlag(FLAGS_key),
+                                               .token = absl::GetFlag(FLAGS_token)});
+}
+
 std::unique_ptr<client::Client> MakeClient() {
   client::ClientOptions options;
   options.addresses = ServerAddresses();
   options.deadline = absl::GetFlag(FLAGS_request_timeout);
   options.max_read_attempts = 3;
+  options.security = SecurityFlags();
   auto c = client::Client::Create(options);
   if (!c.ok()) {
-    UsageError(absl::StrCat("--server: ", c.status().message()));
+    UsageError(std::string(c.status().message()));
     std::exit(kExitUsage);
   }
   return std::move(*c);
@@ -209,6 +223,9 @@ Usage:
 Global flags:
   --server ADDR[,ADDR...]   default $SLICEKEEPER_SERVER, else 127.0.0.1:50051
   --request-timeout D       deadline of each request (default 10s)
+  --ca FILE                 CA (PEM) verifying the server: TLS on ($SLICEKEEPER_CA)
+  --cert FILE --key FILE    client certificate and key for mTLS ($SLICEKEEPER_CERT/_KEY)
+  --token T                 bearer token, sent over TLS only ($SLICEKEEPER_TOKEN)
   --helpfull                every flag
 
 Exit codes: 0 ok, 1 server-side error, 2 usage or input error.

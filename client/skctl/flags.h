@@ -58,6 +58,9 @@ std::vector<std::string> ServerAddresses();
 // A client for ServerAddresses(). Reads retry on UNAVAILABLE a few times.
 std::unique_ptr<client::Client> MakeClient();
 
+// --ca, --cert, --key, --token over SLICEKEEPER_CA/CERT/KEY/TOKEN.
+client::SecurityOptions SecurityFlags();
+
 // Prints "error: <message>" to stderr and returns kExitUsage.
 int UsageError(const std::string& message);
 // Prints a server-side error as kubectl prints API errors ("Error from server (NotFound): ...";

@@ -7,13 +7,13 @@
 //   HealthCheckRequest  { string service = 1; }
 //   HealthCheckResponse { ServingStatus status = 1; }  UNKNOWN=0 SERVING=1 NOT_SERVING=2
 //                                                      SERVICE_UNKNOWN=3
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
-
 #include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
 
 #include "absl/flags/flag.h"
 #include "absl/status/statusor.h"
@@ -113,7 +113,10 @@ std::string StatusName(int status) {
 // DEADLINE_EXCEEDED after `timeout`, NOT_FOUND for a service the server does not know).
 absl::StatusOr<int> Check(const std::string& address, const std::string& service,
                           absl::Duration timeout) {
-  grpc::GenericStub stub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds =
+      client::ChannelCredentials(SecurityFlags());
+  if (!creds.ok()) return creds.status();
+  grpc::GenericStub stub(grpc::CreateChannel(address, *creds));
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   grpc::Slice request_slice(EncodeRequest(service));

@@ -11,7 +11,9 @@
 #include "common/validation.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "server/api/internal/grpc_auth.h"
 #include "server/api/internal/unary.h"
+#include "server/auth/grpc_peer.h"
 #include "server/query/filter.h"
 #include "server/query/label_selector.h"
 #include "server/query/merge.h"
@@ -20,6 +22,7 @@ namespace slicekeeper::api {
 namespace {
 
 using internal::FinishUnary;
+using internal::NamespaceRequest;
 
 absl::Status Required(absl::string_view field, absl::string_view value) {
   if (!value.empty()) return absl::OkStatus();
@@ -77,11 +80,19 @@ DiscoveryService::DiscoveryService(const store::Store* store, ApiMetrics* metric
       merged_views_(options.merged_views != nullptr ? options.merged_views
                                                     : owned_merged_views_.get()) {}
 
+absl::StatusOr<auth::Caller> DiscoveryService::Admit(grpc::CallbackServerContext* context,
+                                                     const auth::Request& request) {
+  return auth::Admit(options_.authorizer, auth::PeerOf(*context), request);
+}
+
 grpc::ServerUnaryReactor* DiscoveryService::GetEndpointSlice(
     grpc::CallbackServerContext* context, const v1::GetEndpointSliceRequest* request,
     v1::GetEndpointSliceResponse* response) {
   const absl::Time start = absl::Now();
-  absl::Status status = Required("namespace", request->namespace_());
+  absl::Status status = Admit(context, NamespaceRequest("GetEndpointSlice", auth::Role::kReader,
+                                                        request->namespace_()))
+                            .status();
+  if (status.ok()) status = Required("namespace", request->namespace_());
   if (status.ok()) status = Required("name", request->name());
   if (status.ok()) {
     auto slice = store_->GetSlice(request->namespace_(), request->name());
@@ -98,12 +109,16 @@ grpc::ServerUnaryReactor* DiscoveryService::ListEndpointSlices(
     grpc::CallbackServerContext* context, const v1::ListEndpointSlicesRequest* request,
     v1::ListEndpointSlicesResponse* response) {
   const absl::Time start = absl::Now();
-  absl::Status status = DoListEndpointSlices(*request, response);
+  absl::StatusOr<auth::Caller> caller = Admit(
+      context, NamespaceRequest("ListEndpointSlices", auth::Role::kReader, request->namespace_()));
+  absl::Status status = caller.status();
+  if (caller.ok()) status = DoListEndpointSlices(*request, response, caller->readable);
   return FinishUnary(context, metrics_, "ListEndpointSlices", start, status);
 }
 
 absl::StatusOr<ListingPtr> DiscoveryService::BuildListing(
-    const v1::ListEndpointSlicesRequest& request, std::string filter_key) const {
+    const v1::ListEndpointSlicesRequest& request, std::string filter_key,
+    const auth::NamespaceFilter& readable) const {
   SK_ASSIGN_OR_RETURN(query::LabelSelector selector,
                       query::LabelSelector::Parse(request.label_selector()));
   store::CatalogPtr catalog = store_->Snapshot(request.namespace_());
@@ -112,6 +127,7 @@ absl::StatusOr<ListingPtr> DiscoveryService::BuildListing(
   listing->filter_key = std::move(filter_key);
   for (const store::ServiceSnapshotPtr& service : catalog->services) {
     if (!request.service().empty() && service->name != request.service()) continue;
+    if (!readable.Allows(service->namespace_)) continue;
     for (const SlicePtr& slice : service->slices) {
       if (!request.service().empty() && slice->ServiceName() != request.service()) continue;
       if (!selector.Matches(slice->meta->labels())) continue;
@@ -127,13 +143,15 @@ absl::StatusOr<ListingPtr> DiscoveryService::BuildListing(
 }
 
 absl::Status DiscoveryService::DoListEndpointSlices(const v1::ListEndpointSlicesRequest& request,
-                                                    v1::ListEndpointSlicesResponse* response) {
+                                                    v1::ListEndpointSlicesResponse* response,
+                                                    const auth::NamespaceFilter& readable) {
   if (request.limit() < 0) return absl::InvalidArgumentError("limit: must be >= 0");
-  std::string filter_key =
-      absl::StrCat(request.namespace_(), "\n", request.service(), "\n", request.label_selector());
+  // A token only continues the listing it was issued for, seen through the same namespaces.
+  std::string filter_key = absl::StrCat(request.namespace_(), "\n", request.service(), "\n",
+                                        request.label_selector(), "\n", readable.key());
   ContinueTokens::Page page;
   if (request.continue_().empty()) {
-    SK_ASSIGN_OR_RETURN(page.listing, BuildListing(request, std::move(filter_key)));
+    SK_ASSIGN_OR_RETURN(page.listing, BuildListing(request, std::move(filter_key), readable));
   } else {
     SK_ASSIGN_OR_RETURN(page, tokens_.Get(request.continue_(), filter_key));
   }
@@ -153,9 +171,13 @@ grpc::ServerUnaryReactor* DiscoveryService::ListServices(grpc::CallbackServerCon
                                                          const v1::ListServicesRequest* request,
                                                          v1::ListServicesResponse* response) {
   const absl::Time start = absl::Now();
+  absl::StatusOr<auth::Caller> caller =
+      Admit(context, NamespaceRequest("ListServices", auth::Role::kReader, request->namespace_()));
+  if (!caller.ok()) return FinishUnary(context, metrics_, "ListServices", start, caller.status());
   store::CatalogPtr catalog = store_->Snapshot(request->namespace_());
   response->mutable_services()->Reserve(static_cast<int>(catalog->services.size()));
   for (const store::ServiceSnapshotPtr& service : catalog->services) {
+    if (!caller->readable.Allows(service->namespace_)) continue;
     *response->add_services() = query::Summarize(*service);
   }
   response->set_revision(catalog->revision);
@@ -172,6 +194,11 @@ grpc::ServerUnaryReactor* DiscoveryService::QueryEndpoints(grpc::CallbackServerC
       grpc::SerializationTraits<v1::QueryEndpointsRequest>::Deserialize(&copy, &request).ok()
           ? absl::OkStatus()
           : absl::InvalidArgumentError("request: not a valid slicekeeper.v1.QueryEndpointsRequest");
+  if (status.ok()) {
+    status = Admit(context,
+                   NamespaceRequest("QueryEndpoints", auth::Role::kReader, request.namespace_()))
+                 .status();
+  }
   if (status.ok()) {
     absl::StatusOr<Answer> answer = QueryEndpointsAnswer(request);
     status = answer.status();
@@ -278,6 +305,20 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* DiscoveryService::Watch(
   absl::StatusOr<watch::Selection> selection =
       status.ok() ? WatchSelection(*request) : absl::StatusOr<watch::Selection>(status);
   status = selection.status();
+  // The watch needs a reader; one over every namespace sees only the caller's namespaces, and
+  // holds one of the caller's stream slots while open.
+  std::shared_ptr<auth::StreamLimiter::Slot> slot;
+  if (status.ok()) {
+    const auth::Request req = NamespaceRequest("Watch", auth::Role::kReader, request->namespace_());
+    absl::StatusOr<auth::Caller> caller = Admit(context, req);
+    status = caller.status();
+    if (caller.ok()) selection->allowed_namespaces = caller->readable.set();
+    if (caller.ok()) {
+      auto acquired = auth::AcquireStream(options_.authorizer, *caller, req);
+      status = acquired.status();
+      if (acquired.ok()) slot = *std::move(acquired);
+    }
+  }
   if (status.ok()) selection->peer = context->peer();
   if (status.ok() && hub_ == nullptr) status = absl::UnavailableError("watch is not available");
   absl::MutexLock l(&watches_mu_);
@@ -288,9 +329,10 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* DiscoveryService::Watch(
     }
     return new RejectedWatch(ToGrpcStatus(status));
   }
-  auto* reactor = new WatchReactor(
-      hub_, metrics_ != nullptr ? metrics_->watch_lag() : nullptr,
-      [this, start](WatchReactor* r, const grpc::Status& s) { OnWatchDone(r, s, start); });
+  auto* reactor =
+      new WatchReactor(hub_, metrics_ != nullptr ? metrics_->watch_lag() : nullptr,
+                       [this, start, slot = std::move(slot)](
+                           WatchReactor* r, const grpc::Status& s) { OnWatchDone(r, s, start); });
   watches_.insert(reactor);
   reactor->Start(*std::move(selection), request->resume_revision());
   return reactor;

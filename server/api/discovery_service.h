@@ -31,6 +31,7 @@
 #include "server/api/api_metrics.h"
 #include "server/api/continue_tokens.h"
 #include "server/api/watch_reactor.h"
+#include "server/auth/authorizer.h"
 #include "server/query/merged_views.h"
 #include "server/store/store.h"
 #include "server/watch/hub.h"
@@ -59,6 +60,10 @@ class DiscoveryService final : public DiscoveryBase {
     // Bytes of encoded QueryEndpoints answers kept (the cache is dropped when it would exceed
     // them); 0 disables it.
     int64_t answer_cache_bytes = 64 << 20;
+    // Authentication, authorization and per-identity stream limits (server/auth). Not owned;
+    // must outlive the service. Null: everything allowed. Reads over every namespace (a list
+    // or watch without one) are filtered to the caller's namespaces.
+    auth::Authorizer* authorizer = nullptr;
   };
 
   // `store` must outlive the service; `metrics` may be null (else must outlive it); `hub` may be
@@ -88,8 +93,10 @@ class DiscoveryService final : public DiscoveryBase {
   void ShutdownWatches() ABSL_LOCKS_EXCLUDED(watches_mu_);
 
   // The handlers' logic, without gRPC (unit tests call these).
+  // `readable`: the namespaces the caller may see.
   absl::Status DoListEndpointSlices(const v1::ListEndpointSlicesRequest& request,
-                                    v1::ListEndpointSlicesResponse* response);
+                                    v1::ListEndpointSlicesResponse* response,
+                                    const auth::NamespaceFilter& readable = {});
   absl::Status DoQueryEndpoints(const v1::QueryEndpointsRequest& request,
                                 v1::QueryEndpointsResponse* response) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -106,7 +113,11 @@ class DiscoveryService final : public DiscoveryBase {
  private:
   // The first page's listing: the catalog filtered and sorted by (namespace, name).
   absl::StatusOr<ListingPtr> BuildListing(const v1::ListEndpointSlicesRequest& request,
-                                          std::string filter_key) const;
+                                          std::string filter_key,
+                                          const auth::NamespaceFilter& readable) const;
+  // The caller of `context` admitted for `request` (a read): the caller or the refusal.
+  absl::StatusOr<auth::Caller> Admit(grpc::CallbackServerContext* context,
+                                     const auth::Request& request);
   // The response bytes of `answer`: its shared body (not copied) and its revision.
   static grpc::ByteBuffer AnswerBuffer(const Answer& answer);
 

@@ -6,13 +6,33 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_util.h"
+#include "server/api/internal/grpc_auth.h"
 #include "server/api/internal/unary.h"
+#include "server/auth/grpc_peer.h"
 
 namespace slicekeeper::api {
 namespace {
 
+using auth::AuditWrite;
 using internal::FinishReactor;
 using internal::FinishUnary;
+
+auth::Request WriteRequest(std::string rpc, auth::Role role, const std::string& ns,
+                           const std::string& service, int64_t changes) {
+  return auth::Request{.rpc = std::move(rpc),
+                       .role = role,
+                       .namespaces = {ns},
+                       .write = true,
+                       .services = {service},
+                       .changes = changes};
+}
+
+// A stream refused before it started: it only finishes with `status`.
+class RejectedStream final : public grpc::ServerBidiReactor<v1::ChangeBatch, v1::ChangeAck> {
+ public:
+  explicit RejectedStream(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
 
 void FillAck(const store::WriteResult& result, v1::ChangeAck* ack) {
   ack->set_revision(result.revision);
@@ -62,16 +82,35 @@ void RegistryService::Record(const absl::Status& status, const store::WriteResul
 
 absl::Status RegistryService::CheckSize(int changes) const {
   if (changes <= options_.max_batch_changes) return absl::OkStatus();
-  return absl::ResourceExhaustedError(
-      absl::StrCat("changes: the batch has ", changes,
-                   " changes, more than the server's limit --max_batch_changes=",
-                   options_.max_batch_changes));
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "changes: the batch has ", changes,
+      " changes, more than the server's limit --max_batch_changes=", options_.max_batch_changes));
 }
 
-void RegistryService::ApplyBatch(v1::ChangeBatch* batch, ChangeStream::AckFn ack) {
-  auto finish = [this, batch_id = batch->batch_id(),
-                 ack = std::move(ack)](absl::StatusOr<store::WriteResult> result) {
+absl::StatusOr<auth::Caller> RegistryService::AdmitWrite(grpc::CallbackServerContext* context,
+                                                         const auth::Request& request) {
+  absl::StatusOr<auth::Caller> caller =
+      auth::Admit(options_.authorizer, auth::PeerOf(*context), request);
+  if (!caller.ok()) Record(caller.status(), nullptr);
+  return caller;
+}
+
+void RegistryService::ApplyBatch(v1::ChangeBatch* batch, ChangeStream::AckFn ack,
+                                 const auth::Peer& peer) {
+  auth::Request request;
+  absl::StatusOr<auth::Caller> caller = auth::Caller{};
+  if (options_.authorizer != nullptr) {
+    request = internal::BatchRequest("StreamChanges", *batch);
+    caller = options_.authorizer->Check(peer, request);
+  }
+  auto finish = [this, batch_id = batch->batch_id(), ack = std::move(ack),
+                 audit = caller.ok() && options_.authorizer != nullptr, request,
+                 caller](absl::StatusOr<store::WriteResult> result) {
     Record(result.status(), result.ok() ? &*result : nullptr);
+    if (audit) {
+      AuditWrite(options_.authorizer, *caller, request, result.status(),
+                 result.ok() ? result->revision : 0);
+    }
     v1::ChangeAck out;
     out.set_batch_id(batch_id);
     if (result.ok()) {
@@ -84,6 +123,10 @@ void RegistryService::ApplyBatch(v1::ChangeBatch* batch, ChangeStream::AckFn ack
   };
   // An OK absl::Status must never initialize a StatusOr (absl aborts the process on it), so the
   // size check is kept as a Status and only a failed one becomes the result.
+  if (!caller.ok()) {
+    finish(caller.status());
+    return;
+  }
   if (absl::Status size = CheckSize(batch->changes_size()); !size.ok()) {
     finish(std::move(size));
     return;
@@ -95,8 +138,15 @@ grpc::ServerUnaryReactor* RegistryService::UpsertService(grpc::CallbackServerCon
                                                          const v1::UpsertServiceRequest* request,
                                                          v1::UpsertServiceResponse* response) {
   const absl::Time start = absl::Now();
+  const auth::Request req =
+      WriteRequest("UpsertService", auth::Role::kWriter, request->service().namespace_(),
+                   request->service().name(), 0);
+  absl::StatusOr<auth::Caller> caller = AdmitWrite(context, req);
+  if (!caller.ok()) return FinishUnary(context, metrics_, "UpsertService", start, caller.status());
   auto result = store_->UpsertService(request->service());
   Record(result.status(), result.ok() ? &result->second : nullptr);
+  AuditWrite(options_.authorizer, *caller, req, result.status(),
+             result.ok() ? result->second.revision : 0);
   if (result.ok()) {
     *response->mutable_service() = std::move(result->first);
     response->set_revision(result->second.revision);
@@ -109,8 +159,14 @@ grpc::ServerUnaryReactor* RegistryService::DeleteService(grpc::CallbackServerCon
                                                          const v1::DeleteServiceRequest* request,
                                                          v1::DeleteServiceResponse* response) {
   const absl::Time start = absl::Now();
+  const auth::Request req =
+      WriteRequest("DeleteService", auth::Role::kAdmin, request->namespace_(), request->name(), 0);
+  absl::StatusOr<auth::Caller> caller = AdmitWrite(context, req);
+  if (!caller.ok()) return FinishUnary(context, metrics_, "DeleteService", start, caller.status());
   auto result = store_->DeleteService(request->namespace_(), request->name());
   Record(result.status(), result.ok() ? &*result : nullptr);
+  AuditWrite(options_.authorizer, *caller, req, result.status(),
+             result.ok() ? result->revision : 0);
   if (result.ok()) {
     response->set_revision(result->revision);
     *response->mutable_stats() = result->stats;
@@ -122,6 +178,10 @@ grpc::ServerUnaryReactor* RegistryService::ApplyChanges(grpc::CallbackServerCont
                                                         const v1::ChangeBatch* request,
                                                         v1::ChangeAck* response) {
   const absl::Time start = absl::Now();
+  auth::Request req;
+  if (options_.authorizer != nullptr) req = internal::BatchRequest("ApplyChanges", *request);
+  absl::StatusOr<auth::Caller> caller = AdmitWrite(context, req);
+  if (!caller.ok()) return FinishUnary(context, metrics_, "ApplyChanges", start, caller.status());
   if (absl::Status size = CheckSize(request->changes_size()); !size.ok()) {
     Record(size, nullptr);
     return FinishUnary(context, metrics_, "ApplyChanges", start, size);
@@ -131,8 +191,11 @@ grpc::ServerUnaryReactor* RegistryService::ApplyChanges(grpc::CallbackServerCont
   response->set_batch_id(request->batch_id());
   store_->ApplyChangesAsync(
       ToVector(request->changes()),
-      [this, reactor, response, start](absl::StatusOr<store::WriteResult> result) {
+      [this, reactor, response, start, req = std::move(req),
+       caller = *std::move(caller)](absl::StatusOr<store::WriteResult> result) {
         Record(result.status(), result.ok() ? &*result : nullptr);
+        AuditWrite(options_.authorizer, caller, req, result.status(),
+                   result.ok() ? result->revision : 0);
         if (result.ok()) FillAck(*result, response);
         FinishReactor(reactor, metrics_, "ApplyChanges", start, result.status());
       });
@@ -141,19 +204,40 @@ grpc::ServerUnaryReactor* RegistryService::ApplyChanges(grpc::CallbackServerCont
 
 grpc::ServerBidiReactor<v1::ChangeBatch, v1::ChangeAck>* RegistryService::StreamChanges(
     grpc::CallbackServerContext* context) {
+  // The stream needs a writer somewhere; each batch is then checked against its namespaces.
+  auth::Peer peer = auth::PeerOf(*context);
+  const auth::Request open{
+      .rpc = "StreamChanges", .role = auth::Role::kWriter, .all_namespaces = true};
+  absl::StatusOr<auth::Caller> caller = auth::Admit(options_.authorizer, peer, open);
+  std::shared_ptr<auth::StreamLimiter::Slot> slot;
+  if (caller.ok()) {
+    auto acquired = auth::AcquireStream(options_.authorizer, *caller, open);
+    if (acquired.ok()) {
+      slot = *std::move(acquired);
+    } else {
+      caller = acquired.status();
+    }
+  }
+  if (!caller.ok()) {
+    if (metrics_ != nullptr) {
+      metrics_->RecordRpc("StreamChanges", ToGrpcStatus(caller.status()).error_code(),
+                          absl::ZeroDuration());
+    }
+    return new RejectedStream(ToGrpcStatus(caller.status()));
+  }
   auto* stream = new ChangeStream(
-      [this](v1::ChangeBatch* batch, ChangeStream::AckFn ack) {
-        ApplyBatch(batch, std::move(ack));
+      [this, peer = std::move(peer)](v1::ChangeBatch* batch, ChangeStream::AckFn ack) {
+        ApplyBatch(batch, std::move(ack), peer);
       },
-      [this](ChangeStream* s, const grpc::Status& status, absl::Duration latency) {
+      [this, slot](ChangeStream* s, const grpc::Status& status, absl::Duration latency) {
         OnStreamDone(s, status, latency);
       },
-      ChangeStream::Options{
-          .max_pending_acks = options_.max_pending_acks,
-          .executor = pool_ == nullptr ? std::function<void(std::function<void()>)>()
-                                       : [this](std::function<void()> task) {
-                                           pool_->Schedule(std::move(task));
-                                         }});
+      ChangeStream::Options{.max_pending_acks = options_.max_pending_acks,
+                            .executor = pool_ == nullptr
+                                            ? std::function<void(std::function<void()>)>()
+                                            : [this](std::function<void()> task) {
+                                                pool_->Schedule(std::move(task));
+                                              }});
   absl::MutexLock l(&mu_);
   streams_.insert(stream);
   // A stream opened during shutdown finishes at once with UNAVAILABLE.
@@ -173,9 +257,18 @@ grpc::ServerUnaryReactor* RegistryService::ReplaceEndpoints(
     grpc::CallbackServerContext* context, const v1::ReplaceEndpointsRequest* request,
     v1::ChangeAck* response) {
   const absl::Time start = absl::Now();
-  auto result =
-      store_->ReplaceEndpoints(request->namespace_(), request->service(), ToVector(request->endpoints()));
+  const auth::Request req =
+      WriteRequest("ReplaceEndpoints", auth::Role::kWriter, request->namespace_(),
+                   request->service(), request->endpoints_size());
+  absl::StatusOr<auth::Caller> caller = AdmitWrite(context, req);
+  if (!caller.ok()) {
+    return FinishUnary(context, metrics_, "ReplaceEndpoints", start, caller.status());
+  }
+  auto result = store_->ReplaceEndpoints(request->namespace_(), request->service(),
+                                         ToVector(request->endpoints()));
   Record(result.status(), result.ok() ? &*result : nullptr);
+  AuditWrite(options_.authorizer, *caller, req, result.status(),
+             result.ok() ? result->revision : 0);
   response->set_batch_id(request->batch_id());
   if (result.ok()) FillAck(*result, response);
   return FinishUnary(context, metrics_, "ReplaceEndpoints", start, result.status());
@@ -185,7 +278,15 @@ grpc::ServerUnaryReactor* RegistryService::PutEndpointSlice(
     grpc::CallbackServerContext* context, const v1::PutEndpointSliceRequest* request,
     v1::PutEndpointSliceResponse* response) {
   const absl::Time start = absl::Now();
+  const auth::Request req = WriteRequest(
+      "PutEndpointSlice", auth::Role::kWriter, request->slice().metadata().namespace_(),
+      request->slice().metadata().name(), request->slice().endpoints_size());
+  absl::StatusOr<auth::Caller> caller = AdmitWrite(context, req);
+  if (!caller.ok()) {
+    return FinishUnary(context, metrics_, "PutEndpointSlice", start, caller.status());
+  }
   auto result = store_->PutSlice(request->slice());
+  AuditWrite(options_.authorizer, *caller, req, result.status(), result.ok() ? result->second : 0);
   if (result.ok()) {
     *response->mutable_slice() = result->first->ToProto();
     response->set_revision(result->second);
@@ -197,7 +298,14 @@ grpc::ServerUnaryReactor* RegistryService::DeleteEndpointSlice(
     grpc::CallbackServerContext* context, const v1::DeleteEndpointSliceRequest* request,
     v1::DeleteEndpointSliceResponse* response) {
   const absl::Time start = absl::Now();
+  const auth::Request req = WriteRequest("DeleteEndpointSlice", auth::Role::kWriter,
+                                         request->namespace_(), request->name(), 0);
+  absl::StatusOr<auth::Caller> caller = AdmitWrite(context, req);
+  if (!caller.ok()) {
+    return FinishUnary(context, metrics_, "DeleteEndpointSlice", start, caller.status());
+  }
   auto result = store_->DeleteSlice(request->namespace_(), request->name());
+  AuditWrite(options_.authorizer, *caller, req, result.status(), result.value_or(0));
   if (result.ok()) response->set_revision(*result);
   return FinishUnary(context, metrics_, "DeleteEndpointSlice", start, result.status());
 }
@@ -206,7 +314,15 @@ grpc::ServerUnaryReactor* RegistryService::PutNodes(grpc::CallbackServerContext*
                                                     const v1::PutNodesRequest* request,
                                                     v1::PutNodesResponse* response) {
   const absl::Time start = absl::Now();
+  // Node labels are cluster-scoped: an admin over every namespace.
+  const auth::Request req{.rpc = "PutNodes",
+                          .role = auth::Role::kAdmin,
+                          .write = true,
+                          .changes = request->nodes_size()};
+  absl::StatusOr<auth::Caller> caller = AdmitWrite(context, req);
+  if (!caller.ok()) return FinishUnary(context, metrics_, "PutNodes", start, caller.status());
   auto result = store_->PutNodes(ToVector(request->nodes()));
+  AuditWrite(options_.authorizer, *caller, req, result.status(), result.value_or(0));
   if (result.ok()) response->set_revision(*result);
   return FinishUnary(context, metrics_, "PutNodes", start, result.status());
 }

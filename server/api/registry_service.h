@@ -32,6 +32,7 @@
 #include "server/api/api_metrics.h"
 #include "server/api/change_stream.h"
 #include "server/api/internal/apply_pool.h"
+#include "server/auth/authorizer.h"
 #include "server/store/store.h"
 #include "slicekeeper/v1/registry.grpc.pb.h"
 
@@ -46,6 +47,9 @@ class RegistryService final : public v1::EndpointRegistry::CallbackService {
     int max_pending_acks = 64;
     // Threads applying stream batches (internal/apply_pool.h); 0: on gRPC's threads.
     int apply_threads = 0;
+    // Authentication, authorization, audit and per-identity limits (server/auth). Not owned;
+    // must outlive the service. Null: everything allowed, nothing audited.
+    auth::Authorizer* authorizer = nullptr;
   };
 
   // `store` must outlive the service; `metrics` may be null (else must outlive it).
@@ -58,9 +62,11 @@ class RegistryService final : public v1::EndpointRegistry::CallbackService {
 
   // Applies one batch and calls `ack` with its ack once it is visible and durable (inline, or
   // from the store's commit thread); a rejected batch gets the error's code and message and
-  // revision 0. This is what every StreamChanges batch goes through. The batch's changes are
-  // consumed before it returns.
-  void ApplyBatch(v1::ChangeBatch* batch, ChangeStream::AckFn ack);
+  // revision 0. This is what every StreamChanges batch goes through, after the authorizer
+  // admitted it for `peer` (a batch touching a namespace the caller may not write is refused
+  // whole: PERMISSION_DENIED naming it). The batch's changes are consumed before it returns.
+  void ApplyBatch(v1::ChangeBatch* batch, ChangeStream::AckFn ack,
+                  const auth::Peer& peer = auth::Peer{});
 
   grpc::ServerUnaryReactor* UpsertService(grpc::CallbackServerContext* context,
                                           const v1::UpsertServiceRequest* request,
@@ -89,6 +95,9 @@ class RegistryService final : public v1::EndpointRegistry::CallbackService {
  private:
   // OK, or RESOURCE_EXHAUSTED naming --max_batch_changes.
   absl::Status CheckSize(int changes) const;
+  // Admits a unary write (Admit + metrics on refusal): the caller, or the status to finish with.
+  absl::StatusOr<auth::Caller> AdmitWrite(grpc::CallbackServerContext* context,
+                                          const auth::Request& request);
   // Records a write's outcome in the metrics (if any).
   void Record(const absl::Status& status, const store::WriteResult* result);
   void OnStreamDone(ChangeStream* stream, const grpc::Status& status, absl::Duration latency)

@@ -9,6 +9,8 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "server/api/internal/tls_credentials.h"
+#include "server/http/admission.h"
 
 namespace slicekeeper::api {
 namespace {
@@ -28,6 +30,7 @@ Server::~Server() { Shutdown(absl::ZeroDuration()); }
 
 absl::Status Server::Start() {
   if (started_) return absl::FailedPreconditionError("server already started");
+  if (absl::Status tls = options_.tls.Validate(); !tls.ok()) return tls;
   started_ = true;
   if (registry_ == nullptr) {
     owned_registry_ = std::make_unique<metrics::Registry>();
@@ -38,25 +41,29 @@ absl::Status Server::Start() {
       store_, metrics_.get(),
       RegistryService::Options{.max_batch_changes = options_.max_batch_changes,
                                .max_pending_acks = options_.max_pending_acks,
-                               .apply_threads = options_.apply_threads});
+                               .apply_threads = options_.apply_threads,
+                               .authorizer = options_.authorizer});
   hub_ = std::make_unique<watch::Hub>(
       store_, watch::Hub::Options{.bookmark_interval = options_.bookmark_interval,
                                   .max_lag = options_.watch_max_lag,
                                   .merged_views = &merged_views_});
-  xds_service_ = std::make_unique<xds::XdsService>(store_, hub_.get(), &merged_views_, registry_,
-                                                   xds::XdsService::Options{});
+  xds_service_ = std::make_unique<xds::XdsService>(
+      store_, hub_.get(), &merged_views_, registry_,
+      xds::XdsService::Options{.authorizer = options_.authorizer});
   hub_->Start();
   metrics_->AddWatchMetrics(registry_, hub_.get());
   discovery_service_ = std::make_unique<DiscoveryService>(
       store_, metrics_.get(), hub_.get(),
       DiscoveryService::Options{.continue_tokens = options_.continue_tokens,
-                                .merged_views = &merged_views_});
+                                .merged_views = &merged_views_,
+                                .authorizer = options_.authorizer});
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options_.listen_address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options_.listen_address, internal::ServerCredentials(options_.tls),
+                           &port);
   builder.RegisterService(registry_service_.get());
   builder.RegisterService(discovery_service_.get());
   xds_service_->Register(&builder);
@@ -75,6 +82,7 @@ absl::Status Server::Start() {
         absl::StrCat("cannot listen on grpc address ", options_.listen_address));
   }
   grpc_port_.store(port, std::memory_order_release);
+  LogTransportSecurity();
   for (const char* name : kServiceNames) {
     server_->GetHealthCheckService()->SetServingStatus(name, true);
   }
@@ -84,18 +92,42 @@ absl::Status Server::Start() {
   return absl::OkStatus();
 }
 
+void Server::LogTransportSecurity() const {
+  const auth::TlsOptions& tls = options_.tls;
+  if (tls.enabled()) {
+    static constexpr const char* kModes[] = {"none", "request", "require"};
+    spdlog::info("grpc TLS on: cert={} client_auth={} reload_interval={}", tls.cert_file,
+                 kModes[static_cast<int>(tls.client_auth)],
+                 absl::FormatDuration(tls.reload_interval));
+  } else if (!auth::IsLoopbackAddress(options_.listen_address)) {
+    spdlog::warn(
+        "INSECURE: grpc listens on {} without TLS: anyone who reaches it can read and rewrite "
+        "every service's endpoints; set --tls_cert_file/--tls_key_file (docs/security.md)",
+        options_.listen_address);
+  }
+  const std::string& http = options_.http_listen_address;
+  if (!http.empty() && !auth::IsLoopbackAddress(http)) {
+    spdlog::warn(
+        "INSECURE: the HTTP port {} is plaintext (no TLS with Debian's civetweb); keep it on "
+        "loopback or behind a TLS proxy (docs/security.md)",
+        http);
+  }
+}
+
 absl::Status Server::StartHttp() {
   http_ = std::make_unique<http::HttpServer>(
       http::HttpServer::Options{.listen_address = options_.http_listen_address,
                                 .num_threads = options_.http_threads,
-                                .max_streams = options_.http_max_streams});
+                                .max_streams = options_.http_max_streams,
+                                .admit = http::AuthorizerAdmission(options_.authorizer)});
   ops_ = std::make_unique<metrics::OpsHandler>(
       metrics::OpsHandler::Options{.registry = registry_, .ready = [this] { return ready(); }});
   ops_->Install(http_.get());
   if (options_.kubernetes_api) {
     kubernetes_ = std::make_unique<k8s::KubernetesApi>(
         store_, hub_.get(),
-        k8s::KubernetesApi::Options{.min_watch_timeout = options_.k8s_min_watch_timeout});
+        k8s::KubernetesApi::Options{.min_watch_timeout = options_.k8s_min_watch_timeout,
+                                    .authorizer = options_.authorizer});
     kubernetes_->Install(http_.get());
   }
   if (options_.operator_view) {

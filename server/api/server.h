@@ -15,6 +15,15 @@
 // accepting and waits for in-flight calls until the deadline (then cancels them), and the HTTP
 // port closes.
 //
+// Security (docs/security.md): Options::tls puts the gRPC listener on TLS (mTLS with a client
+// CA), certificates reloaded from disk while running; Options::authorizer authenticates,
+// authorizes, audits and limits every front-end: the gRPC API and xDS per RPC, the HTTP port
+// (/metrics, the Kubernetes API) through its admission hook (null: open, as a unit test's
+// server).
+// Start() warns loudly when the gRPC address is not loopback and TLS is off, and when the HTTP
+// port is not loopback: it is always plaintext (Debian 12's civetweb 1.15 cannot load OpenSSL 3,
+// see docs/security.md), so bearer tokens sent to /metrics are only safe on loopback.
+//
 // Transport settings: max concurrent streams, keepalive with client pings permitted, and the max
 // receive message size, from Options.
 //
@@ -32,8 +41,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include <grpcpp/server.h>
@@ -45,6 +56,8 @@
 #include "server/api/continue_tokens.h"
 #include "server/api/discovery_service.h"
 #include "server/api/registry_service.h"
+#include "server/auth/authorizer.h"
+#include "server/auth/tls_options.h"
 #include "server/http/http_server.h"
 #include "server/k8s/api.h"
 #include "server/metrics/metrics.h"
@@ -98,6 +111,10 @@ class Server {
     ContinueTokens::Options continue_tokens;
     // Not owned; null: the server owns a registry of its own.
     metrics::Registry* registry = nullptr;
+    // TLS / mTLS of the gRPC listener; disabled by default.
+    auth::TlsOptions tls;
+    // Not owned; must outlive the server. Null: every RPC allowed, nothing audited.
+    auth::Authorizer* authorizer = nullptr;
   };
 
   // `store` must outlive the server. Does no work.
@@ -108,7 +125,8 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Binds both ports and starts serving. Errors: UNAVAILABLE (a port could not be bound),
-  // FAILED_PRECONDITION (already started).
+  // FAILED_PRECONDITION (already started), INVALID_ARGUMENT (TLS options, see
+  // TlsOptions::Validate).
   absl::Status Start();
 
   // Graceful stop within `deadline` (see the banner). Idempotent.
@@ -125,6 +143,8 @@ class Server {
 
  private:
   absl::Status StartHttp();
+  // The start-up line about TLS, or the loud warning for a non-loopback plaintext listener.
+  void LogTransportSecurity() const;
   // The health thread: SERVING / NOT_SERVING after Store::serving(), until Shutdown.
   void FollowStoreHealth();
 

@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
 namespace slicekeeper::http {
@@ -73,6 +74,12 @@ std::optional<std::string> Request::Param(absl::string_view name) const {
     if (UrlDecode(kv.first) == name) return UrlDecode(kv.second);
   }
   return std::nullopt;
+}
+
+std::optional<auth::Request> Handler::Access(const Request& request) const {
+  return auth::Request{.rpc = absl::StrCat(request.method, " ", request.path),
+                       .role = auth::Role::kReader,
+                       .all_namespaces = true};
 }
 
 void Handler::Refuse(const Request& request, Response& response, int status,

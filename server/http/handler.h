@@ -33,6 +33,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "server/auth/request.h"
 
 namespace slicekeeper::http {
 
@@ -52,9 +53,13 @@ struct Request {
   std::string http_version;
   // The peer, "ip:port".
   std::string remote;
-  // Who sent the request, set by the admission hook (HttpServer::Options::admit); "" when no
-  // authentication is configured.
-  std::string identity;
+  // What the request asks of the authorization layer, as its handler describes it
+  // (Handler::Access), set by the server before admission; nullopt: nothing (a health probe).
+  std::optional<auth::Request> access;
+  // Who sent the request and what it may read, set by the admission hook
+  // (HttpServer::Options::admit) for a request with `access`. Without a hook: anonymous, every
+  // namespace readable.
+  auth::Caller caller;
 
   // The first header named `name` (case-insensitive), or nullopt.
   std::optional<absl::string_view> Header(absl::string_view name) const;
@@ -118,6 +123,12 @@ class Handler {
 
   // Answers `request` through `response`. Runs on the server's request threads.
   virtual void Serve(const Request& request, Response& response) = 0;
+
+  // What `request` asks of the authorization layer: the role and namespaces the admission hook
+  // checks before Serve (HttpServer::Options::admit), derived from the method and path alone
+  // (the body is the handler's to read). nullopt: nothing, the path is public (health probes).
+  // The default: a reader of at least one namespace, "<METHOD> <path>".
+  virtual std::optional<auth::Request> Access(const Request& request) const;
 
   // Answers a request the server refused before Serve: 401 / 403 from the admission hook, 413
   // for a body over the limit, 400 for a body that could not be read. Override to answer in the

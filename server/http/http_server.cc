@@ -1,7 +1,6 @@
 #include "server/http/http_server.h"
 
 #include <arpa/inet.h>
-#include <civetweb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,6 +11,8 @@
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include <civetweb.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -104,6 +105,7 @@ int ReadBody(mg_connection* conn, int64_t max_bytes, Request* request) {
 int StatusForAdmission(const absl::Status& status) {
   if (status.code() == absl::StatusCode::kUnauthenticated) return 401;
   if (status.code() == absl::StatusCode::kPermissionDenied) return 403;
+  if (status.code() == absl::StatusCode::kResourceExhausted) return 429;
   return 500;
 }
 
@@ -147,9 +149,9 @@ absl::StatusOr<int> HttpServer::Start() {
   const std::string timeout = std::to_string(absl::ToInt64Milliseconds(options_.io_timeout));
   // Accepted connections wait here for a free thread (civetweb's default is 20).
   const std::string queue = std::to_string(std::max(128, options_.num_threads));
-  const char* config[] = {"listening_ports", ports->c_str(), "num_threads", threads.c_str(),
-                          "request_timeout_ms", timeout.c_str(), "connection_queue",
-                          queue.c_str(), nullptr};
+  const char* config[] = {"listening_ports",  ports->c_str(),       "num_threads",
+                          threads.c_str(),    "request_timeout_ms", timeout.c_str(),
+                          "connection_queue", queue.c_str(),        nullptr};
   mg_callbacks callbacks = {};
   // civetweb logs to stderr unless told otherwise; errors come back through mg_error_data.
   callbacks.log_message = [](const mg_connection*, const char*) { return 1; };
@@ -245,7 +247,8 @@ int HttpServer::Handle(mg_connection* conn) {
     return exchange.Finish();
   }
   // Authentication and authorization: the one place every handler's requests pass.
-  if (options_.admit) {
+  request.access = handler->Access(request);
+  if (options_.admit && request.access.has_value()) {
     absl::Status admitted = options_.admit(&request);
     if (!admitted.ok()) {
       handler->Refuse(request, exchange, StatusForAdmission(admitted), admitted.message());

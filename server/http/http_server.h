@@ -5,11 +5,13 @@
 // prefix "/metrics" matches "/metrics" and "/metrics/...", never "/metricsx"; a prefix ending in
 // "/" matches everything below it; "/" matches every path. Nothing matching: 404 text/plain.
 //
-// Per request, in this order: the body is read (over `max_body_bytes`: 413), the request is
-// admitted by `Options::admit` — the one place where authentication and authorization run for
-// every handler (UNAUTHENTICATED: 401, PERMISSION_DENIED: 403, rendered by the handler's Refuse)
-// — and the handler's Serve runs on the connection's thread. Responses carry "Connection: close":
-// there is no keep-alive, so an idle client never holds a thread.
+// Per request, in this order: the body is read (over `max_body_bytes`: 413), the handler says
+// what the request needs (Handler::Access: role and namespaces, from method and path), the
+// request is admitted by `Options::admit` — the one place where authentication and authorization
+// run for every handler (UNAUTHENTICATED: 401, PERMISSION_DENIED: 403, RESOURCE_EXHAUSTED: 429,
+// rendered by the handler's Refuse) — and the handler's Serve runs on the connection's thread.
+// Responses carry "Connection: close": there is no keep-alive, so an idle client never holds a
+// thread.
 //
 // Threads and streams: civetweb serves each connection on one of `num_threads` worker threads
 // (all started by Start). A streamed response (a watch) holds its thread until it ends, so at
@@ -73,8 +75,9 @@ class HttpServer {
     int64_t max_body_bytes = int64_t{3} << 20;
     // Reading a request, and a write that makes no progress, give up after this.
     absl::Duration io_timeout = absl::Seconds(30);
-    // Admission, called for every request before its handler: may set request->identity.
-    // UNAUTHENTICATED -> 401, PERMISSION_DENIED -> 403, any other error -> 500. Null: admit all.
+    // Admission, called before its handler for every request whose handler asks for access
+    // (request->access set): sets request->caller. UNAUTHENTICATED -> 401, PERMISSION_DENIED ->
+    // 403, RESOURCE_EXHAUSTED -> 429, any other error -> 500. Null: admit all.
     std::function<absl::Status(Request*)> admit;
   };
 

@@ -17,6 +17,14 @@
 // metav1.Status with the apiserver's reason and code (status.h). A request the HTTP port refused
 // (authentication, authorization, body size) is answered with a Status too (Refuse).
 //
+// Authorization (docs/security.md), through the HTTP port's one admission hook and Access():
+// GET / watch need the reader role in the path's namespace (403 Forbidden otherwise, 401
+// Unauthorized without credentials once a policy is set); create, replace, patch and delete a
+// writer's (writes are rate limited per identity: 429, and audited with their revision). A list
+// or watch over every namespace, and /api/v1/namespaces, show only the namespaces the caller may
+// read; discovery needs a reader of some namespace. A watch holds one of its caller's stream
+// slots while it runs.
+//
 // Contract with the rest of slicekeeper:
 //   - metadata.resourceVersion is the store revision (of the object's last change; of the read,
 //     for lists); list and watch resourceVersion semantics are the apiserver's, over the store's
@@ -38,9 +46,11 @@
 #define SLICEKEEPER_SERVER_K8S_API_H_
 
 #include <cstddef>
+#include <optional>
 
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "server/auth/authorizer.h"
 #include "server/http/handler.h"
 #include "server/http/http_server.h"
 #include "server/k8s/internal/context.h"
@@ -63,6 +73,9 @@ class KubernetesApi : public http::Handler {
     size_t json_cache_bytes = size_t{64} << 20;
     // Not owned. Null: RealClock() (table AGE columns).
     Clock* clock = nullptr;
+    // Not owned; must outlive the front-end. Watches take a stream slot of their caller and
+    // writes are audited through it. Null: neither. (Admission is the HTTP port's hook.)
+    auth::Authorizer* authorizer = nullptr;
   };
 
   // `store` and `hub` must outlive the front-end. Does no work.
@@ -71,6 +84,10 @@ class KubernetesApi : public http::Handler {
   // Routes /version, /api, /apis and /openapi of `server` here. REQUIRES: before server->Start().
   void Install(http::HttpServer* server);
 
+  // Reads (get, list, watch; discovery) need a reader, writes (create, replace, patch, delete)
+  // a writer, of the namespace in the path; requests over every namespace need a reader of
+  // some namespace and see only those it may read.
+  std::optional<auth::Request> Access(const http::Request& request) const override;
   void Serve(const http::Request& request, http::Response& response) override;
   void Refuse(const http::Request& request, http::Response& response, int status,
               absl::string_view message) override;

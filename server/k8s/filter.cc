@@ -74,16 +74,17 @@ absl::StatusOr<Filter> Filter::Parse(absl::string_view ns, absl::string_view lab
     if (field != "metadata.name" && field != "metadata.namespace") {
       return absl::InvalidArgumentError(absl::StrCat("field label not supported: ", field));
     }
-    f.fields_.push_back(FieldRequirement{
-        .name = field == "metadata.name",
-        .equals = part.substr(pos, len) != "!=",
-        .value = Unescape(absl::StripAsciiWhitespace(part.substr(pos + len)))});
+    f.fields_.push_back(
+        FieldRequirement{.name = field == "metadata.name",
+                         .equals = part.substr(pos, len) != "!=",
+                         .value = Unescape(absl::StripAsciiWhitespace(part.substr(pos + len)))});
   }
   return f;
 }
 
 bool Filter::Matches(const Slice& slice) const {
   if (!ns_.empty() && slice.namespace_ != ns_) return false;
+  if (!Allows(slice.namespace_)) return false;
   for (const FieldRequirement& r : fields_) {
     const std::string& actual = r.name ? slice.name : slice.namespace_;
     if ((actual == r.value) != r.equals) return false;

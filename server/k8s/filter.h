@@ -11,9 +11,11 @@
 #ifndef SLICEKEEPER_SERVER_K8S_FILTER_H_
 #define SLICEKEEPER_SERVER_K8S_FILTER_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/slice.h"
@@ -28,7 +30,15 @@ class Filter {
   static absl::StatusOr<Filter> Parse(absl::string_view ns, absl::string_view label_selector,
                                       absl::string_view field_selector);
 
+  // Only slices of these namespaces match from now on (what an authorized caller may read,
+  // auth::NamespaceFilter::set()); null: no limit.
+  void LimitNamespaces(std::shared_ptr<const absl::flat_hash_set<std::string>> allowed) {
+    allowed_ = std::move(allowed);
+  }
+
   bool Matches(const Slice& slice) const;
+  // False when the namespace limit excludes `ns`.
+  bool Allows(absl::string_view ns) const { return allowed_ == nullptr || allowed_->contains(ns); }
 
   // "" = every namespace.
   const std::string& namespace_() const { return ns_; }
@@ -36,7 +46,12 @@ class Filter {
   // kubernetes.io/service-name label to a set (`=`, `==` or `in`); empty: any service. A watch
   // subscribes to only these.
   const std::vector<std::string>& services() const { return services_; }
-  // True when nothing but the namespace is selected on.
+  // The namespace limit (null: none); a watch's hub selection carries it.
+  const std::shared_ptr<const absl::flat_hash_set<std::string>>& allowed_namespaces() const {
+    return allowed_;
+  }
+  // True when nothing but the namespace (or the namespace limit, which the hub applies to a
+  // watch's events before they get here) is selected on.
   bool everything() const { return labels_.empty() && fields_.empty(); }
 
  private:
@@ -50,6 +65,7 @@ class Filter {
   query::LabelSelector labels_;
   std::vector<FieldRequirement> fields_;
   std::vector<std::string> services_;
+  std::shared_ptr<const absl::flat_hash_set<std::string>> allowed_;
 };
 
 }  // namespace slicekeeper::k8s

@@ -12,6 +12,12 @@ void OpsHandler::Install(http::HttpServer* server) {
   for (const char* path : {"/metrics", "/healthz", "/readyz"}) server->Route(path, this);
 }
 
+std::optional<auth::Request> OpsHandler::Access(const http::Request& request) const {
+  // Probes come from kubelets and load balancers without credentials, and say nothing.
+  if (request.path != "/metrics") return std::nullopt;
+  return Handler::Access(request);
+}
+
 void OpsHandler::Serve(const http::Request& request, http::Response& response) {
   if (request.method != "GET" && request.method != "HEAD") {
     response.Send(405, kText, "method not allowed\n", {{"Allow", "GET, HEAD"}});

@@ -6,6 +6,8 @@
 //   GET /readyz   200 "ok" when the readiness callback returns true (or none is set), else
 //                 503 "not ready"
 //   HEAD          as GET, without the body; other methods 405
+// Authorization (Access): /metrics needs a reader of at least one namespace once a policy is
+// set (it names namespaces and services); the probes are public.
 //
 // Thread-safety: Serve runs concurrently on the HTTP server's threads and only calls
 // Registry::Exposition() and the readiness callback, which must therefore be thread-safe.
@@ -18,6 +20,7 @@
 #define SLICEKEEPER_SERVER_METRICS_OPS_HANDLER_H_
 
 #include <functional>
+#include <optional>
 
 #include "server/http/handler.h"
 #include "server/http/http_server.h"
@@ -40,6 +43,9 @@ class OpsHandler : public http::Handler {
   // REQUIRES: before server->Start().
   void Install(http::HttpServer* server);
 
+  // /metrics (it names namespaces and services) needs a reader of some namespace; the probes
+  // are public.
+  std::optional<auth::Request> Access(const http::Request& request) const override;
   void Serve(const http::Request& request, http::Response& response) override;
 
  private:

@@ -136,7 +136,12 @@ bool Hub::DispatchOnce() {
     for (auto& [key, mark] : marks) {
       interested.clear();
       Collect(mark, &interested);
-      for (Subscriber* s : interested) per_sub[s].emplace_back(key, mark.version);
+      for (Subscriber* s : interested) {
+        // A subscriber over every namespace may be limited to some (authorization).
+        const auto& allowed = s->selection().allowed_namespaces;
+        if (allowed != nullptr && !allowed->contains(mark.ns)) continue;
+        per_sub[s].emplace_back(key, mark.version);
+      }
     }
     for (auto& [s, list] : per_sub) {
       if (s->MarkDirty(std::move(list), round)) wake.push_back(subscribers_.at(s));

@@ -87,8 +87,7 @@ std::string EndpointKey(const v1::ServiceEndpoint& e) {
 // An ENDPOINTS-view event; `endpoint` is a ServiceEndpoint's bytes. (proto3: an empty string
 // field is omitted; the endpoint message field is always present.)
 void AppendEndpointEvent(v1::WatchEvent::Type type, int64_t revision, const std::string& ns,
-                         const std::string& service, absl::string_view endpoint,
-                         std::string* out) {
+                         const std::string& service, absl::string_view endpoint, std::string* out) {
   const Header header(type, revision);
   const size_t size = header.size() + (ns.empty() ? 0 : FieldSize(kNamespaceTag, ns.size())) +
                       (service.empty() ? 0 : FieldSize(kServiceTag, service.size())) +
@@ -110,6 +109,7 @@ bool InFilter(const Selection& sel, const v1::ServiceEndpoint& e) {
 
 bool Selection::Matches(absl::string_view ns, absl::string_view name) const {
   if (!namespace_.empty() && ns != namespace_) return false;
+  if (allowed_namespaces != nullptr && !allowed_namespaces->contains(ns)) return false;
   if (services.empty()) return true;
   return std::find(services.begin(), services.end(), name) != services.end();
 }
@@ -130,6 +130,8 @@ Subscriber::Catalog Subscriber::TakeCatalog(int64_t* revision) {
   if (!selection_.namespace_.empty() && selection_.services.size() == 1) {
     int64_t rev = store_->revision();
     store::ServiceSnapshotPtr s = store_->GetService(selection_.namespace_, selection_.services[0]);
+    // A namespace the caller may not read looks empty (allowed_namespaces).
+    if (s != nullptr && !selection_.Matches(s->namespace_, s->name)) s = nullptr;
     if (s != nullptr) rev = std::max(rev, s->mod_revision);
     if (s != nullptr)
       out.emplace_back(NamespacedName(s->namespace_, s->name), ServiceVersion{s, rev});
@@ -276,8 +278,8 @@ bool Subscriber::TakeDirty() {
 int64_t Subscriber::EventRevision(int64_t object_revision, const ServiceVersion& before,
                                   const ServiceVersion& after, const Dating& dating) {
   if (dating.snapshot) return after.revision;
-  return std::clamp(object_revision, before.revision + 1, std::max(after.revision,
-                                                                   before.revision + 1));
+  return std::clamp(object_revision, before.revision + 1,
+                    std::max(after.revision, before.revision + 1));
 }
 
 int64_t Subscriber::DeleteRevision(absl::string_view slice, const ServiceVersion& after,
@@ -415,8 +417,8 @@ class Subscriber::WireOut final : public Subscriber::Out {
                             EndpointKey(view[p.index]), &bytes_);
       } else {
         // The endpoint's bytes are shared by every subscriber sent this version.
-        AppendEndpointEvent(p.type, p.revision, view.namespace_(), view.name(),
-                            view.Bytes(p.index), &bytes_);
+        AppendEndpointEvent(p.type, p.revision, view.namespace_(), view.name(), view.Bytes(p.index),
+                            &bytes_);
       }
     } else {
       AppendControlEvent(p.type, p.revision, &bytes_);

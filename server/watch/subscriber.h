@@ -37,6 +37,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
@@ -60,6 +61,9 @@ struct Selection {
   std::string node;
   // Send BOOKMARK events when idle.
   bool bookmarks = false;
+  // Only these namespaces (a reader limited by the authorization policy); null = no limit.
+  // Applies on top of namespace_.
+  std::shared_ptr<const absl::flat_hash_set<std::string>> allowed_namespaces;
   // Marks only: TakeMarks instead of Next (see the banner); view, zone, node and bookmarks are
   // ignored, and the hub never RESETs the subscriber (what it pins is bounded by its services).
   bool marks_only = false;

@@ -9,6 +9,10 @@
 // have. A resource first built by this process gets its service's mod_revision: never older
 // than its content, so a client holding an older version is resent it, never skipped.
 //
+// LEDS collections are cached the same way, one entry per (collection, client zone, dual stack)
+// holding every member: a member whose bytes did not change keeps its Resource (and version), so
+// a change to one endpoint gives one member a new version and the others none.
+//
 // The cache is bounded by `max_entries` (it starts over beyond; versions then restart at
 // mod_revision, which costs resends, never misses). It pins the last bytes of each entry.
 //
@@ -21,7 +25,9 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -46,6 +52,12 @@ struct Resource {
 };
 using ResourcePtr = std::shared_ptr<const Resource>;
 
+// The members of one LEDS collection: (endpoint name, LbEndpoint), sorted by name.
+struct Collection {
+  std::vector<std::pair<std::string, ResourcePtr>> members;
+};
+using CollectionPtr = std::shared_ptr<const Collection>;
+
 class ResourceCache {
  public:
   struct Options {
@@ -66,6 +78,12 @@ class ResourceCache {
                   const ClientInfo& client, const watch::ServiceVersion& version)
       ABSL_LOCKS_EXCLUDED(mu_, regions_mu_);
 
+  // LEDS collection `name` (parsed as `parsed`) as `client` sees it in `version` of its service;
+  // null when the collection's service or port does not exist. REQUIRES: as Get.
+  CollectionPtr GetCollection(const std::string& name, const LedsCollection& parsed,
+                              const ClientInfo& client, const watch::ServiceVersion& version)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // The names a wildcard CDS / LDS subscription lists for `snapshot` (resources.h).
   std::vector<std::string> WildcardNames(const store::ServiceSnapshotPtr& snapshot);
 
@@ -78,9 +96,23 @@ class ResourceCache {
  private:
   struct Entry {
     store::ServiceSnapshotPtr snapshot;
-    // Null: did not exist in `snapshot`.
+    // Null: did not exist in `snapshot`. One of the two, by the entry's type.
     ResourcePtr resource;
+    CollectionPtr collection;
   };
+
+  // Looks `key` up: its entry's value when it was built from `snapshot`, else nullopt and the
+  // value it holds (the previous version) in `*previous`.
+  template <typename Ptr>
+  std::optional<Ptr> Lookup(const std::string& key, const store::ServiceSnapshotPtr& snapshot,
+                            Ptr Entry::*field, Ptr* previous) ABSL_LOCKS_EXCLUDED(mu_);
+  // Stores `built` for `key` unless a newer version is there; what the caller returns.
+  template <typename Ptr>
+  Ptr Store(const std::string& key, const watch::ServiceVersion& version, Ptr Entry::*field,
+            Ptr built) ABSL_LOCKS_EXCLUDED(mu_);
+  CollectionPtr BuildCollection(const LedsCollection& parsed, const ClientInfo& client,
+                                const store::ServiceSnapshotPtr& snapshot,
+                                const CollectionPtr& previous);
 
   std::shared_ptr<const RegionMap> Regions() ABSL_LOCKS_EXCLUDED(regions_mu_);
   ResourcePtr Build(ResourceType type, const std::string& name, const ServiceName& parsed,

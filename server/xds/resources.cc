@@ -23,6 +23,7 @@ namespace listener = envoy::config::listener::v3;
 namespace route = envoy::config::route::v3;
 
 constexpr char kDualStackKey[] = "slicekeeper.io/dual-stack";
+constexpr char kLedsKey[] = "slicekeeper.io/leds";
 constexpr char kRegionLabel[] = "topology.kubernetes.io/region";
 constexpr char kRouterFilter[] = "envoy.filters.http.router";
 
@@ -79,6 +80,8 @@ ClientInfo ClientInfoFromNode(const core::Node& node) {
   const auto& fields = node.metadata().fields();
   auto it = fields.find(kDualStackKey);
   out.dual_stack = it != fields.end() && it->second.bool_value();
+  auto leds = fields.find(kLedsKey);
+  out.leds = leds != fields.end() && leds->second.bool_value();
   return out;
 }
 
@@ -102,9 +105,20 @@ std::optional<std::string> BuildResource(const BuildInput& in) {
       return BuildRoute(in.name, *in.parsed);
     case ResourceType::kCluster:
       return BuildCluster(in.name, *in.parsed);
-    default:
+    case ResourceType::kEndpoint:
       return internal::BuildLoadAssignment(in, *port);
+    default:
+      return std::nullopt;  // LbEndpoints come in collections: BuildLedsCollection
   }
+}
+
+std::optional<std::vector<std::pair<std::string, std::string>>> BuildLedsCollection(
+    const LedsCollection& collection, const store::ServiceSnapshot* snapshot,
+    const query::MergedView& view, const ClientInfo& client) {
+  if (snapshot == nullptr) return std::nullopt;
+  std::optional<internal::PortSelector> port = internal::SelectPort(view, collection.service.port);
+  if (!port.has_value()) return std::nullopt;
+  return internal::BuildLedsEndpoints(collection, *snapshot, view, *port, client);
 }
 
 std::vector<std::string> WildcardNames(const store::ServiceSnapshot* snapshot,

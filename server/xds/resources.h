@@ -17,6 +17,13 @@
 //       one is hinted for that zone, only the endpoints hinted for that zone; otherwise all.
 //       Dual stack: a client that asks (ClientInfo::dual_stack) gets, on each endpoint, the
 //       address of the other family's endpoint of the same targetRef as additional_addresses.
+//       LEDS: for a client that asks (ClientInfo::leds, delta streams only) each locality carries,
+//       instead of its endpoints, `leds_cluster_locality_config` naming the LEDS collection of
+//       (canonical name, zone) over ADS, and is weighted by its endpoints whatever their
+//       condition (Envoy scales a locality's weight by its healthy share itself), so that an
+//       endpoint's condition changing changes its LbEndpoint, not the ClusterLoadAssignment.
+//   LEDS collection: the LbEndpoints of the same endpoints (the same hints and dual stack),
+//       those of the collection's zone, one resource per endpoint address (names.h).
 //
 // Existence: a resource exists while its service does, except that a name without a port
 // exists only while the service's endpoints have at most one port (name, protocol); with two
@@ -29,6 +36,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -49,6 +57,9 @@ struct ClientInfo {
   std::string zone;
   // Node metadata "slicekeeper.io/dual-stack": true. Asks for additional_addresses.
   bool dual_stack = false;
+  // Node metadata "slicekeeper.io/leds": true, on a delta stream (the session clears it on a
+  // state-of-the-world one). Asks for ClusterLoadAssignments that point at LEDS collections.
+  bool leds = false;
 };
 ClientInfo ClientInfoFromNode(const envoy::config::core::v3::Node& node);
 
@@ -71,6 +82,13 @@ struct BuildInput {
 // The serialized resource (a Listener, RouteConfiguration, Cluster or ClusterLoadAssignment), or
 // nullopt when it does not exist (see the banner).
 std::optional<std::string> BuildResource(const BuildInput& in);
+
+// The members of LEDS collection `collection` (parsed) from `snapshot` (null: the service does
+// not exist, nullopt) as `client` sees them: (endpoint name, serialized LbEndpoint) sorted by
+// name; nullopt when the collection's service or port does not exist.
+std::optional<std::vector<std::pair<std::string, std::string>>> BuildLedsCollection(
+    const LedsCollection& collection, const store::ServiceSnapshot* snapshot,
+    const query::MergedView& view, const ClientInfo& client);
 
 // The canonical names a wildcard subscription to CDS or LDS lists for a service: "<svc>.<ns>"
 // when its endpoints have at most one port, else "<svc>.<ns>:<port name>" per port (the number

@@ -2,7 +2,9 @@
 
 #include <utility>
 
+#include "common/status_util.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
+#include "server/auth/grpc_peer.h"
 #include "server/xds/internal/ads_reactor.h"
 #include "server/xds/internal/delta_session.h"
 #include "server/xds/internal/sotw_session.h"
@@ -19,10 +21,10 @@ class XdsService::Ads final
  public:
   explicit Ads(XdsService* owner) : owner_(owner) {}
   Reactor<SotwSession>* StreamAggregatedResources(grpc::CallbackServerContext* context) override {
-    return owner_->Open<SotwSession>(context, std::nullopt);
+    return owner_->Open<SotwSession>(context, std::nullopt, "StreamAggregatedResources");
   }
   Reactor<DeltaSession>* DeltaAggregatedResources(grpc::CallbackServerContext* context) override {
-    return owner_->Open<DeltaSession>(context, std::nullopt);
+    return owner_->Open<DeltaSession>(context, std::nullopt, "DeltaAggregatedResources");
   }
 
  private:
@@ -32,6 +34,7 @@ class XdsService::Ads final
 XdsService::XdsService(const store::Store* store, watch::Hub* hub, query::MergedViews* views,
                        metrics::Registry* registry, Options options)
     : hub_(hub),
+      authorizer_(options.authorizer),
       cache_(store, views, options.cache),
       ads_(std::make_unique<Ads>(this)) {
   if (registry != nullptr) {
@@ -46,9 +49,7 @@ XdsService::~XdsService() {
       +[](absl::flat_hash_set<internal::Stream*>* s) { return s->empty(); }, &streams_));
 }
 
-void XdsService::Register(grpc::ServerBuilder* builder) {
-  builder->RegisterService(ads_.get());
-}
+void XdsService::Register(grpc::ServerBuilder* builder) { builder->RegisterService(ads_.get()); }
 
 void XdsService::ShutdownStreams() {
   absl::MutexLock l(&mu_);
@@ -56,25 +57,34 @@ void XdsService::ShutdownStreams() {
   for (internal::Stream* s : streams_) s->BeginShutdown();
 }
 
-grpc::Status XdsService::Authorize(grpc::CallbackServerContext* context) const {
-  // The authentication / authorization layer every front-end shares checks the caller here
-  // (its identity from context->auth_context(), the role a reader of endpoints needs).
-  return grpc::Status::OK;
+absl::StatusOr<internal::Admitted> XdsService::Authorize(grpc::CallbackServerContext* context,
+                                                         absl::string_view rpc) const {
+  // A reader of some namespace; it sees the services of the namespaces it may read.
+  const auth::Request request{
+      .rpc = std::string(rpc), .role = auth::Role::kReader, .all_namespaces = true};
+  absl::StatusOr<auth::Caller> caller = auth::Admit(authorizer_, auth::PeerOf(*context), request);
+  if (!caller.ok()) return caller.status();
+  absl::StatusOr<std::unique_ptr<auth::StreamLimiter::Slot>> slot =
+      auth::AcquireStream(authorizer_, *caller, request);
+  if (!slot.ok()) return slot.status();
+  return internal::Admitted{.readable = caller->readable.set(), .slot = *std::move(slot)};
 }
 
 template <typename SessionT>
 Reactor<SessionT>* XdsService::Open(grpc::CallbackServerContext* context,
-                                    std::optional<ResourceType> fixed_type) {
+                                    std::optional<ResourceType> fixed_type, absl::string_view rpc) {
   using Reject = internal::RejectReactor<typename SessionT::Request, typename SessionT::Response>;
-  if (grpc::Status s = Authorize(context); !s.ok()) return new Reject(s);
+  absl::StatusOr<internal::Admitted> admitted = Authorize(context, rpc);
+  if (!admitted.ok()) return new Reject(ToGrpcStatus(admitted.status()));
   auto reactor = std::make_unique<internal::AdsReactor<SessionT>>(
       internal::StreamDeps{hub_, &cache_, metrics_.get(),
                            [this](internal::Stream* s) { OnStreamDone(s); }},
-      fixed_type);
+      fixed_type, *std::move(admitted));
   {
     absl::MutexLock l(&mu_);
     // Not started yet, so not gRPC's: a refused reactor is simply deleted.
-    if (shutting_down_) return new Reject(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
+    if (shutting_down_)
+      return new Reject(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
     streams_.insert(reactor.get());
   }
   reactor->Start();

@@ -13,6 +13,9 @@
 //     RDS RouteConfiguration, CDS Cluster (EDS over ADS), EDS ClusterLoadAssignment (one locality
 //     per zone, ready -> HEALTHY, serving+terminating -> DRAINING, else UNHEALTHY, topology hints
 //     per client zone). Names: `<service>.<namespace>[.svc[.cluster.local]][:port]` (names.h).
+//     LEDS (delta only): for clients whose node metadata has "slicekeeper.io/leds": true, CLA
+//     localities name LbEndpoint glob collections (one per canonical name and zone) instead of
+//     listing endpoints, and each endpoint is a resource of its own (internal/leds_state.h).
 //     An unknown or malformed name does not exist: left out of state-of-the-world listener and
 //     cluster responses, reported in removed_resources in delta, and present once the service
 //     appears.
@@ -33,8 +36,12 @@
 //     by every stream (resource_cache.h).
 //   - Shutdown: ShutdownStreams() ends every open stream with UNAVAILABLE; the destructor waits
 //     for the streams gRPC still holds to finish.
-//   - Authorization: every stream passes through Authorize() (the one place the server's
-//     authentication / authorization layer plugs in); today it admits every caller.
+//   - Authorization (docs/security.md): a stream needs the reader role in some namespace
+//     (server/auth: UNAUTHENTICATED without credentials once a policy is set, PERMISSION_DENIED
+//     without any reader role) and holds one of its caller's stream slots while open
+//     (RESOURCE_EXHAUSTED past --max_streams_per_identity). A reader limited to namespaces sees
+//     only their services: a name in another namespace does not exist for it, exactly like an
+//     unknown name (nothing tells it apart), and wildcard subscriptions list only its namespaces.
 //
 // Thread-safety: every method is safe to call concurrently.
 //
@@ -46,15 +53,18 @@
 #ifndef SLICEKEEPER_SERVER_XDS_XDS_SERVICE_H_
 #define SLICEKEEPER_SERVER_XDS_XDS_SERVICE_H_
 
-#include <grpcpp/server_builder.h>
-#include <grpcpp/support/server_callback.h>
-
 #include <memory>
 #include <optional>
 
+#include <grpcpp/server_builder.h>
+#include <grpcpp/support/server_callback.h>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "server/auth/authorizer.h"
 #include "server/metrics/metrics.h"
 #include "server/query/merged_views.h"
 #include "server/store/store.h"
@@ -66,12 +76,15 @@ namespace slicekeeper::xds {
 
 namespace internal {
 class Stream;
-}
+struct Admitted;
+}  // namespace internal
 
 class XdsService {
  public:
   struct Options {
     ResourceCache::Options cache;
+    // Not owned; must outlive the service. Null: every caller may read everything.
+    auth::Authorizer* authorizer = nullptr;
   };
 
   // Everything passed must outlive the service; `hub` must be started; `registry` may be null
@@ -99,14 +112,16 @@ class XdsService {
   // every type, ADS), or a stream that fails at once when authorization or shutdown refuses it.
   template <typename SessionT>
   grpc::ServerBidiReactor<typename SessionT::Request, typename SessionT::Response>* Open(
-      grpc::CallbackServerContext* context, std::optional<ResourceType> fixed_type)
-      ABSL_LOCKS_EXCLUDED(mu_);
-  // The per-RPC authorization hook. OK admits the stream; any other status ends it with that
-  // status before it reads a request.
-  grpc::Status Authorize(grpc::CallbackServerContext* context) const;
+      grpc::CallbackServerContext* context, std::optional<ResourceType> fixed_type,
+      absl::string_view rpc) ABSL_LOCKS_EXCLUDED(mu_);
+  // The per-RPC authorization: the admitted caller and its stream slot, or the status that
+  // ends the stream before it reads a request.
+  absl::StatusOr<internal::Admitted> Authorize(grpc::CallbackServerContext* context,
+                                               absl::string_view rpc) const;
   void OnStreamDone(internal::Stream* stream) ABSL_LOCKS_EXCLUDED(mu_);
 
   watch::Hub* const hub_;
+  auth::Authorizer* const authorizer_;
   ResourceCache cache_;
   std::unique_ptr<XdsMetrics> metrics_;
   std::unique_ptr<Ads> ads_;

@@ -1,8 +1,14 @@
 // Slice: the shared serialized form equals the Kubernetes object ToProto builds.
 #include "common/slice.h"
 
-#include "gtest/gtest.h"
+#include <algorithm>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
 
 namespace slicekeeper {
 namespace {
@@ -49,6 +55,58 @@ TEST(SliceTest, SerializedProtoParsesToToProto) {
   EXPECT_EQ(parsed.endpoints(2).deprecated_topology().at("rack"), "r2");
   // Computed once, then shared.
   EXPECT_EQ(slice->SerializedProto(), slice->SerializedProto());
+}
+
+// A version serialized after its predecessor (reusing the bytes of the endpoints both share) is
+// byte for byte what serializing it alone gives, whatever was kept, removed, added or reordered,
+// and whatever the predecessor's cache holds.
+TEST(SliceTest, SerializedProtoAfterEqualsSerializedProto) {
+  std::shared_ptr<Slice> prev = SliceFromProto(Sample(/*topology=*/false));
+  prev->resource_version = 41;
+  std::shared_ptr<Slice> other = SliceFromProto(Sample(/*topology=*/false));
+  auto fresh = [](int i) {
+    auto e = std::make_shared<v1::Endpoint>();
+    e->add_addresses("10.0.1." + std::to_string(i));
+    e->mutable_conditions()->set_serving(true);
+    return EndpointPtr(std::move(e));
+  };
+  using Edit = std::function<void(Slice&)>;
+  const std::vector<std::pair<std::string, Edit>> edits = {
+      {"unchanged", [](Slice&) {}},
+      {"removed first", [](Slice& s) { s.endpoints.erase(s.endpoints.begin()); }},
+      {"removed middle", [](Slice& s) { s.endpoints.erase(s.endpoints.begin() + 1); }},
+      {"added", [&](Slice& s) { s.endpoints.push_back(fresh(9)); }},
+      {"replaced", [&](Slice& s) { s.endpoints[1] = fresh(8); }},
+      {"reversed", [](Slice& s) { std::reverse(s.endpoints.begin(), s.endpoints.end()); }},
+      {"emptied", [](Slice& s) { s.endpoints.clear(); }},
+      {"ports changed",
+       [](Slice& s) {
+         auto ports = std::make_shared<PortList>(*s.ports);
+         ports->at(0).set_port(9090);
+         s.ports = std::move(ports);
+       }},
+      {"another slice's endpoints", [&](Slice& s) { s.endpoints = other->endpoints; }},
+  };
+  for (bool cached : {false, true}) {
+    if (cached) prev->SerializedProto();
+    for (const auto& [what, edit] : edits) {
+      auto next = std::make_shared<Slice>(*prev);
+      next->resource_version = 42;
+      edit(*next);
+      const std::string alone = next->Serialize();
+      EXPECT_EQ(*next->SerializedProtoAfter(*prev), alone) << what << " cached=" << cached;
+      EXPECT_EQ(alone, next->ToProto().SerializeAsString()) << what;
+    }
+  }
+}
+
+// Bytes in the predecessor's cache that are not an EndpointSlice's are not trusted.
+TEST(SliceTest, SerializedProtoAfterIgnoresUnparsableBase) {
+  std::shared_ptr<Slice> prev = SliceFromProto(Sample(/*topology=*/false));
+  prev->serialized.GetOrCompute([] { return std::string("\x2a\xff\xff"); });
+  auto next = std::make_shared<Slice>(*prev);
+  next->resource_version = 2;
+  EXPECT_EQ(*next->SerializedProtoAfter(*prev), next->ToProto().SerializeAsString());
 }
 
 }  // namespace

@@ -136,7 +136,7 @@ TEST_F(HttpServerTest, AdmissionRefusesThroughHandler) {
   options.admit = [](Request* r) -> absl::Status {
     if (r->Header("authorization") == std::nullopt) return absl::UnauthenticatedError("who?");
     if (r->path != "/a") return absl::PermissionDeniedError("not you");
-    r->identity = "alice";
+    r->caller.identity.name = "alice";
     return absl::OkStatus();
   };
   StartServer(options);
@@ -217,17 +217,17 @@ TEST_F(HttpServerTest, StopEndsStreams) {
 TEST(HttpServerOptionsTest, StartErrors) {
   HttpServer bad(HttpServer::Options{.listen_address = "127.0.0.1:http"});
   EXPECT_THAT(bad.Start(), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("port")));
-  HttpServer streams(HttpServer::Options{
-      .listen_address = "127.0.0.1:0", .num_threads = 4, .max_streams = 3});
+  HttpServer streams(
+      HttpServer::Options{.listen_address = "127.0.0.1:0", .num_threads = 4, .max_streams = 3});
   EXPECT_THAT(streams.Start(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("max_streams")));
-  HttpServer first(HttpServer::Options{.listen_address = "127.0.0.1:0", .num_threads = 4,
-                                       .max_streams = 1});
+  HttpServer first(
+      HttpServer::Options{.listen_address = "127.0.0.1:0", .num_threads = 4, .max_streams = 1});
   absl::StatusOr<int> port = first.Start();
   ASSERT_OK(port);
   EXPECT_THAT(first.Start(), StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("")));
-  HttpServer second(HttpServer::Options{.listen_address = absl::StrCat("127.0.0.1:", *port),
-                                        .num_threads = 4, .max_streams = 1});
+  HttpServer second(HttpServer::Options{
+      .listen_address = absl::StrCat("127.0.0.1:", *port), .num_threads = 4, .max_streams = 1});
   EXPECT_THAT(second.Start(), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("127.0.0.1")));
   first.Stop();
   EXPECT_EQ(first.port(), 0);
@@ -235,9 +235,7 @@ TEST(HttpServerOptionsTest, StartErrors) {
 }
 
 // UrlDecode handles escapes, '+' and malformed escapes.
-TEST(UrlDecodeTest, Decodes) {
-  EXPECT_EQ(UrlDecode("a%3Db+c%2c%zz%4"), "a=b c,%zz%4");
-}
+TEST(UrlDecodeTest, Decodes) { EXPECT_EQ(UrlDecode("a%3Db+c%2c%zz%4"), "a=b c,%zz%4"); }
 
 }  // namespace
 }  // namespace slicekeeper::http

@@ -38,8 +38,8 @@ std::shared_ptr<Slice> MakeSlice(const std::string& name, int endpoints, int64_t
   return SliceFromProto(p);
 }
 
-// What the codec wrote before: the message built and serialized by protobuf.
-v1::EndpointSlice StoredProto(const Slice& s) {
+// What the codec wrote before it shared the watchers' bytes: no apiVersion and kind.
+v1::EndpointSlice OldStoredProto(const Slice& s) {
   v1::EndpointSlice p = s.ToProto();
   p.clear_api_version();
   p.clear_kind();
@@ -49,13 +49,30 @@ v1::EndpointSlice StoredProto(const Slice& s) {
 TEST(CodecTest, SliceBytesAreProtobufsAndRoundTrip) {
   for (int n : {0, 1, 3, 100}) {
     std::shared_ptr<Slice> slice = MakeSlice("web-abc", n, 42);
-    const std::string bytes = EncodeSlice(*slice);
-    EXPECT_EQ(bytes, StoredProto(*slice).SerializeAsString()) << n;
-    absl::StatusOr<SlicePtr> back = DecodeSlice("s/ns/web/web-abc", "web-abc", bytes);
+    const std::shared_ptr<const std::string> bytes = EncodeSlice(*slice);
+    EXPECT_EQ(*bytes, slice->ToProto().SerializeAsString()) << n;
+    // The same bytes every watcher is sent: serialized once.
+    EXPECT_EQ(bytes, slice->SerializedProto()) << n;
+    absl::StatusOr<SlicePtr> back = DecodeSlice("s/ns/web/web-abc", "web-abc", *bytes);
     ASSERT_TRUE(back.ok()) << back.status();
-    EXPECT_EQ((*back)->SerializedProto()->size(), slice->SerializedProto()->size());
+    EXPECT_EQ(*(*back)->SerializedProto(), *slice->SerializedProto()) << n;
+    // Values written by earlier versions (without apiVersion and kind) still load the same.
+    back = DecodeSlice("s/ns/web/web-abc", "web-abc", OldStoredProto(*slice).SerializeAsString());
+    ASSERT_TRUE(back.ok()) << back.status();
     EXPECT_EQ(*(*back)->SerializedProto(), *slice->SerializedProto()) << n;
   }
+}
+
+// A new version encoded after its predecessor: the same bytes as encoding it alone.
+TEST(CodecTest, SliceEncodedAfterItsPredecessorIsTheSame) {
+  std::shared_ptr<Slice> prev = MakeSlice("web-abc", 100, 42);
+  EncodeSlice(*prev);
+  auto next = std::make_shared<Slice>(*prev);
+  next->resource_version = 43;
+  next->endpoints.erase(next->endpoints.begin() + 10);
+  next->endpoints.push_back(MakeSlice("web-abc", 1, 1)->endpoints[0]);
+  const std::string alone = next->ToProto().SerializeAsString();
+  EXPECT_EQ(*EncodeSlice(*next, prev.get()), alone);
 }
 
 }  // namespace

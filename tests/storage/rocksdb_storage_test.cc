@@ -1,12 +1,13 @@
 #include "server/storage/rocksdb_storage.h"
 
-#include <rocksdb/db.h>
-
 #include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include <rocksdb/db.h>
+
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/storage/internal/codec.h"
@@ -177,7 +178,8 @@ TEST_P(StorageTest, HistoryWindowIsTrimmed) {
   Trim();
   EXPECT_EQ(s.revision, 10);
   EXPECT_THAT(Revisions(7, 10), ElementsAre(10, 9, 8));
-  EXPECT_THAT(Scan(storage(), 6, 10), StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("history starts after")));
+  EXPECT_THAT(Scan(storage(), 6, 10),
+              StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("history starts after")));
   if (!rocks()) return;  // the window of a MemoryStorage is fixed at construction
   Open(2);
   EXPECT_EQ(Load().revision, 10);
@@ -185,7 +187,8 @@ TEST_P(StorageTest, HistoryWindowIsTrimmed) {
   EXPECT_THAT(Revisions(8, 10), ElementsAre(10, 9));
   Open(2);
   EXPECT_EQ(Load().history_floor, 8);
-  EXPECT_THAT(Scan(storage(), 7, 10), StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("history starts after")));
+  EXPECT_THAT(Scan(storage(), 7, 10),
+              StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("history starts after")));
 }
 
 // A nodes-only commit changes the nodes and adds no undo record.
@@ -225,7 +228,8 @@ class RocksDbStorageTest : public ::testing::Test {
     rocksdb::DB* db = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(o, dir_.path(), families, &handles, &db).ok());
     ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), key, value).ok());
-    for (rocksdb::ColumnFamilyHandle* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+    for (rocksdb::ColumnFamilyHandle* h : handles)
+      ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
     delete db;
   }
   TempDir dir_;
@@ -274,6 +278,38 @@ TEST_F(RocksDbStorageTest, UnparsableValuesAreDataLoss) {
   EXPECT_THAT((*s)->Load(), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("unknown key")));
 }
 
+// Load decodes slices on several threads: every one of many slices comes back whole and in its
+// service, and of two unparsable ones the first in key order is the one reported.
+TEST_F(RocksDbStorageTest, ManySlicesLoadWholeAndTheFirstBadKeyIsReported) {
+  constexpr int kSlices = 300;
+  auto name = [](int i) { return absl::StrCat("web-", 1000 + i); };  // key order = i order
+  {
+    absl::StatusOr<std::unique_ptr<RocksDbStorage>> s = Open();
+    ASSERT_OK(s);
+    std::vector<SlicePtr> slices;
+    for (int i = 0; i < kSlices; ++i) {
+      slices.push_back(MakeSlice("default", "web", name(i), 1,
+                                 {absl::StrCat("10.0.", i / 250, ".", i % 250 + 1)}));
+    }
+    ASSERT_OK((*s)->Commit(MakeCommit(1, "default", "web", slices, true)));
+    absl::StatusOr<LoadedState> loaded = (*s)->Load();
+    ASSERT_OK(loaded);
+    ASSERT_THAT(loaded->services, SizeIs(1));
+    ASSERT_THAT(loaded->services[0].slices, SizeIs(kSlices));
+    for (int i = 0; i < kSlices; ++i) {
+      const Slice& slice = *loaded->services[0].slices[i];
+      EXPECT_EQ(slice.name, name(i));
+      ASSERT_THAT(slice.endpoints, SizeIs(1));
+      EXPECT_EQ(slice.endpoints[0]->addresses(0), absl::StrCat("10.0.", i / 250, ".", i % 250 + 1));
+    }
+  }
+  Tamper("s/default/web/" + name(271), "\xff\xff not a proto");
+  Tamper("s/default/web/" + name(42), "\xff\xff not a proto either");
+  absl::StatusOr<std::unique_ptr<RocksDbStorage>> s = Open();
+  ASSERT_OK(s);
+  EXPECT_THAT((*s)->Load(), StatusIs(absl::StatusCode::kDataLoss, HasSubstr(name(42))));
+}
+
 // A format-1 data directory (one column family; the history under h/ as whole slices) is refused
 // with the flag to use; with `upgrade` it becomes format 2 in place: the live state is kept, the
 // old history dropped, and revisions continue above the newest one it held.
@@ -290,14 +326,14 @@ TEST_F(RocksDbStorageTest, FormatOneIsRefusedOrUpgraded) {
     };
     put("m/format", "1");
     put("r/default/web", internal::EncodeService(c.services[0]));
-    put("s/default/web/web-a", internal::EncodeSlice(*a));
+    put("s/default/web/web-a", *internal::EncodeSlice(*a));
     for (int64_t r = 5; r <= 7; ++r) put("h/" + internal::HistoryKey(r), "an old undo record");
     delete db;
   }
   EXPECT_THAT(Open(), StatusIs(absl::StatusCode::kFailedPrecondition,
                                HasSubstr("format version 1 is older than this binary's (2)")));
-  EXPECT_THAT(Open(), StatusIs(absl::StatusCode::kFailedPrecondition,
-                               HasSubstr("--upgrade_data_dir")));
+  EXPECT_THAT(Open(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("--upgrade_data_dir")));
   {
     absl::StatusOr<std::unique_ptr<RocksDbStorage>> s =
         RocksDbStorage::Open({.path = dir_.path(), .upgrade = true});
@@ -308,7 +344,8 @@ TEST_F(RocksDbStorageTest, FormatOneIsRefusedOrUpgraded) {
     EXPECT_EQ(loaded->history_floor, 7);
     ASSERT_THAT(loaded->services, SizeIs(1));
     EXPECT_THAT(loaded->services[0].slices, SizeIs(1));
-    EXPECT_THAT(Scan(**s, 6, 7), StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("history starts after")));
+    EXPECT_THAT(Scan(**s, 6, 7),
+                StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("history starts after")));
     SlicePtr b = MakeSlice("default", "web", "web-a", 8, {"10.0.0.2"});
     ASSERT_OK((*s)->Commit(MakeCommit(8, "default", "web", {b}, false)));
   }
@@ -326,8 +363,7 @@ TEST_F(RocksDbStorageTest, FormatOneIsRefusedOrUpgraded) {
 // The history is kept within its byte budget on disk: the oldest records are dropped (the floor
 // moves up) and the newest stay.
 TEST_F(RocksDbStorageTest, HistoryBytesAreBounded) {
-  absl::StatusOr<std::unique_ptr<RocksDbStorage>> s =
-      RocksDbStorage::Open(
+  absl::StatusOr<std::unique_ptr<RocksDbStorage>> s = RocksDbStorage::Open(
       {.path = dir_.path(), .sync = RocksDbStorage::SyncMode::kNone, .history_bytes = 256 << 10});
   ASSERT_OK(s);
   ASSERT_OK((*s)->Load());
@@ -345,9 +381,10 @@ TEST_F(RocksDbStorageTest, HistoryBytesAreBounded) {
   EXPECT_EQ(stats.history_last, 400);
   EXPECT_GT(stats.history_floor, 0);
   EXPECT_LE(stats.history_bytes, 256 << 10);
-  EXPECT_THAT(Scan(**s, stats.history_floor, 400), ::slicekeeper::testing::IsOkAndHolds(
-                                                       SizeIs(400 - stats.history_floor)));
-  EXPECT_THAT(Scan(**s, stats.history_floor - 1, 400), StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("history starts after")));
+  EXPECT_THAT(Scan(**s, stats.history_floor, 400),
+              ::slicekeeper::testing::IsOkAndHolds(SizeIs(400 - stats.history_floor)));
+  EXPECT_THAT(Scan(**s, stats.history_floor - 1, 400),
+              StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("history starts after")));
 }
 
 // A second open of a directory in use fails clearly (RocksDB's LOCK file).

@@ -3,8 +3,9 @@
 
 Usage: docs_test.py <docs/xds.md> <proto include dir>...
 
-The Envoy bootstrap (the first ```yaml block) must parse into envoy.config.bootstrap.v3.Bootstrap
-and the static cluster (the second) into envoy.config.cluster.v3.Cluster, with the protos the
+The Envoy bootstrap (the first ```yaml block) must parse into envoy.config.bootstrap.v3.Bootstrap,
+the static cluster (the second) into envoy.config.cluster.v3.Cluster, and the LEDS bootstrap (the
+third) into a Bootstrap with delta ADS and the opt-in node metadata, with the protos the
 build unpacked (Python modules generated here with Debian's protoc; unknown fields, bad enum
 values or Any types fail). The gRPC bootstrap (the ```json block) is the one
 xds_clients_test.py's clients run with.
@@ -61,7 +62,8 @@ def main():
         from envoy.extensions.filters.http.router.v3 import router_pb2  # noqa: F401
 
         envoy_yaml = blocks(text, "yaml")
-        assert len(envoy_yaml) == 2, "expected the Envoy bootstrap and the static cluster"
+        assert len(envoy_yaml) == 3, \
+            "expected the Envoy bootstrap, the static cluster and the LEDS bootstrap"
         bootstrap = json_format.ParseDict(yaml.safe_load(envoy_yaml[0]), bootstrap_pb2.Bootstrap())
         assert bootstrap.dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name == \
             "slicekeeper"
@@ -69,7 +71,12 @@ def main():
         clusters = yaml.safe_load(envoy_yaml[1])
         cluster = json_format.ParseDict(clusters[0], cluster_pb2.Cluster())
         assert cluster.eds_cluster_config.eds_config.HasField("ads")
-        print("Envoy bootstrap and static cluster parse against the protos")
+        leds = json_format.ParseDict(yaml.safe_load(envoy_yaml[2]), bootstrap_pb2.Bootstrap())
+        ads = leds.dynamic_resources.ads_config
+        assert ads.api_type == ads.DELTA_GRPC, "LEDS needs delta ADS"
+        assert ads.grpc_services[0].envoy_grpc.cluster_name == "slicekeeper"
+        assert leds.node.metadata.fields["slicekeeper.io/leds"].bool_value
+        print("Envoy bootstrap, static cluster and LEDS bootstrap parse against the protos")
 
     grpc_json = blocks(text, "json")
     assert len(grpc_json) == 1, "expected one gRPC bootstrap"

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "envoy/config/cluster/v3/cluster.pb.h"
+#include "envoy/config/endpoint/v3/endpoint_components.pb.h"
 #include "envoy/config/listener/v3/listener.pb.h"
 #include "envoy/config/route/v3/route.pb.h"
 #include "envoy/extensions/filters/http/router/v3/router.pb.h"
@@ -23,11 +24,11 @@ using testing::Ep;
 // EDS: one locality per zone weighted by its ready endpoints (at least 1), each endpoint weighted
 // 1; ready -> HEALTHY, serving+terminating -> DRAINING, otherwise UNHEALTHY.
 TEST_F(ResourcesTest, EndpointsByZoneWithHealth) {
-  Apply({Change("web", {.address = "10.0.0.1"}), Change("web", {.address = "10.0.0.2"}),
-         Change("web", {.address = "10.0.1.1", .zone = "zone-b", .ready = false,
-                        .terminating = true}),
-         Change("web", {.address = "10.0.1.2", .zone = "zone-b", .ready = false,
-                        .serving = false})});
+  Apply(
+      {Change("web", {.address = "10.0.0.1"}), Change("web", {.address = "10.0.0.2"}),
+       Change("web",
+              {.address = "10.0.1.1", .zone = "zone-b", .ready = false, .terminating = true}),
+       Change("web", {.address = "10.0.1.2", .zone = "zone-b", .ready = false, .serving = false})});
   Cla cla = Parse<Cla>(Get(ResourceType::kEndpoint, "web.prod:grpc"));
   EXPECT_EQ(cla.cluster_name(), "web.prod:grpc");
   EXPECT_THAT(Describe(cla),
@@ -53,7 +54,8 @@ TEST_F(ResourcesTest, PortSelection) {
   EXPECT_EQ(Get(ResourceType::kEndpoint, "absent.prod"), nullptr);
   EXPECT_THAT(cache_.WildcardNames(store_.GetService("prod", "web")),
               ElementsAre("web.prod:grpc", "web.prod:http"));
-  EXPECT_THAT(cache_.WildcardNames(store_.GetService("prod", "single")), ElementsAre("single.prod"));
+  EXPECT_THAT(cache_.WildcardNames(store_.GetService("prod", "single")),
+              ElementsAre("single.prod"));
 }
 
 // Topology hints (PreferClose): a client in zone-a gets only zone-a's hinted endpoints; a client
@@ -88,6 +90,40 @@ TEST_F(ResourcesTest, DualStackAdditionalAddresses) {
       ElementsAre("zone-a w2: fd00::1:9000/HEALTHY+10.0.0.1 fd00::2:9000/HEALTHY"));
 }
 
+// A LEDS collection is its zone's endpoints as the client sees them (topology hints included),
+// one LbEndpoint each named by address; one endpoint's change gives only it a new version.
+TEST_F(ResourcesTest, LedsCollections) {
+  SetTrafficDistribution("web", "PreferClose");
+  const int64_t r1 =
+      Apply({Change("web", {.address = "10.0.0.1"}), Change("web", {.address = "10.0.0.2"}),
+             Change("web", {.address = "10.0.1.1", .zone = "zone-b"})});
+  auto members = [&](const std::string& zone, const ClientInfo& client) {
+    const std::string name = LedsCollectionName(ServiceName{"prod", "web", "grpc"}, zone);
+    absl::StatusOr<LedsCollection> parsed = ParseLedsCollection(name);
+    EXPECT_OK(parsed);
+    std::vector<std::string> out;
+    CollectionPtr c = cache_.GetCollection(name, *parsed, client, Version("web"));
+    if (c == nullptr) return std::vector<std::string>{"absent"};
+    for (const auto& [member, resource] : c->members) {
+      envoy::config::endpoint::v3::LbEndpoint lb;
+      EXPECT_TRUE(lb.ParseFromString(resource->bytes));
+      out.push_back(member.substr(name.size() - 1) + "@" + resource->version + "/" +
+                    envoy::config::core::v3::HealthStatus_Name(lb.health_status()));
+    }
+    return out;
+  };
+  const std::string v1 = std::to_string(r1);
+  EXPECT_THAT(members("zone-a", {}),
+              ElementsAre("10.0.0.1@" + v1 + "/HEALTHY", "10.0.0.2@" + v1 + "/HEALTHY"));
+  EXPECT_THAT(members("zone-b", {.zone = "zone-a"}), ElementsAre());  // hinted to zone-b only
+  EXPECT_THAT(members("zone-b", {.zone = "zone-b"}), ElementsAre("10.0.1.1@" + v1 + "/HEALTHY"));
+  const int64_t r2 = Apply({Change("web", {.address = "10.0.0.2", .ready = false})});
+  EXPECT_THAT(members("zone-a", {}), ElementsAre("10.0.0.1@" + v1 + "/HEALTHY",
+                                                 "10.0.0.2@" + std::to_string(r2) + "/UNHEALTHY"));
+  const std::string other = LedsCollectionName(ServiceName{"prod", "db", "grpc"}, "zone-a");
+  EXPECT_EQ(cache_.GetCollection(other, *ParseLedsCollection(other), {}, Version("db")), nullptr);
+}
+
 // A locality's region comes from the nodes' topology.kubernetes.io/region label.
 TEST_F(ResourcesTest, RegionFromNodes) {
   v1::Node node;
@@ -115,8 +151,9 @@ TEST_F(ResourcesTest, ListenerAndRoute) {
   hcm::HttpConnectionManager manager;
   ASSERT_TRUE(listener.api_listener().api_listener().UnpackTo(&manager));
   ASSERT_EQ(manager.http_filters_size(), 1);
-  EXPECT_TRUE(manager.http_filters(0).typed_config().Is<
-              envoy::extensions::filters::http::router::v3::Router>());
+  EXPECT_TRUE(manager.http_filters(0)
+                  .typed_config()
+                  .Is<envoy::extensions::filters::http::router::v3::Router>());
   const auto& host = manager.route_config().virtual_hosts(0);
   EXPECT_THAT(host.domains(), ElementsAre("*"));
   EXPECT_EQ(host.routes(0).match().prefix(), "");

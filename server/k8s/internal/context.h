@@ -15,6 +15,7 @@
 
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "server/auth/authorizer.h"
 #include "server/http/handler.h"
 #include "server/k8s/json_cache.h"
 #include "server/k8s/status.h"
@@ -35,6 +36,9 @@ struct Context {
   absl::Duration min_watch_timeout = absl::Minutes(30);
   // How long a read waits for a resourceVersion the store has not reached yet.
   absl::Duration resource_version_wait = absl::Seconds(3);
+  // Watches hold one of their caller's stream slots; writes are audited. Null: no limits, no
+  // audit (admission itself is the HTTP port's, see HttpServer::Options::admit).
+  auth::Authorizer* authorizer = nullptr;
 };
 
 // A complete response.
@@ -43,6 +47,8 @@ struct Reply {
   std::string content_type = kJson;
   std::string body;
   http::HeaderList headers;
+  // A successful write's revision (for the audit log); 0 otherwise.
+  int64_t revision = 0;
 };
 
 // The metav1.Status reply of `error` (Retry-After set when the error asks for it).
@@ -52,7 +58,7 @@ Reply ErrorReply(const ApiError& error);
 template <typename T>
 class ApiOr {
  public:
-  ApiOr(T value) : v_(std::move(value)) {}        // NOLINT: implicit, as absl::StatusOr
+  ApiOr(T value) : v_(std::move(value)) {}         // NOLINT: implicit, as absl::StatusOr
   ApiOr(ApiError error) : v_(std::move(error)) {}  // NOLINT
   bool ok() const { return v_.index() == 0; }
   T& value() { return std::get<0>(v_); }

@@ -21,8 +21,7 @@ constexpr char kCoreResources[] =
     R"("singularName":"namespace","namespaced":false,"kind":"Namespace","verbs":["get","list"],)"
     R"("shortNames":["ns"]}]})";
 
-constexpr char kGroupVersion[] =
-    R"({"groupVersion":"discovery.k8s.io/v1","version":"v1"})";
+constexpr char kGroupVersion[] = R"({"groupVersion":"discovery.k8s.io/v1","version":"v1"})";
 
 constexpr char kResources[] =
     R"({"kind":"APIResourceList","apiVersion":"v1","groupVersion":"discovery.k8s.io/v1",)"
@@ -35,7 +34,8 @@ constexpr char kResources[] =
 // OpenAPI schemas, which are not served, instead of from its compiled-in EndpointSlice type.
 constexpr char kOpenApiHash[] = "slicekeeper-1";
 
-constexpr char kOpenApiGroup[] = R"({"openapi":"3.0.0",)"
+constexpr char kOpenApiGroup[] =
+    R"({"openapi":"3.0.0",)"
     R"("info":{"title":"Kubernetes, slicekeeper","version":"v1.32.0"},"paths":{)"
     R"("/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices/{name}":{)"
     R"("parameters":[{"name":"name","in":"path","required":true,"schema":{"type":"string"}},)"
@@ -117,8 +117,8 @@ std::optional<Reply> DiscoveryDocument(absl::string_view path, const http::Reque
                                       Group(), "]}")};
   }
   if (path == "/apis/discovery.k8s.io") {
-    return Reply{.body = absl::StrCat(R"({"kind":"APIGroup","apiVersion":"v1",)",
-                                      Group().substr(1))};
+    return Reply{.body =
+                     absl::StrCat(R"({"kind":"APIGroup","apiVersion":"v1",)", Group().substr(1))};
   }
   if (path == "/apis/discovery.k8s.io/v1") return Reply{.body = kResources};
   if (path == "/openapi/v3") {
@@ -135,7 +135,11 @@ Reply GetNamespaces(const Context& ctx, const http::Request& request, absl::stri
   if (!output.ok()) return ErrorReply(output.error());
   store::CatalogPtr catalog = ctx.store->Snapshot();
   std::set<std::string> names;
-  for (const store::ServiceSnapshotPtr& s : catalog->services) names.insert(s->namespace_);
+  // Only the namespaces the caller may read exist for it (a namespaced GET was authorized for
+  // that namespace before it got here).
+  for (const store::ServiceSnapshotPtr& s : catalog->services) {
+    if (request.caller.readable.Allows(s->namespace_)) names.insert(s->namespace_);
+  }
   if (!name.empty() && names.count(std::string(name)) == 0) {
     ApiError e = ObjectNotFound(name);
     e.message = absl::StrCat("namespaces \"", name, "\" not found");
@@ -158,9 +162,9 @@ Reply GetNamespaces(const Context& ctx, const http::Request& request, absl::stri
     }
     rows.push_back(std::move(row));
   }
-  return Reply{.content_type = kTableJson,
-               .body = TableJson(NamespaceColumns(), rows, TableMeta{catalog->revision, "", -1},
-                                 false)};
+  return Reply{
+      .content_type = kTableJson,
+      .body = TableJson(NamespaceColumns(), rows, TableMeta{catalog->revision, "", -1}, false)};
 }
 
 }  // namespace slicekeeper::k8s::internal

@@ -47,8 +47,7 @@ ApiOr<store::CatalogPtr> ReadCatalog(const Context& ctx, absl::string_view ns,
 }
 
 // Checks the combination of paging and resourceVersion parameters.
-ApiOr<bool> CheckListParams(const ResourceVersion& rv, absl::string_view match,
-                            bool has_continue) {
+ApiOr<bool> CheckListParams(const ResourceVersion& rv, absl::string_view match, bool has_continue) {
   if (!match.empty() && match != "Exact" && match != "NotOlderThan") {
     return BadRequest(absl::StrCat("resourceVersionMatch: Unsupported value: \"", match,
                                    "\": supported values: \"Exact\", \"NotOlderThan\""));
@@ -71,6 +70,7 @@ Page Cut(const store::Catalog& catalog, const Filter& filter, const ContinuePoin
   std::vector<SlicePtr> all;
   const std::vector<std::string>& services = filter.services();
   for (const store::ServiceSnapshotPtr& service : catalog.services) {
+    if (!filter.Allows(service->namespace_)) continue;
     if (!services.empty() &&
         std::find(services.begin(), services.end(), service->name) == services.end()) {
       continue;
@@ -80,9 +80,8 @@ Page Cut(const store::Catalog& catalog, const Filter& filter, const ContinuePoin
     }
   }
   auto key = [](const SlicePtr& s) { return std::tie(s->namespace_, s->name); };
-  std::sort(all.begin(), all.end(), [&](const SlicePtr& a, const SlicePtr& b) {
-    return key(a) < key(b);
-  });
+  std::sort(all.begin(), all.end(),
+            [&](const SlicePtr& a, const SlicePtr& b) { return key(a) < key(b); });
   auto first = all.begin();
   if (after != nullptr) {
     first = std::upper_bound(all.begin(), all.end(), std::tie(after->ns, after->name),
@@ -136,6 +135,7 @@ ApiOr<Page> ListPage(const Context& ctx, const http::Request& request, absl::str
   absl::StatusOr<Filter> filter = Filter::Parse(ns, request.Param("labelSelector").value_or(""),
                                                 request.Param("fieldSelector").value_or(""));
   if (!filter.ok()) return BadRequest(std::string(filter.status().message()));
+  filter->LimitNamespaces(request.caller.readable.set());
   ApiOr<int64_t> limit = IntParam(request, "limit", 0);
   if (!limit.ok()) return limit.error();
   ApiOr<ResourceVersion> rv = ParseResourceVersion(request);
@@ -153,8 +153,8 @@ ApiOr<Page> ListPage(const Context& ctx, const http::Request& request, absl::str
   if (!point.ok()) return BadRequest(std::string(point.status().message()));
   absl::StatusOr<store::CatalogPtr> catalog = ctx.store->SnapshotAt(ns, point->revision);
   if (absl::IsOutOfRange(catalog.status())) return Expired(kContinueExpired);
-  if (!catalog.ok()) return BadRequest(absl::StrCat("continue key is not valid: ",
-                                                    catalog.status().message()));
+  if (!catalog.ok())
+    return BadRequest(absl::StrCat("continue key is not valid: ", catalog.status().message()));
   return Cut(**catalog, *filter, &*point, *limit);
 }
 

@@ -135,6 +135,7 @@ ApiOr<WatchPlan> Plan(const Context& ctx, const http::Request& request, absl::st
                                                 request.Param("fieldSelector").value_or(""));
   if (!filter.ok()) return BadRequest(std::string(filter.status().message()));
   plan.filter = std::move(*filter);
+  plan.filter.LimitNamespaces(request.caller.readable.set());
   ApiOr<bool> bookmarks = BoolParam(request, "allowWatchBookmarks");
   if (!bookmarks.ok()) return bookmarks.error();
   plan.bookmarks = *bookmarks;
@@ -261,6 +262,7 @@ void Session::Run() {
   watch::Selection selection;
   selection.namespace_ = plan_.filter.namespace_();
   selection.services = plan_.filter.services();
+  selection.allowed_namespaces = plan_.filter.allowed_namespaces();
   selection.bookmarks = plan_.bookmarks;
   selection.peer = peer_;
   std::shared_ptr<watch::Subscriber> sub = ctx_.hub->Subscribe(selection, plan_.resume, this);
@@ -383,6 +385,14 @@ void ServeWatch(const Context& ctx, const http::Request& request, http::Response
   ApiOr<WatchPlan> plan = Plan(ctx, request, ns);
   if (!plan.ok()) {
     Reply r = ErrorReply(plan.error());
+    response.Send(r.code, r.content_type, r.body, r.headers);
+    return;
+  }
+  // One of the caller's stream slots (--max_streams_per_identity) for as long as it watches.
+  absl::StatusOr<std::unique_ptr<auth::StreamLimiter::Slot>> slot = auth::AcquireStream(
+      ctx.authorizer, request.caller, request.access.value_or(auth::Request{.rpc = "watch"}));
+  if (!slot.ok()) {
+    Reply r = ErrorReply(TooManyRequests(std::string(slot.status().message())));
     response.Send(r.code, r.content_type, r.body, r.headers);
     return;
   }

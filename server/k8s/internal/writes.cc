@@ -1,11 +1,10 @@
 #include "server/k8s/internal/writes.h"
 
+#include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <algorithm>
-#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -103,8 +102,8 @@ ApiOr<bool> Bind(v1::EndpointSlice& slice, absl::string_view ns, absl::string_vi
   auto manager = labels.find(kLabelManagedBy);
   if (manager != labels.end() && manager->second == kManagerName) {
     return FromStatus(absl::InvalidArgumentError(absl::StrCat(
-                          "metadata.labels[", kLabelManagedBy, "]: Invalid value: \"",
-                          kManagerName, "\": reserved for the slices slicekeeper distributes")),
+                          "metadata.labels[", kLabelManagedBy, "]: Invalid value: \"", kManagerName,
+                          "\": reserved for the slices slicekeeper distributes")),
                       meta->name());
   }
   return true;
@@ -149,8 +148,12 @@ ApiOr<bool> CheckServiceUnchanged(const Slice& existing, const v1::EndpointSlice
                     existing.name);
 }
 
-Reply Stored(const Context& ctx, int code, const SlicePtr& slice, http::HeaderList warnings) {
-  return Reply{.code = code, .body = *ctx.cache->Get(slice), .headers = std::move(warnings)};
+Reply Stored(const Context& ctx, int code, const SlicePtr& slice, int64_t revision,
+             http::HeaderList warnings) {
+  return Reply{.code = code,
+               .body = *ctx.cache->Get(slice),
+               .headers = std::move(warnings),
+               .revision = revision};
 }
 
 // Applies a PATCH body of the request's media type to `doc`.
@@ -163,14 +166,16 @@ ApiOr<bool> ApplyPatch(const std::string& type, const Value& patch, Value* doc) 
   } else if (type == "application/json-patch+json") {
     s = JsonPatch(patch, doc);
   } else if (type == "application/apply-patch+yaml") {
-    return UnsupportedMediaType("server-side apply is not supported by slicekeeper: use "
-                                "client-side `kubectl apply`, or a merge or JSON patch");
+    return UnsupportedMediaType(
+        "server-side apply is not supported by slicekeeper: use "
+        "client-side `kubectl apply`, or a merge or JSON patch");
   } else {
-    return UnsupportedMediaType(absl::StrCat("the body of the request was in an unknown format - "
-                                             "accepted media types include: ",
-                                             "application/json-patch+json, "
-                                             "application/merge-patch+json, "
-                                             "application/strategic-merge-patch+json"));
+    return UnsupportedMediaType(
+        absl::StrCat("the body of the request was in an unknown format - "
+                     "accepted media types include: ",
+                     "application/json-patch+json, "
+                     "application/merge-patch+json, "
+                     "application/strategic-merge-patch+json"));
   }
   if (!s.ok()) return BadRequest(std::string(s.message()));
   return true;
@@ -192,12 +197,13 @@ ApiOr<Reply> PatchOnce(const Context& ctx, const http::Request& request, const V
   if (!bound.ok()) return bound.error();
   ApiOr<store::SliceConditions> cond = UpdateConditions(in->slice);
   if (!cond.ok()) return cond.error();
-  const bool pinned = cond->resource_version != 0 && cond->resource_version != current.resource_version;
+  const bool pinned =
+      cond->resource_version != 0 && cond->resource_version != current.resource_version;
   if (cond->resource_version == 0) cond->resource_version = current.resource_version;
   ApiOr<bool> same_service = CheckServiceUnchanged(current, in->slice);
   if (!same_service.ok()) return same_service.error();
   absl::StatusOr<std::pair<SlicePtr, int64_t>> put = ctx.store->PutSlice(in->slice, *cond);
-  if (put.ok()) return Stored(ctx, 200, put->first, std::move(in->warnings));
+  if (put.ok()) return Stored(ctx, 200, put->first, put->second, std::move(in->warnings));
   *retry = absl::IsAborted(put.status()) && !pinned;
   return FromStatus(put.status(), name);
 }
@@ -213,8 +219,8 @@ ApiOr<store::SliceConditions> DeleteConditions(const http::Request& request) {
   if (pre == fields.end() || !pre->second.has_struct_value()) return given;
   const auto& p = pre->second.struct_value().fields();
   if (auto uid = p.find("uid"); uid != p.end()) given.uid = uid->second.string_value();
-  if (auto rv = p.find("resourceVersion"); rv != p.end() &&
-      !absl::SimpleAtoi(rv->second.string_value(), &given.resource_version)) {
+  if (auto rv = p.find("resourceVersion");
+      rv != p.end() && !absl::SimpleAtoi(rv->second.string_value(), &given.resource_version)) {
     return BadRequest(absl::StrCat("preconditions.resourceVersion: Invalid value: \"",
                                    rv->second.string_value(), "\""));
   }
@@ -233,7 +239,7 @@ Reply CreateSlice(const Context& ctx, const http::Request& request, absl::string
   absl::StatusOr<std::pair<SlicePtr, int64_t>> put =
       ctx.store->PutSlice(in->slice, {.existence = Existence::kMustNotExist});
   if (!put.ok()) return ErrorReply(FromStatus(put.status(), in->slice.metadata().name()));
-  return Stored(ctx, 201, put->first, std::move(in->warnings));
+  return Stored(ctx, 201, put->first, put->second, std::move(in->warnings));
 }
 
 Reply ReplaceSlice(const Context& ctx, const http::Request& request, absl::string_view ns,
@@ -249,7 +255,7 @@ Reply ReplaceSlice(const Context& ctx, const http::Request& request, absl::strin
   if (!same_service.ok()) return ErrorReply(same_service.error());
   absl::StatusOr<std::pair<SlicePtr, int64_t>> put = ctx.store->PutSlice(in->slice, *cond);
   if (!put.ok()) return ErrorReply(FromStatus(put.status(), name));
-  return Stored(ctx, 200, put->first, std::move(in->warnings));
+  return Stored(ctx, 200, put->first, put->second, std::move(in->warnings));
 }
 
 Reply PatchSlice(const Context& ctx, const http::Request& request, absl::string_view ns,
@@ -277,7 +283,8 @@ Reply DeleteSlice(const Context& ctx, const http::Request& request, absl::string
     store::SliceConditions cond = *given;
     if (cond.resource_version == 0) cond.resource_version = existing->first->resource_version;
     absl::StatusOr<int64_t> deleted = ctx.store->DeleteSlice(ns, name, cond);
-    if (deleted.ok()) return Reply{.body = EncodeSlice(*existing->first, *deleted)};
+    if (deleted.ok())
+      return Reply{.body = EncodeSlice(*existing->first, *deleted), .revision = *deleted};
     const bool raced = absl::IsAborted(deleted.status()) && given->resource_version == 0;
     if (!raced || attempt == kAttempts) return ErrorReply(FromStatus(deleted.status(), name));
   }

@@ -17,10 +17,6 @@ absl::Status Corrupt(absl::string_view key, absl::string_view what) {
       absl::StrCat("storage: corrupt value at key \"", absl::CHexEscape(key), "\": ", what));
 }
 
-// A slice as stored: its EndpointSlice without apiVersion and kind (constant for every slice, not
-// worth storing), written straight from the shared endpoints rather than copied into a message.
-std::string SliceBytes(const Slice& slice) { return slice.Serialize(/*type_meta=*/false); }
-
 }  // namespace
 
 std::string ServiceKey(absl::string_view ns, absl::string_view name) {
@@ -65,7 +61,9 @@ absl::Status DecodeService(absl::string_view key, absl::string_view value, Store
   return absl::OkStatus();
 }
 
-std::string EncodeSlice(const Slice& slice) { return SliceBytes(slice); }
+std::shared_ptr<const std::string> EncodeSlice(const Slice& slice, const Slice* prev) {
+  return prev != nullptr ? slice.SerializedProtoAfter(*prev) : slice.SerializedProto();
+}
 
 absl::StatusOr<SlicePtr> DecodeSlice(absl::string_view key, absl::string_view name,
                                      absl::string_view value) {
@@ -74,7 +72,7 @@ absl::StatusOr<SlicePtr> DecodeSlice(absl::string_view key, absl::string_view na
     return Corrupt(key, "unparsable slice");
   }
   if (proto.metadata().name() != name) return Corrupt(key, "slice name differs from its key");
-  std::shared_ptr<Slice> slice = SliceFromProto(proto);
+  std::shared_ptr<Slice> slice = SliceFromProto(std::move(proto));
   if (slice->resource_version <= 0) return Corrupt(key, "slice without a resource version");
   return SlicePtr(std::move(slice));
 }

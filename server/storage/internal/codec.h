@@ -6,6 +6,7 @@
 #define SLICEKEEPER_SERVER_STORAGE_INTERNAL_CODEC_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -40,7 +41,10 @@ std::string EncodeService(const ServiceWrite& w);
 // Fills record and mod_revision of `out`.
 absl::Status DecodeService(absl::string_view key, absl::string_view value, StoredService& out);
 
-std::string EncodeSlice(const Slice& slice);
+// The slice's bytes as every reader gets them (Slice::SerializedProto, computed from `prev`'s
+// where they share endpoints when `prev` is given): a committed version is serialized once for
+// storage and watchers.
+std::shared_ptr<const std::string> EncodeSlice(const Slice& slice, const Slice* prev = nullptr);
 // The slice, checked to be named `name` (its key). Errors: DATA_LOSS.
 absl::StatusOr<SlicePtr> DecodeSlice(absl::string_view key, absl::string_view name,
                                      absl::string_view value);

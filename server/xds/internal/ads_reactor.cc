@@ -1,10 +1,10 @@
 #include "server/xds/internal/ads_reactor.h"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <utility>
 #include <vector>
+
+#include <spdlog/spdlog.h>
 
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -15,10 +15,14 @@
 namespace slicekeeper::xds::internal {
 namespace {
 
-// The marks-only selection of one service key ("ns/name"), or of every service ("").
-watch::Selection SelectionFor(const std::string& key) {
+// The marks-only selection of one service key ("ns/name"), or of every service (""), limited
+// to the namespaces the caller may read: a service elsewhere is marked as absent.
+watch::Selection SelectionFor(
+    const std::string& key,
+    const std::shared_ptr<const absl::flat_hash_set<std::string>>& readable) {
   watch::Selection s;
   s.marks_only = true;
+  s.allowed_namespaces = readable;
   if (key.empty()) return s;
   std::pair<std::string, std::string> parts = absl::StrSplit(key, absl::MaxSplits('/', 1));
   s.namespace_ = std::move(parts.first);
@@ -29,8 +33,11 @@ watch::Selection SelectionFor(const std::string& key) {
 }  // namespace
 
 template <typename SessionT>
-AdsReactor<SessionT>::AdsReactor(StreamDeps deps, std::optional<ResourceType> fixed_type)
-    : deps_(std::move(deps)), session_(deps_.cache, fixed_type, deps_.metrics) {}
+AdsReactor<SessionT>::AdsReactor(StreamDeps deps, std::optional<ResourceType> fixed_type,
+                                 Admitted admitted)
+    : deps_(std::move(deps)),
+      admitted_(std::move(admitted)),
+      session_(deps_.cache, fixed_type, deps_.metrics) {}
 
 template <typename SessionT>
 void AdsReactor<SessionT>::Start() {
@@ -103,7 +110,8 @@ void AdsReactor<SessionT>::Resubscribe(const WatchSet& want) {
   }
   for (const auto& s : dropped) deps_.hub->Unsubscribe(s);
   for (const std::string& key : added) {
-    std::shared_ptr<watch::Subscriber> s = deps_.hub->Subscribe(SelectionFor(key), 0, this);
+    std::shared_ptr<watch::Subscriber> s =
+        deps_.hub->Subscribe(SelectionFor(key, admitted_.readable), 0, this);
     absl::MutexLock l(&mu_);
     subscribers_.emplace(key, std::move(s));
   }
@@ -131,7 +139,9 @@ template <typename SessionT>
 void AdsReactor<SessionT>::OnWriteDone(bool ok) {
   absl::MutexLock l(&mu_);
   writing_ = false;
-  response_.Clear();
+  // Not Clear(): that keeps every cleared message and string for reuse, so a stream would pin
+  // its largest response for life (a LEDS stream's first one holds a resource per endpoint).
+  typename SessionT::Response().Swap(&response_);
   if (!ok) {
     EndLocked(grpc::Status(grpc::StatusCode::CANCELLED, "xds response could not be written"));
     return;

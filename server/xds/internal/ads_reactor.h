@@ -28,19 +28,21 @@
 #ifndef SLICEKEEPER_SERVER_XDS_INTERNAL_ADS_REACTOR_H_
 #define SLICEKEEPER_SERVER_XDS_INTERNAL_ADS_REACTOR_H_
 
-#include <grpcpp/support/server_callback.h>
-#include <grpcpp/support/status.h>
-
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include <grpcpp/support/server_callback.h>
+#include <grpcpp/support/status.h>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/auth/limits.h"
 #include "server/watch/hub.h"
 #include "server/watch/sink.h"
 #include "server/xds/internal/session.h"
@@ -64,6 +66,13 @@ struct StreamDeps {
   std::function<void(Stream*)> on_done;
 };
 
+// What authorization left a stream with: the namespaces its caller may read (null: all) and the
+// caller's stream slot it holds until it is done (null: no limit).
+struct Admitted {
+  std::shared_ptr<const absl::flat_hash_set<std::string>> readable;
+  std::unique_ptr<auth::StreamLimiter::Slot> slot;
+};
+
 // SessionT: SotwSession or DeltaSession (explicitly instantiated in ads_reactor.cc).
 template <typename SessionT>
 class AdsReactor final
@@ -72,7 +81,8 @@ class AdsReactor final
       public Stream {
  public:
   // `fixed_type`: the one type a standalone EDS / CDS stream serves; nullopt for ADS.
-  AdsReactor(StreamDeps deps, std::optional<ResourceType> fixed_type);
+  // Its subscribers see only `admitted.readable`'s namespaces.
+  AdsReactor(StreamDeps deps, std::optional<ResourceType> fixed_type, Admitted admitted);
 
   // Starts reading. Call once, right after construction.
   void Start();
@@ -98,6 +108,7 @@ class AdsReactor final
 
   // Immutable after construction.
   const StreamDeps deps_;
+  const Admitted admitted_;
 
   // Only the read path (one read at a time) touches it.
   typename SessionT::Request request_;

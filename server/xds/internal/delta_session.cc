@@ -16,7 +16,7 @@ constexpr char kUnknownVersion[] = "?";
 
 absl::Status DeltaSession::OnRequest(const Request& request) {
   SK_ASSIGN_OR_RETURN(const std::string url, RequestTypeUrl(request.type_url()));
-  if (request.has_node()) state_.SetNode(request.node());
+  if (request.has_node()) state_.SetNode(request.node(), /*delta=*/true);
   const std::optional<ResourceType> type = TypeFromUrl(url);
   if (!type.has_value()) return UnknownTypeRequest(url, request.response_nonce());
   if (!request.response_nonce().empty()) {
@@ -36,8 +36,10 @@ void DeltaSession::Resubscribe(ResourceType type, const Request& request, TypePr
     }
   }
   bool star = first && request.resource_names_subscribe().empty() && IsFullState(type);
+  // LEDS has no wildcard: there "*" is a name like any other (a malformed one).
+  const bool has_wildcard = type != ResourceType::kLbEndpoint;
   for (const std::string& name : request.resource_names_subscribe()) {
-    if (name == "*") {
+    if (name == "*" && has_wildcard) {
       star = true;
     } else {
       state_.Subscribe(type, name);
@@ -45,7 +47,7 @@ void DeltaSession::Resubscribe(ResourceType type, const Request& request, TypePr
   }
   if (star) state_.SetWildcard(type, true);
   for (const std::string& name : request.resource_names_unsubscribe()) {
-    if (name == "*") {
+    if (name == "*" && has_wildcard) {
       state_.SetWildcard(type, false);
     } else {
       state_.Unsubscribe(type, name);
@@ -64,8 +66,9 @@ std::string DeltaSession::HeldVersion(const std::string& version) const {
 }
 
 std::optional<DeltaSession::Response> DeltaSession::Next() {
-  return NextDue<Response>([this](ResourceType type) { return NextOf(type); },
-                           [](Response& r, std::string v) { r.set_system_version_info(std::move(v)); });
+  return NextDue<Response>(
+      [this](ResourceType type) { return NextOf(type); },
+      [](Response& r, std::string v) { r.set_system_version_info(std::move(v)); });
 }
 
 std::optional<DeltaSession::Response> DeltaSession::NextOf(ResourceType type) {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/slice.h"
 #include "envoy/config/core/v3/address.pb.h"
+#include "envoy/config/core/v3/config_source.pb.h"
 #include "envoy/config/core/v3/health_check.pb.h"
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
 
@@ -77,7 +78,8 @@ void FillLbEndpoint(const Chosen& c, const Chosen* other, endpoint::LbEndpoint* 
   endpoint::Endpoint* e = out->mutable_endpoint();
   FillSocketAddress(c, e->mutable_address()->mutable_socket_address());
   if (other != nullptr) {
-    FillSocketAddress(*other, e->add_additional_addresses()->mutable_address()->mutable_socket_address());
+    FillSocketAddress(*other,
+                      e->add_additional_addresses()->mutable_address()->mutable_socket_address());
   }
   if (!c.endpoint->hostname().empty()) e->set_hostname(c.endpoint->hostname());
   out->set_health_status(Health(c.endpoint->conditions()));
@@ -107,19 +109,51 @@ bool ZoneHintsApply(const std::vector<const v1::ServiceEndpoint*>& endpoints,
   return any_for_zone;
 }
 
-std::string BuildLoadAssignment(const BuildInput& in, const PortSelector& port) {
-  const std::string family = PrimaryFamily(*in.snapshot, *in.view);
-  std::vector<Chosen> chosen = ApplyHints(Candidates(*in.view, family, port), in.client.zone);
-  // Dual stack: the other family's endpoint of the same pod (targetRef).
+namespace {
+
+// What a client receives of a service's port: the endpoints after hints, and each one's
+// other-family twin (dual stack).
+struct Selected {
+  std::vector<Chosen> chosen;
   absl::flat_hash_map<std::string, Chosen> others;
-  if (in.client.dual_stack) {
+
+  const Chosen* OtherOf(const Chosen& c) const {
+    if (others.empty()) return nullptr;
+    auto it = others.find(TargetKey(*c.endpoint));
+    return it == others.end() ? nullptr : &it->second;
+  }
+};
+
+Selected Select(const store::ServiceSnapshot& snapshot, const query::MergedView& view,
+                const PortSelector& port, const ClientInfo& client) {
+  Selected out;
+  const std::string family = PrimaryFamily(snapshot, view);
+  out.chosen = ApplyHints(Candidates(view, family, port), client.zone);
+  // Dual stack: the other family's endpoint of the same pod (targetRef).
+  if (client.dual_stack) {
     const char* other = family == kAddressTypeIPv4 ? kAddressTypeIPv6 : kAddressTypeIPv4;
-    for (const Chosen& c : Candidates(*in.view, other, port)) {
-      if (std::string key = TargetKey(*c.endpoint); !key.empty()) others.try_emplace(key, c);
+    for (const Chosen& c : Candidates(view, other, port)) {
+      if (std::string key = TargetKey(*c.endpoint); !key.empty()) out.others.try_emplace(key, c);
     }
   }
+  return out;
+}
+
+// `locality` points at the LEDS collection of (`canonical`, `zone`) over ADS.
+void FillLedsLocality(const ServiceName& canonical, const std::string& zone,
+                      endpoint::LocalityLbEndpoints* locality) {
+  endpoint::LedsClusterLocalityConfig* leds = locality->mutable_leds_cluster_locality_config();
+  leds->mutable_leds_config()->mutable_ads();
+  leds->mutable_leds_config()->set_resource_api_version(core::V3);
+  leds->set_leds_collection_name(LedsCollectionName(canonical, zone));
+}
+
+}  // namespace
+
+std::string BuildLoadAssignment(const BuildInput& in, const PortSelector& port) {
+  const Selected selected = Select(*in.snapshot, *in.view, port, in.client);
   std::map<std::string, std::vector<Chosen>> by_zone;
-  for (const Chosen& c : chosen) by_zone[c.endpoint->zone()].push_back(c);
+  for (const Chosen& c : selected.chosen) by_zone[c.endpoint->zone()].push_back(c);
   endpoint::ClusterLoadAssignment out;
   out.set_cluster_name(std::string(in.name));
   for (const auto& [zone, list] : by_zone) {
@@ -128,16 +162,34 @@ std::string BuildLoadAssignment(const BuildInput& in, const PortSelector& port) 
     if (auto it = in.regions->find(zone); it != in.regions->end()) {
       locality->mutable_locality()->set_region(it->second);
     }
+    if (in.client.leds) {
+      FillLedsLocality(*in.parsed, zone, locality);
+      locality->mutable_load_balancing_weight()->set_value(static_cast<uint32_t>(list.size()));
+      continue;
+    }
     uint32_t ready = 0;
     for (const Chosen& c : list) {
-      auto other = others.find(TargetKey(*c.endpoint));
-      FillLbEndpoint(c, other == others.end() ? nullptr : &other->second,
-                     locality->add_lb_endpoints());
+      FillLbEndpoint(c, selected.OtherOf(c), locality->add_lb_endpoints());
       if (c.endpoint->conditions().ready()) ++ready;
     }
     locality->mutable_load_balancing_weight()->set_value(std::max<uint32_t>(ready, 1));
   }
   return out.SerializeAsString();
+}
+
+std::vector<std::pair<std::string, std::string>> BuildLedsEndpoints(
+    const LedsCollection& collection, const store::ServiceSnapshot& snapshot,
+    const query::MergedView& view, const PortSelector& port, const ClientInfo& client) {
+  const Selected selected = Select(snapshot, view, port, client);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const Chosen& c : selected.chosen) {
+    if (c.endpoint->zone() != collection.zone) continue;
+    endpoint::LbEndpoint lb;
+    FillLbEndpoint(c, selected.OtherOf(c), &lb);
+    out.emplace_back(LedsEndpointName(collection, c.endpoint->address()), lb.SerializeAsString());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace slicekeeper::xds::internal

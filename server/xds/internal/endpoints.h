@@ -6,6 +6,7 @@
 #define SLICEKEEPER_SERVER_XDS_INTERNAL_ENDPOINTS_H_
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -26,6 +27,11 @@ bool ZoneHintsApply(const std::vector<const v1::ServiceEndpoint*>& endpoints,
 // The serialized ClusterLoadAssignment named `in.name`. REQUIRES: in.snapshot, in.view,
 // in.regions are set.
 std::string BuildLoadAssignment(const BuildInput& in, const PortSelector& port);
+
+// The members of LEDS collection `collection`: (endpoint name, serialized LbEndpoint), sorted.
+std::vector<std::pair<std::string, std::string>> BuildLedsEndpoints(
+    const LedsCollection& collection, const store::ServiceSnapshot& snapshot,
+    const query::MergedView& view, const PortSelector& port, const ClientInfo& client);
 
 }  // namespace slicekeeper::xds::internal
 

@@ -29,9 +29,11 @@ class Status;
 
 namespace slicekeeper::xds::internal {
 
-// The order in which due responses are written.
+// The order in which due responses are written: LEDS members after the ClusterLoadAssignments
+// that name their collections.
 inline constexpr ResourceType kResponseOrder[] = {ResourceType::kListener, ResourceType::kCluster,
-                                                  ResourceType::kRoute, ResourceType::kEndpoint};
+                                                  ResourceType::kRoute, ResourceType::kEndpoint,
+                                                  ResourceType::kLbEndpoint};
 
 // Listener and Cluster responses carry every subscribed resource (state of the world).
 inline bool IsFullState(ResourceType type) {

@@ -10,9 +10,15 @@ namespace slicekeeper::xds::internal {
 
 absl::Status SotwSession::OnRequest(const Request& request) {
   SK_ASSIGN_OR_RETURN(const std::string url, RequestTypeUrl(request.type_url()));
-  if (request.has_node()) state_.SetNode(request.node());
+  if (request.has_node()) state_.SetNode(request.node(), /*delta=*/false);
   const std::optional<ResourceType> type = TypeFromUrl(url);
   if (!type.has_value()) return UnknownTypeRequest(url, request.response_nonce());
+  if (*type == ResourceType::kLbEndpoint) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "type_url: ", url,
+        " (LEDS) is served only over incremental xDS (DeltaAggregatedResources; Envoy: "
+        "ads_config.api_type DELTA_GRPC), never state of the world"));
+  }
   TypeProtocol& tp = types_[static_cast<size_t>(*type)];
   if (!request.response_nonce().empty()) {
     if (request.response_nonce() != tp.nonce) return absl::OkStatus();  // stale

@@ -3,15 +3,24 @@
 #include <algorithm>
 #include <utility>
 
+#include <spdlog/spdlog.h>
+
 #include "envoy/config/core/v3/base.pb.h"
 
 namespace slicekeeper::xds::internal {
 
-void StreamState::SetNode(const envoy::config::core::v3::Node& node) {
+void StreamState::SetNode(const envoy::config::core::v3::Node& node, bool delta) {
   if (node_set_) return;
   node_set_ = true;
   node_id_ = node.id();
   client_ = ClientInfoFromNode(node);
+  if (client_.leds && !delta) {
+    spdlog::warn(
+        "xds node={} asks for LEDS (slicekeeper.io/leds) on a state-of-the-world stream: LEDS is "
+        "delta xDS only, so it gets inline endpoints (Envoy: ads_config.api_type DELTA_GRPC)",
+        node_id_);
+    client_.leds = false;
+  }
 }
 
 void StreamState::Apply(absl::flat_hash_map<std::string, watch::ServiceVersion> marks) {
@@ -28,6 +37,7 @@ void StreamState::Apply(absl::flat_hash_map<std::string, watch::ServiceVersion> 
     for (TypeState& ts : types_) {
       if (ts.wildcard || ts.by_key.contains(key)) ts.dirty_keys.insert(key);
     }
+    leds_.MarkKey(key);
   }
 }
 
@@ -58,6 +68,7 @@ void StreamState::Untrack(TypeState& ts, const std::string& name) {
 }
 
 bool StreamState::Subscribe(ResourceType type, const std::string& name) {
+  if (type == ResourceType::kLbEndpoint) return leds_.Subscribe(name);
   TypeState& ts = types_[Index(type)];
   NameState& st = Track(ts, name);
   if (st.subscribed) return false;
@@ -67,6 +78,7 @@ bool StreamState::Subscribe(ResourceType type, const std::string& name) {
 }
 
 bool StreamState::Unsubscribe(ResourceType type, const std::string& name) {
+  if (type == ResourceType::kLbEndpoint) return leds_.Unsubscribe(name);
   TypeState& ts = types_[Index(type)];
   auto it = ts.names.find(name);
   if (it == ts.names.end() || !it->second.subscribed) return false;
@@ -76,6 +88,7 @@ bool StreamState::Unsubscribe(ResourceType type, const std::string& name) {
 }
 
 bool StreamState::SetWildcard(ResourceType type, bool wildcard) {
+  if (type == ResourceType::kLbEndpoint) return false;
   TypeState& ts = types_[Index(type)];
   if (ts.wildcard == wildcard) return false;
   ts.wildcard = wildcard;
@@ -94,6 +107,7 @@ bool StreamState::SetWildcard(ResourceType type, bool wildcard) {
 }
 
 void StreamState::SetHeld(ResourceType type, const std::string& name, std::string version) {
+  if (type == ResourceType::kLbEndpoint) return leds_.SetHeld(name, std::move(version));
   TypeState& ts = types_[Index(type)];
   NameState& st = Track(ts, name);
   st.held_version = std::move(version);
@@ -103,12 +117,14 @@ void StreamState::SetHeld(ResourceType type, const std::string& name, std::strin
 }
 
 bool StreamState::Active(ResourceType type) const {
+  if (type == ResourceType::kLbEndpoint) return leds_.Active();
   const TypeState& ts = types_[Index(type)];
   return ts.wildcard || std::any_of(ts.names.begin(), ts.names.end(),
                                     [](const auto& kv) { return kv.second.subscribed; });
 }
 
 std::vector<std::string> StreamState::SubscribedNames(ResourceType type) const {
+  if (type == ResourceType::kLbEndpoint) return leds_.SubscribedNames();
   std::vector<std::string> out;
   for (const auto& [name, st] : types_[Index(type)].names) {
     if (st.subscribed) out.push_back(name);
@@ -118,14 +134,18 @@ std::vector<std::string> StreamState::SubscribedNames(ResourceType type) const {
 
 Changes StreamState::Evaluate(ResourceType type) {
   Changes out;
-  TypeState& ts = types_[Index(type)];
-  for (const std::string& key : std::exchange(ts.dirty_keys, {})) {
-    if (ts.wildcard) RefreshWildcard(ts, key);
-    auto it = ts.by_key.find(key);
-    if (it != ts.by_key.end()) ts.dirty_names.insert(it->second.begin(), it->second.end());
-  }
-  for (const std::string& name : std::exchange(ts.dirty_names, {})) {
-    EvaluateName(type, ts, name, &out);
+  if (type == ResourceType::kLbEndpoint) {
+    leds_.Evaluate(services_, cache_, client_, &out);
+  } else {
+    TypeState& ts = types_[Index(type)];
+    for (const std::string& key : std::exchange(ts.dirty_keys, {})) {
+      if (ts.wildcard) RefreshWildcard(ts, key);
+      auto it = ts.by_key.find(key);
+      if (it != ts.by_key.end()) ts.dirty_names.insert(it->second.begin(), it->second.end());
+    }
+    for (const std::string& name : std::exchange(ts.dirty_names, {})) {
+      EvaluateName(type, ts, name, &out);
+    }
   }
   std::sort(out.updated.begin(), out.updated.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -200,6 +220,7 @@ WatchSet StreamState::Wants() {
   for (const TypeState& ts : types_) {
     for (const auto& [key, names] : ts.by_key) out.keys.insert(key);
   }
+  leds_.AddKeys(&out.keys);
   absl::erase_if(services_, [&](const auto& kv) { return !out.keys.contains(kv.first); });
   return out;
 }

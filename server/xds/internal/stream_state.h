@@ -27,6 +27,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "server/watch/subscriber.h"
+#include "server/xds/internal/changes.h"
+#include "server/xds/internal/leds_state.h"
 #include "server/xds/names.h"
 #include "server/xds/resource_cache.h"
 #include "server/xds/resources.h"
@@ -43,22 +45,15 @@ struct WatchSet {
   absl::flat_hash_set<std::string> keys;
 };
 
-// What Evaluate found for one type.
-struct Changes {
-  // Resources whose version differs from what the client holds (now recorded as held).
-  std::vector<std::pair<std::string, ResourcePtr>> updated;
-  // Names the client held, or subscribed to and was not yet told about, that do not exist.
-  std::vector<std::string> removed;
-  bool empty() const { return updated.empty() && removed.empty(); }
-};
-
 class StreamState {
  public:
   // `cache` must outlive the state.
   explicit StreamState(ResourceCache* cache) : cache_(cache) {}
 
-  // The first Node a stream sends decides its ClientInfo; later ones are ignored.
-  void SetNode(const envoy::config::core::v3::Node& node);
+  // The first Node a stream sends decides its ClientInfo; later ones are ignored. LEDS
+  // (ClientInfo::leds) is honoured only on a `delta` stream; a state-of-the-world stream that
+  // asks for it gets inline endpoints (and a warning in the log).
+  void SetNode(const envoy::config::core::v3::Node& node, bool delta);
   const std::string& node_id() const { return node_id_; }
 
   // Records service versions from the hub (older than known ones are ignored) and marks the
@@ -67,9 +62,11 @@ class StreamState {
   // The newest revision of any version applied: the stream's state is current up to it.
   int64_t revision() const { return revision_; }
 
-  // --- Subscriptions of one type. Each returns true when it changed anything. ---
+  // --- Subscriptions of one type (LbEndpoint: glob collections, leds_state.h). Each returns
+  // true when it changed anything. ---
   bool Subscribe(ResourceType type, const std::string& name);
   bool Unsubscribe(ResourceType type, const std::string& name);
+  // LbEndpoint has no wildcard: false.
   bool SetWildcard(ResourceType type, bool wildcard);
   bool wildcard(ResourceType type) const { return types_[Index(type)].wildcard; }
   // Delta reconnect: the client already holds `version` of `name`.
@@ -120,7 +117,8 @@ class StreamState {
   ClientInfo client_;
   absl::flat_hash_map<std::string, watch::ServiceVersion> services_;
   int64_t revision_ = 0;
-  std::array<TypeState, static_cast<size_t>(ResourceType::kCount)> types_;
+  std::array<TypeState, static_cast<size_t>(ResourceType::kCount)> types_;  // LbEndpoint unused
+  LedsState leds_;
 };
 
 }  // namespace slicekeeper::xds::internal
