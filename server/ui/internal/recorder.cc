@@ -167,6 +167,7 @@ void Recorder::Wake() {
 }
 
 void Recorder::Run() {
+  // Real time, not clock_: the waits below are on the real clock (see Options::clock).
   absl::Time next_tick = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()) + 1);
   while (true) {
     bool woken = false;
@@ -308,6 +309,19 @@ void Recorder::Tick() {
 Totals Recorder::totals() const {
   absl::MutexLock l(&mu_);
   return totals_;
+}
+
+Totals Recorder::TotalsOf(const std::function<bool(const ServiceRow&)>& keep) const {
+  Totals out;
+  absl::MutexLock l(&mu_);
+  out.revision = totals_.revision;
+  for (const auto& [key, row] : rows_) {
+    if (!keep(row)) continue;
+    ++out.services;
+    out.slices += row.summary.slices();
+    AddCounts(row.summary.endpoints(), +1, &out.endpoints);
+  }
+  return out;
 }
 
 std::vector<ServiceRow> Recorder::Rows(const std::function<bool(const ServiceRow&)>& keep) const {

@@ -3,13 +3,13 @@
 //
 // One marks-only hub subscriber over every service (watch::Selection::marks_only) tells the
 // recorder's thread which services changed (coalesced: the newest version of each, taken at most
-// every Options::min_interval); the thread
-// keeps, per service, its latest snapshot and summary (ready / serving / terminating by zone), the
-// running totals, a ring of per-second samples (writes, endpoints added / removed / condition
-// flips, propagation lag p50 / p99 from the watch send-lag histogram) and a ring of recent
-// per-service events. Churn is counted between the versions the recorder sees: an endpoint added
-// and removed again within one interval counts as neither. Nothing here reads the store in a loop:
-// the catalog comes from the hub's marks, and a tick only closes the current second's sample.
+// every Options::min_interval); the thread keeps, per service, its latest snapshot and summary
+// (ready / serving / terminating by zone), the running totals, a ring of per-second samples
+// (writes, endpoints added / removed / condition flips, propagation lag p50 / p99 from the watch
+// send-lag histogram) and a ring of recent per-service events. Churn is counted between the
+// versions the recorder sees: an endpoint added and removed again within one interval counts as
+// neither. Nothing here reads the store in a loop: the catalog comes from the hub's marks, and a
+// tick only closes the current second's sample.
 //
 // Live pages are `Queue`s: the recorder adds the keys of changed services to each open queue and
 // notifies it. A queue is bounded whatever the change rate: keys coalesce (a set, at most
@@ -136,7 +136,9 @@ class Queue {
 class Recorder : private watch::Sink {
  public:
   struct Options {
-    Clock* clock = nullptr;  // null: RealClock()
+    // Stamps samples, events and rows. Null: RealClock(). The thread's schedule (min_interval,
+    // the once-a-second tick) is real time whatever the clock: tests drive Process and Tick.
+    Clock* clock = nullptr;
     // Propagation lag source (the watch send-lag histogram, seconds). Null: no lag plot.
     const metrics::Histogram* lag = nullptr;
     // Per-second samples kept (900: the last 15 minutes).
@@ -166,6 +168,9 @@ class Recorder : private watch::Sink {
   void Tick() ABSL_LOCKS_EXCLUDED(mu_);
 
   Totals totals() const ABSL_LOCKS_EXCLUDED(mu_);
+  // The totals of the rows `keep` accepts (the revision is the view's).
+  Totals TotalsOf(const std::function<bool(const ServiceRow&)>& keep) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Rows in (namespace, name) order, those `keep` accepts.
   std::vector<ServiceRow> Rows(const std::function<bool(const ServiceRow&)>& keep) const
       ABSL_LOCKS_EXCLUDED(mu_);
