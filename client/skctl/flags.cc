@@ -225,7 +225,8 @@ Global flags:
   --request-timeout D       deadline of each request (default 10s)
   --ca FILE                 CA (PEM) verifying the server: TLS on ($SLICEKEEPER_CA)
   --cert FILE --key FILE    client certificate and key for mTLS ($SLICEKEEPER_CERT/_KEY)
-  --token T                 bearer token, sent over TLS only ($SLICEKEEPER_TOKEN)
+  --token T                 bearer token, sent over TLS only ($SLICEKEEPER_TOKEN);
+                            top sends it to --http (the HTTP port's tokens)
   --helpfull                every flag
 
 Exit codes: 0 ok, 1 server-side error, 2 usage or input error.

@@ -56,8 +56,11 @@ absl::StatusOr<std::string> HttpGet(const std::string& address, const std::strin
   timeval timeout = absl::ToTimeval(absl::GetFlag(FLAGS_request_timeout));
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   // HTTP/1.0: the body ends when the server closes, no chunking to undo.
-  const std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: ", address,
-                                           "\r\nAccept: application/json\r\n\r\n");
+  // The port's bearer token (--token), as the gRPC calls send it.
+  const std::string token = SecurityFlags().token;
+  const std::string request = absl::StrCat(
+      "GET ", path, " HTTP/1.0\r\nHost: ", address, "\r\nAccept: application/json\r\n",
+      token.empty() ? "" : absl::StrCat("Authorization: Bearer ", token, "\r\n"), "\r\n");
   std::string reply;
   bool ok = send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
             static_cast<ssize_t>(request.size());
@@ -104,22 +107,29 @@ absl::StatusOr<std::string> Frame() {
   if (!o.ok()) return o.status();
   absl::StatusOr<YAML::Node> svcs = GetJson("/api/ui/v1/services");
   if (!svcs.ok()) return svcs.status();
-  absl::StatusOr<YAML::Node> series = GetJson("/api/ui/v1/series");
-  if (!series.ok()) return series.status();
   const YAML::Node& ov = *o;
+  // A reader limited to some namespaces sees their services and totals, no cluster-wide figures.
+  const bool cluster = !ov["namespaces"] || ov["namespaces"].IsNull();
+  absl::StatusOr<YAML::Node> series = YAML::Node();
+  if (cluster) series = GetJson("/api/ui/v1/series");
+  if (!series.ok()) return series.status();
   const YAML::Node eps = ov["endpoints"], chg = ov["changes_per_second"], subs = ov["subscribers"];
   const YAML::Node st = ov["storage"], hist = ov["history"];
   YAML::Node last;
-  for (const YAML::Node& s : (*series)["samples"]) last = s;
+  if (cluster) {
+    for (const YAML::Node& s : (*series)["samples"]) last = s;
+  }
   std::string out = absl::StrFormat(
       "slicekeeper  revision %d  storage %s %s  history %d commits\n"
       "services %d  slices %d  endpoints %d  ready %d  serving %d  terminating %d\n"
       "writes/s %d  changes/s %d (added %d, removed %d, flips %d)  lag p50 %s p99 %s\n"
       "subscribers: watch %d  xds %d  pages %d\n\n",
-      Int(ov["revision"]), st["backend"].as<std::string>(),
-      st["healthy"].as<bool>() ? "ok" : "UNHEALTHY", Int(hist["commits"]), Int(ov["services"]),
-      Int(ov["slices"]), Int(eps["total"]), Int(eps["ready"]), Int(eps["serving"]),
-      Int(eps["terminating"]), Int(ov["writes_per_second"]),
+      Int(ov["revision"]), cluster ? st["backend"].as<std::string>() : "-",
+      !cluster                   ? "-"
+      : st["healthy"].as<bool>() ? "ok"
+                                 : "UNHEALTHY",
+      Int(hist["commits"]), Int(ov["services"]), Int(ov["slices"]), Int(eps["total"]),
+      Int(eps["ready"]), Int(eps["serving"]), Int(eps["terminating"]), Int(ov["writes_per_second"]),
       Int(chg["added"]) + Int(chg["removed"]) + Int(chg["flips"]), Int(chg["added"]),
       Int(chg["removed"]), Int(chg["flips"]), last ? Ms(last["lag_p50_ms"]) : "-",
       last ? Ms(last["lag_p99_ms"]) : "-", Int(subs["watch"]), Int(subs["xds"]),

@@ -83,6 +83,9 @@ std::string JsonArray(const std::vector<T>& items, Fn fn) {
   return out;
 }
 
+// The namespace of a "namespace/name" key.
+absl::string_view NamespaceOf(absl::string_view key) { return key.substr(0, key.find('/')); }
+
 const v1::ServiceRecord& RecordOf(const internal::ServiceRow& row) {
   static const v1::ServiceRecord* const kEmpty = new v1::ServiceRecord();
   return row.snapshot->record != nullptr ? *row.snapshot->record : *kEmpty;
@@ -117,6 +120,23 @@ void OperatorView::Refuse(const http::Request& request, http::Response& response
   }
 }
 
+std::optional<auth::Request> OperatorView::Access(const http::Request& request) const {
+  // The page's files carry no data: public, so that a browser without a token loads the page
+  // that asks for one.
+  if (!absl::StartsWith(request.path, kApiPrefix)) return std::nullopt;
+  auth::Request access{.rpc = absl::StrCat(request.method, " ", request.path)};
+  const std::vector<absl::string_view> p = absl::StrSplit(
+      absl::string_view(request.path).substr(sizeof(kApiPrefix) - 1), '/', absl::SkipEmpty());
+  if (p.size() == 3 && p[0] == "services") {
+    access.namespaces.emplace_back(p[1]);
+  } else if (p.size() == 1 && (p[0] == "series" || p[0] == "subscribers")) {
+    // Cluster-wide figures: no namespaces, not all_namespaces, asks for a cluster-wide reader.
+  } else {
+    access.all_namespaces = true;
+  }
+  return access;
+}
+
 void OperatorView::Serve(const http::Request& request, http::Response& response) {
   const bool read = request.method == "GET" || request.method == "HEAD";
   if (request.path == "/" || request.path == "/ui") {
@@ -144,7 +164,7 @@ void OperatorView::Serve(const http::Request& request, http::Response& response)
   const std::vector<absl::string_view> p = absl::StrSplit(
       absl::string_view(request.path).substr(sizeof(kApiPrefix) - 1), '/', absl::SkipEmpty());
   if (p.size() == 1 && p[0] == "overview") {
-    SendJson(response, OverviewJson());
+    SendJson(response, OverviewJson(request.caller.readable));
   } else if (p.size() == 1 && p[0] == "services") {
     ServeServices(request, response);
   } else if (p.size() == 3 && p[0] == "services") {
@@ -160,7 +180,21 @@ void OperatorView::Serve(const http::Request& request, http::Response& response)
   }
 }
 
-std::string OperatorView::OverviewJson() const {
+std::string OperatorView::OverviewJson(const auth::NamespaceFilter& readable) const {
+  if (!readable.all()) {
+    // Only the namespaces the caller may read, and none of the cluster-wide figures.
+    const internal::Totals t = recorder_.TotalsOf(
+        [&](const internal::ServiceRow& r) { return readable.Allows(r.snapshot->namespace_); });
+    std::vector<std::string> names(readable.set()->begin(), readable.set()->end());
+    std::sort(names.begin(), names.end());
+    return absl::StrCat(
+        R"({"revision":)", t.revision, R"(,"store_revision":)", store_->revision(),
+        R"(,"services":)", t.services, R"(,"slices":)", t.slices, R"(,"endpoints":)",
+        Counts(t.endpoints), R"(,"namespaces":)", JsonArray(names, Str),
+        R"(,"writes_per_second":null,"changes_per_second":null,"subscribers":null,)",
+        R"("history":null,"storage":null,"pages":null,"page_built":)",
+        AssetsBuilt() ? "true" : "false", "}");
+  }
   const internal::Totals t = recorder_.totals();
   const internal::Sample last = recorder_.LastSample();
   const watch::HubStats hub = hub_->stats();
@@ -185,7 +219,8 @@ std::string OperatorView::OverviewJson() const {
                   Str(health.message()), "}");
   absl::StrAppend(&out, R"(,"pages":{"open":)", q.open, R"(,"max_queued":)", q.max_high_water,
                   R"(,"coalesced":)", q.coalesced, R"(,"resyncs":)", q.resyncs, "}");
-  absl::StrAppend(&out, R"(,"page_built":)", AssetsBuilt() ? "true" : "false", "}");
+  absl::StrAppend(&out, R"(,"namespaces":null,"page_built":)", AssetsBuilt() ? "true" : "false",
+                  "}");
   return out;
 }
 
@@ -211,6 +246,7 @@ void OperatorView::ServeServices(const http::Request& request, http::Response& r
   const int64_t revision = recorder_.totals().revision;
   std::vector<internal::ServiceRow> rows = recorder_.Rows([&](const internal::ServiceRow& row) {
     if (!ns.empty() && row.snapshot->namespace_ != ns) return false;
+    if (!request.caller.readable.Allows(row.snapshot->namespace_)) return false;
     return !selector.has_value() || selector->Matches(RecordOf(row).labels());
   });
   SendJson(response, absl::StrCat(R"({"revision":)", revision, R"(,"services":)",
@@ -285,8 +321,28 @@ void OperatorView::ServeSubscribers(http::Response& response) const {
   SendJson(response, absl::StrCat(R"({"total":)", total, R"(,"subscribers":)", list, "}"));
 }
 
+std::string OperatorView::ServicesEvent(const std::vector<std::string>& keys,
+                                        const auth::NamespaceFilter& readable) const {
+  std::string rows = "[", deleted = "[";
+  for (const std::string& key : keys) {
+    if (!readable.Allows(NamespaceOf(key))) continue;
+    internal::ServiceRow row;
+    if (recorder_.Row(key, &row)) {
+      if (rows.size() > 1) rows.push_back(',');
+      absl::StrAppend(&rows, RowJson(row, options_.max_endpoints_per_slice));
+    } else {
+      if (deleted.size() > 1) deleted.push_back(',');
+      absl::StrAppend(&deleted, Str(key));
+    }
+  }
+  if (rows.size() == 1 && deleted.size() == 1) return "";
+  return absl::StrCat("event: services\ndata: {\"revision\":", recorder_.totals().revision,
+                      R"(,"rows":)", rows, R"(],"deleted":)", deleted, "]}\n\n");
+}
+
 void OperatorView::ServeEvents(const http::Request& request, http::Response& response) {
   const std::string service = request.Param("service").value_or("");
+  const auth::NamespaceFilter& readable = request.caller.readable;
   absl::StatusOr<http::ResponseStream*> started =
       response.StartStream(200, "text/event-stream", {{"Cache-Control", "no-store"}});
   if (!started.ok()) {
@@ -297,8 +353,8 @@ void OperatorView::ServeEvents(const http::Request& request, http::Response& res
   internal::Queue queue([stream] { stream->Notify(); }, options_.max_queue_keys,
                         options_.max_queue_events);
   recorder_.AddQueue(&queue);
-  bool open =
-      stream->Write(absl::StrCat("retry: 2000\nevent: overview\ndata: ", OverviewJson(), "\n\n"));
+  bool open = stream->Write(
+      absl::StrCat("retry: 2000\nevent: overview\ndata: ", OverviewJson(readable), "\n\n"));
   while (open) {
     const http::ResponseStream::WaitResult w = stream->Wait(absl::Now() + options_.keepalive);
     if (w == http::ResponseStream::WaitResult::kClosed) break;
@@ -312,22 +368,11 @@ void OperatorView::ServeEvents(const http::Request& request, http::Response& res
       out = "event: resync\ndata: {}\n\n";
     } else if (!taken.keys.empty()) {
       std::sort(taken.keys.begin(), taken.keys.end());
-      std::string rows = "[", deleted = "[";
-      for (const std::string& key : taken.keys) {
-        internal::ServiceRow row;
-        if (recorder_.Row(key, &row)) {
-          if (rows.size() > 1) rows.push_back(',');
-          absl::StrAppend(&rows, RowJson(row, options_.max_endpoints_per_slice));
-        } else {
-          if (deleted.size() > 1) deleted.push_back(',');
-          absl::StrAppend(&deleted, Str(key));
-        }
-      }
-      absl::StrAppend(&out, "event: services\ndata: {\"revision\":", recorder_.totals().revision,
-                      R"(,"rows":)", rows, R"(],"deleted":)", deleted, "]}\n\n");
+      out = ServicesEvent(taken.keys, readable);
     }
     std::vector<internal::Event> events;
     for (internal::Event& e : taken.events) {
+      if (!readable.Allows(e.namespace_)) continue;
       if (service.empty() || NamespacedName(e.namespace_, e.name) == service) {
         events.push_back(std::move(e));
       }
@@ -337,8 +382,10 @@ void OperatorView::ServeEvents(const http::Request& request, http::Response& res
                       R"(,"events":)", JsonArray(events, EventJson), "}\n\n");
     }
     if (taken.sample) {
-      absl::StrAppend(&out, "event: sample\ndata: {\"sample\":", SampleJson(recorder_.LastSample()),
-                      R"(,"overview":)", OverviewJson(), "}\n\n");
+      // A caller limited to some namespaces gets no cluster-wide sample, only its own totals.
+      absl::StrAppend(&out, "event: sample\ndata: {\"sample\":",
+                      readable.all() ? SampleJson(recorder_.LastSample()) : "null",
+                      R"(,"overview":)", OverviewJson(readable), "}\n\n");
     }
     if (!out.empty()) open = stream->Write(out);
   }

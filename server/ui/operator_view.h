@@ -3,8 +3,14 @@
 // Kubernetes front-ends over the same store and watch hub; it never calls another front-end.
 //
 // Served on the HTTP side port (server/http/http_server.h; Install routes "/", "/ui" and
-// "/api/ui/" here), so the port's TLS and its admission hook (authentication, authorization)
-// apply to every path below as they do to the others:
+// "/api/ui/" here). Its admission hook (bearer tokens and the policy, server/http/admission.h)
+// admits every API path through Access below; the page's own files carry no data and are public
+// (the page asks for a token when the API answers 401):
+//   - overview, services and events: a reader of at least one namespace; one whose role is
+//     limited to some namespaces sees only their services, totals summed over them, and no
+//     cluster-wide figures (rates, subscribers, history: null);
+//   - services/{ns}/{name}: a reader of {ns};
+//   - series and subscribers (cluster-wide figures): a cluster-wide reader.
 //   GET /                               302 to /ui/ (any other path not routed elsewhere: 404)
 //   GET /ui/, /ui/app.js, /ui/app.css   the page, embedded in the binary at build time
 //                                       (server/ui/assets.h; "not built" page without Node)
@@ -40,10 +46,14 @@
 #define SLICEKEEPER_SERVER_UI_OPERATOR_VIEW_H_
 
 #include <cstddef>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "server/auth/policy.h"
+#include "server/auth/request.h"
 #include "server/http/handler.h"
 #include "server/http/http_server.h"
 #include "server/metrics/metrics.h"
@@ -83,6 +93,7 @@ class OperatorView : public http::Handler {
   void Stop();
 
   void Serve(const http::Request& request, http::Response& response) override;
+  std::optional<auth::Request> Access(const http::Request& request) const override;
   void Refuse(const http::Request& request, http::Response& response, int status,
               absl::string_view message) override;
 
@@ -90,13 +101,17 @@ class OperatorView : public http::Handler {
   internal::Recorder& recorder() { return recorder_; }
 
  private:
-  std::string OverviewJson() const;
+  // `readable`: what the caller may see (server/auth/request.h).
+  std::string OverviewJson(const auth::NamespaceFilter& readable) const;
   std::string SampleJson(const internal::Sample& s) const;
   void ServeServices(const http::Request& request, http::Response& response) const;
   void ServeService(absl::string_view ns, absl::string_view name, http::Response& response) const;
   void ServeSeries(http::Response& response) const;
   void ServeSubscribers(http::Response& response) const;
   void ServeEvents(const http::Request& request, http::Response& response);
+  // The services event of `keys`, only those `readable` allows; "" when none is left.
+  std::string ServicesEvent(const std::vector<std::string>& keys,
+                            const auth::NamespaceFilter& readable) const;
 
   store::Store* const store_;
   watch::Hub* const hub_;

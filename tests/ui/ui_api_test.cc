@@ -2,6 +2,8 @@
 // store, hub and HTTP port: every figure against the store's own (query::Summarize over a
 // Store::Snapshot, the figures ListServices serves), filters, errors, and an SSE client that stops
 // reading through 100 000 endpoint changes while the server's queue for it stays bounded.
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,9 +11,12 @@
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "server/auth/authorizer.h"
+#include "server/http/admission.h"
 #include "server/http/http_server.h"
 #include "server/query/merge.h"
 #include "server/store/store.h"
@@ -66,15 +71,19 @@ v1::EndpointChange Change(absl::string_view ns, absl::string_view svc, int i,
 
 class UiApiTest : public ::testing::Test {
  protected:
-  void Start(OperatorView::Options options) {
+  // `authorizer`: the port's admission (null: open, as without security flags).
+  void Start(OperatorView::Options options, auth::Authorizer* authorizer = nullptr) {
     store::Store::Options so;
     so.reconcile.max_endpoints_per_slice = options.max_endpoints_per_slice;
     store_ = std::make_unique<store::Store>(so);
     hub_ = std::make_unique<watch::Hub>(store_.get(), watch::Hub::Options{});
     hub_->Start();
     view_ = std::make_unique<OperatorView>(store_.get(), hub_.get(), std::move(options));
-    http_ = std::make_unique<http::HttpServer>(http::HttpServer::Options{
-        .listen_address = "127.0.0.1:0", .num_threads = 8, .max_streams = 4});
+    http_ = std::make_unique<http::HttpServer>(
+        http::HttpServer::Options{.listen_address = "127.0.0.1:0",
+                                  .num_threads = 8,
+                                  .max_streams = 4,
+                                  .admit = http::AuthorizerAdmission(authorizer)});
     view_->Install(http_.get());
     view_->Start();
     absl::StatusOr<int> port = http_->Start();
@@ -87,8 +96,10 @@ class UiApiTest : public ::testing::Test {
     if (hub_ != nullptr) hub_->Stop();
   }
 
-  testing::HttpReply Get(absl::string_view target) {
-    absl::StatusOr<testing::HttpReply> r = testing::Fetch(port_, "GET", target);
+  testing::HttpReply Get(absl::string_view target, absl::string_view token = "") {
+    testing::HttpHeaders headers;
+    if (!token.empty()) headers.emplace_back("Authorization", absl::StrCat("Bearer ", token));
+    absl::StatusOr<testing::HttpReply> r = testing::Fetch(port_, "GET", target, "", headers);
     EXPECT_OK(r);
     return r.ok() ? *r : testing::HttpReply{};
   }
@@ -269,6 +280,91 @@ TEST_F(UiApiTest, StalledEventStreamStaysBoundedThrough100kChanges) {
     caught_up = *line == "event: resync" || *line == "event: services";
   }
   EXPECT_TRUE(caught_up);
+}
+
+// With a policy and tokens, the API admits through the port's one authorization layer: no token
+// is 401 (the page itself stays public: it asks for one), a reader of team-a sees team-a only, in
+// the table, the totals and the live stream, and none of the cluster-wide figures.
+TEST_F(UiApiTest, ReaderOfOneNamespaceSeesOnlyIt) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/ui_auth_", getpid());
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/tokens.csv") << "tok-a,alice\ntok-root,root\n";
+  std::ofstream(dir + "/policy.yaml") << R"(
+rules:
+  - role: reader
+    identities: ["alice"]
+    namespaces: ["team-a"]
+  - role: reader
+    identities: ["root"]
+    namespaces: ["*"]
+)";
+  absl::StatusOr<std::unique_ptr<auth::Authorizer>> authorizer = auth::Authorizer::Create(
+      {.token_file = dir + "/tokens.csv", .policy_file = dir + "/policy.yaml"});
+  ASSERT_OK(authorizer);
+  Start(OperatorView::Options{}, authorizer->get());
+  ASSERT_OK(store_->ApplyChanges(
+      {Change("team-a", "web", 1, "z", true), Change("team-a", "web", 2, "z", false)}));
+  ASSERT_OK(store_->ApplyChanges({Change("team-b", "db", 3, "z", true)}));
+  AwaitView();
+
+  EXPECT_EQ(Get("/api/ui/v1/overview").status, 401);
+  EXPECT_EQ(Get("/api/ui/v1/events").status, 401);
+  EXPECT_EQ(Get("/api/ui/v1/overview", "wrong").status, 401);
+  EXPECT_EQ(Get("/ui/").status, 200);
+
+  const Value mine = Json(Get("/api/ui/v1/services", "tok-a").body);
+  ASSERT_EQ(At(mine, {"services"}).list_value().values_size(), 1);
+  EXPECT_EQ(At(At(mine, {"services"}).list_value().values(0), {"namespace"}).string_value(),
+            "team-a");
+  const Value o = Json(Get("/api/ui/v1/overview", "tok-a").body);
+  EXPECT_EQ(Int(o, {"services"}), 1);
+  EXPECT_EQ(Int(o, {"endpoints", "total"}), 2);
+  EXPECT_EQ(Int(o, {"endpoints", "ready"}), 1);
+  EXPECT_EQ(At(o, {"namespaces"}).list_value().values(0).string_value(), "team-a");
+  EXPECT_TRUE(At(o, {"subscribers"}).has_null_value());
+  EXPECT_EQ(Get("/api/ui/v1/services/team-a/web", "tok-a").status, 200);
+  EXPECT_EQ(Get("/api/ui/v1/services/team-b/db", "tok-a").status, 403);
+  EXPECT_EQ(Get("/api/ui/v1/series", "tok-a").status, 403);
+  EXPECT_EQ(Get("/api/ui/v1/subscribers", "tok-a").status, 403);
+
+  const Value all = Json(Get("/api/ui/v1/overview", "tok-root").body);
+  EXPECT_EQ(Int(all, {"services"}), 2);
+  EXPECT_EQ(Int(all, {"endpoints", "total"}), 3);
+  EXPECT_EQ(Get("/api/ui/v1/series", "tok-root").status, 200);
+  EXPECT_EQ(At(Json(Get("/api/ui/v1/services", "tok-root").body), {"services"})
+                .list_value()
+                .values_size(),
+            2);
+
+  // The live stream: team-b's change is not sent, team-a's is, alone.
+  absl::StatusOr<std::unique_ptr<testing::HttpStream>> sse =
+      testing::HttpStream::Open(port_, "/api/ui/v1/events", {{"Authorization", "Bearer tok-a"}});
+  ASSERT_OK(sse);
+  ASSERT_EQ((*sse)->status(), 200);
+  std::string overview;
+  for (int i = 0; i < 5 && !absl::StartsWith(overview, "data: "); ++i) {
+    absl::StatusOr<std::string> line = (*sse)->ReadLine(absl::Seconds(5));
+    ASSERT_OK(line);
+    overview = *line;
+  }
+  EXPECT_EQ(Int(Json(absl::string_view(overview).substr(6)), {"services"}), 1);
+  ASSERT_OK(store_->ApplyChanges({Change("team-b", "db", 4, "z", true)}));
+  AwaitView();
+  ASSERT_OK(store_->ApplyChanges({Change("team-a", "web", 5, "z", true)}));
+  std::string data;
+  bool services = false;
+  while (data.empty()) {
+    absl::StatusOr<std::string> line = (*sse)->ReadLine(absl::Seconds(5));
+    ASSERT_OK(line);
+    if (services && absl::StartsWith(*line, "data: ")) data = line->substr(6);
+    services = *line == "event: services";
+  }
+  const Value changed = Json(data);
+  ASSERT_EQ(At(changed, {"rows"}).list_value().values_size(), 1);
+  EXPECT_EQ(At(At(changed, {"rows"}).list_value().values(0), {"namespace"}).string_value(),
+            "team-a");
+  EXPECT_EQ(At(changed, {"deleted"}).list_value().values_size(), 0);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -14,10 +14,13 @@ interface Sample {
 }
 interface Overview {
   revision: number; services: number; slices: number; endpoints: Counts;
-  writes_per_second: number; changes_per_second: { added: number; removed: number; flips: number };
-  subscribers: { watch: number; xds: number; pages: number };
-  history: { commits: number; bytes: number; floor_revision: number };
-  storage: { backend: string; healthy: boolean; message: string };
+  // Null for a reader limited to some namespaces (`namespaces`): cluster-wide figures.
+  writes_per_second: number | null;
+  changes_per_second: { added: number; removed: number; flips: number } | null;
+  subscribers: { watch: number; xds: number; pages: number } | null;
+  history: { commits: number; bytes: number; floor_revision: number } | null;
+  storage: { backend: string; healthy: boolean; message: string } | null;
+  namespaces: string[] | null;
 }
 interface SvcEvent {
   time: number | null; revision: number; namespace: string; name: string; deleted: boolean;
@@ -35,10 +38,29 @@ let sortKey = "namespace";
 let sortAsc = true;
 let serviceEvents: SvcEvent[] = [];
 
+// The bearer token of a server with --token_file, kept for this tab only. Sent on every API
+// call; the live stream is read with fetch for that reason (EventSource cannot send headers).
+const TOKEN_KEY = "slicekeeper-token";
+function authHeaders(): Record<string, string> {
+  const t = sessionStorage.getItem(TOKEN_KEY);
+  return t ? { Authorization: `Bearer ${t}` } : {};
+}
+
+// Shows the token form (the API answered 401).
+function askToken(message: string): void {
+  $("login").hidden = false;
+  $("login-error").textContent = message;
+}
+
+class HttpError extends Error {
+  constructor(message: string, readonly status: number) { super(message); }
+}
+
 async function api<T>(path: string): Promise<T> {
-  const r = await fetch(`/api/ui/v1/${path}`, { cache: "no-store" });
+  const r = await fetch(`/api/ui/v1/${path}`, { cache: "no-store", headers: authHeaders() });
   const body = await r.json();
-  if (!r.ok) throw new Error(body.error ?? r.statusText);
+  if (r.status === 401) askToken(body.error ?? "unauthorized");
+  if (!r.ok) throw new HttpError(body.error ?? r.statusText, r.status);
   return body as T;
 }
 
@@ -76,14 +98,15 @@ function renderOverview(o: Overview): void {
   $("ov-serving").textContent = `${o.endpoints.serving}`;
   $("ov-terminating").textContent = `${o.endpoints.terminating}`;
   $("ov-revision").textContent = `${o.revision}`;
-  $("ov-writes").textContent = `${o.writes_per_second}`;
   const c = o.changes_per_second;
-  $("ov-changes").textContent = `${c.added + c.removed + c.flips}`;
-  $("ov-subs").textContent = `${o.subscribers.watch} · ${o.subscribers.xds}`;
-  $("ov-history").textContent = `${o.history.commits} (${Math.round(o.history.bytes / 1024)} KiB)`;
+  $("ov-writes").textContent = o.writes_per_second === null ? "–" : `${o.writes_per_second}`;
+  $("ov-changes").textContent = c === null ? "–" : `${c.added + c.removed + c.flips}`;
+  $("ov-subs").textContent = o.subscribers === null ? "–" : `${o.subscribers.watch} · ${o.subscribers.xds}`;
+  $("ov-history").textContent = o.history === null ? "–" : `${o.history.commits} (${Math.round(o.history.bytes / 1024)} KiB)`;
   const st = $("ov-storage");
-  st.textContent = `${o.storage.backend} ${o.storage.healthy ? "ok" : "UNHEALTHY"}`;
-  st.title = o.storage.message;
+  st.textContent = o.storage === null ? "–" : `${o.storage.backend} ${o.storage.healthy ? "ok" : "UNHEALTHY"}`;
+  st.title = o.storage?.message ?? "";
+  $("conn").title = o.namespaces === null ? "" : `namespaces: ${o.namespaces.join(", ")}`;
 }
 
 function plot(svg: Element, series: { cls: string; color: string; values: (number | null)[] }[]): void {
@@ -275,40 +298,80 @@ function show(): void {
   if (page === "subscribers") void loadSubscribers().catch(() => undefined);
 }
 
-function connect(): void {
-  const es = new EventSource("/api/ui/v1/events");
+// One Server-Sent Events message: its event name and data.
+type SseHandler = (event: string, data: string) => void;
+
+// Reads the live stream with fetch (so that the token goes in a header), parsing its events;
+// reconnects 2 s after it ends. Holds one partial message at most.
+async function stream(onOpen: () => void, onEvent: SseHandler): Promise<void> {
   const conn = $("conn");
-  es.onopen = () => { conn.textContent = "live"; conn.classList.add("live"); void loadTable(); };
-  es.onerror = () => { conn.textContent = "reconnecting…"; conn.classList.remove("live"); };
-  es.addEventListener("overview", (m) => renderOverview(JSON.parse((m as MessageEvent).data)));
-  es.addEventListener("resync", () => void loadTable());
-  es.addEventListener("services", (m) => {
-    const d = JSON.parse((m as MessageEvent).data) as { rows: Row[]; deleted: string[] };
-    applyRows(d.rows, d.deleted);
-    if (route[0] === "service" && route.length === 3) {
-      const key = `${route[1]}/${route[2]}`;
-      if (d.deleted.includes(key) || d.rows.some((r) => `${r.namespace}/${r.name}` === key)) {
-        void loadService(route[1], route[2]);
+  for (;;) {
+    try {
+      const r = await fetch("/api/ui/v1/events", { cache: "no-store", headers: authHeaders() });
+      if (r.status === 401) { askToken("unauthorized"); return; }
+      if (!r.ok || r.body === null) throw new Error(r.statusText);
+      conn.textContent = "live"; conn.classList.add("live");
+      onOpen();
+      const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value;
+        let end: number;
+        while ((end = buf.indexOf("\n\n")) >= 0) {
+          let event = "message", data = "";
+          for (const line of buf.slice(0, end).split("\n")) {
+            if (line.startsWith("event: ")) event = line.slice(7);
+            else if (line.startsWith("data: ")) data += line.slice(6);
+          }
+          buf = buf.slice(end + 2);
+          if (data !== "") onEvent(event, data);
+        }
       }
+    } catch { /* reconnect below */ }
+    conn.textContent = "reconnecting…"; conn.classList.remove("live");
+    await new Promise((done) => setTimeout(done, 2000));
+  }
+}
+
+function onEvent(event: string, data: string): void {
+  const d = JSON.parse(data);
+  switch (event) {
+    case "overview": renderOverview(d as Overview); break;
+    case "resync": void loadTable(); break;
+    case "services": {
+      const s = d as { rows: Row[]; deleted: string[] };
+      applyRows(s.rows, s.deleted);
+      if (route[0] === "service" && route.length === 3) {
+        const key = `${route[1]}/${route[2]}`;
+        if (s.deleted.includes(key) || s.rows.some((r) => `${r.namespace}/${r.name}` === key)) {
+          void loadService(route[1], route[2]);
+        }
+      }
+      break;
     }
-  });
-  es.addEventListener("events", (m) => {
-    if (route[0] !== "service" || route.length !== 3) return;
-    const d = JSON.parse((m as MessageEvent).data) as { events: SvcEvent[] };
-    for (const e of d.events) {
-      if (e.namespace === route[1] && e.name === route[2]) serviceEvents.push(e);
+    case "events": {
+      if (route[0] !== "service" || route.length !== 3) return;
+      for (const e of (d as { events: SvcEvent[] }).events) {
+        if (e.namespace === route[1] && e.name === route[2]) serviceEvents.push(e);
+      }
+      if (serviceEvents.length > MAX_EVENTS) serviceEvents = serviceEvents.slice(-MAX_EVENTS);
+      renderEvents();
+      break;
     }
-    if (serviceEvents.length > MAX_EVENTS) serviceEvents = serviceEvents.slice(-MAX_EVENTS);
-    renderEvents();
-  });
-  es.addEventListener("sample", (m) => {
-    const d = JSON.parse((m as MessageEvent).data) as { sample: Sample; overview: Overview };
-    samples.push(d.sample);
-    if (samples.length > MAX_SAMPLES) samples = samples.slice(-MAX_SAMPLES);
-    renderOverview(d.overview);
-    renderPlots();
-    if (route[0] === "subscribers" && Date.now() - subsAt > 2000) void loadSubscribers().catch(() => undefined);
-  });
+    case "sample": {
+      const m = d as { sample: Sample | null; overview: Overview };
+      if (m.sample !== null) {
+        samples.push(m.sample);
+        if (samples.length > MAX_SAMPLES) samples = samples.slice(-MAX_SAMPLES);
+        renderPlots();
+      }
+      renderOverview(m.overview);
+      if (route[0] === "subscribers" && Date.now() - subsAt > 2000) void loadSubscribers().catch(() => undefined);
+      break;
+    }
+  }
 }
 
 async function main(): Promise<void> {
@@ -327,17 +390,26 @@ async function main(): Promise<void> {
       debounce = window.setTimeout(() => void loadTable(), 250);
     });
   }
+  $("login").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, ($("login-token") as HTMLInputElement).value.trim());
+    location.reload();
+  });
   window.addEventListener("hashchange", show);
   show();
-  const [overview, series] = await Promise.all([
-    api<Overview>("overview"),
-    api<{ samples: Sample[] }>("series"),
-  ]);
-  renderOverview(overview);
-  samples = series.samples.slice(-MAX_SAMPLES);
-  renderPlots();
-  await loadTable();
-  connect();
+  try {
+    renderOverview(await api<Overview>("overview"));
+  } catch {
+    return;  // 401: the token form is shown
+  }
+  // Cluster-wide figures: a reader limited to some namespaces gets 403 and no plots.
+  try {
+    samples = (await api<{ samples: Sample[] }>("series")).samples.slice(-MAX_SAMPLES);
+    renderPlots();
+  } catch (e) {
+    if (e instanceof HttpError && e.status === 403) $("overview").classList.add("scoped");
+  }
+  void stream(() => void loadTable(), onEvent);
 }
 
 void main();

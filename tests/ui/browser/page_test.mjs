@@ -6,7 +6,10 @@
 //   - a service the test deletes leaves the table within 2 s;
 //   - a zone the test drains shows zero ready in its bar on the service page;
 //   - both plots have data points, and the page logs no console error;
-// and saves a screenshot of the page under churn (ARTIFACT_DIR/operator-page.png).
+// and saves a screenshot of the page under churn (ARTIFACT_DIR/operator-page.png). Then it
+// restarts the server on the same data with bearer tokens and a policy, and asserts, in the same
+// browser, that the page asks for a token (the API answers 401), and that a reader of "default"
+// only sees default's services on the page (not team-b's), as `skctl top --once --token` does.
 //
 // usage: node page_test.mjs SLICEKEEPER SKCTL ARTIFACT_DIR
 import { chromium } from "playwright-core";
@@ -42,14 +45,27 @@ async function waitFor(what, fn, timeoutMs) {
   }
 }
 
-async function main() {
+// Starts slicekeeper on the test's data directory; returns [process, grpcPort, httpPort].
+async function startServer(extraArgs) {
   const portFile = join(tmp, "ports");
-  const server = spawn(serverBin, ["--store=memory", "--listen=127.0.0.1:0",
-    "--http_listen=127.0.0.1:0", `--port_file=${portFile}`, "--log_level=warn"],
-    { stdio: ["ignore", "inherit", "inherit"] });
+  rmSync(portFile, { force: true });
+  const server = spawn(serverBin, ["--store=rocksdb", `--data_dir=${join(tmp, "data")}`,
+    "--listen=127.0.0.1:0", "--http_listen=127.0.0.1:0", `--port_file=${portFile}`,
+    "--log_level=warn", ...extraArgs], { stdio: ["ignore", "inherit", "inherit"] });
   children.push(server);
   await waitFor("the port file", () => existsSync(portFile), 15000);
-  const [grpcPort, httpPort] = readFileSync(portFile, "utf8").trim().split(" ").map(Number);
+  return [server, ...readFileSync(portFile, "utf8").trim().split(" ").map(Number)];
+}
+
+async function stopServer(server) {
+  const exited = new Promise((resolve) => server.on("exit", (code, signal) => resolve(code ?? signal)));
+  server.kill("SIGTERM");
+  const code = await exited;
+  check(code === 0, `slicekeeper exited with ${code} on SIGTERM`);
+}
+
+async function main() {
+  const [server, grpcPort, httpPort] = await startServer([]);
   const grpc = `--server=127.0.0.1:${grpcPort}`;
   const base = `http://127.0.0.1:${httpPort}`;
   const skctl = (...args) => execFileSync(skctlBin, [grpc, ...args], { encoding: "utf8" });
@@ -71,6 +87,15 @@ async function main() {
     skctl("apply", "-f", file);
   };
   applyWeb(true);
+  // A service in another namespace, for the reader of "default" below.
+  const other = join(tmp, "other.yaml");
+  writeFileSync(other, `apiVersion: slicekeeper.io/v1\nkind: EndpointChanges\nchanges:
+  - op: UPSERT
+    namespace: team-b
+    service: secret
+    endpoint: {addresses: ["10.8.0.1"], conditions: {ready: true}, zone: zone-a}
+    ports: [{name: http, port: 8080}]\n`);
+  skctl("apply", "-f", other);
 
   // A watcher (its sends feed the propagation-lag plot) and a churn.
   const watcher = spawn(skctlBin, [grpc, "watch", "slices", "-A", "-o", "json"], { stdio: "ignore" });
@@ -173,14 +198,46 @@ async function main() {
   log("no console errors");
 
   // The server stops cleanly (under ASan: no error or leak report, which would change the code).
+  await page.close();
+  watcher.kill("SIGTERM");
+  await stopServer(server);
+  log("server stopped cleanly");
+
+  // The same data behind tokens and a policy: alice reads "default" only.
+  writeFileSync(join(tmp, "tokens.csv"), "tok-alice,alice\n");
+  writeFileSync(join(tmp, "policy.yaml"),
+    'rules:\n  - role: reader\n    identities: ["alice"]\n    namespaces: ["default"]\n');
+  const [secured, , securedHttp] = await startServer([`--token_file=${join(tmp, "tokens.csv")}`,
+    `--authz_policy_file=${join(tmp, "policy.yaml")}`]);
+  const sbase = `http://127.0.0.1:${securedHttp}`;
+  const page2 = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page2.on("pageerror", (e) => errors.push(String(e)));
+  await page2.goto(`${sbase}/ui/#/services`);
+  await page2.waitForSelector("#login:not([hidden])", { timeout: 5000 });
+  log("secured: the page asks for a token");
+  await page2.fill("#login-token", "tok-alice");
+  await page2.click('#login button[type="submit"]');
+  await page2.waitForSelector("#conn.live", { timeout: 10000 });
+  await page2.waitForSelector('tr[data-key="default/web"]', { timeout: 5000 });
+  const keys = await page2.$$eval("#services-table tbody tr", (trs) => trs.map((tr) => tr.dataset.key));
+  check(!keys.some((k) => k.startsWith("team-b/")), `alice sees team-b: ${keys}`);
+  const want2 = (await (await fetch(`${sbase}/api/ui/v1/services`,
+    { headers: { Authorization: "Bearer tok-alice" } })).json()).services.length;
+  check(keys.length === want2 && want2 === items.length - 2,
+    `alice's table has ${keys.length} rows, her API ${want2}, default had ${items.length - 2}`);
+  await page2.goto(`${sbase}/ui/#/`);
+  await page2.waitForFunction((n) => Number(document.getElementById("ov-services").textContent) === n,
+    want2, { timeout: 5000 });
+  const top2 = execFileSync(skctlBin, ["top", "--once", `--http=127.0.0.1:${securedHttp}`,
+    "--token=tok-alice"], { encoding: "utf8" });
+  check(top2.includes(`services ${want2} `) && !top2.includes("secret"),
+    `skctl top --once as alice:\n${top2}`);
+  log(`secured: alice sees ${want2} services of default, not team-b's`);
+  check(errors.length === 0, `console errors: ${errors.join("\n")}`);
   await browser.close();
   browser = undefined;
-  watcher.kill("SIGTERM");
-  const exited = new Promise((resolve) => server.on("exit", (code, signal) => resolve(code ?? signal)));
-  server.kill("SIGTERM");
-  const serverCode = await exited;
-  check(serverCode === 0, `slicekeeper exited with ${serverCode} on SIGTERM`);
-  log("server stopped cleanly; PASS");
+  await stopServer(secured);
+  log("PASS");
 }
 
 let status = 0;
