@@ -330,12 +330,15 @@ TEST_F(StalledWatcherTest, StalledWatcherBoundedAndConverges) {
     // The watched state is 10 000 endpoints in 100 slices: ~9 MiB of the server's memory
     // (`watched_memory`: what filling it added to the RSS), ~0.66 MiB serialized. A stalled
     // dirty-set subscriber pins the slice versions it last sent (one old copy of the state once
-    // every endpoint has changed) and one message in flight: measured +7.8..+8.0 MiB, 0.86..0.89
+    // every endpoint has changed) and one message in flight: measured +7.8..+8.4 MiB, 0.86..1.15
     // of the state's memory. A queue of one event per change would hold 500 k x >= 65 bytes =
     // 33 MB, and one slice event per changed slice per commit (~100 x 6 KB x 1 000 commits) far
     // more.
+    // The bound is two copies, not one: both RSS readings move by whole allocator extents (2 MiB
+    // huge pages since jemalloc runs with thp:always), and one copy measured up to 1.15x the fill
+    // (+8.39 MiB against 7.32 MiB). Two copies (~16 MiB) still fail both designs above.
     ASSERT_GT(watched_memory, 0);
-    EXPECT_LT(growth, watched_memory);
+    EXPECT_LT(growth, 2 * watched_memory);
   }
   watch_context.TryCancel();
   watch->Finish();
