@@ -1,5 +1,5 @@
 // JSON string literals: the one escaping routine shared by the front-ends that write JSON by hand
-// (server/k8s, server/ui).
+// (server/k8s, server/ui, the audit log of server/auth).
 //
 // Thread-safety: a pure function.
 #ifndef SLICEKEEPER_COMMON_JSON_STRING_H_
