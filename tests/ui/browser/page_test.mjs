@@ -211,6 +211,7 @@ async function main() {
     `--authz_policy_file=${join(tmp, "policy.yaml")}`]);
   const sbase = `http://127.0.0.1:${securedHttp}`;
   const page2 = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  // Script errors only: chromium logs the 401 this page is meant to get as a console error.
   page2.on("pageerror", (e) => errors.push(String(e)));
   await page2.goto(`${sbase}/ui/#/services`);
   await page2.waitForSelector("#login:not([hidden])", { timeout: 5000 });
