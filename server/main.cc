@@ -432,7 +432,11 @@ int Run() {
 // huge pages where the kernel leaves that to madvise (Debian's default): loading 1 M endpoints
 // first-touches ~700 MB, and 4 KiB page faults were a third of the restart's CPU (3.1 s -> 2.1 s,
 // RSS +5 %); the same pages then cost fewer TLB misses under churn.
-extern "C" __attribute__((visibility("default"), used)) const char* malloc_conf = "thp:always";
+// The braced linkage block: `extern "C" T x = v;` is a declaration with an initializer that g++
+// warns about (-Werror in scripts/test.sh).
+extern "C" {
+__attribute__((visibility("default"), used)) const char* malloc_conf = "thp:always";
+}
 
 int main(int argc, char** argv) {
   // Debian builds Abseil without NDEBUG, so by default every absl::Mutex acquisition (ours and
