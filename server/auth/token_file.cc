@@ -90,9 +90,13 @@ absl::Status TokenFile::ReloadIfChangedLocked() {
   absl::StatusOr<std::string> text = internal::ReadFile(path_);
   absl::StatusOr<std::vector<Entry>> entries =
       text.ok() ? Parse(*text) : absl::StatusOr<std::vector<Entry>>(text.status());
+  if (text.ok() && !entries.ok()) {
+    // Parse names the line; the operator needs the file too (never a token: Parse shows none).
+    entries = absl::InvalidArgumentError(absl::StrCat(path_, ": ", entries.status().message()));
+  }
   if (!entries.ok()) {
     if (version_.size != -2) {
-      spdlog::error("token file {} not reloaded, keeping the previous tokens: {}", path_,
+      spdlog::error("token file not reloaded, keeping the previous tokens: {}",
                     std::string(entries.status().message()));
       version_ = now;  // do not retry the same broken version on every request
     }

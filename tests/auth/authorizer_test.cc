@@ -201,6 +201,12 @@ TEST_F(AuthorizerTest, ParseErrors) {
   absl::Status dup = TokenFile::Parse("secret1,a\nsecret1,b\n").status();
   EXPECT_THAT(dup.message(), HasSubstr("line 2: duplicate token"));
   EXPECT_THAT(dup.message(), ::testing::Not(HasSubstr("secret1")));
+  // Loading a broken file names the file and the line.
+  const std::string broken = dir_.Write("broken.csv", "tok-a,alice\n,nobody\n");
+  absl::Status load = TokenFile::Load(broken, absl::Seconds(1), &clock_).status();
+  EXPECT_EQ(load.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(load.message(), HasSubstr(broken + ": token file line 2"));
+  EXPECT_THAT(load.message(), ::testing::Not(HasSubstr("tok-a")));
   auto groups = TokenFile::Parse("# comment\n\nt,id,\"g1, g2\"\n");
   ASSERT_OK(groups.status());
   ASSERT_EQ(groups->size(), 1u);
