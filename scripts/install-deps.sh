@@ -18,6 +18,7 @@ PACKAGES=(
   etcd-server etcd-client openssl
   nghttp2-client  # h2load: bench/query_load's HTTP/2 load generator
   docker-compose  # tests/deploy: `docker-compose config` checks docker-compose.yml (no engine needed)
+  chromium  # tests/ui: the operator page in a real browser (playwright-core's executablePath)
 )
 
 # etcd's API protos as Debian ships them, for server/storage/etcd: the default of CMake's
@@ -135,3 +136,23 @@ fetch_xds_protos() {
   rm -rf "$tmp"
 }
 fetch_xds_protos
+
+# The npm packages of the operator page's build (ui/: esbuild) and of its browser test
+# (tests/ui/browser: playwright-core), as their committed lockfiles pin them (npm ci checks every
+# tarball's integrity): fetched once into npm's cache, so that CMake's `npm ci --prefer-offline`
+# needs no network. A stamp per lockfile skips this when the cache already holds them.
+fill_npm_cache() {
+  local name="$1" dir="$2" stamp tmp want
+  want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+  stamp="$XDS_PROTOS_CACHE/$name.lock.sha256"
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && return 0
+  echo "install-deps: filling the npm cache from $dir/package-lock.json" >&2
+  tmp="$(mktemp -d)"
+  cp "$dir/package.json" "$dir/package-lock.json" "$tmp/"
+  (cd "$tmp" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+  rm -rf "$tmp"
+  $SUDO mkdir -p "$XDS_PROTOS_CACHE"
+  echo "$want" | $SUDO tee "$stamp" >/dev/null
+}
+fill_npm_cache ui "$(dirname "$0")/../ui"
+fill_npm_cache ui-browser-test "$(dirname "$0")/../tests/ui/browser"

@@ -49,6 +49,8 @@ ABSL_FLAG(int, http_max_streams, 48,
 ABSL_FLAG(bool, k8s_api, true,
           "Serve the Kubernetes API for discovery.k8s.io/v1 EndpointSlices on the HTTP port "
           "(kubectl --server=http://<http_listen>)");
+ABSL_FLAG(bool, ui, true,
+          "Serve the operator page (/ui/) and its JSON API (/api/ui/v1/) on the HTTP port");
 ABSL_FLAG(absl::Duration, k8s_min_watch_timeout, absl::Minutes(30),
           "Kubernetes watches without timeoutSeconds end after a random time between this and "
           "twice this (the apiserver's --min-request-timeout)");
@@ -331,6 +333,9 @@ Server::Options ServerOptions() {
   options.http_max_streams = absl::GetFlag(FLAGS_http_max_streams);
   options.kubernetes_api = absl::GetFlag(FLAGS_k8s_api);
   options.k8s_min_watch_timeout = absl::GetFlag(FLAGS_k8s_min_watch_timeout);
+  options.operator_view = absl::GetFlag(FLAGS_ui);
+  options.storage_backend = absl::GetFlag(FLAGS_store);
+  options.max_endpoints_per_slice = absl::GetFlag(FLAGS_max_endpoints_per_slice);
   // Replicated writes block on an etcd round trip: give them threads so concurrent streams
   // share one. RocksDB writes do not block (the store's committer syncs them as a group), and
   // running them inline on gRPC's threads is faster: 1.6x for one stream, 1.7x for 64 streams

@@ -19,6 +19,7 @@ int RunWatch(const Args& args);
 int RunDelete(const Args& args);
 int RunChurn(const Args& args);
 int RunHealth(const Args& args);
+int RunTop(const Args& args);
 
 }  // namespace slicekeeper::skctl
 

@@ -217,13 +217,16 @@ Usage:
             [--mix add=1,remove=1,ready=2,terminate=1] [--zones Z] [--seed S] [--batch B]
             [--inflight K] [--record FILE] [-o json]
   skctl health [--service NAME] [--timeout D]   exit 0 only when every --server is SERVING
+  skctl top [--http ADDR] [--once] [--interval D] [--limit N]
+            the operator overview from the HTTP port's /api/ui/v1/ (services by churn)
 
 Global flags:
   --server ADDR[,ADDR...]   default $SLICEKEEPER_SERVER, else 127.0.0.1:50051
   --request-timeout D       deadline of each request (default 10s)
   --ca FILE                 CA (PEM) verifying the server: TLS on ($SLICEKEEPER_CA)
   --cert FILE --key FILE    client certificate and key for mTLS ($SLICEKEEPER_CERT/_KEY)
-  --token T                 bearer token, sent over TLS only ($SLICEKEEPER_TOKEN)
+  --token T                 bearer token, sent over TLS only ($SLICEKEEPER_TOKEN);
+                            top sends it to --http (the HTTP port's tokens)
   --helpfull                every flag
 
 Exit codes: 0 ok, 1 server-side error, 2 usage or input error.

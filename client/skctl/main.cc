@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   if (command == "delete") return sk::RunDelete(rest);
   if (command == "churn") return sk::RunChurn(rest);
   if (command == "health") return sk::RunHealth(rest);
+  if (command == "top") return sk::RunTop(rest);
   if (command == "help") {
     std::fputs(sk::UsageText(), stdout);
     return sk::kExitOk;

@@ -319,6 +319,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* DiscoveryService::Watch(
       if (acquired.ok()) slot = *std::move(acquired);
     }
   }
+  if (status.ok()) selection->peer = context->peer();
   if (status.ok() && hub_ == nullptr) status = absl::UnavailableError("watch is not available");
   absl::MutexLock l(&watches_mu_);
   if (status.ok() && watches_closed_) status = absl::UnavailableError("server shutting down");

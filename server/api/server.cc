@@ -134,6 +134,15 @@ absl::Status Server::StartHttp() {
                                     .authorizer = options_.authorizer});
     kubernetes_->Install(http_.get());
   }
+  if (options_.operator_view) {
+    operator_view_ = std::make_unique<ui::OperatorView>(
+        store_, hub_.get(),
+        ui::OperatorView::Options{.storage_backend = options_.storage_backend,
+                                  .max_endpoints_per_slice = options_.max_endpoints_per_slice,
+                                  .propagation_lag = metrics_->watch_lag()});
+    operator_view_->Install(http_.get());
+    operator_view_->Start();
+  }
   absl::StatusOr<int> port = http_->Start();
   if (!port.ok()) return port.status();
   http_port_.store(*port, std::memory_order_release);
@@ -176,6 +185,7 @@ void Server::Shutdown(absl::Duration deadline) {
     server_->Wait();
   }
   if (http_ != nullptr) http_->Stop();
+  if (operator_view_ != nullptr) operator_view_->Stop();
 }
 
 }  // namespace slicekeeper::api

@@ -5,7 +5,8 @@
 // health service (SERVING for "", "slicekeeper.v1.EndpointRegistry",
 // "slicekeeper.v1.EndpointDiscovery" and "envoy.service.discovery.v3.AggregatedDiscoveryService")
 // and server reflection, then starts the HTTP port (/metrics, /healthz, /readyz, and the Kubernetes
-// API of server/k8s unless Options::kubernetes_api is off) unless its address is empty. While
+// API of server/k8s unless Options::kubernetes_api is off, the operator page of server/ui unless
+// Options::operator_view is off) unless its address is empty. While
 // running, the health service follows the store: NOT_SERVING while
 // Store::serving() is false (a replica whose follower stopped, a store whose log sync failed),
 // checked every Options::health_interval. Shutdown() is the graceful stop: health NOT_SERVING (and
@@ -62,6 +63,7 @@
 #include "server/metrics/ops_handler.h"
 #include "server/query/merged_views.h"
 #include "server/store/store.h"
+#include "server/ui/operator_view.h"
 #include "server/watch/hub.h"
 #include "server/xds/xds_service.h"
 
@@ -83,6 +85,11 @@ class Server {
     bool kubernetes_api = true;
     // Kubernetes watches without timeoutSeconds end after [min, 2 * min).
     absl::Duration k8s_min_watch_timeout = absl::Minutes(30);
+    // Serve the operator page and its JSON API (server/ui/operator_view.h) on the HTTP port.
+    bool operator_view = true;
+    // For the operator page: the storage backend's name and the slice capacity (fill %).
+    std::string storage_backend = "memory";
+    int max_endpoints_per_slice = 100;
     int64_t max_batch_changes = 10'000;
     int max_recv_message_bytes = 16 << 20;
     int max_concurrent_streams = 10'000;
@@ -154,6 +161,7 @@ class Server {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<metrics::OpsHandler> ops_;
   std::unique_ptr<k8s::KubernetesApi> kubernetes_;
+  std::unique_ptr<ui::OperatorView> operator_view_;
   // Declared after its handlers: destroyed (its threads joined) before them.
   std::unique_ptr<http::HttpServer> http_;
   std::atomic<int> grpc_port_{0};

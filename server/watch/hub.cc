@@ -264,4 +264,36 @@ HubStats Hub::stats() const {
   return out;
 }
 
+std::pair<std::vector<SubscriberInfo>, size_t> Hub::Subscribers(size_t limit) const {
+  std::vector<SubscriberInfo> out;
+  const absl::Time now = clock_->Now();
+  size_t total = 0;
+  auto more_lag = [](const SubscriberInfo& a, const SubscriberInfo& b) { return a.lag > b.lag; };
+  absl::MutexLock l(&mu_);
+  total = subscribers_.size();
+  out.reserve(std::min(limit, total) + 1);
+  for (const auto& [raw, sub] : subscribers_) {
+    const Selection& sel = sub->selection();
+    const SubscriberStats& st = sub->stats();
+    SubscriberInfo info;
+    info.peer = sel.peer;
+    info.namespace_ = sel.namespace_;
+    info.services = sel.services.size();
+    info.view = sel.marks_only ? "marks" : sel.view == v1::ENDPOINTS ? "endpoints" : "slices";
+    if (!sel.marks_only) info.lag = std::max(absl::ZeroDuration(), now - sub->OldestUnsent());
+    info.events_sent = st.events_sent.load(std::memory_order_relaxed);
+    info.coalesced = st.coalesced.load(std::memory_order_relaxed);
+    info.resets = st.resets.load(std::memory_order_relaxed);
+    // A heap of the `limit` most lagging: the least lagging on top.
+    out.push_back(std::move(info));
+    std::push_heap(out.begin(), out.end(), more_lag);
+    if (out.size() > limit) {
+      std::pop_heap(out.begin(), out.end(), more_lag);
+      out.pop_back();
+    }
+  }
+  std::sort_heap(out.begin(), out.end(), more_lag);
+  return {std::move(out), total};
+}
+
 }  // namespace slicekeeper::watch

@@ -64,6 +64,21 @@ struct HubStats {
   absl::Duration max_lag;
 };
 
+// One open subscriber as operators see it (Hub::Subscribers).
+struct SubscriberInfo {
+  std::string peer;
+  // "" = every namespace; services: 0 = every service.
+  std::string namespace_;
+  size_t services = 0;
+  // "slices", "endpoints" or "marks" (another front-end's stream, e.g. xDS).
+  std::string view;
+  // Age of its oldest unsent change (0 when caught up; marks-only: always 0).
+  absl::Duration lag;
+  int64_t events_sent = 0;
+  int64_t coalesced = 0;
+  int64_t resets = 0;
+};
+
 class Hub : public store::CommitListener {
  public:
   struct Options {
@@ -112,6 +127,10 @@ class Hub : public store::CommitListener {
 
   int64_t dispatched_revision() const { return dispatched_.load(std::memory_order_acquire); }
   HubStats stats() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Every open subscriber, at most `limit` of them (the most lagging first), and how many are
+  // open in all. O(subscribers log limit).
+  std::pair<std::vector<SubscriberInfo>, size_t> Subscribers(size_t limit) const
+      ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Mark {

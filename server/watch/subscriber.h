@@ -67,6 +67,9 @@ struct Selection {
   // Marks only: TakeMarks instead of Next (see the banner); view, zone, node and bookmarks are
   // ignored, and the hub never RESETs the subscriber (what it pins is bounded by its services).
   bool marks_only = false;
+  // Who watches ("ip:port", or a front-end's own name), for operators (Hub::Subscribers); not
+  // used for matching.
+  std::string peer;
 
   bool Matches(absl::string_view ns, absl::string_view name) const;
 };

@@ -19,11 +19,11 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "common/json_string.h"
 
 namespace slicekeeper::k8s::internal {
 
-// Appends `s` as a JSON string literal (quotes included) to `out`.
-void AppendJsonString(absl::string_view s, std::string* out);
+using ::slicekeeper::AppendJsonString;
 
 class JsonWriter {
  public:

@@ -192,8 +192,8 @@ class Batch {
 
 class Session final : public watch::Sink {
  public:
-  Session(const Context& ctx, WatchPlan plan, http::ResponseStream* stream)
-      : ctx_(ctx), plan_(std::move(plan)), stream_(stream) {}
+  Session(const Context& ctx, WatchPlan plan, http::ResponseStream* stream, std::string peer)
+      : ctx_(ctx), plan_(std::move(plan)), stream_(stream), peer_(std::move(peer)) {}
 
   void Wake() override { stream_->Notify(); }
 
@@ -213,6 +213,7 @@ class Session final : public watch::Sink {
   const Context& ctx_;
   const WatchPlan plan_;
   http::ResponseStream* const stream_;
+  const std::string peer_;
   // With selectors: the keys of the objects the client holds.
   absl::flat_hash_set<std::string> visible_;
   bool headers_sent_ = false;
@@ -263,6 +264,7 @@ void Session::Run() {
   selection.services = plan_.filter.services();
   selection.allowed_namespaces = plan_.filter.allowed_namespaces();
   selection.bookmarks = plan_.bookmarks;
+  selection.peer = peer_;
   std::shared_ptr<watch::Subscriber> sub = ctx_.hub->Subscribe(selection, plan_.resume, this);
   while (true) {
     std::vector<watch::SliceEvent> events = sub->NextEvents(SIZE_MAX);
@@ -411,7 +413,7 @@ void ServeWatch(const Context& ctx, const http::Request& request, http::Response
       return;
     }
   }
-  Session session(ctx, std::move(*plan), *stream);
+  Session session(ctx, std::move(*plan), *stream, request.remote);
   session.Run();
 }
 
