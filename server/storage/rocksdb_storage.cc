@@ -68,11 +68,16 @@ std::vector<absl::StatusOr<SlicePtr>> DecodeSlices(std::vector<PendingSlice>& pe
   std::vector<absl::StatusOr<SlicePtr>> out(pending.size());
   std::atomic<size_t> next{0};
   auto work = [&](bool report) {
+    size_t mine = 0;
     for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < pending.size();) {
       PendingSlice& p = pending[i];
       out[i] = codec::DecodeSlice(p.key, p.parts[2], p.value);
       std::string().swap(p.value);
-      if (report && i % 1024 == 0) progress(static_cast<int64_t>(i));
+      // Every 512 of the calling thread's own slices, whichever indexes the others took.
+      if (report && ++mine % 512 == 0) {
+        progress(
+            static_cast<int64_t>(std::min(next.load(std::memory_order_relaxed), pending.size())));
+      }
     }
   };
   const size_t threads = std::min<size_t>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u),
