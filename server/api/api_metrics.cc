@@ -91,6 +91,26 @@ void ApiMetrics::AddStoreGauges(metrics::Registry* registry) {
       "Bytes of the history records in the in-memory window (--history_bytes).",
       [s] { return static_cast<double>(s->history_usage().second); });
   AddStorageGauges(registry);
+  AddMemoryGauges(registry);
+}
+
+void ApiMetrics::AddMemoryGauges(metrics::Registry* registry) {
+  const store::Store* s = store_;
+  auto* memory = registry->AddGaugeFamily(
+      "slicekeeper_store_memory_bytes",
+      "The store's own accounting of the memory its objects take, by part (Store::memory_usage: "
+      "object sizes, each shared object once; no allocator overhead).",
+      {"part"});
+  using Part = int64_t store::MemoryUsage::*;
+  for (const auto& [name, part] : {std::pair<const char*, Part>{"endpoints", &store::MemoryUsage::endpoints},
+                                   {"slices", &store::MemoryUsage::slices},
+                                   {"serialized", &store::MemoryUsage::serialized},
+                                   {"services", &store::MemoryUsage::services},
+                                   {"reconciler", &store::MemoryUsage::reconciler},
+                                   {"history", &store::MemoryUsage::history}}) {
+    memory->WithLabels({name})->SetCallback(
+        [s, part = part] { return static_cast<double>(s->memory_usage().*part); });
+  }
 }
 
 void ApiMetrics::AddStorageGauges(metrics::Registry* registry) {

@@ -16,6 +16,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "server/reconcile/topology.h"
 #include "server/store/internal/core.h"
+#include "server/store/internal/memory.h"
 #include "server/store/internal/recovery.h"
 #include "server/store/internal/replica.h"
 #include "server/store/internal/rewind.h"
@@ -538,6 +539,8 @@ Totals Store::totals() const { return rep_->sequencer.totals(); }
 std::pair<int64_t, int64_t> Store::history_usage() const {
   return rep_->sequencer.HistoryUsage();
 }
+
+MemoryUsage Store::memory_usage() const { return internal::MeasureMemory(*rep_); }
 
 int64_t Store::history_floor() const {
   const int64_t memory = rep_->sequencer.HistoryFloor();
