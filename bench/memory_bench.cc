@@ -6,9 +6,10 @@
 // Allocator and transparent huge pages are set up as the server's (server/main.cc).
 //
 //   build/bench/memory_bench [services=10000] [endpoints=100]
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
-#include <unistd.h>
 #include <vector>
 
 #include "bench/churn.h"
@@ -31,9 +32,8 @@ void Print(const char* phase, const store::MemoryUsage& u, int64_t rss_kib) {
       "reconciler %.0f, history %.0f B/endpoint); unaccounted (allocator, free pages) %.0f "
       "B/endpoint\n",
       phase, static_cast<long long>(u.live_endpoints), rss / (1 << 20), rss / n,
-      u.total() / double{1 << 20}, u.total() / n, u.endpoints / n, u.slices / n,
-      u.serialized / n, u.services / n, u.reconciler / n, u.history / n,
-      (rss - static_cast<double>(u.total())) / n);
+      u.total() / double{1 << 20}, u.total() / n, u.endpoints / n, u.slices / n, u.serialized / n,
+      u.services / n, u.reconciler / n, u.history / n, (rss - static_cast<double>(u.total())) / n);
 }
 
 int Main(int argc, char** argv) {

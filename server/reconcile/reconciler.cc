@@ -85,8 +85,8 @@ int64_t ServiceState::IndexBytes() const {
                   swiss(r.dirty.capacity(), sizeof(uint32_t)) +
                   swiss(r.sig_counts.capacity(), sizeof(void*));
   for (const auto& [sig, count] : r.sig_counts) {
-    total += static_cast<int64_t>(sizeof(std::pair<const std::string, int64_t>)) +
-             StringHeapBytes(sig);
+    total +=
+        static_cast<int64_t>(sizeof(std::pair<const std::string, int64_t>)) + StringHeapBytes(sig);
   }
   for (const auto& [name, t] : r.types) {
     total += 64 + static_cast<int64_t>(sizeof(internal::TypeState)) +
@@ -94,9 +94,10 @@ int64_t ServiceState::IndexBytes() const {
              swiss(t->groups.capacity(), sizeof(void*)) +
              swiss(t->empty_groups.capacity(), sizeof(void*));
     for (const auto& [key, g] : t->groups) {
-      total += static_cast<int64_t>(sizeof(std::pair<const std::string, internal::Group>)) +
-               2 * StringHeapBytes(key) +
-               static_cast<int64_t>(g.by_size.size() * 3 / 2 * sizeof(std::pair<int32_t, uint32_t>));
+      total +=
+          static_cast<int64_t>(sizeof(std::pair<const std::string, internal::Group>)) +
+          2 * StringHeapBytes(key) +
+          static_cast<int64_t>(g.by_size.size() * 3 / 2 * sizeof(std::pair<int32_t, uint32_t>));
     }
   }
   return total;

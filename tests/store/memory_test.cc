@@ -78,7 +78,8 @@ TEST_F(MemoryTest, SerializedSlicesAreCountedOnceRead) {
   int64_t wire = 0;
   const CatalogPtr catalog = store_.Snapshot("bench");
   for (const ServiceSnapshotPtr& svc : catalog->services) {
-    for (const SlicePtr& s : svc->slices) wire += static_cast<int64_t>(s->SerializedProto()->size());
+    for (const SlicePtr& s : svc->slices)
+      wire += static_cast<int64_t>(s->SerializedProto()->size());
   }
   const MemoryUsage u = store_.memory_usage();
   EXPECT_GE(u.serialized, wire);
@@ -98,7 +99,8 @@ TEST_F(MemoryTest, RemovedEndpointsLeaveTheAccount) {
   }
   const MemoryUsage after = store_.memory_usage();
   EXPECT_EQ(after.live_endpoints, before.live_endpoints / 2);
-  EXPECT_NEAR(static_cast<double>(after.endpoints), before.endpoints / 2.0, before.endpoints * 0.02);
+  EXPECT_NEAR(static_cast<double>(after.endpoints), before.endpoints / 2.0,
+              before.endpoints * 0.02);
 }
 
 }  // namespace

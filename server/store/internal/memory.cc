@@ -56,8 +56,8 @@ MemoryUsage MeasureMemory(const Core& core) {
         }
       }
       if (std::shared_ptr<const std::string> bytes = s->serialized.Peek()) {
-        u.serialized += kSharedBlockBytes + static_cast<int64_t>(sizeof(std::string)) +
-                        StringHeapBytes(*bytes);
+        u.serialized +=
+            kSharedBlockBytes + static_cast<int64_t>(sizeof(std::string)) + StringHeapBytes(*bytes);
       }
     }
   }
@@ -71,8 +71,9 @@ MemoryUsage MeasureMemory(const Core& core) {
     absl::MutexLock l(&shard->write_mu);
     u.services += KeyedMapBytes(shard->services);
     for (const auto& [key, entry] : shard->services) {
-      u.services += static_cast<int64_t>(sizeof(ServiceEntry)) + StringHeapBytes(entry->namespace_) +
-                    StringHeapBytes(entry->name) + KeyedMapBytes(entry->foreign);
+      u.services += static_cast<int64_t>(sizeof(ServiceEntry)) +
+                    StringHeapBytes(entry->namespace_) + StringHeapBytes(entry->name) +
+                    KeyedMapBytes(entry->foreign);
       u.reconciler += entry->state.IndexBytes();
     }
   }
