@@ -2,10 +2,12 @@
 // (bench/churn.h's services: 3 zones, node names, pod target refs) into an in-process store with
 // the default history, in 50-service batches as ApplyChanges, and prints the process RSS above
 // the empty process beside the store's own accounting (Store::memory_usage), by part; then the
-// same after every slice's serialized bytes are cached (what a watcher's snapshot leaves).
+// same after every slice's serialized bytes are cached (what a watcher's snapshot leaves), and
+// after `churn` changes in 100-change batches (bench/churn.h's mix), which fill the history
+// window to its default bounds.
 // Allocator and transparent huge pages are set up as the server's (server/main.cc).
 //
-//   build/bench/memory_bench [services=10000] [endpoints=100]
+//   build/bench/memory_bench [services=10000] [endpoints=100] [churn=1000000]
 #include <unistd.h>
 
 #include <cstdio>
@@ -39,6 +41,7 @@ void Print(const char* phase, const store::MemoryUsage& u, int64_t rss_kib) {
 int Main(int argc, char** argv) {
   const int services = argc > 1 ? std::atoi(argv[1]) : 10000;
   const int endpoints = argc > 2 ? std::atoi(argv[2]) : 100;
+  const int churn_changes = argc > 3 ? std::atoi(argv[3]) : 1'000'000;
   Churn churn(services, endpoints, 1);
   const int pid = static_cast<int>(getpid());
   const int64_t empty = RssKiB(pid);
@@ -60,6 +63,13 @@ int Main(int argc, char** argv) {
     for (const SlicePtr& slice : svc->slices) slice->SerializedProto();
   }
   Print("serialized", store.memory_usage(), RssKiB(pid) - empty);
+  for (int i = 0; i < churn_changes / 100; ++i) {
+    if (!store.ApplyChanges(churn.Batch(i % services, 100, /*spread=*/false)).ok()) {
+      std::fprintf(stderr, "churn failed\n");
+      return 1;
+    }
+  }
+  Print("churned", store.memory_usage(), RssKiB(pid) - empty);
   return 0;
 }
 
