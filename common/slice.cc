@@ -162,6 +162,28 @@ std::shared_ptr<const std::string> Slice::SerializedProtoAfter(const Slice& prev
   });
 }
 
+int64_t StringHeapBytes(const std::string& s) {
+  // libstdc++ keeps up to 15 characters inline; beyond, the buffer is capacity + 1.
+  return s.capacity() > 15 ? static_cast<int64_t>(s.capacity()) + 1 : 0;
+}
+
+int64_t Slice::EndpointBytes() const {
+  return endpoint_bytes.GetOrCompute([this] {
+    int64_t total = 0;
+    for (const EndpointPtr& e : endpoints) {
+      total += kSharedBlockBytes + static_cast<int64_t>(e->SpaceUsedLong());
+    }
+    return total;
+  });
+}
+
+int64_t Slice::OwnBytes() const {
+  return kSharedBlockBytes + static_cast<int64_t>(sizeof(Slice)) + StringHeapBytes(name) +
+         StringHeapBytes(namespace_) + StringHeapBytes(uid) + StringHeapBytes(creation_timestamp) +
+         StringHeapBytes(address_type) +
+         static_cast<int64_t>(endpoints.capacity() * sizeof(EndpointPtr));
+}
+
 std::shared_ptr<Slice> SliceFromProto(const v1::EndpointSlice& proto) {
   return SliceFromProto(v1::EndpointSlice(proto));
 }

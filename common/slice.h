@@ -15,6 +15,7 @@
 #ifndef SLICEKEEPER_COMMON_SLICE_H_
 #define SLICEKEEPER_COMMON_SLICE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -84,6 +85,33 @@ class SerializedCache {
   mutable std::shared_ptr<const std::string> bytes_ ABSL_GUARDED_BY(mu_);
 };
 
+// A lazily computed byte count of an immutable object; -1 until computed. Copying yields an
+// empty one, as SerializedCache does.
+class LazyBytes {
+ public:
+  LazyBytes() = default;
+  LazyBytes(const LazyBytes&) {}
+  LazyBytes& operator=(const LazyBytes&) {
+    bytes_.store(-1, std::memory_order_relaxed);
+    return *this;
+  }
+
+  // The count, computing it with `compute` on first use (two racing first callers both compute
+  // the same value). Thread-safe.
+  template <typename Fn>
+  int64_t GetOrCompute(Fn compute) const {
+    int64_t b = bytes_.load(std::memory_order_relaxed);
+    if (b < 0) {
+      b = compute();
+      bytes_.store(b, std::memory_order_relaxed);
+    }
+    return b;
+  }
+
+ private:
+  mutable std::atomic<int64_t> bytes_{-1};
+};
+
 // One version of an EndpointSlice.
 struct Slice {
   // Per-version identity and bookkeeping.
@@ -132,9 +160,23 @@ struct Slice {
   // ToProto() without endpoints and ports: api_version, kind, metadata, address_type.
   v1::EndpointSlice Header() const;
 
+  // The heap bytes of this version's endpoint objects (each message with its strings and its
+  // shared_ptr block), computed once per version; shared endpoint objects are counted by every
+  // version holding them. REQUIRES: as SerializedProto. Thread-safe.
+  int64_t EndpointBytes() const;
+  // The bytes of this version's own parts: the Slice, its strings and its vector of endpoint
+  // pointers (not the endpoints, `meta`, `ports` or the serialized bytes). O(1).
+  int64_t OwnBytes() const;
+
   // Not part of the value: see SerializedCache.
   SerializedCache serialized;
+  LazyBytes endpoint_bytes;
 };
+
+// What a shared_ptr made by std::make_shared adds to its object: the control block's counts.
+inline constexpr int64_t kSharedBlockBytes = 16;
+// The heap bytes a std::string owns beyond the object itself (none while it fits inline).
+int64_t StringHeapBytes(const std::string& s);
 
 using SlicePtr = std::shared_ptr<const Slice>;
 

@@ -11,15 +11,28 @@ constexpr char kController[] = "slicekeeper_endpoint_slice_controller_";
 constexpr const char* kTrafficDistributions[] = {"", "PreferClose", "PreferSameZone",
                                                  "PreferSameNode"};
 
-std::string Controller(absl::string_view name) { return std::string(kController) + std::string(name); }
+std::string Controller(absl::string_view name) {
+  return std::string(kController) + std::string(name);
+}
 
 const char* CodeName(int code) {
-  static constexpr const char* kNames[] = {
-      "OK",       "CANCELLED",          "UNKNOWN",           "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",    "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",      "UNAVAILABLE",       "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static constexpr const char* kNames[] = {"OK",
+                                           "CANCELLED",
+                                           "UNKNOWN",
+                                           "INVALID_ARGUMENT",
+                                           "DEADLINE_EXCEEDED",
+                                           "NOT_FOUND",
+                                           "ALREADY_EXISTS",
+                                           "PERMISSION_DENIED",
+                                           "RESOURCE_EXHAUSTED",
+                                           "FAILED_PRECONDITION",
+                                           "ABORTED",
+                                           "OUT_OF_RANGE",
+                                           "UNIMPLEMENTED",
+                                           "INTERNAL",
+                                           "UNAVAILABLE",
+                                           "DATA_LOSS",
+                                           "UNAUTHENTICATED"};
   return code >= 0 && code <= 16 ? kNames[code] : "UNKNOWN";
 }
 
@@ -44,10 +57,12 @@ ApiMetrics::ApiMetrics(metrics::Registry* registry, const store::Store* store) :
 void ApiMetrics::AddWatchMetrics(metrics::Registry* registry, const watch::Hub* hub) {
   auto* streams = registry->AddGaugeFamily("slicekeeper_watch_streams",
                                            "Open watch streams, by view.", {"view"});
-  streams->WithLabels({"SLICES"})->SetCallback(
-      [hub] { return static_cast<double>(hub->stats().subscribers_slices); });
-  streams->WithLabels({"ENDPOINTS"})->SetCallback(
-      [hub] { return static_cast<double>(hub->stats().subscribers_endpoints); });
+  streams->WithLabels({"SLICES"})->SetCallback([hub] {
+    return static_cast<double>(hub->stats().subscribers_slices);
+  });
+  streams->WithLabels({"ENDPOINTS"})->SetCallback([hub] {
+    return static_cast<double>(hub->stats().subscribers_endpoints);
+  });
   registry->AddCallbackGauge("slicekeeper_watch_events_sent",
                              "Watch events sent since start (monotonic).",
                              [hub] { return static_cast<double>(hub->stats().events_sent); });
@@ -91,6 +106,27 @@ void ApiMetrics::AddStoreGauges(metrics::Registry* registry) {
       "Bytes of the history records in the in-memory window (--history_bytes).",
       [s] { return static_cast<double>(s->history_usage().second); });
   AddStorageGauges(registry);
+  AddMemoryGauges(registry);
+}
+
+void ApiMetrics::AddMemoryGauges(metrics::Registry* registry) {
+  const store::Store* s = store_;
+  auto* memory = registry->AddGaugeFamily(
+      "slicekeeper_store_memory_bytes",
+      "The store's own accounting of the memory its objects take, by part (Store::memory_usage: "
+      "object sizes, each shared object once; no allocator overhead).",
+      {"part"});
+  using Part = int64_t store::MemoryUsage::*;
+  for (const auto& [name, part] :
+       {std::pair<const char*, Part>{"endpoints", &store::MemoryUsage::endpoints},
+        {"slices", &store::MemoryUsage::slices},
+        {"serialized", &store::MemoryUsage::serialized},
+        {"services", &store::MemoryUsage::services},
+        {"reconciler", &store::MemoryUsage::reconciler},
+        {"history", &store::MemoryUsage::history}}) {
+    memory->WithLabels({name})->SetCallback(
+        [s, part = part] { return static_cast<double>(s->memory_usage().*part); });
+  }
 }
 
 void ApiMetrics::AddStorageGauges(metrics::Registry* registry) {
@@ -104,10 +140,9 @@ void ApiMetrics::AddStorageGauges(metrics::Registry* registry) {
       "Bytes the history records take on disk, RocksDB's estimate (--history_disk_bytes; -1 for "
       "other stores).",
       [s] { return static_cast<double>(s->storage_stats().history_bytes); });
-  registry->AddCallbackGauge(
-      "slicekeeper_history_oldest_revision",
-      "The oldest revision watchers can resume from (older ones get RESET).",
-      [s] { return static_cast<double>(s->history_floor()); });
+  registry->AddCallbackGauge("slicekeeper_history_oldest_revision",
+                             "The oldest revision watchers can resume from (older ones get RESET).",
+                             [s] { return static_cast<double>(s->history_floor()); });
   registry->AddCallbackGauge(
       "slicekeeper_history_records_read",
       "History records read from storage for watch resumes since start (monotonic).",
@@ -120,11 +155,11 @@ void ApiMetrics::AddControllerMetrics(metrics::Registry* registry) {
                                            "Endpoints added on each sync.", buckets);
   removed_per_sync_ = registry->AddHistogram(Controller("endpoints_removed_per_sync"),
                                              "Endpoints removed on each sync.", buckets);
-  changed_per_sync_ = registry->AddHistogramFamily(
-      Controller("endpointslices_changed_per_sync"), "EndpointSlices changed on each sync.",
-      {"topology", "traffic_distribution"}, buckets);
-  auto* changes = registry->AddCounterFamily(
-      Controller("changes"), "EndpointSlice changes by operation.", {"operation"});
+  changed_per_sync_ = registry->AddHistogramFamily(Controller("endpointslices_changed_per_sync"),
+                                                   "EndpointSlices changed on each sync.",
+                                                   {"topology", "traffic_distribution"}, buckets);
+  auto* changes = registry->AddCounterFamily(Controller("changes"),
+                                             "EndpointSlice changes by operation.", {"operation"});
   creates_ = changes->WithLabels({"create"});
   updates_ = changes->WithLabels({"update"});
   deletes_ = changes->WithLabels({"delete"});
@@ -145,14 +180,15 @@ void ApiMetrics::AddControllerMetrics(metrics::Registry* registry) {
                                          {"traffic_distribution"});
   for (const char* td : kTrafficDistributions) {
     std::string value = td;
-    by_td->WithLabels({td})->SetCallback([this, value] { return CountByTrafficDistribution(value); });
+    by_td->WithLabels({td})->SetCallback(
+        [this, value] { return CountByTrafficDistribution(value); });
   }
 }
 
 void ApiMetrics::RecordRpc(absl::string_view method, grpc::StatusCode code,
                            absl::Duration latency) {
-  const int c = static_cast<int>(code) >= 0 && static_cast<int>(code) <= 16
-                    ? static_cast<int>(code) : 2;
+  const int c =
+      static_cast<int>(code) >= 0 && static_cast<int>(code) <= 16 ? static_cast<int>(code) : 2;
   metrics::Histogram* hist = nullptr;
   metrics::Counter* counter = nullptr;
   {

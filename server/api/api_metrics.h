@@ -74,6 +74,8 @@ class ApiMetrics {
   void AddStoreGauges(metrics::Registry* registry);
   // Data directory and history on disk (Store::storage_stats).
   void AddStorageGauges(metrics::Registry* registry);
+  // slicekeeper_store_memory_bytes{part}: Store::memory_usage.
+  void AddMemoryGauges(metrics::Registry* registry);
   void AddControllerMetrics(metrics::Registry* registry);
   // Services per traffic_distribution value, recomputed when the revision moved.
   double CountByTrafficDistribution(absl::string_view value) ABSL_LOCKS_EXCLUDED(counts_mu_);

@@ -71,6 +71,38 @@ std::vector<SlicePtr> ServiceState::Slices() const {
   return out;
 }
 
+int64_t ServiceState::IndexBytes() const {
+  if (rep_ == nullptr) return 0;
+  const internal::Rep& r = *rep_;
+  // Swiss tables: one control byte per slot beside the slot; node maps: a node per entry and a
+  // pointer per slot; btree sets: about 1.5x their entries.
+  auto swiss = [](size_t capacity, size_t slot) {
+    return static_cast<int64_t>(capacity * (slot + 1));
+  };
+  int64_t total = static_cast<int64_t>(sizeof(internal::Rep)) +
+                  static_cast<int64_t>(r.slots.capacity() * sizeof(internal::SlotRec) +
+                                       r.free_slots.capacity() * sizeof(uint32_t)) +
+                  swiss(r.dirty.capacity(), sizeof(uint32_t)) +
+                  swiss(r.sig_counts.capacity(), sizeof(void*));
+  for (const auto& [sig, count] : r.sig_counts) {
+    total +=
+        static_cast<int64_t>(sizeof(std::pair<const std::string, int64_t>)) + StringHeapBytes(sig);
+  }
+  for (const auto& [name, t] : r.types) {
+    total += 64 + static_cast<int64_t>(sizeof(internal::TypeState)) +
+             swiss(t->index.capacity(), sizeof(internal::IndexEntry)) +
+             swiss(t->groups.capacity(), sizeof(void*)) +
+             swiss(t->empty_groups.capacity(), sizeof(void*));
+    for (const auto& [key, g] : t->groups) {
+      total +=
+          static_cast<int64_t>(sizeof(std::pair<const std::string, internal::Group>)) +
+          2 * StringHeapBytes(key) +
+          static_cast<int64_t>(g.by_size.size() * 3 / 2 * sizeof(std::pair<int32_t, uint32_t>));
+    }
+  }
+  return total;
+}
+
 int64_t ServiceState::endpoint_count() const { return rep_ == nullptr ? 0 : rep_->endpoints; }
 
 EndpointPtr ServiceState::Find(absl::string_view address_type, const v1::Endpoint& e) const {

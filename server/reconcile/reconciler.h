@@ -189,6 +189,9 @@ class ServiceState {
   std::vector<SlicePtr> Slices() const;
   // Number of endpoints held in the managed slices. O(1).
   int64_t endpoint_count() const;
+  // The heap bytes of the indexes (identity index, groups, slots, signatures), not of the slices
+  // they point into: the store's memory accounting. O(address types + groups + signatures).
+  int64_t IndexBytes() const;
   // The stored endpoint with the same identity and address type as `e`, or null. O(1).
   EndpointPtr Find(absl::string_view address_type, const v1::Endpoint& e) const;
 

@@ -16,6 +16,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "server/reconcile/topology.h"
 #include "server/store/internal/core.h"
+#include "server/store/internal/memory.h"
 #include "server/store/internal/recovery.h"
 #include "server/store/internal/replica.h"
 #include "server/store/internal/rewind.h"
@@ -117,8 +118,8 @@ absl::Status CheckConditions(const SlicePtr& existing, const SliceConditions& co
                              absl::string_view ns, absl::string_view name) {
   using Existence = SliceConditions::Existence;
   if (existing != nullptr && conditions.existence == Existence::kMustNotExist) {
-    return absl::AlreadyExistsError(absl::StrCat("endpointslice ", ns, "/", name,
-                                                 " already exists"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("endpointslice ", ns, "/", name, " already exists"));
   }
   if (existing == nullptr && (conditions.existence == Existence::kMustExist ||
                               conditions.resource_version != 0 || !conditions.uid.empty())) {
@@ -131,9 +132,9 @@ absl::Status CheckConditions(const SlicePtr& existing, const SliceConditions& co
   }
   if (conditions.resource_version != 0 &&
       conditions.resource_version != existing->resource_version) {
-    return absl::AbortedError(absl::StrCat(
-        "endpointslice ", ns, "/", name, " has been modified: resourceVersion is ",
-        existing->resource_version, ", not ", conditions.resource_version));
+    return absl::AbortedError(
+        absl::StrCat("endpointslice ", ns, "/", name, " has been modified: resourceVersion is ",
+                     existing->resource_version, ", not ", conditions.resource_version));
   }
   return absl::OkStatus();
 }
@@ -154,9 +155,7 @@ auto WithRetries(internal::Core& core, Write write) -> decltype(write()) {
 }
 
 int64_t RevisionOf(const WriteResult& r) { return r.revision; }
-int64_t RevisionOf(const std::pair<v1::ServiceRecord, WriteResult>& r) {
-  return r.second.revision;
-}
+int64_t RevisionOf(const std::pair<v1::ServiceRecord, WriteResult>& r) { return r.second.revision; }
 int64_t RevisionOf(const std::pair<SlicePtr, int64_t>& r) { return r.second; }
 int64_t RevisionOf(int64_t revision) { return revision; }
 
@@ -270,19 +269,19 @@ void Store::ApplyChangesAsync(std::vector<v1::EndpointChange> changes, WriteCall
     return;
   }
   const int64_t revision = result->revision;
-  rep_->WhenCommitted(revision, [done = std::move(done), result = std::move(*result)](
-                                    absl::Status status) mutable {
-    if (status.ok()) {
-      done(std::move(result));
-    } else {
-      done(std::move(status));
-    }
-  });
+  rep_->WhenCommitted(
+      revision, [done = std::move(done), result = std::move(*result)](absl::Status status) mutable {
+        if (status.ok()) {
+          done(std::move(result));
+        } else {
+          done(std::move(status));
+        }
+      });
 }
 
-absl::StatusOr<WriteResult> Store::ReplaceEndpoints(absl::string_view ns,
-                                                    absl::string_view service,
-                                                    absl::Span<const v1::DesiredEndpoint> endpoints) {
+absl::StatusOr<WriteResult> Store::ReplaceEndpoints(
+    absl::string_view ns, absl::string_view service,
+    absl::Span<const v1::DesiredEndpoint> endpoints) {
   return RunWrite(*rep_, [&]() -> absl::StatusOr<WriteResult> {
     const absl::Time now = rep_->clock->Now();
     SK_RETURN_IF_ERROR(CheckServiceName(ns, service));
@@ -420,8 +419,8 @@ absl::StatusOr<int64_t> Store::DeleteSlice(absl::string_view ns, absl::string_vi
     const absl::Time now = rep_->clock->Now();
     std::optional<internal::NameIndex::Owner> owner = rep_->names.Lookup(ns, name);
     if (owner.has_value() && owner->managed) {
-      return absl::FailedPreconditionError(absl::StrCat("endpointslice ", ns, "/", name,
-                                                        " is managed by ", kManagerName));
+      return absl::FailedPreconditionError(
+          absl::StrCat("endpointslice ", ns, "/", name, " is managed by ", kManagerName));
     }
     if (owner.has_value()) {
       const std::string key = ServiceKey(ns, owner->service);
@@ -453,8 +452,8 @@ absl::StatusOr<int64_t> Store::PutNodes(absl::Span<const v1::Node> nodes) {
       ServiceOutcome& o = txn.Service(ns, name);
       if (o.entry->record == nullptr) continue;
       if (reconcile::HintModeFor(*o.entry->record) != reconcile::HintMode::kAuto) continue;
-      SK_RETURN_IF_ERROR(txn.Reconcile(o, *o.entry->record, {}, /*full_resync=*/true,
-                                       registry.get()));
+      SK_RETURN_IF_ERROR(
+          txn.Reconcile(o, *o.entry->record, {}, /*full_resync=*/true, registry.get()));
     }
     txn.SetNodes(registry);
     SK_ASSIGN_OR_RETURN(Txn::Result committed, txn.Commit());
@@ -495,9 +494,8 @@ absl::StatusOr<CatalogPtr> Store::SnapshotAt(absl::string_view ns, int64_t revis
   CatalogPtr current = Snapshot(ns);
   if (revision == current->revision) return current;
   if (revision > current->revision) {
-    return absl::InvalidArgumentError(absl::StrCat("revision ", revision,
-                                                   " is newer than the store's ",
-                                                   current->revision));
+    return absl::InvalidArgumentError(
+        absl::StrCat("revision ", revision, " is newer than the store's ", current->revision));
   }
   SK_ASSIGN_OR_RETURN(std::vector<CommitPtr> commits, ChangesSince(revision));
   // A service changed since `revision` was, at `revision`, what its first later commit replaced.
@@ -535,9 +533,9 @@ std::vector<v1::Node> Store::Nodes() const { return *rep_->nodes_snapshot(); }
 
 Totals Store::totals() const { return rep_->sequencer.totals(); }
 
-std::pair<int64_t, int64_t> Store::history_usage() const {
-  return rep_->sequencer.HistoryUsage();
-}
+std::pair<int64_t, int64_t> Store::history_usage() const { return rep_->sequencer.HistoryUsage(); }
+
+MemoryUsage Store::memory_usage() const { return internal::MeasureMemory(*rep_); }
 
 int64_t Store::history_floor() const {
   const int64_t memory = rep_->sequencer.HistoryFloor();

@@ -151,6 +151,32 @@ struct Totals {
   int64_t desired_slices = 0;
 };
 
+// What the store's own objects take in memory, by part: estimates from the objects' sizes
+// (protobuf's SpaceUsedLong, container capacities), each shared object counted once. Allocator
+// rounding and fragmentation are not included: the process RSS less the empty process's, set
+// beside total(), shows them.
+struct MemoryUsage {
+  // The endpoint objects of the live slices: messages, their strings, their shared_ptr blocks.
+  int64_t endpoints = 0;
+  // The live slice objects (per-version fields, vectors of endpoint pointers), their metadata and
+  // port lists.
+  int64_t slices = 0;
+  // The serialized slices cached for readers (Slice::SerializedProto).
+  int64_t serialized = 0;
+  // Service snapshots and records, and the maps that hold them (published and writer side).
+  int64_t services = 0;
+  // The reconciler's indexes (identity index, groups, slots).
+  int64_t reconciler = 0;
+  // The in-memory history window (history_usage().second).
+  int64_t history = 0;
+  // The endpoints counted in `endpoints`.
+  int64_t live_endpoints = 0;
+
+  int64_t total() const {
+    return endpoints + slices + serialized + services + reconciler + history;
+  }
+};
+
 class Store {
  public:
   struct Options {
@@ -266,6 +292,10 @@ class Store {
   Totals totals() const;
   // The in-memory history window: commits, and the bytes of their records.
   std::pair<int64_t, int64_t> history_usage() const;
+  // The memory the store's objects take, by part, at the published revision. Costs O(services
+  // + slices) plus O(endpoints) of slice versions not measured before (each version is measured
+  // once); takes each shard's write lock briefly (per shard, O(its services)).
+  MemoryUsage memory_usage() const;
   // A watcher can resume from any revision at or above this one (the in-memory window's floor,
   // or the storage's when it keeps older history records).
   int64_t history_floor() const;
