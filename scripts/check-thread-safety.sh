@@ -37,13 +37,16 @@ for entry in json.load(open(f"{build}/compile_commands.json")):
         continue
     if not names_a_lock(entry["file"]):
         continue
-    args, skip = [], False
-    for a in shlex.split(entry["command"])[1:]:
+    # Without g++'s precompiled header (SK_PCH: "-include .../cmake_pch.hxx", which clang cannot
+    # read as a .gch): each file is then also checked for including what it uses.
+    args, skip, words = [], False, shlex.split(entry["command"])[1:]
+    for i, a in enumerate(words):
         if skip:
             skip = False
-        elif a in ("-o", "-MF", "-MT", "-MQ"):
+        elif a in ("-o", "-MF", "-MT", "-MQ") or (
+                a == "-include" and i + 1 < len(words) and words[i + 1].endswith("cmake_pch.hxx")):
             skip = True
-        elif a not in ("-c", "-MD", "-MMD"):
+        elif a not in ("-c", "-MD", "-MMD", "-Winvalid-pch"):
             args.append(a)
     cmd = ["clang++-14", "-fsyntax-only", "-Wthread-safety", "-Werror=thread-safety",
            "-Wno-unknown-warning-option"] + args

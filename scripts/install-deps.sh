@@ -9,6 +9,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   clang-14 libclang-rt-14-dev  # scripts/test.sh: thread-safety analysis and libFuzzer targets
   clang-format-14  # scripts/check-format.sh
+  lld  # scripts/test.sh links the test binaries with it: a third of ld.bfd's time
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
   librocksdb-dev libyaml-cpp-dev libjemalloc-dev

@@ -49,16 +49,26 @@ run_suite() {
 # stack, and x86 does not fault on alignment; the clang fuzz build below keeps all of UBSan for the
 # decoders. The tests' and benchmarks' own code (SK_TEST_CODE_OPTIONS) compiles at -O0 and without
 # UBSan (store_test.cc: 19 s at -O1, 12.9 s at -O0, 8.9 s without UBSan): it checks the code under
-# test, which keeps both sanitizers.
+# test, which keeps both sanitizers. Generated protobuf code compiles without sanitizers
+# (SK_GENERATED_CODE_OPTIONS: protobuf's parsers, not ours; etcd's rpc.pb.cc 18.2 s -> 8.0 s).
+# SK_PCH precompiles the headers most files include, once for the libraries, once for the tests
+# and once for the benchmarks (a test file: 8.6 -> 5.8 s); a file that misses an #include still
+# fails the default build every developer runs, and the thread-safety pass below compiles the
+# library files that name a lock without it. lld links the 40-odd ASan binaries in a third of
+# ld.bfd's time (security_test: 3.7 -> 1.2 s).
 run_suite build/ci -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" \
   "-DSK_SANITIZE=address,undefined" -DSK_NO_SANITIZE=null,alignment -DSK_BUILD_BENCH=ON \
-  "-DSK_TEST_CODE_OPTIONS=-O0;-fno-sanitize=undefined"
+  "-DSK_TEST_CODE_OPTIONS=-O0;-fno-sanitize=undefined" -DSK_PCH=ON \
+  "-DSK_GENERATED_CODE_OPTIONS=-fno-sanitize=all" -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld
 
 echo "=== thread-safety analysis (clang-14) (at ${SECONDS} s)"
 ./scripts/check-thread-safety.sh build/ci
 
+# The generated protobuf parsers keep libFuzzer's coverage (it guides the inputs through them)
+# but not the sanitizers, as in the build above.
 run_suite build/clang -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -gline-tables-only" \
   "-DSK_SANITIZE=address,undefined" -DSK_FUZZ=ON -DSK_BUILD_BENCH=OFF -DSK_FUZZ_SECONDS=10 \
+  "-DSK_GENERATED_CODE_OPTIONS=-fno-sanitize=address,undefined" -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld \
   -- fuzz_targets -- -L fuzz
 
 if [ "${SK_TEST_PLAIN:-0}" = "1" ]; then
