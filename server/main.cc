@@ -121,6 +121,9 @@ ABSL_FLAG(bool, allow_loopback_endpoints, false,
           "Accept loopback endpoint addresses (127.0.0.0/8, ::1), which Kubernetes validation "
           "rejects, and nothing else it rejects: for local development and tests whose backends "
           "listen on loopback. Never in production");
+ABSL_FLAG(absl::Duration, load_progress_interval, absl::Seconds(1),
+          "rocksdb: while the store loads, log its progress (keys, percent, keys/s) at most this "
+          "often (0: at every step the storage reports, about every 512 slices decoded)");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "On SIGTERM: how long in-flight calls may take to finish");
 
@@ -240,12 +243,14 @@ int WaitForSignal(const sigset_t& signals) {
   return sig;
 }
 
-// Logs the live state's load at most once a second: keys read, of RocksDB's estimate, and rate.
+// Logs the live state's load at most once per --load_progress_interval: keys read, of RocksDB's
+// estimate, and rate.
 void LogLoadProgress(int64_t keys, int64_t estimated) {
   static const absl::Time start = absl::Now();
+  static const absl::Duration interval = absl::GetFlag(FLAGS_load_progress_interval);
   static absl::Time last_log = start;
   const absl::Time now = absl::Now();
-  if (now - last_log < absl::Seconds(1)) return;
+  if (now - last_log < interval) return;
   last_log = now;
   const double seconds = std::max(absl::ToDoubleSeconds(now - start), 1e-3);
   spdlog::info("loading store keys={} estimated_keys={} percent={} keys_per_second={}", keys,

@@ -131,6 +131,7 @@ void RegistryService::ApplyBatch(v1::ChangeBatch* batch, ChangeStream::AckFn ack
     finish(std::move(size));
     return;
   }
+  watch::Hub::InlineDispatch dispatch(options_.hub);
   store_->ApplyChangesAsync(TakeChanges(batch), std::move(finish));
 }
 
@@ -189,6 +190,7 @@ grpc::ServerUnaryReactor* RegistryService::ApplyChanges(grpc::CallbackServerCont
   // Answered when the write is durable, without holding a callback thread through the sync.
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   response->set_batch_id(request->batch_id());
+  watch::Hub::InlineDispatch dispatch(options_.hub);
   store_->ApplyChangesAsync(
       ToVector(request->changes()),
       [this, reactor, response, start, req = std::move(req),

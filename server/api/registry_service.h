@@ -34,6 +34,7 @@
 #include "server/api/internal/apply_pool.h"
 #include "server/auth/authorizer.h"
 #include "server/store/store.h"
+#include "server/watch/hub.h"
 #include "slicekeeper/v1/registry.grpc.pb.h"
 
 namespace slicekeeper::api {
@@ -50,6 +51,11 @@ class RegistryService final : public v1::EndpointRegistry::CallbackService {
     // Authentication, authorization, audit and per-identity limits (server/auth). Not owned;
     // must outlive the service. Null: everything allowed, nothing audited.
     auth::Authorizer* authorizer = nullptr;
+    // The watch hub fed by `store`. Not owned; must outlive the service. When set, a batch that
+    // commits on the thread applying it (the memory store) is also dispatched to the watchers on
+    // that thread, after its ack (Hub::InlineDispatch): no hand-off to the hub's thread. Null:
+    // the hub's dispatcher thread hands out every commit.
+    watch::Hub* hub = nullptr;
   };
 
   // `store` must outlive the service; `metrics` may be null (else must outlive it).

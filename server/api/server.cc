@@ -37,16 +37,17 @@ absl::Status Server::Start() {
     registry_ = owned_registry_.get();
   }
   metrics_ = std::make_unique<ApiMetrics>(registry_, store_);
+  hub_ = std::make_unique<watch::Hub>(
+      store_, watch::Hub::Options{.bookmark_interval = options_.bookmark_interval,
+                                  .max_lag = options_.watch_max_lag,
+                                  .merged_views = &merged_views_});
   registry_service_ = std::make_unique<RegistryService>(
       store_, metrics_.get(),
       RegistryService::Options{.max_batch_changes = options_.max_batch_changes,
                                .max_pending_acks = options_.max_pending_acks,
                                .apply_threads = options_.apply_threads,
-                               .authorizer = options_.authorizer});
-  hub_ = std::make_unique<watch::Hub>(
-      store_, watch::Hub::Options{.bookmark_interval = options_.bookmark_interval,
-                                  .max_lag = options_.watch_max_lag,
-                                  .merged_views = &merged_views_});
+                               .authorizer = options_.authorizer,
+                               .hub = hub_.get()});
   xds_service_ = std::make_unique<xds::XdsService>(
       store_, hub_.get(), &merged_views_, registry_,
       xds::XdsService::Options{.authorizer = options_.authorizer});

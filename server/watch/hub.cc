@@ -10,7 +10,37 @@ void Erase(std::vector<Subscriber*>* list, Subscriber* s) {
   list->erase(std::remove(list->begin(), list->end(), s), list->end());
 }
 
+// The hub of this thread's innermost InlineDispatch scope, and whether the thread claimed a
+// dispatch from it (OnCommit on this thread).
+thread_local Hub* inline_hub = nullptr;
+thread_local bool inline_claimed = false;
+
 }  // namespace
+
+Hub::InlineDispatch::InlineDispatch(Hub* hub)
+    : previous_hub_(inline_hub), previous_claimed_(inline_claimed) {
+  inline_hub = hub;
+  inline_claimed = false;
+}
+
+Hub::InlineDispatch::~InlineDispatch() {
+  Hub* const hub = inline_hub;
+  const bool claimed = inline_claimed;
+  inline_hub = previous_hub_;
+  inline_claimed = previous_claimed_;
+  if (claimed) hub->DispatchClaimed();
+}
+
+void Hub::DispatchClaimed() {
+  if (dispatch_mu_.TryLock()) {
+    DispatchLocked();
+    dispatch_mu_.Unlock();
+  }
+  // With no claim left, marks still pending (another thread's, or ours when another thread was
+  // dispatching and took them before ours arrived) wake the dispatcher thread.
+  absl::MutexLock l(&pending_mu_);
+  --claims_;
+}
 
 Hub::Hub(store::Store* store, Options options)
     : store_(store),
@@ -83,7 +113,7 @@ void Hub::Run() {
     {
       absl::MutexLock l(&pending_mu_);
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pending_mu_) {
-        return stopping_ || !pending_.empty();
+        return stopping_ || (!pending_.empty() && claims_ == 0);
       };
       pending_mu_.AwaitWithDeadline(absl::Condition(&ready), next_tick);
       if (stopping_) return;
@@ -106,6 +136,10 @@ void Hub::OnCommit(const store::CommitPtr& commit) {
     m.version = ServiceVersion{sc.after, commit->revision};
   }
   pending_revision_ = commit->revision;
+  if (inline_hub == this && !inline_claimed) {
+    inline_claimed = true;
+    ++claims_;
+  }
 }
 
 void Hub::Collect(const Mark& mark, std::vector<Subscriber*>* out) const {
@@ -120,6 +154,11 @@ void Hub::Collect(const Mark& mark, std::vector<Subscriber*>* out) const {
 }
 
 bool Hub::DispatchOnce() {
+  absl::MutexLock l(&dispatch_mu_);
+  return DispatchLocked();
+}
+
+bool Hub::DispatchLocked() {
   absl::flat_hash_map<std::string, Mark> marks;
   int64_t round = 0;
   {

@@ -3,11 +3,18 @@
 //
 // The store calls `OnCommit` in revision order from its sequencing step. The hub only records
 // which services changed (the newest version of each wins) and signals its dispatcher thread, so a
-// writer never waits for a subscriber. The dispatcher (`DispatchOnce`) hands each changed service
-// to the subscribers that watch it (`Subscriber::MarkDirty`, all marks of a round at once) and
-// wakes those that went from clean to dirty; the sink then pulls messages with `Subscriber::Next`
-// when its stream can write. A periodic `TickOnce` requests bookmarks for idle subscribers that
-// asked for them and RESETs subscribers whose oldest unsent change is older than `max_lag`.
+// writer never waits for a subscriber. A writer that runs its batch to completion (the API's write
+// path, in an `InlineDispatch` scope) instead claims the dispatch of its own commit and runs it on
+// its thread once the write is published and acked, outside every store lock: no hand-off to the
+// dispatcher thread. That costs the writer the marking and the waking (what the dispatcher
+// thread would have done), never a wait for a subscriber: a subscriber's sink only starts a write
+// when it has none in flight, and when another thread is dispatching the writer leaves its marks
+// to it (or to the dispatcher thread) instead of waiting. The dispatcher (`DispatchOnce`) hands
+// each changed service to the subscribers that watch it (`Subscriber::MarkDirty`, all marks of a
+// round at once) and wakes those that went from clean to dirty; the sink then pulls messages with
+// `Subscriber::Next` when its stream can write. A periodic `TickOnce` requests bookmarks for idle
+// subscribers that asked for them and RESETs subscribers whose oldest unsent change is older than
+// `max_lag`.
 //
 // Memory is bounded by services (pending marks) and by subscribers x watched services (their
 // dirty sets and last-sent pointers), never by the commit rate. See docs/watch.md.
@@ -18,7 +25,7 @@
 //
 // Thread-safety: every method is safe to call concurrently. `Start` runs the dispatcher and
 // resume threads; tests may instead step `DispatchOnce` / `TickOnce` by hand (resumes then run
-// inside Subscribe). Lock order: mu_ -> subscriber locks;
+// inside Subscribe). Lock order: dispatch_mu_ -> mu_ -> subscriber locks;
 // pending_mu_ is never held with another lock. Sinks are woken with no hub lock held.
 //
 // Example:
@@ -121,7 +128,23 @@ class Hub : public store::CommitListener {
   void OnCommit(const store::CommitPtr& commit) override ABSL_LOCKS_EXCLUDED(pending_mu_);
 
   // Dispatches everything committed so far. Returns false when there was nothing to do.
-  bool DispatchOnce() ABSL_LOCKS_EXCLUDED(mu_, pending_mu_);
+  bool DispatchOnce() ABSL_LOCKS_EXCLUDED(dispatch_mu_, mu_, pending_mu_);
+
+  // While one is alive on a thread, commits that thread makes are dispatched by it when the
+  // scope ends (after the write's ack callback, for a store that publishes on the writer's
+  // thread), not by the dispatcher thread. Commits published on other threads (a group-commit
+  // thread, a replica's follower) are unaffected. A null hub makes it a no-op. Nests.
+  class InlineDispatch {
+   public:
+    explicit InlineDispatch(Hub* hub);
+    ~InlineDispatch();
+    InlineDispatch(const InlineDispatch&) = delete;
+    InlineDispatch& operator=(const InlineDispatch&) = delete;
+
+   private:
+    Hub* const previous_hub_;
+    const bool previous_claimed_;
+  };
   // Bookmarks and lag resets as of the clock's now.
   void TickOnce() ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -141,6 +164,13 @@ class Hub : public store::CommitListener {
   using SubscriberList = std::vector<Subscriber*>;
 
   void Run();
+  // DispatchOnce with dispatch_mu_ held: takes the pending marks and hands them out, so rounds
+  // are handed out in revision order whichever thread runs them.
+  bool DispatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(dispatch_mu_)
+      ABSL_LOCKS_EXCLUDED(mu_, pending_mu_);
+  // The end of an InlineDispatch scope whose thread claimed a dispatch: dispatches unless another
+  // thread is dispatching, then drops the claim (the dispatcher thread takes what is left).
+  void DispatchClaimed() ABSL_LOCKS_EXCLUDED(dispatch_mu_, mu_, pending_mu_);
   // The resume thread: starts queued resuming subscribers, oldest first.
   void RunResumes() ABSL_LOCKS_EXCLUDED(resume_mu_);
   void Index(Subscriber* s, bool add) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -155,9 +185,14 @@ class Hub : public store::CommitListener {
   std::atomic<int64_t> dispatched_{0};
   std::atomic<int64_t> lag_resets_{0};
 
+  // Serializes dispatch rounds (the dispatcher thread, inline dispatches, DispatchOnce).
+  absl::Mutex dispatch_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   absl::Mutex pending_mu_;
   absl::flat_hash_map<std::string, Mark> pending_ ABSL_GUARDED_BY(pending_mu_);
   int64_t pending_revision_ ABSL_GUARDED_BY(pending_mu_) = 0;
+  // Writers that committed in an InlineDispatch scope and have not dispatched yet: while there
+  // is one, the dispatcher thread leaves the pending marks to them.
+  int claims_ ABSL_GUARDED_BY(pending_mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(pending_mu_) = false;
 
   mutable absl::Mutex mu_ ABSL_ACQUIRED_BEFORE(pending_mu_);

@@ -56,6 +56,9 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(Options opti
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addchdir_np(&actions, dir_template.c_str());
+  if (options.stderr_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, options.stderr_fd, STDERR_FILENO);
+  }
   pid_t pid = 0;
   const int err =
       posix_spawn(&pid, options.binary.c_str(), &actions, nullptr, argv.data(), environ);
@@ -65,6 +68,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(Options opti
     return ErrnoError(absl::StrCat("posix_spawn ", options.binary), err);
   }
   std::unique_ptr<ServerProcess> process(new ServerProcess(pid, std::move(dir_template)));
+  if (!options.await_ports) return process;
   if (absl::Status s = process->AwaitPorts(options.start_timeout); !s.ok()) return s;
   return process;
 }

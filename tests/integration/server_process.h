@@ -40,9 +40,15 @@ class ServerProcess {
     std::vector<std::string> args;
     // How long the server may take to write its port file.
     absl::Duration start_timeout = absl::Seconds(20);
+    // When >= 0: the child's stderr (the server's log) goes to this descriptor, e.g. a pipe the
+    // test reads; else the child inherits the test's stderr.
+    int stderr_fd = -1;
+    // When false, Start returns once the process is spawned; call AwaitPorts before using the
+    // ports (a test that reads the log through a pipe must keep reading while it waits).
+    bool await_ports = true;
   };
 
-  // Spawns the server and waits for its ports.
+  // Spawns the server and (with await_ports) waits for its ports.
   // Errors: INTERNAL (temp dir or spawn failed), FAILED_PRECONDITION (the process exited before
   // writing its ports; the message has its exit status), DEADLINE_EXCEEDED (no port file within
   // start_timeout; the process is killed).
@@ -59,6 +65,10 @@ class ServerProcess {
   // "127.0.0.1:<grpc_port>".
   std::string grpc_address() const;
 
+  // Polls until the port file is complete, the process exits, or `timeout` passes.
+  // Errors: as Start's.
+  absl::Status AwaitPorts(absl::Duration timeout);
+
   // Sends `sig` to the process. Errors: FAILED_PRECONDITION when it was already reaped,
   // INTERNAL when kill(2) fails.
   absl::Status SendSignal(int sig);
@@ -74,8 +84,6 @@ class ServerProcess {
  private:
   ServerProcess(pid_t pid, std::string temp_dir) : pid_(pid), temp_dir_(std::move(temp_dir)) {}
 
-  // Polls until the port file is complete, the process exits, or the deadline passes.
-  absl::Status AwaitPorts(absl::Duration timeout);
   // Reaps the process if it has exited; true when it has (then wait_status_ is set).
   bool TryReap();
 

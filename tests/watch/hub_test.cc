@@ -7,11 +7,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/message_differencer.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
-#include "server/query/merged_views.h"
 #include "server/query/merge.h"
+#include "server/query/merged_views.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/test_util.h"
 
@@ -169,6 +169,47 @@ TEST_F(HubTest, WakesOnlyOnCleanToDirty) {
   hub_.Unsubscribe(sub);
 }
 
+// A commit made in an InlineDispatch scope is handed out by the committing thread when the scope
+// ends (no DispatchOnce, no dispatcher thread here); one made outside a scope waits for the
+// dispatcher, and the next scoped commit's dispatch takes it along, in revision order.
+TEST_F(HubTest, InlineDispatchHandsOutTheWritersCommitOnItsThread) {
+  Apply({Change("web", 1)});
+  auto sub = hub_.Subscribe(Watch({"web"}), 0, &sink_);
+  Drain(*sub);
+  const int before = sink_.wakes.load();
+  int64_t rev = 0;
+  {
+    Hub::InlineDispatch scope(&hub_);
+    rev = Apply({Change("web", 1, /*ready=*/false)});
+    EXPECT_LT(hub_.dispatched_revision(), rev) << "dispatched before the write's scope ended";
+  }
+  EXPECT_EQ(hub_.dispatched_revision(), rev);
+  EXPECT_EQ(sink_.wakes.load(), before + 1);
+  std::vector<v1::WatchEvent> events = Drain(*sub);
+  ASSERT_THAT(Types(events), ElementsAre(v1::WatchEvent::MODIFIED));
+  EXPECT_EQ(events[0].revision(), rev);
+
+  const int64_t unscoped = Apply({Change("web", 2)});
+  EXPECT_LT(hub_.dispatched_revision(), unscoped);  // left to the dispatcher
+  {
+    Hub::InlineDispatch outer(&hub_);
+    Hub::InlineDispatch inner(nullptr);  // a null hub claims nothing
+    Apply({Change("web", 3)});
+  }
+  EXPECT_LT(hub_.dispatched_revision(), unscoped);
+  {
+    Hub::InlineDispatch scope(&hub_);
+    rev = Apply({Change("web", 4)});
+  }
+  EXPECT_EQ(hub_.dispatched_revision(), rev);
+  events = Drain(*sub);
+  ASSERT_THAT(Types(events), ElementsAre(v1::WatchEvent::MODIFIED));
+  EXPECT_EQ(events[0].revision(), rev);
+  EXPECT_EQ(events[0].slice().endpoints_size(), 4);
+  EXPECT_FALSE(hub_.DispatchOnce());  // nothing left over
+  hub_.Unsubscribe(sub);
+}
+
 // A subscriber of one service is neither marked nor woken by another service's commits.
 TEST_F(HubTest, SelectionFiltersServices) {
   Apply({Change("web", 1), Change("db", 1)});
@@ -235,9 +276,9 @@ TEST_F(HubTest, ResumedEventsCarryTheirObjectsRevision) {
     const std::vector<std::string> services = {"a", "d", "c"};
     for (int i = 0; i < 3; ++i) {
       EXPECT_EQ(events[i].revision(), r0 + 1 + i) << i;
-      EXPECT_EQ(view == v1::SLICES ? events[i].slice().metadata().labels().at(
-                                         "kubernetes.io/service-name")
-                                   : events[i].service(),
+      EXPECT_EQ(view == v1::SLICES
+                    ? events[i].slice().metadata().labels().at("kubernetes.io/service-name")
+                    : events[i].service(),
                 services[i]);
     }
     if (view == v1::SLICES) {
@@ -294,8 +335,8 @@ TEST_F(HubTest, LaggingSubscriberIsReset) {
   EXPECT_EQ(hub_.stats().lag_resets, 1);
   EXPECT_EQ(hub_.stats().resets, 0);
   std::vector<v1::WatchEvent> events = Drain(*sub);
-  ASSERT_THAT(Types(events), ElementsAre(v1::WatchEvent::RESET, v1::WatchEvent::ADDED,
-                                         v1::WatchEvent::SYNCED));
+  ASSERT_THAT(Types(events),
+              ElementsAre(v1::WatchEvent::RESET, v1::WatchEvent::ADDED, v1::WatchEvent::SYNCED));
   EXPECT_EQ(events[1].slice().endpoints_size(), 2);
   EXPECT_EQ(events.back().revision(), rev);
   EXPECT_EQ(hub_.stats().resets, 1);
@@ -584,7 +625,8 @@ TEST_F(HubTest, NextEventsMatchesWireEvents) {
   drain_both(*wire, *typed);
   drain_both(*resumed_wire, *resumed_typed);
   ASSERT_OK(store_.DeleteService("test", "web"));
-  while (hub_.DispatchOnce()) {}
+  while (hub_.DispatchOnce()) {
+  }
   drain_both(*wire, *typed);
   clock_.Advance(absl::Seconds(6));
   hub_.TickOnce();

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "server/query/merge.h"
 
 namespace slicekeeper::ui::internal {
@@ -16,11 +17,15 @@ int ConditionBits(const v1::Endpoint& e) {
          (c.has_terminating() && c.terminating()) << 2;
 }
 
+// An endpoint as the churn counts see it: its slice's address type and its first address, viewed
+// in the snapshot (alive while Apply compares two versions: no string is built per endpoint).
+using EndpointKey = std::pair<absl::string_view, absl::string_view>;
+
 // Conditions of the endpoints of `snapshot`'s slices that are not in `other` (by pointer: an
 // unchanged slice is shared between versions), keyed by address type and first address.
-absl::flat_hash_map<std::string, int> ChangedEndpoints(const store::ServiceSnapshot* snapshot,
+absl::flat_hash_map<EndpointKey, int> ChangedEndpoints(const store::ServiceSnapshot* snapshot,
                                                        const store::ServiceSnapshot* other) {
-  absl::flat_hash_map<std::string, int> out;
+  absl::flat_hash_map<EndpointKey, int> out;
   if (snapshot == nullptr) return out;
   absl::flat_hash_set<const Slice*> shared;
   if (other != nullptr) {
@@ -29,8 +34,8 @@ absl::flat_hash_map<std::string, int> ChangedEndpoints(const store::ServiceSnaps
   for (const SlicePtr& s : snapshot->slices) {
     if (shared.contains(s.get())) continue;
     for (const EndpointPtr& e : s->endpoints) {
-      if (e->addresses().empty()) continue;
-      out[absl::StrCat(s->address_type, "/", e->addresses(0))] = ConditionBits(*e);
+      if (e->addresses_size() == 0) continue;
+      out[EndpointKey(s->address_type, e->addresses(0))] = ConditionBits(*e);
     }
   }
   return out;
@@ -231,8 +236,8 @@ void Recorder::Apply(const std::string& key, const watch::ServiceVersion& versio
   Event e;
   e.time = now;
   e.revision = after != nullptr ? after->mod_revision : version.revision;
-  const absl::flat_hash_map<std::string, int> old_eps = ChangedEndpoints(before, after);
-  const absl::flat_hash_map<std::string, int> new_eps = ChangedEndpoints(after, before);
+  const absl::flat_hash_map<EndpointKey, int> old_eps = ChangedEndpoints(before, after);
+  const absl::flat_hash_map<EndpointKey, int> new_eps = ChangedEndpoints(after, before);
   for (const auto& [addr, bits] : new_eps) {
     auto o = old_eps.find(addr);
     if (o == old_eps.end()) {
