@@ -110,7 +110,6 @@ void ApiMetrics::AddStoreGauges(metrics::Registry* registry) {
 }
 
 void ApiMetrics::AddMemoryGauges(metrics::Registry* registry) {
-  const store::Store* s = store_;
   auto* memory = registry->AddGaugeFamily(
       "slicekeeper_store_memory_bytes",
       "The store's own accounting of the memory its objects take, by part (Store::memory_usage: "
@@ -125,7 +124,7 @@ void ApiMetrics::AddMemoryGauges(metrics::Registry* registry) {
         {"reconciler", &store::MemoryUsage::reconciler},
         {"history", &store::MemoryUsage::history}}) {
     memory->WithLabels({name})->SetCallback(
-        [s, part = part] { return static_cast<double>(s->memory_usage().*part); });
+        [this, part = part] { return static_cast<double>(MemoryUsage().*part); });
   }
 }
 
@@ -221,6 +220,18 @@ void ApiMetrics::RecordWrite(const store::WriteResult& result) {
 void ApiMetrics::RecordRejectedWrite() {
   batches_rejected_->Inc();
   syncs_error_->Inc();
+}
+
+store::MemoryUsage ApiMetrics::MemoryUsage() {
+  absl::MutexLock l(&memory_mu_);
+  const absl::Time now = absl::Now();
+  const int64_t revision = store_->revision();
+  if (revision != memory_revision_ || now - memory_measured_ >= absl::Seconds(1)) {
+    memory_ = store_->memory_usage();
+    memory_measured_ = now;
+    memory_revision_ = revision;
+  }
+  return memory_;
 }
 
 double ApiMetrics::CountByTrafficDistribution(absl::string_view value) {

@@ -1,9 +1,9 @@
 // Integration tests against the real slicekeeper binary: every EndpointRegistry and
 // EndpointDiscovery RPC's happy path, the gRPC health service, and the HTTP side port.
-#include <grpcpp/generic/generic_stub.h>
-
 #include <string>
 #include <vector>
+
+#include <grpcpp/generic/generic_stub.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -363,6 +363,11 @@ TEST_F(ServerRpcTest, MetricsParseAndCountRequests) {
   EXPECT_EQ(after.Value("slicekeeper_change_batches_total", {{"result", "ok"}}),
             before.Value("slicekeeper_change_batches_total", {{"result", "ok"}}).value_or(0) + 1);
   EXPECT_EQ(after.Value("slicekeeper_endpoints"), 2);
+  // The store's memory by part counts the two endpoints and their slice.
+  const std::string memory = "slicekeeper_store_memory_bytes";
+  EXPECT_EQ(before.Value(memory, {{"part", "endpoints"}}), 0);
+  EXPECT_GT(after.Value(memory, {{"part", "endpoints"}}).value_or(0), 0);
+  EXPECT_GT(after.Value(memory, {{"part", "slices"}}).value_or(0), 0);
   EXPECT_EQ(after.Value("slicekeeper_revision"), Revision());
   EXPECT_EQ(
       after.Value("slicekeeper_grpc_request_duration_seconds_count", {{"method", "ApplyChanges"}}),
