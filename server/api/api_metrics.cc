@@ -116,6 +116,7 @@ void ApiMetrics::AddMemoryGauges(metrics::Registry* registry) {
       "object sizes, each shared object once; no allocator overhead).",
       {"part"});
   using Part = int64_t store::MemoryUsage::*;
+  int index = 0;
   for (const auto& [name, part] :
        {std::pair<const char*, Part>{"endpoints", &store::MemoryUsage::endpoints},
         {"slices", &store::MemoryUsage::slices},
@@ -123,8 +124,9 @@ void ApiMetrics::AddMemoryGauges(metrics::Registry* registry) {
         {"services", &store::MemoryUsage::services},
         {"reconciler", &store::MemoryUsage::reconciler},
         {"history", &store::MemoryUsage::history}}) {
-    memory->WithLabels({name})->SetCallback(
-        [this, part = part] { return static_cast<double>(MemoryUsage().*part); });
+    memory->WithLabels({name})->SetCallback([this, part = part, bit = uint32_t{1} << index++] {
+      return static_cast<double>(MemoryUsage(bit).*part);
+    });
   }
 }
 
@@ -222,15 +224,21 @@ void ApiMetrics::RecordRejectedWrite() {
   syncs_error_->Inc();
 }
 
-store::MemoryUsage ApiMetrics::MemoryUsage() {
+store::MemoryUsage ApiMetrics::MemoryUsage(uint32_t part_bit) {
   absl::MutexLock l(&memory_mu_);
   const absl::Time now = absl::Now();
   const int64_t revision = store_->revision();
-  if (revision != memory_revision_ || now - memory_measured_ >= absl::Seconds(1)) {
+  // A part read a second time since the measurement starts a new scrape: measure again if the
+  // store moved (or the figure is old). The other parts of the same scrape reuse it.
+  const bool new_scrape = (memory_served_ & part_bit) != 0;
+  if (memory_revision_ < 0 || (new_scrape && (revision != memory_revision_ ||
+                                              now - memory_measured_ >= absl::Seconds(1)))) {
     memory_ = store_->memory_usage();
     memory_measured_ = now;
     memory_revision_ = revision;
+    memory_served_ = 0;
   }
+  memory_served_ |= part_bit;
   return memory_;
 }
 

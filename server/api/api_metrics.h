@@ -79,10 +79,12 @@ class ApiMetrics {
   void AddControllerMetrics(metrics::Registry* registry);
   // Services per traffic_distribution value, recomputed when the revision moved.
   double CountByTrafficDistribution(absl::string_view value) ABSL_LOCKS_EXCLUDED(counts_mu_);
-  // Store::memory_usage, measured again when the revision moved or a second passed: the six part
-  // gauges of one scrape share one walk of the store instead of six (unless writes commit
-  // between them), and a scrape after a write never shows the state before it.
-  store::MemoryUsage MemoryUsage() ABSL_LOCKS_EXCLUDED(memory_mu_);
+  // Store::memory_usage for the part gauge `part_bit` (one bit per part). The six part gauges of
+  // one scrape share one walk of the store, even under constant writes: the store is measured
+  // again only when a part already served from the last measurement is read again (the next
+  // scrape) and the revision moved or a second passed, so a scrape after a write never shows
+  // the state before it.
+  store::MemoryUsage MemoryUsage(uint32_t part_bit) ABSL_LOCKS_EXCLUDED(memory_mu_);
 
   // Immutable after construction.
   const store::Store* const store_;
@@ -106,6 +108,8 @@ class ApiMetrics {
   absl::Mutex memory_mu_;
   absl::Time memory_measured_ ABSL_GUARDED_BY(memory_mu_) = absl::InfinitePast();
   int64_t memory_revision_ ABSL_GUARDED_BY(memory_mu_) = -1;
+  // The part gauges served from `memory_` since it was measured.
+  uint32_t memory_served_ ABSL_GUARDED_BY(memory_mu_) = 0;
   store::MemoryUsage memory_ ABSL_GUARDED_BY(memory_mu_);
   absl::Mutex counts_mu_;
   int64_t counts_revision_ ABSL_GUARDED_BY(counts_mu_) = -1;

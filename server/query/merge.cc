@@ -1,11 +1,14 @@
 // The merged view (kube-proxy's endpointSliceCache, docs/kubernetes-behaviour.md §5.1) and the
 // per-service summary built from it.
+#include "server/query/merge.h"
+
 #include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "server/query/merge.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
 
 namespace slicekeeper::query {
 namespace {
@@ -102,25 +105,55 @@ std::vector<v1::ServiceEndpoint> MergeEndpoints(const store::ServiceSnapshot& sn
 
 namespace {
 
-void Count(const v1::EndpointConditions& c, v1::ConditionCounts* counts) {
+// An endpoint as the summary counts it: its nil-defaulted conditions and its zone, viewed in the
+// snapshot (alive for the call).
+struct Counted {
+  bool ready = true;
+  bool serving = true;
+  bool terminating = false;
+  absl::string_view zone;
+};
+
+void Count(const Counted& c, v1::ConditionCounts* counts) {
   counts->set_total(counts->total() + 1);
-  if (c.ready()) counts->set_ready(counts->ready() + 1);
-  if (c.serving()) counts->set_serving(counts->serving() + 1);
-  if (c.terminating()) counts->set_terminating(counts->terminating() + 1);
+  if (c.ready) counts->set_ready(counts->ready() + 1);
+  if (c.serving) counts->set_serving(counts->serving() + 1);
+  if (c.terminating) counts->set_terminating(counts->terminating() + 1);
 }
 
 }  // namespace
 
+// The counts of MergeEndpoints' view without building it: only the per-address rule for the
+// endpoint's fields matters here (ports do not change the counts), so each address keeps the
+// conditions and zone of the entry that wins, viewed in place. The operator page summarises
+// every service a commit changed, so this runs once per changed service.
 v1::ServiceSummary Summarize(const store::ServiceSnapshot& snapshot) {
   v1::ServiceSummary s;
   s.set_namespace_(snapshot.namespace_);
   s.set_name(snapshot.name);
   s.set_mod_revision(snapshot.mod_revision);
   s.set_slices(static_cast<int64_t>(snapshot.slices.size()));
+  absl::flat_hash_map<absl::string_view, Counted> merged;
+  for (const SlicePtr& slice : snapshot.slices) {
+    if (slice == nullptr || slice->ServiceName().empty()) continue;
+    if (slice->address_type == kAddressTypeFQDN) continue;
+    for (const EndpointPtr& e : slice->endpoints) {
+      if (e == nullptr || e->addresses_size() == 0) continue;
+      const auto& c = e->conditions();
+      const bool terminating = c.has_terminating() && c.terminating();
+      auto [it, inserted] = merged.try_emplace(absl::string_view(e->addresses(0)));
+      if (!inserted && terminating) continue;
+      it->second = Counted{.ready = !c.has_ready() || c.ready(),
+                           .serving = !c.has_serving() || c.serving(),
+                           .terminating = terminating,
+                           .zone = e->zone()};
+    }
+  }
   v1::ConditionCounts* total = s.mutable_endpoints();
-  for (const v1::ServiceEndpoint& e : MergeEndpoints(snapshot)) {
-    Count(e.conditions(), total);
-    Count(e.conditions(), &(*s.mutable_by_zone())[e.zone()]);
+  auto* by_zone = s.mutable_by_zone();
+  for (const auto& [address, c] : merged) {
+    Count(c, total);
+    Count(c, &(*by_zone)[std::string(c.zone)]);
   }
   return s;
 }

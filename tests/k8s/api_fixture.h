@@ -19,23 +19,14 @@
 #include "server/store/store.h"
 #include "server/watch/hub.h"
 #include "tests/http/http_client.h"
+#include "tests/json_path.h"
 #include "tests/test_util.h"
 
 namespace slicekeeper::k8s {
 
 using ::google::protobuf::Value;
 
-// v["a"]["b"]... (a missing key reads as an empty Value).
-inline const Value& At(const Value& v, std::initializer_list<absl::string_view> path) {
-  static const Value kMissing;
-  const Value* cur = &v;
-  for (absl::string_view key : path) {
-    auto it = cur->struct_value().fields().find(std::string(key));
-    if (it == cur->struct_value().fields().end()) return kMissing;
-    cur = &it->second;
-  }
-  return *cur;
-}
+using ::slicekeeper::testing::At;
 
 inline Value Json(absl::string_view text) {
   absl::StatusOr<Value> v = ParseJson(text);
@@ -71,15 +62,16 @@ class ApiTest : public ::testing::Test {
   }
 
   // A foreign slice of `service` in namespace "ns" with endpoints at 10.0.0.<ip..>.
-  static v1::EndpointSlice SliceObject(const std::string& name, const std::string& service,
-                                       int ip, int endpoints = 1) {
+  static v1::EndpointSlice SliceObject(const std::string& name, const std::string& service, int ip,
+                                       int endpoints = 1) {
     v1::EndpointSlice s;
     s.mutable_metadata()->set_name(name);
     s.mutable_metadata()->set_namespace_("ns");
     (*s.mutable_metadata()->mutable_labels())[kLabelServiceName] = service;
     s.set_address_type("IPv4");
     for (int i = 0; i < endpoints; ++i) {
-      s.add_endpoints()->add_addresses(absl::StrCat("10.0.", (ip + i) / 250, ".", (ip + i) % 250 + 1));
+      s.add_endpoints()->add_addresses(
+          absl::StrCat("10.0.", (ip + i) / 250, ".", (ip + i) % 250 + 1));
     }
     v1::EndpointPort* p = s.add_ports();
     p->set_name("http");

@@ -1,9 +1,13 @@
+#include "server/query/merge.h"
+
+#include <random>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
-#include "server/query/merge.h"
 #include "tests/query/snapshot_builder.h"
 #include "tests/test_util.h"
 
@@ -132,6 +136,64 @@ TEST(SummarizeTest, CountsByConditionAndZone) {
   EXPECT_EQ(s.by_zone().at("z1").terminating(), 1);
   EXPECT_EQ(s.by_zone().at("").total(), 1);
   EXPECT_EQ(s.by_zone().at("").serving(), 0);
+}
+
+// The summary as MergeEndpoints' view counts it: the reference Summarize must agree with.
+v1::ServiceSummary SummaryOfMergedView(const store::ServiceSnapshot& snap) {
+  v1::ServiceSummary s;
+  s.set_namespace_(snap.namespace_);
+  s.set_name(snap.name);
+  s.set_mod_revision(snap.mod_revision);
+  s.set_slices(static_cast<int64_t>(snap.slices.size()));
+  s.mutable_endpoints();  // present even when there are none
+  auto count = [](const v1::EndpointConditions& c, v1::ConditionCounts* to) {
+    to->set_total(to->total() + 1);
+    to->set_ready(to->ready() + c.ready());
+    to->set_serving(to->serving() + c.serving());
+    to->set_terminating(to->terminating() + c.terminating());
+  };
+  for (const v1::ServiceEndpoint& e : MergeEndpoints(snap)) {
+    count(e.conditions(), s.mutable_endpoints());
+    count(e.conditions(), &(*s.mutable_by_zone())[e.zone()]);
+  }
+  return s;
+}
+
+// Summarize counts without building the merged view; on random snapshots (duplicate addresses
+// across slices and within one, nil and set conditions, zones, foreign and FQDN slices, endpoints
+// without addresses) it matches counting the merged view.
+TEST(SummarizeTest, MatchesCountingTheMergedView) {
+  std::mt19937 rng(20261204);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  for (int round = 0; round < 500; ++round) {
+    std::vector<SliceSpec> specs;
+    const int slices = 1 + pick(4);
+    for (int i = 0; i < slices; ++i) {
+      SliceSpec spec{.name = absl::StrCat("s", i)};
+      spec.service_label = pick(8) != 0;
+      if (pick(8) == 0) spec.address_type = kAddressTypeFQDN;
+      const int endpoints = pick(6);
+      for (int j = 0; j < endpoints; ++j) {
+        if (pick(10) == 0) {
+          spec.endpoints.push_back(v1::Endpoint());  // no address
+          continue;
+        }
+        E e(absl::StrCat("10.0.0.", pick(5)));
+        if (pick(3) == 0) e.Ready(pick(2) == 0);
+        if (pick(3) == 0) e.Serving(pick(2) == 0);
+        if (pick(3) == 0) e.Terminating(pick(2) == 0);
+        if (pick(3) != 0) e.Zone(absl::StrCat("z", pick(3)));
+        spec.endpoints.push_back(e);
+      }
+      specs.push_back(std::move(spec));
+    }
+    const store::ServiceSnapshot snap = Snap(specs);
+    const v1::ServiceSummary want = SummaryOfMergedView(snap);
+    const v1::ServiceSummary got = Summarize(snap);
+    ASSERT_TRUE(google::protobuf::util::MessageDifferencer::Equals(got, want))
+        << "round " << round << "\ngot:  " << got.ShortDebugString()
+        << "\nwant: " << want.ShortDebugString();
+  }
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "server/ui/operator_view.h"
 #include "server/watch/hub.h"
 #include "tests/http/http_client.h"
+#include "tests/json_path.h"
 #include "tests/test_util.h"
 
 namespace slicekeeper::ui {
@@ -36,16 +37,7 @@ Value Json(absl::string_view text) {
   return v;
 }
 
-const Value& At(const Value& v, std::initializer_list<absl::string_view> path) {
-  static const Value kMissing;
-  const Value* cur = &v;
-  for (absl::string_view key : path) {
-    auto it = cur->struct_value().fields().find(std::string(key));
-    if (it == cur->struct_value().fields().end()) return kMissing;
-    cur = &it->second;
-  }
-  return *cur;
-}
+using ::slicekeeper::testing::At;
 
 int64_t Int(const Value& v, std::initializer_list<absl::string_view> path) {
   return static_cast<int64_t>(At(v, path).number_value());
