@@ -381,55 +381,79 @@ void EtcdStorage::ProposeAsync(const CommitRecord& commit, int64_t nodes_revisio
 
 absl::StatusOr<ReplicatedStorage::Proposal> EtcdStorage::Propose(const CommitRecord& commit,
                                                                  int64_t nodes_revision) {
-  absl::Notification decided;
+  // The caller sends the Txn itself when none is in flight (no hand-off to the proposer thread
+  // on an idle storage); otherwise its proposal waits for the next group, which whoever is free
+  // first (a waiting caller or the proposer thread) sends.
+  bool decided = false;
   absl::StatusOr<Proposal> out;
-  ProposeAsync(commit, nodes_revision, [&](absl::StatusOr<Proposal> r) {
-    out = std::move(r);
-    decided.Notify();
-  });
-  decided.WaitForNotification();
-  return out;
+  std::unique_ptr<Part> part =
+      Encode(Keys(options_.prefix), commit, nodes_revision, [&](absl::StatusOr<Proposal> r) {
+        absl::MutexLock l(&propose_mu_);
+        out = std::move(r);
+        decided = true;
+      });
+  absl::MutexLock l(&propose_mu_);
+  queue_.push_back(std::move(part));
+  auto free_or_decided = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(propose_mu_) {
+    return decided || !sending_;
+  };
+  while (true) {
+    propose_mu_.Await(absl::Condition(&free_or_decided));
+    if (decided) return out;
+    SendNextGroup();
+  }
+}
+
+void EtcdStorage::SendNextGroup() {
+  sending_ = true;
+  std::vector<std::unique_ptr<Part>> group = TakeGroup();
+  propose_mu_.Unlock();
+  Settle(std::move(group));
+  propose_mu_.Lock();
+  sending_ = false;
 }
 
 void EtcdStorage::ProposeLoop() {
+  absl::MutexLock l(&propose_mu_);
   while (true) {
-    std::vector<std::unique_ptr<Part>> group;
-    {
-      absl::MutexLock l(&propose_mu_);
-      propose_mu_.Await(absl::Condition(
-          +[](EtcdStorage* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->propose_mu_) {
-            return s->proposer_stop_ || !s->queue_.empty();
-          },
-          this));
-      if (queue_.empty()) return;  // stopping, and everything was sent
-      // A prefix of the queue, so the log's order is the order of the proposals.
-      absl::flat_hash_set<absl::string_view> written;
-      size_t compares = 0, writes = 0;
-      int64_t bytes = 0;
-      while (!queue_.empty()) {
-        const Part& next = *queue_.front();
-        if (!group.empty()) {
-          if (next.writes_nodes || group.front()->writes_nodes) break;
-          if (compares + next.guards.size() + 1 > static_cast<size_t>(options_.max_group_ops) ||
-              writes + next.writes.size() > static_cast<size_t>(options_.max_group_ops) ||
-              bytes + next.bytes > options_.max_group_bytes) {
-            break;
-          }
-          if (std::any_of(next.keys.begin(), next.keys.end(),
-                          [&](const std::string& k) { return written.contains(k); })) {
-            break;
-          }
-        }
-        compares += next.guards.size() + 1;  // a node registry guard at most per proposal
-        writes += next.writes.size();
-        bytes += next.bytes;
-        written.insert(next.keys.begin(), next.keys.end());
-        group.push_back(std::move(queue_.front()));
-        queue_.pop_front();
+    propose_mu_.Await(absl::Condition(
+        +[](EtcdStorage* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->propose_mu_) {
+          return !s->sending_ && (s->proposer_stop_ || !s->queue_.empty());
+        },
+        this));
+    if (queue_.empty()) return;  // stopping, and everything was sent
+    SendNextGroup();
+  }
+}
+
+std::vector<std::unique_ptr<EtcdStorage::Part>> EtcdStorage::TakeGroup() {
+  std::vector<std::unique_ptr<Part>> group;
+  // A prefix of the queue, so the log's order is the order of the proposals.
+  absl::flat_hash_set<absl::string_view> written;
+  size_t compares = 0, writes = 0;
+  int64_t bytes = 0;
+  while (!queue_.empty()) {
+    const Part& next = *queue_.front();
+    if (!group.empty()) {
+      if (next.writes_nodes || group.front()->writes_nodes) break;
+      if (compares + next.guards.size() + 1 > static_cast<size_t>(options_.max_group_ops) ||
+          writes + next.writes.size() > static_cast<size_t>(options_.max_group_ops) ||
+          bytes + next.bytes > options_.max_group_bytes) {
+        break;
+      }
+      if (std::any_of(next.keys.begin(), next.keys.end(),
+                      [&](const std::string& k) { return written.contains(k); })) {
+        break;
       }
     }
-    Settle(std::move(group));
+    compares += next.guards.size() + 1;  // a node registry guard at most per proposal
+    writes += next.writes.size();
+    bytes += next.bytes;
+    written.insert(next.keys.begin(), next.keys.end());
+    group.push_back(std::move(queue_.front()));
+    queue_.pop_front();
   }
+  return group;
 }
 
 void EtcdStorage::Settle(std::vector<std::unique_ptr<Part>> group) {

@@ -20,18 +20,19 @@
 // RESOURCE_EXHAUSTED. Run etcd with larger limits for big batches (docker-compose.yml uses 10000
 // and 10 MiB).
 //
-// Group commit: one proposer thread sends the Txns, one at a time, in the order proposals
-// arrived. Proposals that queued while a Txn was in flight go out together as ONE Txn (their
-// guards ANDed, their writes in the success branch), so one etcd round trip and one etcd fsync
-// carry many commits, which then share a revision. A group is a prefix of the queue: it stops
-// before a proposal that writes a key the group already writes, before or after one that writes
-// the node registry, and at EtcdStorageOptions::max_group_ops / max_group_bytes (etcd's default
-// limits). When the group's compare fails, the failure branch's reads say exactly which
-// proposals' guards failed: those are answered (not committed, with the revision to catch up to)
-// and the rest go out again as a group; nothing of a failed compare is applied. A group etcd
-// refuses as too large is sent again one proposal per Txn. Only one Txn is in flight: two Txns
-// in flight could be applied by etcd in either order, and a writer's pipelined commits to
-// different services are appended in the order it made them.
+// Group commit: the Txns go out one at a time, in the order proposals arrived, sent by a caller
+// of Propose that finds none in flight, or else by whoever is free first (a waiting caller, or
+// the proposer thread, which sends what ProposeAsync queued). Proposals that queued while a Txn was
+// in flight go out together as ONE Txn (their guards ANDed, their writes in the success branch), so
+// one etcd round trip and one etcd fsync carry many commits, which then share a revision. A group
+// is a prefix of the queue: it stops before a proposal that writes a key the group already writes,
+// before or after one that writes the node registry, and at EtcdStorageOptions::max_group_ops /
+// max_group_bytes (etcd's default limits). When the group's compare fails, the failure branch's
+// reads say exactly which proposals' guards failed: those are answered (not committed, with the
+// revision to catch up to) and the rest go out again as a group; nothing of a failed compare is
+// applied. A group etcd refuses as too large is sent again one proposal per Txn. Only one Txn is in
+// flight: two Txns in flight could be applied by etcd in either order, and a writer's pipelined
+// commits to different services are appended in the order it made them.
 //
 // Compaction: when etcd compacted away revisions the follower had not seen (it was disconnected
 // for long), the follower reads the whole prefix again and applies it as one full
@@ -105,8 +106,12 @@ class EtcdStorage : public ReplicatedStorage {
   // Decodes and applies the events of whole revisions; false when the sink failed.
   bool ApplyEvents(absl::Span<const mvccpb::Event> events);
 
-  // The proposer thread: sends the queued proposals, a group per Txn.
+  // The proposer thread: sends the queued proposals no caller of Propose is there to send.
   void ProposeLoop();
+  // Sends the next group, with propose_mu_ released meanwhile. REQUIRES: !sending_.
+  void SendNextGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(propose_mu_);
+  // Takes the next group off the queue: a prefix of it (see the file comment).
+  std::vector<std::unique_ptr<Part>> TakeGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(propose_mu_);
   // Sends `group` as one Txn (and, after a failed compare or an oversized group, what is left of
   // it again) and calls every proposal's `done`.
   void Settle(std::vector<std::unique_ptr<Part>> group);
@@ -122,6 +127,8 @@ class EtcdStorage : public ReplicatedStorage {
   absl::Mutex propose_mu_;
   std::deque<std::unique_ptr<Part>> queue_ ABSL_GUARDED_BY(propose_mu_);
   bool proposer_stop_ ABSL_GUARDED_BY(propose_mu_) = false;
+  // A Txn is in flight (one at most, so the log keeps the proposals' order).
+  bool sending_ ABSL_GUARDED_BY(propose_mu_) = false;
   std::thread proposer_;
   // Txns the proposer sent, and proposals they carried (tests check the grouping).
   std::atomic<int64_t> txns_sent_{0};
