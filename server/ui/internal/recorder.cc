@@ -5,7 +5,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "server/query/merge.h"
 
 namespace slicekeeper::ui::internal {
 namespace {
@@ -21,20 +20,32 @@ int ConditionBits(const v1::Endpoint& e) {
 // in the snapshot (alive while Apply compares two versions: no string is built per endpoint).
 using EndpointKey = std::pair<absl::string_view, absl::string_view>;
 
-// Conditions of the endpoints of `snapshot`'s slices that are not in `other` (by pointer: an
-// unchanged slice is shared between versions), keyed by address type and first address.
+// Conditions of the endpoints of `snapshot` that `other` does not hold as the same object, keyed
+// by address type and first address. Endpoint objects are immutable and shared between slice
+// versions, so an object both versions hold is unchanged: slices shared whole are skipped, and of
+// the rest only the endpoint objects new to `snapshot` are read (the others are compared by
+// pointer only, without touching them).
 absl::flat_hash_map<EndpointKey, int> ChangedEndpoints(const store::ServiceSnapshot* snapshot,
                                                        const store::ServiceSnapshot* other) {
   absl::flat_hash_map<EndpointKey, int> out;
   if (snapshot == nullptr) return out;
   absl::flat_hash_set<const Slice*> shared;
+  absl::flat_hash_set<const void*> kept;
   if (other != nullptr) {
-    for (const SlicePtr& s : other->slices) shared.insert(s.get());
+    absl::flat_hash_set<const Slice*> mine;
+    for (const SlicePtr& s : snapshot->slices) mine.insert(s.get());
+    for (const SlicePtr& s : other->slices) {
+      if (mine.contains(s.get())) {
+        shared.insert(s.get());
+        continue;
+      }
+      for (const EndpointPtr& e : s->endpoints) kept.insert(e.get());
+    }
   }
   for (const SlicePtr& s : snapshot->slices) {
     if (shared.contains(s.get())) continue;
     for (const EndpointPtr& e : s->endpoints) {
-      if (e->addresses_size() == 0) continue;
+      if (kept.contains(e.get()) || e->addresses_size() == 0) continue;
       out[EndpointKey(s->address_type, e->addresses(0))] = ConditionBits(*e);
     }
   }
@@ -261,10 +272,11 @@ void Recorder::Apply(const std::string& key, const watch::ServiceVersion& versio
   if (after == nullptr) {
     e.deleted = true;
     rows_.erase(it);
+    summaries_.erase(key);
   } else {
     ServiceRow& row = rows_[key];
+    row.summary = summaries_[key].Update(*after);
     row.snapshot = version.snapshot;
-    row.summary = query::Summarize(*after);
     row.last_change = now;
     ++row.changes;
     AddToTotals(row.summary, +1);

@@ -17,8 +17,8 @@
 // table), events are capped (the oldest dropped), and samples are a flag. A page that does not
 // read holds at most that much on the server.
 //
-// Memory: O(services) (their snapshots are shared with the store) + the two fixed rings + per
-// queue O(max_queue_keys).
+// Memory: O(services) (their snapshots are shared with the store) + 16 bytes per endpoint (the
+// summaries' address hashes, see summary.h) + the two fixed rings + per queue O(max_queue_keys).
 //
 // Thread-safety: every method is safe to call concurrently. Lock order: mu_ -> Queue::mu_.
 #ifndef SLICEKEEPER_SERVER_UI_INTERNAL_RECORDER_H_
@@ -42,6 +42,7 @@
 #include "common/clock.h"
 #include "server/metrics/metrics.h"
 #include "server/store/store.h"
+#include "server/ui/internal/summary.h"
 #include "server/watch/hub.h"
 #include "slicekeeper/v1/discovery.pb.h"
 
@@ -214,6 +215,9 @@ class Recorder : private watch::Sink {
 
   mutable absl::Mutex mu_;
   std::map<std::string, ServiceRow> rows_ ABSL_GUARDED_BY(mu_);
+  // Per row (same keys): what its summary was computed from, so the next change reads only the
+  // slices it rewrote. Entries view the row's snapshot.
+  absl::flat_hash_map<std::string, SummaryCache> summaries_ ABSL_GUARDED_BY(mu_);
   Totals totals_ ABSL_GUARDED_BY(mu_);
   Sample current_ ABSL_GUARDED_BY(mu_);
   int64_t sampled_revision_ ABSL_GUARDED_BY(mu_) = 0;

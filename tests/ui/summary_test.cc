@@ -1,0 +1,127 @@
+// SummaryCache against query::Summarize over a random sequence of service snapshots whose slices
+// are shared between versions as the store shares them.
+#include "server/ui/internal/summary.h"
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+#include "server/query/merge.h"
+#include "tests/query/snapshot_builder.h"
+
+namespace slicekeeper::ui::internal {
+namespace {
+
+using query::testing::E;
+using query::testing::MakeSlice;
+using query::testing::SliceSpec;
+
+class RandomSlices {
+ public:
+  explicit RandomSlices(uint32_t seed) : rng_(seed) {}
+  int Pick(int n) { return static_cast<int>(rng_() % static_cast<uint32_t>(n)); }
+
+  // A new version of slice `name`: 0-8 endpoints with addresses from a small pool (so addresses
+  // repeat across slices now and then), any conditions and zones; sometimes foreign or FQDN.
+  SlicePtr Slice(const std::string& name) {
+    SliceSpec spec{.name = name};
+    spec.service_label = Pick(10) != 0;
+    if (Pick(10) == 0) spec.address_type = kAddressTypeFQDN;
+    const int n = Pick(9);
+    for (int i = 0; i < n; ++i) {
+      if (Pick(20) == 0) {
+        spec.endpoints.push_back(v1::Endpoint());  // no address
+        continue;
+      }
+      E e(absl::StrCat("10.0.", Pick(2), ".", Pick(40)));
+      if (Pick(3) == 0) e.Ready(Pick(2) == 0);
+      if (Pick(3) == 0) e.Serving(Pick(2) == 0);
+      if (Pick(3) == 0) e.Terminating(Pick(2) == 0);
+      if (Pick(4) != 0) e.Zone(absl::StrCat("zone-", Pick(3)));
+      spec.endpoints.push_back(e);
+    }
+    return MakeSlice(spec);
+  }
+
+  // A new version of `old` as the store makes one: the same endpoint objects but for a few
+  // removed, added (taken from a fresh random slice) or swapped.
+  SlicePtr Edit(const SlicePtr& old) {
+    auto s = std::make_shared<slicekeeper::Slice>(*old);
+    for (int k = Pick(3); k > 0 && !s->endpoints.empty(); --k) {
+      s->endpoints.erase(s->endpoints.begin() + Pick(static_cast<int>(s->endpoints.size())));
+    }
+    const SlicePtr fresh = Slice(old->name);
+    for (int k = Pick(3); k > 0 && !fresh->endpoints.empty(); --k) {
+      s->endpoints.push_back(fresh->endpoints[Pick(static_cast<int>(fresh->endpoints.size()))]);
+    }
+    if (s->endpoints.size() > 1 && Pick(3) == 0) {
+      std::swap(s->endpoints[0], s->endpoints[s->endpoints.size() - 1]);
+    }
+    return s;
+  }
+
+ private:
+  std::mt19937 rng_;
+};
+
+bool CountedSlice(const SlicePtr& s) {
+  return !s->ServiceName().empty() && s->address_type != kAddressTypeFQDN;
+}
+
+// Each snapshot replaces, adds or drops a few slices and keeps the rest as the same objects: the
+// cache must give Summarize's answer every time, reading only the slice versions it has not seen.
+TEST(SummaryCacheTest, EqualsSummarizeAndReadsOnlyNewSlices) {
+  RandomSlices r(20261204);
+  SummaryCache cache;
+  std::vector<SlicePtr> slices;
+  for (int i = 0; i < 4; ++i) slices.push_back(r.Slice(absl::StrCat("s", i)));
+  // The previous snapshot's slices, held so no new slice can take a freed one's address.
+  std::vector<SlicePtr> previous;
+  int next_name = 4;
+  for (int step = 0; step < 2000; ++step) {
+    if (step > 0) {
+      const int edits = 1 + r.Pick(2);
+      for (int k = 0; k < edits; ++k) {
+        const int what = r.Pick(10);
+        if (what == 0 || slices.empty()) {
+          slices.push_back(r.Slice(absl::StrCat("s", next_name++)));
+        } else if (what == 1 && slices.size() > 1) {
+          slices.erase(slices.begin() + r.Pick(static_cast<int>(slices.size())));
+        } else if (what < 4) {
+          SlicePtr& s = slices[r.Pick(static_cast<int>(slices.size()))];
+          s = r.Slice(s->name);
+        } else {
+          SlicePtr& s = slices[r.Pick(static_cast<int>(slices.size()))];
+          s = r.Edit(s);
+        }
+      }
+    }
+    store::ServiceSnapshot snap;
+    snap.namespace_ = "ns";
+    snap.name = "web";
+    snap.mod_revision = step + 1;
+    snap.slices = slices;
+
+    absl::flat_hash_set<const Slice*> seen;
+    for (const SlicePtr& s : previous) seen.insert(s.get());
+    int64_t new_counted = 0;
+    for (const SlicePtr& s : slices) new_counted += CountedSlice(s) && !seen.contains(s.get());
+    const int64_t read_before = cache.slices_read();
+    const v1::ServiceSummary got = cache.Update(snap);
+    const v1::ServiceSummary want = query::Summarize(snap);
+    ASSERT_TRUE(google::protobuf::util::MessageDifferencer::Equals(got, want))
+        << "step " << step << "\ngot:  " << got.ShortDebugString()
+        << "\nwant: " << want.ShortDebugString();
+    ASSERT_EQ(cache.slices_read() - read_before, new_counted) << "step " << step;
+    previous = slices;
+  }
+  // Repeated addresses were corrected for (the pool of 80 addresses makes them common).
+  EXPECT_GT(cache.repeats(), 100);
+}
+
+}  // namespace
+}  // namespace slicekeeper::ui::internal
