@@ -5,11 +5,13 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/random/random.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "common/status_util.h"
 #include "server/storage/internal/records.pb.h"
 #include "spdlog/spdlog.h"
@@ -41,8 +43,8 @@ struct Keys {
 };
 
 // "<ns>/<name>" after `what` under the prefix, or false.
-bool Split(absl::string_view key, absl::string_view prefix, absl::string_view what,
-           std::string& ns, std::string& name) {
+bool Split(absl::string_view key, absl::string_view prefix, absl::string_view what, std::string& ns,
+           std::string& name) {
   if (!absl::StartsWith(key, prefix)) return false;
   key.remove_prefix(prefix.size());
   if (!absl::ConsumePrefix(&key, what)) return false;
@@ -90,8 +92,7 @@ absl::StatusOr<RecordPtr> DecodeRecord(const mvccpb::KeyValue& kv, absl::string_
 absl::StatusOr<NodeListPtr> DecodeNodes(const mvccpb::KeyValue& kv) {
   internal::NodesValue value;
   if (!value.ParseFromString(kv.value())) return Corrupt(kv.key(), "unparsable node list");
-  return std::make_shared<const std::vector<v1::Node>>(value.nodes().begin(),
-                                                       value.nodes().end());
+  return std::make_shared<const std::vector<v1::Node>>(value.nodes().begin(), value.nodes().end());
 }
 
 // Adds what `kv` (written, or deleted when `deleted`) means to `out`.
@@ -154,9 +155,10 @@ class EtcdStorage::Handler : public etcd::WatchHandler {
     }
   }
   void OnCompacted(int64_t compact_revision) override {
-    spdlog::warn("etcd storage: revisions up to {} were compacted before this replica saw them; "
-                 "reading everything again",
-                 compact_revision);
+    spdlog::warn(
+        "etcd storage: revisions up to {} were compacted before this replica saw them; "
+        "reading everything again",
+        compact_revision);
     absl::MutexLock l(&storage_->mu_);
     storage_->watch_ended_ = true;
   }
@@ -167,13 +169,26 @@ class EtcdStorage::Handler : public etcd::WatchHandler {
 };
 
 EtcdStorage::EtcdStorage(EtcdStorageOptions options, std::unique_ptr<etcd::Client> client)
-    : options_(std::move(options)), client_(std::move(client)) {}
+    : options_(std::move(options)), client_(std::move(client)) {
+  proposer_ = std::thread([this] { ProposeLoop(); });
+}
 
-EtcdStorage::~EtcdStorage() { StopFollowing(); }
+EtcdStorage::~EtcdStorage() {
+  {
+    absl::MutexLock l(&propose_mu_);
+    proposer_stop_ = true;
+  }
+  proposer_.join();  // after it sent what was queued
+  StopFollowing();
+}
 
 absl::StatusOr<std::unique_ptr<EtcdStorage>> EtcdStorage::Open(EtcdStorageOptions options) {
   if (options.prefix.empty()) {
     return absl::InvalidArgumentError("etcd_prefix: must not be empty");
+  }
+  if (options.max_group_ops < 1 || options.max_group_bytes < 1) {
+    return absl::InvalidArgumentError(
+        "etcd storage: max_group_ops and max_group_bytes must be >= 1");
   }
   SK_ASSIGN_OR_RETURN(std::unique_ptr<etcd::Client> client, etcd::Client::Create(options.client));
   const Keys keys(options.prefix);
@@ -193,9 +208,9 @@ absl::StatusOr<std::unique_ptr<EtcdStorage>> EtcdStorage::Open(EtcdStorageOption
     const auto& range = r->responses(0).response_range();
     const std::string found = range.kvs_size() > 0 ? range.kvs(0).value() : "";
     if (found != kFormatVersion) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "etcd storage: prefix \"", options.prefix, "\" holds format version \"",
-          absl::CHexEscape(found), "\"; this binary reads version ", kFormatVersion));
+      return absl::FailedPreconditionError(
+          absl::StrCat("etcd storage: prefix \"", options.prefix, "\" holds format version \"",
+                       absl::CHexEscape(found), "\"; this binary reads version ", kFormatVersion));
     }
   }
   return std::unique_ptr<EtcdStorage>(new EtcdStorage(std::move(options), std::move(client)));
@@ -245,80 +260,277 @@ absl::StatusOr<LoadedState> EtcdStorage::Load() {
   return state;
 }
 
-absl::StatusOr<ReplicatedStorage::Proposal> EtcdStorage::Propose(const CommitRecord& commit,
-                                                                 int64_t nodes_revision) {
-  const Keys keys(options_.prefix);
-  etcdserverpb::TxnRequest txn;
-  *txn.add_compare() = Guard(keys.Nodes(), Compare::MOD, nodes_revision);
-  txn.add_failure()->mutable_request_range()->set_key(keys.Nodes());
+// One proposal, encoded: its guards beside the node registry's, its writes, the keys it writes.
+struct EtcdStorage::Part {
+  int64_t nodes_revision = 0;
+  bool writes_nodes = false;
+  std::vector<Compare> guards;
+  std::vector<RequestOp> writes;
+  std::vector<std::string> keys;
+  int64_t bytes = 0;
+  ProposeDone done;
+};
+
+namespace {
+
+using Part = EtcdStorage::Part;
+
+std::unique_ptr<Part> Encode(const Keys& keys, const CommitRecord& commit, int64_t nodes_revision,
+                             ReplicatedStorage::ProposeDone done) {
+  auto part = std::make_unique<Part>();
+  part->nodes_revision = nodes_revision;
+  part->done = std::move(done);
+  auto write = [&](std::string key, const std::string* value) {
+    RequestOp op;
+    if (value != nullptr) {
+      op.mutable_request_put()->set_key(key);
+      op.mutable_request_put()->set_value(*value);
+    } else {
+      op.mutable_request_delete_range()->set_key(key);
+    }
+    part->bytes += static_cast<int64_t>(key.size() + (value != nullptr ? value->size() : 0) + 16);
+    part->keys.push_back(std::move(key));
+    part->writes.push_back(std::move(op));
+  };
+  auto guard = [&](const std::string& key, Compare::CompareTarget target, int64_t revision) {
+    part->bytes += static_cast<int64_t>(2 * key.size() + 32);  // the compare and its failure read
+    part->guards.push_back(Guard(key, target, revision));
+  };
   for (const ServiceWrite& w : commit.services) {
-    const std::string service_key = keys.Service(w.namespace_, w.name);
-    *txn.add_compare() = Guard(service_key, Compare::MOD, w.undo.prev_mod_revision);
-    txn.add_failure()->mutable_request_range()->set_key(service_key);
+    std::string service_key = keys.Service(w.namespace_, w.name);
+    guard(service_key, Compare::MOD, w.undo.prev_mod_revision);
     if (w.exists) {
       internal::ServiceValue value;
       if (w.record != nullptr) {
         *value.mutable_record() = *w.record;
         value.mutable_record()->clear_resource_version();
       }
-      auto* put = txn.add_success()->mutable_request_put();
-      put->set_key(service_key);
-      put->set_value(value.SerializeAsString());
+      const std::string bytes = value.SerializeAsString();
+      write(std::move(service_key), &bytes);
     } else {
-      txn.add_success()->mutable_request_delete_range()->set_key(service_key);
+      write(std::move(service_key), nullptr);
     }
     for (size_t i = 0; i < w.slices.size(); ++i) {
       const ServiceWrite::SliceWrite& sw = w.slices[i];
       std::string slice_key = keys.Slice(w.namespace_, sw.name);
       if (sw.slice == nullptr) {
-        txn.add_success()->mutable_request_delete_range()->set_key(slice_key);
+        write(std::move(slice_key), nullptr);
         continue;
       }
       const bool created = i < w.undo.slices.size() && w.undo.slices[i].prev == nullptr;
-      if (created) {
-        *txn.add_compare() = Guard(slice_key, Compare::CREATE, 0);
-        txn.add_failure()->mutable_request_range()->set_key(slice_key);
-      }
-      auto* put = txn.add_success()->mutable_request_put();
-      put->set_key(std::move(slice_key));
-      put->set_value(SliceValue(*sw.slice).SerializeAsString());
+      if (created) guard(slice_key, Compare::CREATE, 0);
+      const std::string bytes = SliceValue(*sw.slice).SerializeAsString();
+      write(std::move(slice_key), &bytes);
     }
   }
   if (commit.nodes != nullptr) {
     internal::NodesValue value;
     for (const v1::Node& n : *commit.nodes) *value.add_nodes() = n;
-    auto* put = txn.add_success()->mutable_request_put();
-    put->set_key(keys.Nodes());
-    put->set_value(value.SerializeAsString());
+    const std::string bytes = value.SerializeAsString();
+    write(keys.Nodes(), &bytes);
+    part->writes_nodes = true;
   }
-  absl::StatusOr<etcdserverpb::TxnResponse> r = client_->Txn(txn);
-  if (!r.ok()) {
-    if (r.status().code() == absl::StatusCode::kInvalidArgument &&
-        absl::StrContains(r.status().message(), "too many operations")) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "etcd storage: the commit needs ", txn.success_size(),
-          " operations, more than etcd's --max-txn-ops allows: ", r.status().message()));
+  return part;
+}
+
+// The Txn of `group`: one guard per distinct node registry revision, every proposal's guards
+// and writes; the failure branch reads the node registry, then each proposal's guarded keys in
+// order.
+etcdserverpb::TxnRequest GroupTxn(const Keys& keys, absl::Span<const std::unique_ptr<Part>> group) {
+  etcdserverpb::TxnRequest txn;
+  std::vector<int64_t> nodes_revisions;
+  for (const auto& part : group) {
+    if (std::find(nodes_revisions.begin(), nodes_revisions.end(), part->nodes_revision) ==
+        nodes_revisions.end()) {
+      nodes_revisions.push_back(part->nodes_revision);
+      *txn.add_compare() = Guard(keys.Nodes(), Compare::MOD, part->nodes_revision);
     }
-    if (r.status().code() == absl::StatusCode::kInvalidArgument &&
-        absl::StrContains(r.status().message(), "too large")) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "etcd storage: the commit is larger than etcd's --max-request-bytes: ",
-          r.status().message()));
+  }
+  txn.add_failure()->mutable_request_range()->set_key(keys.Nodes());
+  for (const auto& part : group) {
+    for (const Compare& c : part->guards) {
+      *txn.add_compare() = c;
+      txn.add_failure()->mutable_request_range()->set_key(c.key());
     }
-    return absl::UnavailableError(absl::StrCat("etcd storage: ", r.status().ToString()));
+    for (const RequestOp& op : part->writes) *txn.add_success() = op;
   }
-  if (r->succeeded()) return Proposal{true, r->header().revision()};
-  // Which revision changed what the proposer read: the newest of the guarded keys. A guarded key
-  // that is gone now was deleted at some revision up to the response's; wait for that one.
-  int64_t newest = 0;
-  bool vanished = false;
-  for (const etcdserverpb::ResponseOp& op : r->responses()) {
-    const auto& range = op.response_range();
-    for (const mvccpb::KeyValue& kv : range.kvs()) newest = std::max(newest, kv.mod_revision());
-    if (range.kvs_size() == 0) vanished = true;
+  return txn;
+}
+
+// The revision a guard compares, as etcd reads it (0 for an absent key).
+int64_t Observed(const etcdserverpb::RangeResponse& range, Compare::CompareTarget target) {
+  if (range.kvs_size() == 0) return 0;
+  return target == Compare::MOD ? range.kvs(0).mod_revision() : range.kvs(0).create_revision();
+}
+
+bool IsTooLarge(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kInvalidArgument &&
+         (absl::StrContains(s.message(), "too many operations") ||
+          absl::StrContains(s.message(), "too large"));
+}
+
+}  // namespace
+
+void EtcdStorage::ProposeAsync(const CommitRecord& commit, int64_t nodes_revision,
+                               ProposeDone done) {
+  std::unique_ptr<Part> part =
+      Encode(Keys(options_.prefix), commit, nodes_revision, std::move(done));
+  absl::MutexLock l(&propose_mu_);
+  queue_.push_back(std::move(part));
+}
+
+absl::StatusOr<ReplicatedStorage::Proposal> EtcdStorage::Propose(const CommitRecord& commit,
+                                                                 int64_t nodes_revision) {
+  // The caller sends the Txn itself when none is in flight (no hand-off to the proposer thread
+  // on an idle storage); otherwise its proposal waits for the next group, which whoever is free
+  // first (a waiting caller or the proposer thread) sends.
+  bool decided = false;
+  absl::StatusOr<Proposal> out;
+  std::unique_ptr<Part> part =
+      Encode(Keys(options_.prefix), commit, nodes_revision, [&](absl::StatusOr<Proposal> r) {
+        absl::MutexLock l(&propose_mu_);
+        out = std::move(r);
+        decided = true;
+      });
+  absl::MutexLock l(&propose_mu_);
+  queue_.push_back(std::move(part));
+  auto free_or_decided = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(propose_mu_) {
+    return decided || !sending_;
+  };
+  while (true) {
+    propose_mu_.Await(absl::Condition(&free_or_decided));
+    if (decided) return out;
+    SendNextGroup();
   }
-  if (vanished || newest == 0) newest = std::max(newest, r->header().revision());
-  return Proposal{false, newest};
+}
+
+void EtcdStorage::SendNextGroup() {
+  sending_ = true;
+  std::vector<std::unique_ptr<Part>> group = TakeGroup();
+  propose_mu_.Unlock();
+  Settle(std::move(group));
+  propose_mu_.Lock();
+  sending_ = false;
+}
+
+void EtcdStorage::ProposeLoop() {
+  absl::MutexLock l(&propose_mu_);
+  while (true) {
+    propose_mu_.Await(absl::Condition(
+        +[](EtcdStorage* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->propose_mu_) {
+          return !s->sending_ && (s->proposer_stop_ || !s->queue_.empty());
+        },
+        this));
+    if (queue_.empty()) return;  // stopping, and everything was sent
+    SendNextGroup();
+  }
+}
+
+std::vector<std::unique_ptr<EtcdStorage::Part>> EtcdStorage::TakeGroup() {
+  std::vector<std::unique_ptr<Part>> group;
+  // A prefix of the queue, so the log's order is the order of the proposals.
+  absl::flat_hash_set<absl::string_view> written;
+  size_t compares = 0, writes = 0;
+  int64_t bytes = 0;
+  while (!queue_.empty()) {
+    const Part& next = *queue_.front();
+    if (!group.empty()) {
+      if (next.writes_nodes || group.front()->writes_nodes) break;
+      if (compares + next.guards.size() + 1 > static_cast<size_t>(options_.max_group_ops) ||
+          writes + next.writes.size() > static_cast<size_t>(options_.max_group_ops) ||
+          bytes + next.bytes > options_.max_group_bytes) {
+        break;
+      }
+      if (std::any_of(next.keys.begin(), next.keys.end(),
+                      [&](const std::string& k) { return written.contains(k); })) {
+        break;
+      }
+    }
+    compares += next.guards.size() + 1;  // a node registry guard at most per proposal
+    writes += next.writes.size();
+    bytes += next.bytes;
+    written.insert(next.keys.begin(), next.keys.end());
+    group.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  return group;
+}
+
+void EtcdStorage::Settle(std::vector<std::unique_ptr<Part>> group) {
+  const Keys keys(options_.prefix);
+  while (!group.empty()) {
+    const etcdserverpb::TxnRequest txn = GroupTxn(keys, group);
+    txns_sent_.fetch_add(1, std::memory_order_relaxed);
+    proposals_sent_.fetch_add(static_cast<int64_t>(group.size()), std::memory_order_relaxed);
+    absl::StatusOr<etcdserverpb::TxnResponse> r = client_->Txn(txn);
+    if (!r.ok() && IsTooLarge(r.status()) && group.size() > 1) {
+      // The cluster's limits are below the caps: one proposal per Txn.
+      for (auto& part : group) {
+        std::vector<std::unique_ptr<Part>> alone;
+        alone.push_back(std::move(part));
+        Settle(std::move(alone));
+      }
+      return;
+    }
+    if (!r.ok()) {
+      absl::Status error;
+      if (r.status().code() == absl::StatusCode::kInvalidArgument &&
+          absl::StrContains(r.status().message(), "too many operations")) {
+        error = absl::ResourceExhaustedError(absl::StrCat(
+            "etcd storage: the commit needs ", txn.success_size(),
+            " operations, more than etcd's --max-txn-ops allows: ", r.status().message()));
+      } else if (r.status().code() == absl::StatusCode::kInvalidArgument &&
+                 absl::StrContains(r.status().message(), "too large")) {
+        error = absl::ResourceExhaustedError(
+            absl::StrCat("etcd storage: the commit is larger than etcd's --max-request-bytes: ",
+                         r.status().message()));
+      } else {
+        error = absl::UnavailableError(absl::StrCat("etcd storage: ", r.status().ToString()));
+      }
+      for (auto& part : group) part->done(error);
+      return;
+    }
+    if (r->succeeded()) {
+      for (auto& part : group) part->done(Proposal{true, r->header().revision()});
+      return;
+    }
+    // The reads of the failure branch are of the revision the compare saw: they tell exactly
+    // whose guards failed. Those learn the revision to catch up to (the newest of the keys they
+    // guard; a key that is gone was deleted at some revision up to the response's); the others
+    // go out again.
+    const etcdserverpb::RangeResponse& nodes = r->responses(0).response_range();
+    std::vector<std::unique_ptr<Part>> rest;
+    int index = 1;
+    for (auto& part : group) {
+      bool holds = Observed(nodes, Compare::MOD) == part->nodes_revision;
+      int64_t newest = nodes.kvs_size() > 0 ? nodes.kvs(0).mod_revision() : 0;
+      bool vanished = nodes.kvs_size() == 0;
+      for (const Compare& c : part->guards) {
+        const etcdserverpb::RangeResponse& range = r->responses(index++).response_range();
+        const int64_t expected = c.target() == Compare::MOD ? c.mod_revision() : 0;
+        holds = holds && Observed(range, c.target()) == expected;
+        for (const mvccpb::KeyValue& kv : range.kvs()) newest = std::max(newest, kv.mod_revision());
+        if (range.kvs_size() == 0) vanished = true;
+      }
+      if (holds && group.size() > 1) {
+        rest.push_back(std::move(part));
+        continue;
+      }
+      if (vanished || newest == 0) newest = std::max(newest, r->header().revision());
+      part->done(Proposal{false, newest});
+    }
+    if (rest.size() == group.size()) {
+      // Every guard read as expected yet the compare failed (cannot happen with etcd's
+      // semantics): one proposal per Txn, whose answer needs no reading.
+      for (auto& part : rest) {
+        std::vector<std::unique_ptr<Part>> alone;
+        alone.push_back(std::move(part));
+        Settle(std::move(alone));
+      }
+      return;
+    }
+    group = std::move(rest);
+  }
 }
 
 bool EtcdStorage::ApplyEvents(absl::Span<const mvccpb::Event> events) {
@@ -332,8 +544,8 @@ bool EtcdStorage::ApplyEvents(absl::Span<const mvccpb::Event> events) {
     int64_t nodes_revision = 0;
     for (; i < events.size() && events[i].kv().mod_revision() == revision; ++i) {
       const mvccpb::Event& e = events[i];
-      absl::Status s = Decode(keys, e.kv(), e.type() == mvccpb::Event::DELETE, commit, nodes,
-                              nodes_revision);
+      absl::Status s =
+          Decode(keys, e.kv(), e.type() == mvccpb::Event::DELETE, commit, nodes, nodes_revision);
       if (!s.ok()) {
         spdlog::error("etcd storage: revision {}: {}; this replica stops following", revision,
                       s.ToString());
@@ -383,9 +595,8 @@ void EtcdStorage::Run() {
     {
       absl::MutexLock l(&mu_);
       mu_.Await(absl::Condition(
-          +[](EtcdStorage* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) {
-            return s->stop_ || s->watch_ended_;
-          },
+          +[](EtcdStorage* s)
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) { return s->stop_ || s->watch_ended_; },
           this));
       if (stop_ || failed_) return;  // the watcher is destroyed on the way out
     }

@@ -263,6 +263,16 @@ class ReplicatedStorage : public Storage {
   // appended), INVALID_ARGUMENT / RESOURCE_EXHAUSTED (the log refuses a commit that large).
   virtual absl::StatusOr<Proposal> Propose(const CommitRecord& commit, int64_t nodes_revision) = 0;
 
+  // Propose without waiting: `done` gets what Propose would return, exactly once, inline or later
+  // on a thread of the storage's, and must not block (it runs where the storage's next proposals
+  // would). Proposals are decided in the order ProposeAsync was called; the storage may append
+  // several of them as one revision. `commit` is read before ProposeAsync returns. The default
+  // proposes inline.
+  using ProposeDone = std::function<void(absl::StatusOr<Proposal>)>;
+  virtual void ProposeAsync(const CommitRecord& commit, int64_t nodes_revision, ProposeDone done) {
+    done(Propose(commit, nodes_revision));
+  }
+
   // Starts feeding `sink` every revision after `revision` (the revision Load returned) on a
   // thread of the storage's own, until the storage is destroyed. `sink` must outlive it.
   virtual absl::Status Follow(int64_t revision, ReplicationSink* sink) = 0;
