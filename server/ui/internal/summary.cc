@@ -98,19 +98,23 @@ struct SummaryCache::Part {
       if (e != nullptr) ++arrived.try_emplace(e.get(), &e, 0).first->second.second;
     }
     keys.reserve(slice->endpoints.size());
+    absl::flat_hash_map<const void*, int> departed;
     for (const auto& key : base.keys) {
       auto it = arrived.find(key.second);
       if (it != arrived.end() && it->second.second > 0) {
         --it->second.second;
         keys.push_back(key);
-        continue;
+      } else {
+        ++departed[key.second];
       }
-      // Left: the base slice still holds it.
+    }
+    // What left: the base slice still holds it (one pass, pointers compared before reading).
+    if (!departed.empty()) {
       for (const EndpointPtr& e : base.slice->endpoints) {
-        if (e.get() == key.second) {
-          Count(EntryOf(e), -1);
-          break;
-        }
+        auto d = departed.find(e.get());
+        if (d == departed.end() || d->second == 0) continue;
+        --d->second;
+        Count(EntryOf(e), -1);
       }
     }
     for (const auto& [object, arrival] : arrived) {
@@ -126,6 +130,49 @@ struct SummaryCache::Part {
     std::sort(keys.begin(), keys.end(), KeyLess);
   }
 };
+
+namespace {
+
+// Takes the entries whose first addresses hash to `hash` out of `total` and `zones` and adds
+// each address's merged endpoint back (query::MergeEndpoints' rule, in snapshot order: a later
+// entry replaces the earlier one unless it is terminating). `Parts`: SummaryCache's parts.
+template <typename Parts>
+void CorrectRepeated(const Parts& parts, uint64_t hash, Counts* total,
+                     absl::flat_hash_map<std::string, Counts>* zones) {
+  // The entries with this hash, in snapshot order (slice order, then position in the slice).
+  std::vector<const EndpointPtr*> entries;
+  for (const auto& p : parts) {
+    auto lo = std::lower_bound(p->keys.begin(), p->keys.end(), hash,
+                               [](const auto& key, uint64_t h) { return key.first < h; });
+    if (lo == p->keys.end() || lo->first != hash) continue;
+    absl::flat_hash_set<const void*> objects;
+    for (auto k = lo; k != p->keys.end() && k->first == hash; ++k) objects.insert(k->second);
+    for (const EndpointPtr& e : p->slice->endpoints) {
+      if (e != nullptr && objects.contains(e.get()) && e->addresses_size() > 0) {
+        entries.push_back(&e);
+      }
+    }
+  }
+  // Equal hashes need not be equal addresses: merge per address.
+  std::vector<bool> done(entries.size(), false);
+  for (size_t a = 0; a < entries.size(); ++a) {
+    if (done[a]) continue;
+    const absl::string_view address = (*entries[a])->addresses(0);
+    Entry winner = EntryOf(*entries[a]);
+    for (size_t b = a; b < entries.size(); ++b) {
+      if (done[b] || absl::string_view((*entries[b])->addresses(0)) != address) continue;
+      done[b] = true;
+      const Entry x = EntryOf(*entries[b]);
+      Add(x, -1, total);
+      Add(x, -1, &(*zones)[std::string(x.zone)]);
+      if (b != a && !x.terminating) winner = x;
+    }
+    Add(winner, +1, total);
+    Add(winner, +1, &(*zones)[std::string(winner.zone)]);
+  }
+}
+
+}  // namespace
 
 SummaryCache::SummaryCache() = default;
 SummaryCache::~SummaryCache() = default;
@@ -185,7 +232,7 @@ v1::ServiceSummary SummaryCache::Update(const store::ServiceSnapshot& snapshot) 
     while (j < all.size() && all[j].first == all[i].first) ++j;
     if (j - i > 1) {
       ++repeats_;
-      CorrectRepeated(all[i].first, &total, &zones);
+      CorrectRepeated(parts_, all[i].first, &total, &zones);
     }
     i = j;
   }
@@ -207,42 +254,6 @@ v1::ServiceSummary SummaryCache::Update(const store::ServiceSnapshot& snapshot) 
     if (c.total > 0) set(c, &(*by_zone)[zone]);
   }
   return out;
-}
-
-void SummaryCache::CorrectRepeated(uint64_t hash, void* total_counts, void* zone_counts) const {
-  auto* total = static_cast<Counts*>(total_counts);
-  auto* zones = static_cast<absl::flat_hash_map<std::string, Counts>*>(zone_counts);
-  // The entries with this hash, in snapshot order (slice order, then position in the slice).
-  std::vector<const EndpointPtr*> entries;
-  for (const auto& p : parts_) {
-    auto lo = std::lower_bound(p->keys.begin(), p->keys.end(), hash,
-                               [](const auto& key, uint64_t h) { return key.first < h; });
-    if (lo == p->keys.end() || lo->first != hash) continue;
-    absl::flat_hash_set<const void*> objects;
-    for (auto k = lo; k != p->keys.end() && k->first == hash; ++k) objects.insert(k->second);
-    for (const EndpointPtr& e : p->slice->endpoints) {
-      if (e != nullptr && objects.contains(e.get()) && e->addresses_size() > 0) {
-        entries.push_back(&e);
-      }
-    }
-  }
-  // Equal hashes need not be equal addresses: merge per address.
-  std::vector<bool> done(entries.size(), false);
-  for (size_t a = 0; a < entries.size(); ++a) {
-    if (done[a]) continue;
-    const absl::string_view address = (*entries[a])->addresses(0);
-    Entry winner = EntryOf(*entries[a]);
-    for (size_t b = a; b < entries.size(); ++b) {
-      if (done[b] || absl::string_view((*entries[b])->addresses(0)) != address) continue;
-      done[b] = true;
-      const Entry x = EntryOf(*entries[b]);
-      Add(x, -1, total);
-      Add(x, -1, &(*zones)[std::string(x.zone)]);
-      if (b != a && !x.terminating) winner = x;
-    }
-    Add(winner, +1, total);
-    Add(winner, +1, &(*zones)[std::string(winner.zone)]);
-  }
 }
 
 }  // namespace slicekeeper::ui::internal

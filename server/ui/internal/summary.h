@@ -48,9 +48,6 @@ class SummaryCache {
 
  private:
   struct Part;
-  // Takes the entries whose first addresses hash to `hash` out of `total` and `zones` (the
-  // sums' types, private to summary.cc) and adds each address's merged endpoint back.
-  void CorrectRepeated(uint64_t hash, void* total, void* zones) const;
 
   std::vector<std::shared_ptr<const Part>> parts_;
   int64_t slices_read_ = 0;
