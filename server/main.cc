@@ -94,10 +94,11 @@ ABSL_FLAG(bool, packed_same_zone, false,
           "overrides it)");
 ABSL_FLAG(int64_t, history, 100'000,
           "Commits kept for watch resume, in memory and (rocksdb) on disk (>= 1)");
-ABSL_FLAG(int64_t, history_bytes, int64_t{64} << 20,
+ABSL_FLAG(int64_t, history_bytes, -1,
           "Memory the commits kept for watch resume may take: their history records, which hold "
           "what each commit changed; the oldest go first (the newest always stays; >= 0). "
-          "rocksdb: older ones are read from disk when a watcher resumes from before them");
+          "rocksdb: older ones are read from disk when a watcher resumes from before them. "
+          "-1: 16 MiB with --store=rocksdb (a cache of the window on disk), else 64 MiB");
 ABSL_FLAG(int64_t, history_disk_bytes, int64_t{512} << 20,
           "rocksdb: disk the history records may take (RocksDB's estimate, compressed); the "
           "oldest are dropped and compacted away first (>= 0)");
@@ -172,7 +173,9 @@ absl::Status CheckFlags() {
     return bad("--shards=", shards, ": must be between 1 and 4096");
   }
   if (absl::GetFlag(FLAGS_history) < 1) return bad("--history: must be >= 1");
-  if (absl::GetFlag(FLAGS_history_bytes) < 0) return bad("--history_bytes: must be >= 0");
+  if (absl::GetFlag(FLAGS_history_bytes) < -1) {
+    return bad("--history_bytes: must be >= 0, or -1 for the store's default");
+  }
   if (absl::GetFlag(FLAGS_history_disk_bytes) < 0) return bad("--history_disk_bytes: must be >= 0");
   if (absl::GetFlag(FLAGS_apply_threads) < 1 || absl::GetFlag(FLAGS_apply_threads) > 1024) {
     return bad("--apply_threads: must be in 1..1024");
@@ -317,6 +320,18 @@ absl::StatusOr<std::unique_ptr<slicekeeper::storage::Storage>> OpenStorage() {
   return std::unique_ptr<slicekeeper::storage::Storage>(std::move(*storage));
 }
 
+// --history_bytes, or its default for the store. With RocksDB the whole window (--history,
+// --history_disk_bytes) is on disk and a resume from before the memory's part reads it from there,
+// so memory keeps only the newest records: under a 200 k changes/s burst a 64 MiB window was 64 of
+// the server's 189 MiB RSS (BENCHMARKS.md, "RSS after the peak"), 16 MiB still holds seconds of
+// such a burst and minutes of ordinary churn. The memory and etcd stores serve resumes from memory
+// only, so theirs stays 64 MiB.
+int64_t HistoryBytes() {
+  const int64_t flag = absl::GetFlag(FLAGS_history_bytes);
+  if (flag >= 0) return flag;
+  return absl::GetFlag(FLAGS_store) == "rocksdb" ? int64_t{16} << 20 : int64_t{64} << 20;
+}
+
 Store::Options StoreOptions() {
   Store::Options options;
   options.shards = absl::GetFlag(FLAGS_shards);
@@ -326,7 +341,7 @@ Store::Options StoreOptions() {
   }
   options.reconcile.packing.same_zone = absl::GetFlag(FLAGS_packed_same_zone);
   options.history_size = absl::GetFlag(FLAGS_history);
-  options.history_bytes = absl::GetFlag(FLAGS_history_bytes);
+  options.history_bytes = HistoryBytes();
   return options;
 }
 

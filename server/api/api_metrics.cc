@@ -1,6 +1,7 @@
 #include "server/api/api_metrics.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace slicekeeper::api {
@@ -105,6 +106,10 @@ void ApiMetrics::AddStoreGauges(metrics::Registry* registry) {
       "slicekeeper_history_bytes",
       "Bytes of the history records in the in-memory window (--history_bytes).",
       [s] { return static_cast<double>(s->history_usage().second); });
+  registry->AddCallbackGauge(
+      "slicekeeper_history_max_bytes",
+      "The bound on slicekeeper_history_bytes (--history_bytes, or the store's default).",
+      [s] { return static_cast<double>(s->history_max_bytes()); });
   AddStorageGauges(registry);
   AddMemoryGauges(registry);
 }
@@ -132,22 +137,41 @@ void ApiMetrics::AddMemoryGauges(metrics::Registry* registry) {
 
 void ApiMetrics::AddStorageGauges(metrics::Registry* registry) {
   const store::Store* s = store_;
+  using Field = int64_t storage::StorageStats::*;
+  uint32_t bit = 1;
+  // A gauge of one field of the shared StorageStats (one bit per gauge, see StorageStats).
+  auto stat = [this, &bit](Field field) {
+    return [this, field, b = std::exchange(bit, bit << 1)] {
+      return static_cast<double>(StorageStats(b).*field);
+    };
+  };
   registry->AddCallbackGauge(
       "slicekeeper_data_dir_bytes",
       "Bytes of the files in the data directory (rocksdb; -1 for other stores).",
-      [s] { return static_cast<double>(s->storage_stats().disk_bytes); });
+      stat(&storage::StorageStats::disk_bytes));
   registry->AddCallbackGauge(
       "slicekeeper_history_disk_bytes",
       "Bytes the history records take on disk, RocksDB's estimate (--history_disk_bytes; -1 for "
       "other stores).",
-      [s] { return static_cast<double>(s->storage_stats().history_bytes); });
+      stat(&storage::StorageStats::history_bytes));
+  auto* memory = registry->AddGaugeFamily(
+      "slicekeeper_storage_memory_bytes",
+      "Memory the storage backend holds itself, by part (RocksDB: memtables, block_cache, "
+      "table_readers; -1 for other stores).",
+      {"part"});
+  for (const auto& [name, field] :
+       {std::pair<const char*, Field>{"memtables", &storage::StorageStats::memtable_bytes},
+        {"block_cache", &storage::StorageStats::block_cache_bytes},
+        {"table_readers", &storage::StorageStats::table_reader_bytes}}) {
+    memory->WithLabels({name})->SetCallback(stat(field));
+  }
   registry->AddCallbackGauge("slicekeeper_history_oldest_revision",
                              "The oldest revision watchers can resume from (older ones get RESET).",
                              [s] { return static_cast<double>(s->history_floor()); });
   registry->AddCallbackGauge(
       "slicekeeper_history_records_read",
       "History records read from storage for watch resumes since start (monotonic).",
-      [s] { return static_cast<double>(s->storage_stats().history_records_read); });
+      stat(&storage::StorageStats::history_records_read));
 }
 
 void ApiMetrics::AddControllerMetrics(metrics::Registry* registry) {
@@ -240,6 +264,16 @@ store::MemoryUsage ApiMetrics::MemoryUsage(uint32_t part_bit) {
   }
   memory_served_ |= part_bit;
   return memory_;
+}
+
+storage::StorageStats ApiMetrics::StorageStats(uint32_t gauge_bit) {
+  absl::MutexLock l(&storage_mu_);
+  if ((storage_served_ & gauge_bit) != 0) {
+    storage_ = store_->storage_stats();
+    storage_served_ = 0;
+  }
+  storage_served_ |= gauge_bit;
+  return storage_;
 }
 
 double ApiMetrics::CountByTrafficDistribution(absl::string_view value) {

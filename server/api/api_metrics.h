@@ -85,6 +85,10 @@ class ApiMetrics {
   // scrape) and the revision moved or a second passed, so a scrape after a write never shows
   // the state before it.
   store::MemoryUsage MemoryUsage(uint32_t part_bit) ABSL_LOCKS_EXCLUDED(memory_mu_);
+  // Store::storage_stats for the storage gauge `gauge_bit`, shared the same way by the gauges of
+  // one scrape (each call walks the data directory and reads RocksDB's properties): measured
+  // again when a gauge already served is read again.
+  storage::StorageStats StorageStats(uint32_t gauge_bit) ABSL_LOCKS_EXCLUDED(storage_mu_);
 
   // Immutable after construction.
   const store::Store* const store_;
@@ -111,6 +115,9 @@ class ApiMetrics {
   // The part gauges served from `memory_` since it was measured.
   uint32_t memory_served_ ABSL_GUARDED_BY(memory_mu_) = 0;
   store::MemoryUsage memory_ ABSL_GUARDED_BY(memory_mu_);
+  absl::Mutex storage_mu_;
+  uint32_t storage_served_ ABSL_GUARDED_BY(storage_mu_) = ~uint32_t{0};
+  storage::StorageStats storage_ ABSL_GUARDED_BY(storage_mu_);
   absl::Mutex counts_mu_;
   int64_t counts_revision_ ABSL_GUARDED_BY(counts_mu_) = -1;
   absl::flat_hash_map<std::string, int64_t> counts_ ABSL_GUARDED_BY(counts_mu_);

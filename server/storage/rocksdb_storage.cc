@@ -429,6 +429,19 @@ StorageStats RocksDbStorage::Stats() const {
   out.history_last = history_->last();
   out.history_bytes = history_->ApproximateBytes();
   out.history_records_read = history_->records_read();
+  out.memtable_bytes = out.block_cache_bytes = out.table_reader_bytes = 0;
+  for (rocksdb::ColumnFamilyHandle* h : handles_) {
+    uint64_t v = 0;
+    if (db_->GetIntProperty(h, rocksdb::DB::Properties::kCurSizeAllMemTables, &v)) {
+      out.memtable_bytes += static_cast<int64_t>(v);
+    }
+    if (db_->GetIntProperty(h, rocksdb::DB::Properties::kBlockCacheUsage, &v)) {
+      out.block_cache_bytes += static_cast<int64_t>(v);
+    }
+    if (db_->GetIntProperty(h, rocksdb::DB::Properties::kEstimateTableReadersMem, &v)) {
+      out.table_reader_bytes += static_cast<int64_t>(v);
+    }
+  }
   return out;
 }
 

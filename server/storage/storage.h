@@ -141,6 +141,11 @@ struct StorageStats {
   int64_t load_keys = 0;
   int64_t load_bytes = 0;
   int64_t load_history_records = 0;
+  // Memory the backend holds itself, beside the store's objects (RocksDB's memtables, its block
+  // cache and its open tables' indexes and filters).
+  int64_t memtable_bytes = -1;
+  int64_t block_cache_bytes = -1;
+  int64_t table_reader_bytes = -1;
 };
 
 class ReplicatedStorage;

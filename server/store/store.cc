@@ -535,6 +535,8 @@ Totals Store::totals() const { return rep_->sequencer.totals(); }
 
 std::pair<int64_t, int64_t> Store::history_usage() const { return rep_->sequencer.HistoryUsage(); }
 
+int64_t Store::history_max_bytes() const { return rep_->options.history_bytes; }
+
 MemoryUsage Store::memory_usage() const { return internal::MeasureMemory(*rep_); }
 
 int64_t Store::history_floor() const {

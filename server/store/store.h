@@ -292,6 +292,8 @@ class Store {
   Totals totals() const;
   // The in-memory history window: commits, and the bytes of their records.
   std::pair<int64_t, int64_t> history_usage() const;
+  // The bound on history_usage().second (Options::history_bytes).
+  int64_t history_max_bytes() const;
   // The memory the store's objects take, by part, at the published revision. Costs O(services
   // + slices) plus O(endpoints) of slice versions not measured before (each version is measured
   // once); takes each shard's write lock briefly (per shard, O(its services)).

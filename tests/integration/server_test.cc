@@ -1,5 +1,6 @@
 // Integration tests against the real slicekeeper binary: every EndpointRegistry and
 // EndpointDiscovery RPC's happy path, the gRPC health service, and the HTTP side port.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -373,6 +374,41 @@ TEST_F(ServerRpcTest, MetricsParseAndCountRequests) {
       after.Value("slicekeeper_grpc_request_duration_seconds_count", {{"method", "ApplyChanges"}}),
       2);
 }
+
+// The in-memory history's bound follows the store unless --history_bytes sets it: RocksDB keeps
+// the window on disk and only its newest 16 MiB in memory; the memory store keeps 64 MiB. The
+// storage's own memory is exported by part (RocksDB's memtables hold the writes just made).
+class HistoryBoundTest : public ServerTest,
+                         public ::testing::WithParamInterface<std::vector<std::string>> {
+ protected:
+  std::vector<std::string> ExtraArgs() const override { return GetParam(); }
+};
+
+TEST_P(HistoryBoundTest, MaxBytesAndStorageMemory) {
+  ASSERT_TRUE(Apply({Upsert("shop", "web", "10.1.0.1")}).status.ok());
+  auto response = HttpGet(server_->http_port(), "/metrics");
+  ASSERT_TRUE(response.ok()) << response.status();
+  auto parsed = ParsePrometheusText(response->body);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const std::vector<std::string>& args = GetParam();
+  const bool rocksdb = std::find(args.begin(), args.end(), "--store=memory") == args.end();
+  const bool explicit_bound =
+      std::find(args.begin(), args.end(), "--history_bytes=1000") != args.end();
+  const double expected = explicit_bound ? 1000 : rocksdb ? 16 << 20 : 64 << 20;
+  EXPECT_EQ(parsed->Value("slicekeeper_history_max_bytes"), expected);
+  const std::string storage = "slicekeeper_storage_memory_bytes";
+  if (rocksdb) {
+    EXPECT_GT(parsed->Value(storage, {{"part", "memtables"}}).value_or(-1), 0);
+    EXPECT_GE(parsed->Value(storage, {{"part", "block_cache"}}).value_or(-1), 0);
+  } else {
+    EXPECT_EQ(parsed->Value(storage, {{"part", "memtables"}}), -1);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, HistoryBoundTest,
+                         ::testing::Values(std::vector<std::string>{},
+                                           std::vector<std::string>{"--store=memory"},
+                                           std::vector<std::string>{"--history_bytes=1000"}));
 
 // /healthz and /readyz answer 200 "ok\n" while serving; unknown paths are 404.
 TEST_F(ServerRpcTest, HealthzAndReadyz) {
