@@ -8,6 +8,8 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/store/internal/committer.h"
+#include "server/store/internal/sequencer.h"
 #include "server/store/store.h"
 #include "tests/fakes/gated_storage.h"
 #include "tests/store/store_test_util.h"
@@ -158,4 +160,45 @@ TEST(GroupCommitTest, FailedSyncAcknowledgesNothingMoreAndRefusesWrites) {
 }
 
 }  // namespace
+// The committer calls the waiters of published revisions outside its lock. A waiter registered
+// for an already published revision while an earlier one's waiter is still being called (here:
+// from inside it, as a pipelining writer's next write can) waits its turn instead of being called
+// at once: acknowledgements never overtake each other.
+TEST(GroupCommitTest, WaiterOfAPublishedRevisionDoesNotOvertakeOneBeingCalled) {
+  GatedStorage storage;
+  std::vector<std::unique_ptr<internal::Shard>> shards;
+  internal::Sequencer sequencer(shards, /*history_size=*/16, /*history_bytes=*/1 << 20);
+  internal::Committer committer(&storage, &sequencer);
+  auto publication = [](int64_t revision) {
+    auto commit = std::make_shared<Commit>();
+    commit->revision = revision;
+    internal::Sequencer::Publication p;
+    p.commit = std::move(commit);
+    return p;
+  };
+  absl::Mutex mu;
+  std::vector<int64_t> order;
+  auto record = [&](int64_t revision, absl::Status status) {
+    EXPECT_OK(status);
+    absl::MutexLock l(&mu);
+    order.push_back(revision);
+  };
+  storage.Hold();
+  committer.Submit(publication(1));
+  storage.AwaitSyncsStarted(1);  // revision 1's sync runs, held: 2 and 3 share the next round
+  committer.Submit(publication(2));
+  committer.Submit(publication(3));
+  committer.WhenPublished(2, [&](absl::Status status) {
+    // Revisions 2 and 3 are both published by now.
+    EXPECT_GE(sequencer.revision(), 3);
+    committer.WhenPublished(3, [&](absl::Status s) { record(3, std::move(s)); });
+    record(2, std::move(status));
+  });
+  storage.Release();
+  absl::MutexLock l(&mu);
+  auto both = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return order.size() == 2; };
+  mu.Await(absl::Condition(&both));
+  EXPECT_THAT(order, ::testing::ElementsAre(2, 3));
+}
+
 }  // namespace slicekeeper::store

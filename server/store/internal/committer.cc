@@ -29,7 +29,16 @@ void Committer::WhenPublished(int64_t revision, Done done) {
   absl::Status status;
   {
     absl::MutexLock l(&mu_);
-    if (sequencer_->revision() < revision) {
+    const bool published = sequencer_->revision() >= revision;
+    // Inline only when no earlier waiter is still to be called: the `done`s of successful writes
+    // come in revision order, and Notify may be between taking waiters and calling them.
+    const bool earlier_pending =
+        dispatching_ || (!waiters_.empty() && waiters_.begin()->first <= revision);
+    if (published && earlier_pending) {
+      waiters_.emplace(revision, std::move(done));
+      return;
+    }
+    if (!published) {
       if (status_.ok()) {
         waiters_.emplace(revision, std::move(done));
         return;
@@ -101,17 +110,28 @@ void Committer::Run() {
 }
 
 void Committer::Notify() {
-  std::vector<std::pair<Done, absl::Status>> ready;
-  {
-    absl::MutexLock l(&mu_);
-    const int64_t revision = sequencer_->revision();
-    auto end = status_.ok() ? waiters_.upper_bound(revision) : waiters_.end();
-    for (auto it = waiters_.begin(); it != end; ++it) {
-      ready.emplace_back(std::move(it->second), status_);
+  // Loops until no decided waiter is left: WhenPublished queues behind a dispatch in progress
+  // rather than overtaking it.
+  while (true) {
+    std::vector<std::pair<Done, absl::Status>> ready;
+    {
+      absl::MutexLock l(&mu_);
+      const int64_t revision = sequencer_->revision();
+      auto end = status_.ok() ? waiters_.upper_bound(revision) : waiters_.end();
+      if (end == waiters_.begin()) {
+        dispatching_ = false;
+        return;
+      }
+      dispatching_ = true;
+      for (auto it = waiters_.begin(); it != end; ++it) {
+        // Published before the storage failed: those writes are durable.
+        ready.emplace_back(std::move(it->second),
+                           it->first <= revision ? absl::OkStatus() : status_);
+      }
+      waiters_.erase(waiters_.begin(), end);
     }
-    waiters_.erase(waiters_.begin(), end);
+    for (auto& [done, status] : ready) done(std::move(status));
   }
-  for (auto& [done, status] : ready) done(std::move(status));
 }
 
 }  // namespace slicekeeper::store::internal

@@ -71,6 +71,8 @@ class Committer {
   std::multimap<int64_t, Done> waiters_ ABSL_GUARDED_BY(mu_);
   absl::Status status_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // True while Notify calls waiters it took out of waiters_ (outside mu_).
+  bool dispatching_ ABSL_GUARDED_BY(mu_) = false;
 
   // Durable commits waiting for a lower revision; the committer's thread only.
   std::map<int64_t, Sequencer::Publication> synced_;
