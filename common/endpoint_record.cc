@@ -1,0 +1,335 @@
+#include "common/endpoint_record.h"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace slicekeeper {
+namespace {
+
+constexpr size_t kMaxU16 = 0xffff;
+
+void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+size_t VarintSize(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+// Every field number here is below 16: one tag byte.
+void PutTag(std::string* out, int field, int wire_type) {
+  out->push_back(static_cast<char>(field << 3 | wire_type));
+}
+void PutString(std::string* out, int field, absl::string_view v) {
+  PutTag(out, field, 2);
+  PutVarint(out, v.size());
+  out->append(v.data(), v.size());
+}
+size_t StringSize(size_t len) { return 1 + VarintSize(len) + len; }
+size_t NonEmptyStringSize(absl::string_view v) { return v.empty() ? 0 : StringSize(v.size()); }
+void PutNonEmpty(std::string* out, int field, absl::string_view v) {
+  if (!v.empty()) PutString(out, field, v);
+}
+
+const std::vector<std::pair<std::string, std::string>>& EmptyTopology() {
+  static const auto* empty = new std::vector<std::pair<std::string, std::string>>();
+  return *empty;
+}
+
+}  // namespace
+
+// --- RecordTargetRef ---
+
+absl::string_view RecordTargetRef::kind() const {
+  return r_->target_.view().substr(0, r_->kind_len_);
+}
+absl::string_view RecordTargetRef::namespace_() const {
+  absl::string_view v = r_->target_.view();
+  return v.size() > r_->kind_len_ ? v.substr(r_->kind_len_ + 1) : absl::string_view();
+}
+absl::string_view RecordTargetRef::name() const { return r_->TargetName(); }
+absl::string_view RecordTargetRef::uid() const { return r_->TargetUid(); }
+absl::string_view RecordTargetRef::api_version() const {
+  return r_->overflow_ != nullptr ? absl::string_view(r_->overflow_->api_version) : "";
+}
+absl::string_view RecordTargetRef::resource_version() const {
+  return r_->overflow_ != nullptr ? absl::string_view(r_->overflow_->resource_version) : "";
+}
+absl::string_view RecordTargetRef::field_path() const {
+  return r_->overflow_ != nullptr ? absl::string_view(r_->overflow_->field_path) : "";
+}
+
+// --- EndpointRecord ---
+
+absl::StatusOr<RecordPtr> EndpointRecord::FromProto(const v1::Endpoint& e) {
+  const v1::ObjectReference& ref = e.target_ref();
+  size_t addr_bytes = 0;
+  for (const std::string& a : e.addresses()) addr_bytes += a.size();
+  const size_t chars = addr_bytes + e.hostname().size() + ref.name().size() + ref.uid().size();
+  if (static_cast<size_t>(e.addresses_size()) > kMaxU16 || chars > kMaxU16 ||
+      e.node_name().size() > kMaxU16 || ref.kind().size() > kMaxU16) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "endpoint: Too long: ", e.addresses_size(), " addresses and ", chars,
+        " bytes of addresses, hostname, targetRef name and uid; a stored endpoint holds at most ",
+        kMaxU16, " of each"));
+  }
+  const size_t alloc = sizeof(EndpointRecord) + 2 * e.addresses_size() + chars;
+  auto* r = new (::operator new(alloc)) EndpointRecord();
+  r->naddr_ = static_cast<uint16_t>(e.addresses_size());
+  r->hostname_len_ = static_cast<uint16_t>(e.hostname().size());
+  r->name_len_ = static_cast<uint16_t>(ref.name().size());
+  r->uid_len_ = static_cast<uint16_t>(ref.uid().size());
+  auto* ends = const_cast<uint16_t*>(r->ends());
+  char* out = const_cast<char*>(r->chars());
+  size_t end = 0;
+  for (int i = 0; i < e.addresses_size(); ++i) {
+    const std::string& a = e.addresses(i);
+    std::memcpy(out + end, a.data(), a.size());
+    end += a.size();
+    ends[i] = static_cast<uint16_t>(end);
+  }
+  std::memcpy(out + end, e.hostname().data(), e.hostname().size());
+  end += e.hostname().size();
+  std::memcpy(out + end, ref.name().data(), ref.name().size());
+  end += ref.name().size();
+  std::memcpy(out + end, ref.uid().data(), ref.uid().size());
+
+  uint16_t bits = 0;
+  if (e.has_conditions()) {
+    const v1::EndpointConditions& c = e.conditions();
+    bits |= kHasConditions;
+    if (c.has_ready()) bits |= RecordConditions::kHasReady | (c.ready() ? RecordConditions::kReady : 0);
+    if (c.has_serving()) {
+      bits |= RecordConditions::kHasServing | (c.serving() ? RecordConditions::kServing : 0);
+    }
+    if (c.has_terminating()) {
+      bits |= RecordConditions::kHasTerminating |
+              (c.terminating() ? RecordConditions::kTerminating : 0);
+    }
+  }
+  if (e.has_hostname()) bits |= kHasHostname;
+  if (e.has_target_ref()) bits |= kHasTargetRef;
+  if (e.has_node_name()) bits |= kHasNodeName;
+  if (e.has_zone()) bits |= kHasZone;
+  if (e.has_hints()) bits |= kHasHints;
+  r->bits_ = bits;
+  r->node_len_ = static_cast<uint16_t>(e.node_name().size());
+  if (e.has_node_name() || e.has_zone()) {
+    r->where_ = Intern(absl::StrCat(e.node_name(), absl::string_view("\0", 1), e.zone()));
+  }
+  r->kind_len_ = static_cast<uint16_t>(ref.kind().size());
+  if (!ref.kind().empty() || !ref.namespace_().empty()) {
+    r->target_ = Intern(absl::StrCat(ref.kind(), absl::string_view("\0", 1), ref.namespace_()));
+  }
+  if (e.has_hints() || !e.deprecated_topology().empty() || !ref.api_version().empty() ||
+      !ref.resource_version().empty() || !ref.field_path().empty()) {
+    auto overflow = std::make_unique<Overflow>();
+    overflow->has_hints = e.has_hints();
+    overflow->hints = e.hints();
+    overflow->topology.assign(e.deprecated_topology().begin(), e.deprecated_topology().end());
+    std::sort(overflow->topology.begin(), overflow->topology.end());
+    overflow->api_version = ref.api_version();
+    overflow->resource_version = ref.resource_version();
+    overflow->field_path = ref.field_path();
+    r->overflow_ = std::move(overflow);
+  }
+  return RecordPtr(r);
+}
+
+void EndpointRecord::Unref() const {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  const size_t size = AllocSize();
+  auto* self = const_cast<EndpointRecord*>(this);
+  self->~EndpointRecord();
+  ::operator delete(self, size);
+}
+
+absl::string_view EndpointRecord::addresses(int i) const {
+  const uint16_t begin = i == 0 ? 0 : ends()[i - 1];
+  return {chars() + begin, static_cast<size_t>(ends()[i] - begin)};
+}
+
+std::vector<absl::string_view> EndpointRecord::address_list() const {
+  std::vector<absl::string_view> out;
+  out.reserve(naddr_);
+  for (int i = 0; i < naddr_; ++i) out.push_back(addresses(i));
+  return out;
+}
+
+absl::string_view EndpointRecord::hostname() const {
+  return {chars() + addr_bytes(), hostname_len_};
+}
+
+absl::string_view EndpointRecord::zone() const {
+  absl::string_view v = where_.view();
+  return v.size() > node_len_ ? v.substr(node_len_ + 1) : absl::string_view();
+}
+
+const v1::EndpointHints& EndpointRecord::hints() const {
+  return overflow_ != nullptr ? overflow_->hints : v1::EndpointHints::default_instance();
+}
+
+const std::vector<std::pair<std::string, std::string>>& EndpointRecord::deprecated_topology()
+    const {
+  return overflow_ != nullptr ? overflow_->topology : EmptyTopology();
+}
+
+void EndpointRecord::ToProto(v1::Endpoint* out) const {
+  out->Clear();
+  for (int i = 0; i < naddr_; ++i) out->add_addresses(std::string(addresses(i)));
+  if (has_conditions()) {
+    v1::EndpointConditions* c = out->mutable_conditions();
+    const RecordConditions rc = conditions();
+    if (rc.has_ready()) c->set_ready(rc.ready());
+    if (rc.has_serving()) c->set_serving(rc.serving());
+    if (rc.has_terminating()) c->set_terminating(rc.terminating());
+  }
+  if (has_hostname()) out->set_hostname(std::string(hostname()));
+  if (has_target_ref()) {
+    v1::ObjectReference* ref = out->mutable_target_ref();
+    const RecordTargetRef t = target_ref();
+    ref->set_kind(std::string(t.kind()));
+    ref->set_namespace_(std::string(t.namespace_()));
+    ref->set_name(std::string(t.name()));
+    ref->set_uid(std::string(t.uid()));
+    ref->set_api_version(std::string(t.api_version()));
+    ref->set_resource_version(std::string(t.resource_version()));
+    ref->set_field_path(std::string(t.field_path()));
+  }
+  if (has_node_name()) out->set_node_name(std::string(node_name()));
+  if (has_zone()) out->set_zone(std::string(zone()));
+  if (overflow_ != nullptr) {
+    if (overflow_->has_hints) *out->mutable_hints() = overflow_->hints;
+    for (const auto& [k, v] : overflow_->topology) (*out->mutable_deprecated_topology())[k] = v;
+  }
+}
+
+v1::Endpoint EndpointRecord::ToProto() const {
+  v1::Endpoint out;
+  ToProto(&out);
+  return out;
+}
+
+namespace {
+
+size_t ConditionsBodySize(RecordConditions c) {
+  return (c.has_ready() ? 2 : 0) + (c.has_serving() ? 2 : 0) + (c.has_terminating() ? 2 : 0);
+}
+
+}  // namespace
+
+size_t EndpointRecord::ByteSizeLong() const {
+  size_t n = 0;
+  for (int i = 0; i < naddr_; ++i) n += StringSize(addresses(i).size());
+  if (has_conditions()) n += StringSize(ConditionsBodySize(conditions()));
+  if (has_hostname()) n += StringSize(hostname_len_);
+  if (has_target_ref()) {
+    const RecordTargetRef t = target_ref();
+    n += StringSize(NonEmptyStringSize(t.kind()) + NonEmptyStringSize(t.namespace_()) +
+                    NonEmptyStringSize(t.name()) + NonEmptyStringSize(t.uid()) +
+                    NonEmptyStringSize(t.api_version()) +
+                    NonEmptyStringSize(t.resource_version()) + NonEmptyStringSize(t.field_path()));
+  }
+  if (has_node_name()) n += StringSize(node_len_);
+  if (has_zone()) n += StringSize(zone().size());
+  if (overflow_ != nullptr) n += overflow_->Wire().size();
+  return n;
+}
+
+void EndpointRecord::AppendWire(std::string* out) const {
+  out->reserve(out->size() + ByteSizeLong());
+  for (int i = 0; i < naddr_; ++i) PutString(out, 1, addresses(i));
+  if (has_conditions()) {
+    const RecordConditions c = conditions();
+    PutTag(out, 2, 2);
+    PutVarint(out, ConditionsBodySize(c));
+    if (c.has_ready()) {
+      PutTag(out, 1, 0);
+      out->push_back(c.ready() ? 1 : 0);
+    }
+    if (c.has_serving()) {
+      PutTag(out, 2, 0);
+      out->push_back(c.serving() ? 1 : 0);
+    }
+    if (c.has_terminating()) {
+      PutTag(out, 3, 0);
+      out->push_back(c.terminating() ? 1 : 0);
+    }
+  }
+  if (has_hostname()) PutString(out, 3, hostname());
+  if (has_target_ref()) {
+    const RecordTargetRef t = target_ref();
+    PutTag(out, 4, 2);
+    PutVarint(out, NonEmptyStringSize(t.kind()) + NonEmptyStringSize(t.namespace_()) +
+                       NonEmptyStringSize(t.name()) + NonEmptyStringSize(t.uid()) +
+                       NonEmptyStringSize(t.api_version()) +
+                       NonEmptyStringSize(t.resource_version()) +
+                       NonEmptyStringSize(t.field_path()));
+    PutNonEmpty(out, 1, t.kind());
+    PutNonEmpty(out, 2, t.namespace_());
+    PutNonEmpty(out, 3, t.name());
+    PutNonEmpty(out, 4, t.uid());
+    PutNonEmpty(out, 5, t.api_version());
+    PutNonEmpty(out, 6, t.resource_version());
+    PutNonEmpty(out, 7, t.field_path());
+  }
+  if (has_node_name()) PutString(out, 5, node_name());
+  if (has_zone()) PutString(out, 6, zone());
+  if (overflow_ != nullptr) out->append(overflow_->Wire());
+}
+
+std::string EndpointRecord::Overflow::Wire() const {
+  std::string out;
+  if (has_hints) PutString(&out, 7, hints.SerializeAsString());
+  for (const auto& [k, v] : topology) {
+    PutTag(&out, 8, 2);
+    PutVarint(&out, StringSize(k.size()) + StringSize(v.size()));
+    PutString(&out, 1, k);
+    PutString(&out, 2, v);
+  }
+  return out;
+}
+
+size_t EndpointRecord::Overflow::SpaceUsed() const {
+  size_t n = sizeof(Overflow) + hints.SpaceUsedLong() - sizeof(hints) +
+             topology.capacity() * sizeof(topology[0]);
+  for (const auto& [k, v] : topology) n += k.capacity() + v.capacity();
+  return n + api_version.capacity() + resource_version.capacity() + field_path.capacity();
+}
+
+size_t EndpointRecord::SpaceUsed() const {
+  return AllocSize() + (overflow_ != nullptr ? overflow_->SpaceUsed() : 0);
+}
+
+bool operator==(const EndpointRecord& a, const EndpointRecord& b) {
+  if (&a == &b) return true;
+  if (a.bits_ != b.bits_ || a.naddr_ != b.naddr_ || a.node_len_ != b.node_len_ ||
+      a.kind_len_ != b.kind_len_ || a.hostname_len_ != b.hostname_len_ ||
+      a.name_len_ != b.name_len_ || a.uid_len_ != b.uid_len_ || a.where_ != b.where_ ||
+      a.target_ != b.target_) {
+    return false;
+  }
+  // The same lengths: the trailing data has the same size.
+  if (std::memcmp(a.ends(), b.ends(), 2 * a.naddr_ + a.chars_size()) != 0) return false;
+  if ((a.overflow_ == nullptr) != (b.overflow_ == nullptr)) return false;
+  if (a.overflow_ == nullptr) return true;
+  const EndpointRecord::Overflow& x = *a.overflow_;
+  const EndpointRecord::Overflow& y = *b.overflow_;
+  return x.has_hints == y.has_hints && x.topology == y.topology &&
+         x.api_version == y.api_version && x.resource_version == y.resource_version &&
+         x.field_path == y.field_path &&
+         x.hints.SerializeAsString() == y.hints.SerializeAsString();
+}
+
+}  // namespace slicekeeper

@@ -1,0 +1,237 @@
+// EndpointRecord: the store's compact, immutable form of one v1::Endpoint (issue 20 item 3).
+//
+// A protobuf v1::Endpoint with its strings and sub-messages takes ~550 bytes in ~10 allocations;
+// the store holds one per endpoint per slice version it keeps. A record is one allocation of
+// ~70-100 bytes for a typical pod endpoint:
+//   - conditions and every has_ bit are bits;
+//   - (node, zone) and (target kind, target namespace) are interned pairs (common/intern.h):
+//     millions of endpoints share a few hundred of each;
+//   - addresses, hostname, target name and uid trail the header in the same allocation;
+//   - the rare fields (hints, deprecated_topology, target apiVersion / resourceVersion /
+//     fieldPath) live in an overflow object, absent for most endpoints;
+//   - the reference count is intrusive, so a `RecordPtr` is one pointer (8 bytes, not the 16 of
+//     a shared_ptr) and copying one touches the record's first cache line only.
+// The accessors mirror v1::Endpoint's (strings come back as string_view), so code written against
+// the protobuf reads a record unchanged; protobuf is produced only at the edges (ToProto), and
+// AppendWire writes exactly the bytes protobuf's deterministic serialization of ToProto() would.
+//
+// Thread-safety: a record is immutable; any number of threads may read it and copy, move and
+// destroy RecordPtrs to it concurrently. A RecordPtr object itself is a plain value.
+//
+// Example:
+//   absl::StatusOr<RecordPtr> r = EndpointRecord::FromProto(endpoint);
+//   if (r.ok() && (*r)->conditions().ready()) Use((*r)->addresses(0), (*r)->zone());
+#ifndef SLICEKEEPER_COMMON_ENDPOINT_RECORD_H_
+#define SLICEKEEPER_COMMON_ENDPOINT_RECORD_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/hash/hash.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/intern.h"
+#include "slicekeeper/v1/endpoint_slice.pb.h"
+
+namespace slicekeeper {
+
+class EndpointRecord;
+
+// An owning pointer to an immutable record: 8 bytes, intrusive count.
+class RecordPtr {
+ public:
+  RecordPtr() = default;
+  RecordPtr(std::nullptr_t) {}  // NOLINT: like shared_ptr
+  RecordPtr(const RecordPtr& o);
+  RecordPtr(RecordPtr&& o) noexcept : r_(std::exchange(o.r_, nullptr)) {}
+  RecordPtr& operator=(RecordPtr o) noexcept {
+    std::swap(r_, o.r_);
+    return *this;
+  }
+  ~RecordPtr();
+
+  const EndpointRecord* get() const { return r_; }
+  const EndpointRecord& operator*() const { return *r_; }
+  const EndpointRecord* operator->() const { return r_; }
+  explicit operator bool() const { return r_ != nullptr; }
+  friend bool operator==(const RecordPtr& a, const RecordPtr& b) { return a.r_ == b.r_; }
+  friend bool operator==(const RecordPtr& a, std::nullptr_t) { return a.r_ == nullptr; }
+
+ private:
+  friend class EndpointRecord;
+  explicit RecordPtr(const EndpointRecord* r) : r_(r) {}  // adopts a reference
+  const EndpointRecord* r_ = nullptr;
+};
+
+// v1::EndpointConditions, as bits.
+class RecordConditions {
+ public:
+  bool has_ready() const { return bits_ & kHasReady; }
+  bool ready() const { return bits_ & kReady; }
+  bool has_serving() const { return bits_ & kHasServing; }
+  bool serving() const { return bits_ & kServing; }
+  bool has_terminating() const { return bits_ & kHasTerminating; }
+  bool terminating() const { return bits_ & kTerminating; }
+
+ private:
+  friend class EndpointRecord;
+  enum : uint16_t {
+    kHasReady = 1 << 0,
+    kReady = 1 << 1,
+    kHasServing = 1 << 2,
+    kServing = 1 << 3,
+    kHasTerminating = 1 << 4,
+    kTerminating = 1 << 5,
+  };
+  explicit RecordConditions(uint16_t bits) : bits_(bits) {}
+  uint16_t bits_;
+};
+
+// v1::ObjectReference of a record; valid while the record is.
+class RecordTargetRef {
+ public:
+  absl::string_view kind() const;
+  absl::string_view namespace_() const;
+  absl::string_view name() const;
+  absl::string_view uid() const;
+  absl::string_view api_version() const;
+  absl::string_view resource_version() const;
+  absl::string_view field_path() const;
+
+ private:
+  friend class EndpointRecord;
+  explicit RecordTargetRef(const EndpointRecord* r) : r_(r) {}
+  const EndpointRecord* r_;
+};
+
+class EndpointRecord {
+ public:
+  // The record of `e`. Errors: INVALID_ARGUMENT when its strings exceed what a record holds
+  // (65 535 addresses, 65 535 bytes of addresses, hostname, target name and uid together), far
+  // above what validation admits.
+  static absl::StatusOr<RecordPtr> FromProto(const v1::Endpoint& e);
+
+  EndpointRecord(const EndpointRecord&) = delete;
+  EndpointRecord& operator=(const EndpointRecord&) = delete;
+
+  int addresses_size() const { return naddr_; }
+  absl::string_view addresses(int i) const;
+  // All addresses, in order.
+  std::vector<absl::string_view> address_list() const;
+
+  bool has_conditions() const { return bits_ & kHasConditions; }
+  RecordConditions conditions() const { return RecordConditions(bits_ & kConditionBits); }
+  bool has_hostname() const { return bits_ & kHasHostname; }
+  absl::string_view hostname() const;
+  bool has_target_ref() const { return bits_ & kHasTargetRef; }
+  RecordTargetRef target_ref() const { return RecordTargetRef(this); }
+  bool has_node_name() const { return bits_ & kHasNodeName; }
+  absl::string_view node_name() const { return where_.view().substr(0, node_len_); }
+  bool has_zone() const { return bits_ & kHasZone; }
+  absl::string_view zone() const;
+  bool has_hints() const { return bits_ & kHasHints; }
+  // The default (empty) hints when !has_hints().
+  const v1::EndpointHints& hints() const;
+  // Sorted by key.
+  const std::vector<std::pair<std::string, std::string>>& deprecated_topology() const;
+
+  v1::Endpoint ToProto() const;
+  void ToProto(v1::Endpoint* out) const;
+  // The size and bytes of ToProto()'s serialization (the message body, no tag or length), as
+  // protobuf writes it deterministically (map entries by key).
+  size_t ByteSizeLong() const;
+  void AppendWire(std::string* out) const;
+
+  // Bytes allocated for this record (its allocation and overflow, not the shared interned
+  // values).
+  size_t SpaceUsed() const;
+
+  // Every field equal (resource_version included).
+  friend bool operator==(const EndpointRecord& a, const EndpointRecord& b);
+  friend bool operator!=(const EndpointRecord& a, const EndpointRecord& b) { return !(a == b); }
+  template <typename H>
+  friend H AbslHashValue(H h, const EndpointRecord& r) {
+    h = H::combine(std::move(h), r.bits_, r.naddr_, r.where_, r.target_);
+    h = H::combine(std::move(h), absl::string_view(r.chars(), r.chars_size()));
+    if (r.overflow_ != nullptr) {
+      const Overflow& o = *r.overflow_;
+      h = H::combine(std::move(h), o.Wire(), o.api_version, o.resource_version, o.field_path);
+    }
+    return h;
+  }
+
+  // Reference counting, for RecordPtr.
+  void Ref() const { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Unref() const;
+
+ private:
+  friend class RecordTargetRef;
+  // The rare fields.
+  struct Overflow {
+    bool has_hints = false;
+    v1::EndpointHints hints;
+    std::vector<std::pair<std::string, std::string>> topology;
+    std::string api_version;
+    std::string resource_version;
+    std::string field_path;
+    // Hints and topology as they end the endpoint's wire form (fields 7 and 8, map entries by
+    // key as protobuf's deterministic serialization writes them).
+    std::string Wire() const;
+    size_t SpaceUsed() const;
+  };
+  enum : uint16_t {
+    kConditionBits = 0x3f,
+    kHasConditions = 1 << 6,
+    kHasHostname = 1 << 7,
+    kHasTargetRef = 1 << 8,
+    kHasNodeName = 1 << 9,
+    kHasZone = 1 << 10,
+    kHasHints = 1 << 11,
+  };
+
+  EndpointRecord() = default;
+  ~EndpointRecord() = default;
+  // The trailing data: `naddr_` uint16 end offsets, then the characters of the addresses,
+  // hostname, target name and uid.
+  const uint16_t* ends() const { return reinterpret_cast<const uint16_t*>(this + 1); }
+  const char* chars() const { return reinterpret_cast<const char*>(ends() + naddr_); }
+  size_t chars_size() const {
+    return static_cast<size_t>(addr_bytes()) + hostname_len_ + name_len_ + uid_len_;
+  }
+  uint16_t addr_bytes() const { return naddr_ == 0 ? 0 : ends()[naddr_ - 1]; }
+  size_t AllocSize() const { return sizeof(EndpointRecord) + 2 * naddr_ + chars_size(); }
+  absl::string_view TargetName() const {
+    return {chars() + addr_bytes() + hostname_len_, name_len_};
+  }
+  absl::string_view TargetUid() const {
+    return {chars() + addr_bytes() + hostname_len_ + name_len_, uid_len_};
+  }
+
+  mutable std::atomic<uint32_t> refs_{1};
+  uint16_t bits_ = 0;
+  uint16_t naddr_ = 0;
+  uint16_t node_len_ = 0;  // node_name is where_[0, node_len_), the zone follows a '\0'
+  uint16_t kind_len_ = 0;  // kind is target_[0, kind_len_), the namespace follows a '\0'
+  uint16_t hostname_len_ = 0;
+  uint16_t name_len_ = 0;
+  uint16_t uid_len_ = 0;
+  Interned where_;   // "node\0zone"
+  Interned target_;  // "kind\0namespace"
+  std::unique_ptr<const Overflow> overflow_;
+};
+
+inline RecordPtr::RecordPtr(const RecordPtr& o) : r_(o.r_) {
+  if (r_ != nullptr) r_->Ref();
+}
+inline RecordPtr::~RecordPtr() {
+  if (r_ != nullptr) r_->Unref();
+}
+
+}  // namespace slicekeeper
+
+#endif  // SLICEKEEPER_COMMON_ENDPOINT_RECORD_H_
