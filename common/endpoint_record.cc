@@ -160,11 +160,48 @@ absl::string_view EndpointRecord::addresses(int i) const {
   return {chars() + begin, static_cast<size_t>(ends()[i] - begin)};
 }
 
-std::vector<absl::string_view> EndpointRecord::address_list() const {
-  std::vector<absl::string_view> out;
-  out.reserve(naddr_);
-  for (int i = 0; i < naddr_; ++i) out.push_back(addresses(i));
-  return out;
+EndpointRecord* EndpointRecord::Clone() const {
+  auto* r = new (::operator new(AllocSize())) EndpointRecord();
+  r->bits_ = bits_;
+  r->naddr_ = naddr_;
+  r->node_len_ = node_len_;
+  r->kind_len_ = kind_len_;
+  r->hostname_len_ = hostname_len_;
+  r->name_len_ = name_len_;
+  r->uid_len_ = uid_len_;
+  r->where_ = where_;
+  r->target_ = target_;
+  std::memcpy(const_cast<uint16_t*>(r->ends()), ends(), 2 * naddr_ + chars_size());
+  if (overflow_ != nullptr) r->overflow_ = std::make_unique<Overflow>(*overflow_);
+  return r;
+}
+
+RecordPtr EndpointRecord::WithHints(const v1::EndpointHints* hints) const {
+  EndpointRecord* r = Clone();
+  auto overflow = r->overflow_ != nullptr ? std::make_unique<Overflow>(*r->overflow_)
+                                          : std::make_unique<Overflow>();
+  overflow->has_hints = hints != nullptr;
+  if (hints != nullptr) {
+    overflow->hints = *hints;
+    r->bits_ |= kHasHints;
+  } else {
+    overflow->hints.Clear();
+    r->bits_ &= ~kHasHints;
+  }
+  r->overflow_.reset();
+  if (!overflow->Empty()) r->overflow_ = std::move(overflow);
+  return RecordPtr(r);
+}
+
+RecordPtr EndpointRecord::WithReady(bool ready) const {
+  EndpointRecord* r = Clone();
+  r->bits_ |= kHasConditions | RecordConditions::kHasReady;
+  if (ready) {
+    r->bits_ |= RecordConditions::kReady;
+  } else {
+    r->bits_ &= ~RecordConditions::kReady;
+  }
+  return RecordPtr(r);
 }
 
 absl::string_view EndpointRecord::hostname() const {

@@ -27,6 +27,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <utility>
@@ -80,14 +81,12 @@ class RecordConditions {
 
  private:
   friend class EndpointRecord;
-  enum : uint16_t {
-    kHasReady = 1 << 0,
-    kReady = 1 << 1,
-    kHasServing = 1 << 2,
-    kServing = 1 << 3,
-    kHasTerminating = 1 << 4,
-    kTerminating = 1 << 5,
-  };
+  static constexpr uint16_t kHasReady = 1 << 0;
+  static constexpr uint16_t kReady = 1 << 1;
+  static constexpr uint16_t kHasServing = 1 << 2;
+  static constexpr uint16_t kServing = 1 << 3;
+  static constexpr uint16_t kHasTerminating = 1 << 4;
+  static constexpr uint16_t kTerminating = 1 << 5;
   explicit RecordConditions(uint16_t bits) : bits_(bits) {}
   uint16_t bits_;
 };
@@ -109,6 +108,49 @@ class RecordTargetRef {
   const EndpointRecord* r_;
 };
 
+// A record's addresses as string_views (for range-for and container constructors).
+class RecordAddresses {
+ public:
+  using value_type = absl::string_view;
+  class const_iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = absl::string_view;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const absl::string_view*;
+    using reference = absl::string_view;
+    const_iterator() = default;
+    absl::string_view operator*() const;
+    const_iterator& operator++() {
+      ++i_;
+      return *this;
+    }
+    const_iterator operator++(int) {
+      const_iterator old = *this;
+      ++i_;
+      return old;
+    }
+    friend bool operator==(const_iterator a, const_iterator b) { return a.i_ == b.i_; }
+    friend bool operator!=(const_iterator a, const_iterator b) { return a.i_ != b.i_; }
+
+   private:
+    friend class RecordAddresses;
+    const_iterator(const EndpointRecord* r, int i) : r_(r), i_(i) {}
+    const EndpointRecord* r_ = nullptr;
+    int i_ = 0;
+  };
+  using iterator = const_iterator;
+  const_iterator begin() const { return {r_, 0}; }
+  const_iterator end() const;
+  size_t size() const;
+  bool empty() const { return size() == 0; }
+
+ private:
+  friend class EndpointRecord;
+  explicit RecordAddresses(const EndpointRecord* r) : r_(r) {}
+  const EndpointRecord* r_;
+};
+
 class EndpointRecord {
  public:
   // The record of `e`. Errors: INVALID_ARGUMENT when its strings exceed what a record holds
@@ -122,7 +164,7 @@ class EndpointRecord {
   int addresses_size() const { return naddr_; }
   absl::string_view addresses(int i) const;
   // All addresses, in order.
-  std::vector<absl::string_view> address_list() const;
+  RecordAddresses addresses() const { return RecordAddresses(this); }
 
   bool has_conditions() const { return bits_ & kHasConditions; }
   RecordConditions conditions() const { return RecordConditions(bits_ & kConditionBits); }
@@ -139,6 +181,11 @@ class EndpointRecord {
   const v1::EndpointHints& hints() const;
   // Sorted by key.
   const std::vector<std::pair<std::string, std::string>>& deprecated_topology() const;
+
+  // A copy with exactly `hints` (no hints when null), sharing everything else.
+  RecordPtr WithHints(const v1::EndpointHints* hints) const;
+  // A copy with conditions.ready set to `ready`.
+  RecordPtr WithReady(bool ready) const;
 
   v1::Endpoint ToProto() const;
   void ToProto(v1::Endpoint* out) const;
@@ -183,19 +230,23 @@ class EndpointRecord {
     // key as protobuf's deterministic serialization writes them).
     std::string Wire() const;
     size_t SpaceUsed() const;
+    bool Empty() const {
+      return !has_hints && topology.empty() && api_version.empty() && resource_version.empty() &&
+             field_path.empty();
+    }
   };
-  enum : uint16_t {
-    kConditionBits = 0x3f,
-    kHasConditions = 1 << 6,
-    kHasHostname = 1 << 7,
-    kHasTargetRef = 1 << 8,
-    kHasNodeName = 1 << 9,
-    kHasZone = 1 << 10,
-    kHasHints = 1 << 11,
-  };
+  static constexpr uint16_t kConditionBits = 0x3f;
+  static constexpr uint16_t kHasConditions = 1 << 6;
+  static constexpr uint16_t kHasHostname = 1 << 7;
+  static constexpr uint16_t kHasTargetRef = 1 << 8;
+  static constexpr uint16_t kHasNodeName = 1 << 9;
+  static constexpr uint16_t kHasZone = 1 << 10;
+  static constexpr uint16_t kHasHints = 1 << 11;
 
   EndpointRecord() = default;
   ~EndpointRecord() = default;
+  // A fresh copy (count 1) for the With* modifiers, to be changed before it is shared.
+  EndpointRecord* Clone() const;
   // The trailing data: `naddr_` uint16 end offsets, then the characters of the addresses,
   // hostname, target name and uid.
   const uint16_t* ends() const { return reinterpret_cast<const uint16_t*>(this + 1); }
@@ -224,6 +275,14 @@ class EndpointRecord {
   Interned target_;  // "kind\0namespace"
   std::unique_ptr<const Overflow> overflow_;
 };
+
+inline absl::string_view RecordAddresses::const_iterator::operator*() const {
+  return r_->addresses(i_);
+}
+inline RecordAddresses::const_iterator RecordAddresses::end() const {
+  return {r_, r_->addresses_size()};
+}
+inline size_t RecordAddresses::size() const { return static_cast<size_t>(r_->addresses_size()); }
 
 inline RecordPtr::RecordPtr(const RecordPtr& o) : r_(o.r_) {
   if (r_ != nullptr) r_->Ref();

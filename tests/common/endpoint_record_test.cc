@@ -116,7 +116,7 @@ class RandomEndpoints {
 void ExpectSameAccessors(const EndpointRecord& r, const v1::Endpoint& e) {
   ASSERT_EQ(r.addresses_size(), e.addresses_size());
   for (int i = 0; i < e.addresses_size(); ++i) EXPECT_EQ(r.addresses(i), e.addresses(i));
-  EXPECT_EQ(r.address_list().size(), static_cast<size_t>(e.addresses_size()));
+  EXPECT_THAT(r.addresses(), ::testing::ElementsAreArray(e.addresses()));
   EXPECT_EQ(r.has_conditions(), e.has_conditions());
   EXPECT_EQ(r.conditions().has_ready(), e.conditions().has_ready());
   EXPECT_EQ(r.conditions().ready(), e.conditions().ready());
@@ -179,6 +179,19 @@ TEST(EndpointRecordTest, AgreesWithProtobufOnRandomEndpoints) {
     ASSERT_TRUE(other.ok());
     EXPECT_FALSE(**r == **other) << changed.DebugString();
     EXPECT_GE((*r)->SpaceUsed(), sizeof(EndpointRecord));
+
+    // The modifiers change exactly their field.
+    v1::Endpoint hinted = e;
+    hinted.mutable_hints()->add_for_zones()->set_name("zone-h");
+    EXPECT_TRUE(MessageDifferencer::Equals((*r)->WithHints(&hinted.hints())->ToProto(), hinted));
+    v1::Endpoint unhinted = e;
+    unhinted.clear_hints();
+    EXPECT_TRUE(MessageDifferencer::Equals((*r)->WithHints(nullptr)->ToProto(), unhinted));
+    EXPECT_TRUE(*(*r)->WithHints(nullptr) == **EndpointRecord::FromProto(unhinted));
+    v1::Endpoint ready = e;
+    ready.mutable_conditions()->set_ready(true);
+    EXPECT_TRUE(MessageDifferencer::Equals((*r)->WithReady(true)->ToProto(), ready));
+    EXPECT_TRUE(*(*r)->WithReady(true) == **EndpointRecord::FromProto(ready));
   }
 }
 
