@@ -129,8 +129,9 @@ void Replayer::MeasureZones(Service& s) const {
   for (const SlicePtr& slice : s.state.Slices()) {
     std::set<std::string> seen;
     for (const EndpointPtr& e : slice->endpoints) {
-      ++zones[e->zone()].second;
-      if (seen.insert(e->zone()).second) ++zones[e->zone()].first;
+      const std::string zone(e->zone());
+      ++zones[zone].second;
+      if (seen.insert(zone).second) ++zones[zone].first;
     }
   }
   s.zone_reads = s.zone_min = 0;

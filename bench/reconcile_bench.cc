@@ -94,7 +94,8 @@ class Workload {
   };
 
   Member Make(int index, bool ready) const {
-    auto e = std::make_shared<v1::Endpoint>();
+    v1::Endpoint proto;
+    v1::Endpoint* e = &proto;
     e->add_addresses(
         absl::StrCat("10.", (index >> 16) & 255, ".", (index >> 8) & 255, ".", index & 255));
     e->mutable_conditions()->set_ready(ready);
@@ -104,7 +105,7 @@ class Workload {
     e->mutable_target_ref()->set_name(absl::StrCat("pod-", index));
     e->set_node_name(absl::StrCat("node-", index % 50));
     e->set_zone(absl::StrCat("zone-", index % 3));
-    return {index, ready, std::move(e)};
+    return {index, ready, EndpointRecord::FromProto(proto)};
   }
 
   EndpointDelta Upsert(const EndpointPtr& e) const {

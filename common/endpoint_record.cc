@@ -4,20 +4,18 @@
 #include <cstring>
 #include <new>
 
-#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
 namespace slicekeeper {
 namespace {
 
-constexpr size_t kMaxU16 = 0xffff;
-
-void PutVarint(std::string* out, uint64_t v) {
+uint8_t* PutVarint(uint8_t* p, uint64_t v) {
   while (v >= 0x80) {
-    out->push_back(static_cast<char>(v | 0x80));
+    *p++ = static_cast<uint8_t>(v | 0x80);
     v >>= 7;
   }
-  out->push_back(static_cast<char>(v));
+  *p++ = static_cast<uint8_t>(v);
+  return p;
 }
 size_t VarintSize(uint64_t v) {
   size_t n = 1;
@@ -28,18 +26,25 @@ size_t VarintSize(uint64_t v) {
   return n;
 }
 // Every field number here is below 16: one tag byte.
-void PutTag(std::string* out, int field, int wire_type) {
-  out->push_back(static_cast<char>(field << 3 | wire_type));
+uint8_t* PutTag(uint8_t* p, int field, int wire_type) {
+  *p++ = static_cast<uint8_t>(field << 3 | wire_type);
+  return p;
 }
-void PutString(std::string* out, int field, absl::string_view v) {
-  PutTag(out, field, 2);
-  PutVarint(out, v.size());
-  out->append(v.data(), v.size());
+uint8_t* PutString(uint8_t* p, int field, absl::string_view v) {
+  p = PutTag(p, field, 2);
+  p = PutVarint(p, v.size());
+  if (!v.empty()) std::memcpy(p, v.data(), v.size());
+  return p + v.size();
 }
 size_t StringSize(size_t len) { return 1 + VarintSize(len) + len; }
 size_t NonEmptyStringSize(absl::string_view v) { return v.empty() ? 0 : StringSize(v.size()); }
-void PutNonEmpty(std::string* out, int field, absl::string_view v) {
-  if (!v.empty()) PutString(out, field, v);
+uint8_t* PutNonEmpty(uint8_t* p, int field, absl::string_view v) {
+  return v.empty() ? p : PutString(p, field, v);
+}
+uint8_t* PutBool(uint8_t* p, int field, bool v) {
+  p = PutTag(p, field, 0);
+  *p++ = v ? 1 : 0;
+  return p;
 }
 
 const std::vector<std::pair<std::string, std::string>>& EmptyTopology() {
@@ -70,34 +75,37 @@ absl::string_view RecordTargetRef::field_path() const {
   return r_->overflow_ != nullptr ? absl::string_view(r_->overflow_->field_path) : "";
 }
 
+void RecordTargetRef::ToProto(v1::ObjectReference* out) const {
+  out->set_kind(std::string(kind()));
+  out->set_namespace_(std::string(namespace_()));
+  out->set_name(std::string(name()));
+  out->set_uid(std::string(uid()));
+  out->set_api_version(std::string(api_version()));
+  out->set_resource_version(std::string(resource_version()));
+  out->set_field_path(std::string(field_path()));
+}
+
 // --- EndpointRecord ---
 
-absl::StatusOr<RecordPtr> EndpointRecord::FromProto(const v1::Endpoint& e) {
+RecordPtr EndpointRecord::FromProto(const v1::Endpoint& e) {
   const v1::ObjectReference& ref = e.target_ref();
   size_t addr_bytes = 0;
   for (const std::string& a : e.addresses()) addr_bytes += a.size();
   const size_t chars = addr_bytes + e.hostname().size() + ref.name().size() + ref.uid().size();
-  if (static_cast<size_t>(e.addresses_size()) > kMaxU16 || chars > kMaxU16 ||
-      e.node_name().size() > kMaxU16 || ref.kind().size() > kMaxU16) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "endpoint: Too long: ", e.addresses_size(), " addresses and ", chars,
-        " bytes of addresses, hostname, targetRef name and uid; a stored endpoint holds at most ",
-        kMaxU16, " of each"));
-  }
-  const size_t alloc = sizeof(EndpointRecord) + 2 * e.addresses_size() + chars;
+  const size_t alloc = sizeof(EndpointRecord) + 4 * static_cast<size_t>(e.addresses_size()) + chars;
   auto* r = new (::operator new(alloc)) EndpointRecord();
-  r->naddr_ = static_cast<uint16_t>(e.addresses_size());
-  r->hostname_len_ = static_cast<uint16_t>(e.hostname().size());
-  r->name_len_ = static_cast<uint16_t>(ref.name().size());
-  r->uid_len_ = static_cast<uint16_t>(ref.uid().size());
-  auto* ends = const_cast<uint16_t*>(r->ends());
+  r->naddr_ = static_cast<uint32_t>(e.addresses_size());
+  r->hostname_len_ = static_cast<uint32_t>(e.hostname().size());
+  r->name_len_ = static_cast<uint32_t>(ref.name().size());
+  r->uid_len_ = static_cast<uint32_t>(ref.uid().size());
+  auto* ends = const_cast<uint32_t*>(r->ends());
   char* out = const_cast<char*>(r->chars());
   size_t end = 0;
   for (int i = 0; i < e.addresses_size(); ++i) {
     const std::string& a = e.addresses(i);
     std::memcpy(out + end, a.data(), a.size());
     end += a.size();
-    ends[i] = static_cast<uint16_t>(end);
+    ends[i] = static_cast<uint32_t>(end);
   }
   std::memcpy(out + end, e.hostname().data(), e.hostname().size());
   end += e.hostname().size();
@@ -109,7 +117,9 @@ absl::StatusOr<RecordPtr> EndpointRecord::FromProto(const v1::Endpoint& e) {
   if (e.has_conditions()) {
     const v1::EndpointConditions& c = e.conditions();
     bits |= kHasConditions;
-    if (c.has_ready()) bits |= RecordConditions::kHasReady | (c.ready() ? RecordConditions::kReady : 0);
+    if (c.has_ready()) {
+      bits |= RecordConditions::kHasReady | (c.ready() ? RecordConditions::kReady : 0);
+    }
     if (c.has_serving()) {
       bits |= RecordConditions::kHasServing | (c.serving() ? RecordConditions::kServing : 0);
     }
@@ -124,11 +134,11 @@ absl::StatusOr<RecordPtr> EndpointRecord::FromProto(const v1::Endpoint& e) {
   if (e.has_zone()) bits |= kHasZone;
   if (e.has_hints()) bits |= kHasHints;
   r->bits_ = bits;
-  r->node_len_ = static_cast<uint16_t>(e.node_name().size());
+  r->node_len_ = static_cast<uint32_t>(e.node_name().size());
   if (e.has_node_name() || e.has_zone()) {
     r->where_ = Intern(absl::StrCat(e.node_name(), absl::string_view("\0", 1), e.zone()));
   }
-  r->kind_len_ = static_cast<uint16_t>(ref.kind().size());
+  r->kind_len_ = static_cast<uint32_t>(ref.kind().size());
   if (!ref.kind().empty() || !ref.namespace_().empty()) {
     r->target_ = Intern(absl::StrCat(ref.kind(), absl::string_view("\0", 1), ref.namespace_()));
   }
@@ -156,7 +166,7 @@ void EndpointRecord::Unref() const {
 }
 
 absl::string_view EndpointRecord::addresses(int i) const {
-  const uint16_t begin = i == 0 ? 0 : ends()[i - 1];
+  const uint32_t begin = i == 0 ? 0 : ends()[i - 1];
   return {chars() + begin, static_cast<size_t>(ends()[i] - begin)};
 }
 
@@ -171,7 +181,7 @@ EndpointRecord* EndpointRecord::Clone() const {
   r->uid_len_ = uid_len_;
   r->where_ = where_;
   r->target_ = target_;
-  std::memcpy(const_cast<uint16_t*>(r->ends()), ends(), 2 * naddr_ + chars_size());
+  std::memcpy(const_cast<uint32_t*>(r->ends()), ends(), 4 * size_t{naddr_} + chars_size());
   if (overflow_ != nullptr) r->overflow_ = std::make_unique<Overflow>(*overflow_);
   return r;
 }
@@ -224,7 +234,7 @@ const std::vector<std::pair<std::string, std::string>>& EndpointRecord::deprecat
 
 void EndpointRecord::ToProto(v1::Endpoint* out) const {
   out->Clear();
-  for (int i = 0; i < naddr_; ++i) out->add_addresses(std::string(addresses(i)));
+  for (uint32_t i = 0; i < naddr_; ++i) out->add_addresses(std::string(addresses(i)));
   if (has_conditions()) {
     v1::EndpointConditions* c = out->mutable_conditions();
     const RecordConditions rc = conditions();
@@ -233,17 +243,7 @@ void EndpointRecord::ToProto(v1::Endpoint* out) const {
     if (rc.has_terminating()) c->set_terminating(rc.terminating());
   }
   if (has_hostname()) out->set_hostname(std::string(hostname()));
-  if (has_target_ref()) {
-    v1::ObjectReference* ref = out->mutable_target_ref();
-    const RecordTargetRef t = target_ref();
-    ref->set_kind(std::string(t.kind()));
-    ref->set_namespace_(std::string(t.namespace_()));
-    ref->set_name(std::string(t.name()));
-    ref->set_uid(std::string(t.uid()));
-    ref->set_api_version(std::string(t.api_version()));
-    ref->set_resource_version(std::string(t.resource_version()));
-    ref->set_field_path(std::string(t.field_path()));
-  }
+  if (has_target_ref()) target_ref().ToProto(out->mutable_target_ref());
   if (has_node_name()) out->set_node_name(std::string(node_name()));
   if (has_zone()) out->set_zone(std::string(zone()));
   if (overflow_ != nullptr) {
@@ -268,16 +268,10 @@ size_t ConditionsBodySize(RecordConditions c) {
 
 size_t EndpointRecord::ByteSizeLong() const {
   size_t n = 0;
-  for (int i = 0; i < naddr_; ++i) n += StringSize(addresses(i).size());
+  for (uint32_t i = 0; i < naddr_; ++i) n += StringSize(addresses(i).size());
   if (has_conditions()) n += StringSize(ConditionsBodySize(conditions()));
   if (has_hostname()) n += StringSize(hostname_len_);
-  if (has_target_ref()) {
-    const RecordTargetRef t = target_ref();
-    n += StringSize(NonEmptyStringSize(t.kind()) + NonEmptyStringSize(t.namespace_()) +
-                    NonEmptyStringSize(t.name()) + NonEmptyStringSize(t.uid()) +
-                    NonEmptyStringSize(t.api_version()) +
-                    NonEmptyStringSize(t.resource_version()) + NonEmptyStringSize(t.field_path()));
-  }
+  if (has_target_ref()) n += StringSize(TargetRefBodySize());
   if (has_node_name()) n += StringSize(node_len_);
   if (has_zone()) n += StringSize(zone().size());
   if (overflow_ != nullptr) n += overflow_->Wire().size();
@@ -285,55 +279,67 @@ size_t EndpointRecord::ByteSizeLong() const {
 }
 
 void EndpointRecord::AppendWire(std::string* out) const {
-  out->reserve(out->size() + ByteSizeLong());
-  for (int i = 0; i < naddr_; ++i) PutString(out, 1, addresses(i));
+  const size_t at = out->size();
+  out->resize(at + ByteSizeLong());
+  SerializeToArray(reinterpret_cast<uint8_t*>(out->data() + at));
+}
+
+size_t EndpointRecord::TargetRefBodySize() const {
+  const RecordTargetRef t = target_ref();
+  return NonEmptyStringSize(t.kind()) + NonEmptyStringSize(t.namespace_()) +
+         NonEmptyStringSize(t.name()) + NonEmptyStringSize(t.uid()) +
+         NonEmptyStringSize(t.api_version()) + NonEmptyStringSize(t.resource_version()) +
+         NonEmptyStringSize(t.field_path());
+}
+
+uint8_t* EndpointRecord::SerializeToArray(uint8_t* p) const {
+  for (uint32_t i = 0; i < naddr_; ++i) p = PutString(p, 1, addresses(static_cast<int>(i)));
   if (has_conditions()) {
     const RecordConditions c = conditions();
-    PutTag(out, 2, 2);
-    PutVarint(out, ConditionsBodySize(c));
-    if (c.has_ready()) {
-      PutTag(out, 1, 0);
-      out->push_back(c.ready() ? 1 : 0);
-    }
-    if (c.has_serving()) {
-      PutTag(out, 2, 0);
-      out->push_back(c.serving() ? 1 : 0);
-    }
-    if (c.has_terminating()) {
-      PutTag(out, 3, 0);
-      out->push_back(c.terminating() ? 1 : 0);
-    }
+    p = PutTag(p, 2, 2);
+    p = PutVarint(p, ConditionsBodySize(c));
+    if (c.has_ready()) p = PutBool(p, 1, c.ready());
+    if (c.has_serving()) p = PutBool(p, 2, c.serving());
+    if (c.has_terminating()) p = PutBool(p, 3, c.terminating());
   }
-  if (has_hostname()) PutString(out, 3, hostname());
+  if (has_hostname()) p = PutString(p, 3, hostname());
   if (has_target_ref()) {
     const RecordTargetRef t = target_ref();
-    PutTag(out, 4, 2);
-    PutVarint(out, NonEmptyStringSize(t.kind()) + NonEmptyStringSize(t.namespace_()) +
-                       NonEmptyStringSize(t.name()) + NonEmptyStringSize(t.uid()) +
-                       NonEmptyStringSize(t.api_version()) +
-                       NonEmptyStringSize(t.resource_version()) +
-                       NonEmptyStringSize(t.field_path()));
-    PutNonEmpty(out, 1, t.kind());
-    PutNonEmpty(out, 2, t.namespace_());
-    PutNonEmpty(out, 3, t.name());
-    PutNonEmpty(out, 4, t.uid());
-    PutNonEmpty(out, 5, t.api_version());
-    PutNonEmpty(out, 6, t.resource_version());
-    PutNonEmpty(out, 7, t.field_path());
+    p = PutTag(p, 4, 2);
+    p = PutVarint(p, TargetRefBodySize());
+    p = PutNonEmpty(p, 1, t.kind());
+    p = PutNonEmpty(p, 2, t.namespace_());
+    p = PutNonEmpty(p, 3, t.name());
+    p = PutNonEmpty(p, 4, t.uid());
+    p = PutNonEmpty(p, 5, t.api_version());
+    p = PutNonEmpty(p, 6, t.resource_version());
+    p = PutNonEmpty(p, 7, t.field_path());
   }
-  if (has_node_name()) PutString(out, 5, node_name());
-  if (has_zone()) PutString(out, 6, zone());
-  if (overflow_ != nullptr) out->append(overflow_->Wire());
+  if (has_node_name()) p = PutString(p, 5, node_name());
+  if (has_zone()) p = PutString(p, 6, zone());
+  if (overflow_ != nullptr) {
+    const std::string wire = overflow_->Wire();
+    std::memcpy(p, wire.data(), wire.size());
+    p += wire.size();
+  }
+  return p;
 }
 
 std::string EndpointRecord::Overflow::Wire() const {
   std::string out;
-  if (has_hints) PutString(&out, 7, hints.SerializeAsString());
+  size_t size = has_hints ? StringSize(hints.ByteSizeLong()) : 0;
   for (const auto& [k, v] : topology) {
-    PutTag(&out, 8, 2);
-    PutVarint(&out, StringSize(k.size()) + StringSize(v.size()));
-    PutString(&out, 1, k);
-    PutString(&out, 2, v);
+    const size_t entry = StringSize(k.size()) + StringSize(v.size());
+    size += StringSize(entry);
+  }
+  out.resize(size);
+  auto* p = reinterpret_cast<uint8_t*>(out.data());
+  if (has_hints) p = PutString(p, 7, hints.SerializeAsString());
+  for (const auto& [k, v] : topology) {
+    p = PutTag(p, 8, 2);
+    p = PutVarint(p, StringSize(k.size()) + StringSize(v.size()));
+    p = PutString(p, 1, k);
+    p = PutString(p, 2, v);
   }
   return out;
 }
@@ -358,7 +364,7 @@ bool operator==(const EndpointRecord& a, const EndpointRecord& b) {
     return false;
   }
   // The same lengths: the trailing data has the same size.
-  if (std::memcmp(a.ends(), b.ends(), 2 * a.naddr_ + a.chars_size()) != 0) return false;
+  if (std::memcmp(a.ends(), b.ends(), 4 * size_t{a.naddr_} + a.chars_size()) != 0) return false;
   if ((a.overflow_ == nullptr) != (b.overflow_ == nullptr)) return false;
   if (a.overflow_ == nullptr) return true;
   const EndpointRecord::Overflow& x = *a.overflow_;

@@ -2,7 +2,7 @@
 //
 // A protobuf v1::Endpoint with its strings and sub-messages takes ~550 bytes in ~10 allocations;
 // the store holds one per endpoint per slice version it keeps. A record is one allocation of
-// ~70-100 bytes for a typical pod endpoint:
+// ~80-130 bytes for a typical pod endpoint:
 //   - conditions and every has_ bit are bits;
 //   - (node, zone) and (target kind, target namespace) are interned pairs (common/intern.h):
 //     millions of endpoints share a few hundred of each;
@@ -19,8 +19,8 @@
 // destroy RecordPtrs to it concurrently. A RecordPtr object itself is a plain value.
 //
 // Example:
-//   absl::StatusOr<RecordPtr> r = EndpointRecord::FromProto(endpoint);
-//   if (r.ok() && (*r)->conditions().ready()) Use((*r)->addresses(0), (*r)->zone());
+//   RecordPtr r = EndpointRecord::FromProto(endpoint);
+//   if (r->conditions().ready()) Use(r->addresses(0), r->zone());
 #ifndef SLICEKEEPER_COMMON_ENDPOINT_RECORD_H_
 #define SLICEKEEPER_COMMON_ENDPOINT_RECORD_H_
 
@@ -34,7 +34,6 @@
 #include <vector>
 
 #include "absl/hash/hash.h"
-#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/intern.h"
 #include "slicekeeper/v1/endpoint_slice.pb.h"
@@ -101,6 +100,7 @@ class RecordTargetRef {
   absl::string_view api_version() const;
   absl::string_view resource_version() const;
   absl::string_view field_path() const;
+  void ToProto(v1::ObjectReference* out) const;
 
  private:
   friend class EndpointRecord;
@@ -153,15 +153,13 @@ class RecordAddresses {
 
 class EndpointRecord {
  public:
-  // The record of `e`. Errors: INVALID_ARGUMENT when its strings exceed what a record holds
-  // (65 535 addresses, 65 535 bytes of addresses, hostname, target name and uid together), far
-  // above what validation admits.
-  static absl::StatusOr<RecordPtr> FromProto(const v1::Endpoint& e);
+  // The record of `e` (any endpoint: nothing is too long for a record).
+  static RecordPtr FromProto(const v1::Endpoint& e);
 
   EndpointRecord(const EndpointRecord&) = delete;
   EndpointRecord& operator=(const EndpointRecord&) = delete;
 
-  int addresses_size() const { return naddr_; }
+  int addresses_size() const { return static_cast<int>(naddr_); }
   absl::string_view addresses(int i) const;
   // All addresses, in order.
   RecordAddresses addresses() const { return RecordAddresses(this); }
@@ -193,6 +191,13 @@ class EndpointRecord {
   // protobuf writes it deterministically (map entries by key).
   size_t ByteSizeLong() const;
   void AppendWire(std::string* out) const;
+  std::string SerializeAsString() const {
+    std::string out;
+    AppendWire(&out);
+    return out;
+  }
+  // Writes the ByteSizeLong() bytes at `p`; returns the end.
+  uint8_t* SerializeToArray(uint8_t* p) const;
 
   // Bytes allocated for this record (its allocation and overflow, not the shared interned
   // values).
@@ -245,17 +250,18 @@ class EndpointRecord {
 
   EndpointRecord() = default;
   ~EndpointRecord() = default;
+  size_t TargetRefBodySize() const;
   // A fresh copy (count 1) for the With* modifiers, to be changed before it is shared.
   EndpointRecord* Clone() const;
-  // The trailing data: `naddr_` uint16 end offsets, then the characters of the addresses,
+  // The trailing data: `naddr_` uint32 end offsets, then the characters of the addresses,
   // hostname, target name and uid.
-  const uint16_t* ends() const { return reinterpret_cast<const uint16_t*>(this + 1); }
+  const uint32_t* ends() const { return reinterpret_cast<const uint32_t*>(this + 1); }
   const char* chars() const { return reinterpret_cast<const char*>(ends() + naddr_); }
   size_t chars_size() const {
     return static_cast<size_t>(addr_bytes()) + hostname_len_ + name_len_ + uid_len_;
   }
-  uint16_t addr_bytes() const { return naddr_ == 0 ? 0 : ends()[naddr_ - 1]; }
-  size_t AllocSize() const { return sizeof(EndpointRecord) + 2 * naddr_ + chars_size(); }
+  uint32_t addr_bytes() const { return naddr_ == 0 ? 0 : ends()[naddr_ - 1]; }
+  size_t AllocSize() const { return sizeof(EndpointRecord) + 4 * size_t{naddr_} + chars_size(); }
   absl::string_view TargetName() const {
     return {chars() + addr_bytes() + hostname_len_, name_len_};
   }
@@ -265,12 +271,12 @@ class EndpointRecord {
 
   mutable std::atomic<uint32_t> refs_{1};
   uint16_t bits_ = 0;
-  uint16_t naddr_ = 0;
-  uint16_t node_len_ = 0;  // node_name is where_[0, node_len_), the zone follows a '\0'
-  uint16_t kind_len_ = 0;  // kind is target_[0, kind_len_), the namespace follows a '\0'
-  uint16_t hostname_len_ = 0;
-  uint16_t name_len_ = 0;
-  uint16_t uid_len_ = 0;
+  uint32_t naddr_ = 0;
+  uint32_t node_len_ = 0;  // node_name is where_[0, node_len_), the zone follows a '\0'
+  uint32_t kind_len_ = 0;  // kind is target_[0, kind_len_), the namespace follows a '\0'
+  uint32_t hostname_len_ = 0;
+  uint32_t name_len_ = 0;
+  uint32_t uid_len_ = 0;
   Interned where_;   // "node\0zone"
   Interned target_;  // "kind\0namespace"
   std::unique_ptr<const Overflow> overflow_;

@@ -27,7 +27,7 @@ const std::string& Slice::ServiceName() const {
 v1::EndpointSlice Slice::ToProto() const {
   v1::EndpointSlice out = Header();
   out.mutable_endpoints()->Reserve(static_cast<int>(endpoints.size()));
-  for (const EndpointPtr& e : endpoints) *out.add_endpoints() = *e;
+  for (const EndpointPtr& e : endpoints) e->ToProto(out.add_endpoints());
   for (const v1::EndpointPort& p : *ports) *out.add_ports() = p;
   return out;
 }
@@ -93,7 +93,7 @@ std::string Slice::Serialize(bool type_meta,
     }
     p = CodedOutputStream::WriteVarint32ToArray(tag, p);
     p = CodedOutputStream::WriteVarint64ToArray(sizes[i], p);
-    p = endpoints[i]->SerializeWithCachedSizesToArray(p);
+    p = endpoints[i]->SerializeToArray(p);
   }
   tail.SerializeWithCachedSizesToArray(p);
   return out;
@@ -140,9 +140,9 @@ std::shared_ptr<const std::string> Slice::SerializedProtoAfter(const Slice& prev
     // prev's endpoints are alive (the caller holds prev), so equal pointers are the same objects.
     // Versions keep their endpoints' order, so a cursor finds most; the map is built only when
     // it does not.
-    absl::flat_hash_map<const v1::Endpoint*, size_t> index;
+    absl::flat_hash_map<const EndpointRecord*, size_t> index;
     size_t cursor = 0;
-    auto find = [&](const v1::Endpoint* e) -> const absl::string_view* {
+    auto find = [&](const EndpointRecord* e) -> const absl::string_view* {
       if (cursor < prev.endpoints.size() && prev.endpoints[cursor].get() == e) {
         return &(*spans)[cursor++];
       }
@@ -171,7 +171,7 @@ int64_t Slice::EndpointBytes() const {
   return endpoint_bytes.GetOrCompute([this] {
     int64_t total = 0;
     for (const EndpointPtr& e : endpoints) {
-      total += kSharedBlockBytes + static_cast<int64_t>(e->SpaceUsedLong());
+      total += static_cast<int64_t>(e->SpaceUsed());
     }
     return total;
   });
@@ -208,10 +208,8 @@ std::shared_ptr<Slice> SliceFromProto(v1::EndpointSlice&& proto) {
   s->address_type = proto.address_type();
   s->ports = std::make_shared<const PortList>(proto.ports().begin(), proto.ports().end());
   s->endpoints.reserve(proto.endpoints_size());
-  // Moved, not copied: a heap-allocated message moves by swapping its fields (a restart decodes
-  // every stored endpoint through here; copying them was most of a 1 M-endpoint load).
-  for (v1::Endpoint& e : *proto.mutable_endpoints()) {
-    s->endpoints.push_back(std::make_shared<const v1::Endpoint>(std::move(e)));
+  for (const v1::Endpoint& e : proto.endpoints()) {
+    s->endpoints.push_back(EndpointRecord::FromProto(e));
   }
   return s;
 }

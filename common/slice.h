@@ -25,6 +25,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
+#include "common/endpoint_record.h"
 #include "slicekeeper/v1/endpoint_slice.pb.h"
 
 namespace slicekeeper {
@@ -49,7 +50,9 @@ inline constexpr char kAddressTypeIPv4[] = "IPv4";
 inline constexpr char kAddressTypeIPv6[] = "IPv6";
 inline constexpr char kAddressTypeFQDN[] = "FQDN";
 
-using EndpointPtr = std::shared_ptr<const v1::Endpoint>;
+// One stored endpoint (common/endpoint_record.h): compact, immutable, shared by every slice
+// version that holds it.
+using EndpointPtr = RecordPtr;
 using PortList = std::vector<v1::EndpointPort>;
 using PortListPtr = std::shared_ptr<const PortList>;
 using MetaPtr = std::shared_ptr<const v1::ObjectMeta>;
@@ -160,9 +163,10 @@ struct Slice {
   // ToProto() without endpoints and ports: api_version, kind, metadata, address_type.
   v1::EndpointSlice Header() const;
 
-  // The heap bytes of this version's endpoint objects (each message with its strings and its
-  // shared_ptr block), computed once per version; shared endpoint objects are counted by every
-  // version holding them. REQUIRES: as SerializedProto. Thread-safe.
+  // The heap bytes of this version's endpoint records (EndpointRecord::SpaceUsed: the record and
+  // its overflow, not the interned node/zone/kind/namespace values), computed once per version;
+  // shared endpoint objects are counted by every version holding them. REQUIRES: as
+  // SerializedProto. Thread-safe.
   int64_t EndpointBytes() const;
   // The bytes of this version's own parts: the Slice, its strings and its vector of endpoint
   // pointers (not the endpoints, `meta`, `ports` or the serialized bytes). O(1).

@@ -68,16 +68,17 @@ void SortByName(Entries& entries) {
 }
 
 EndpointPtr CanonicalEndpoint(const EndpointInput& in, absl::string_view type) {
-  auto endpoint = std::make_shared<v1::Endpoint>();
+  v1::Endpoint local;
+  v1::Endpoint* endpoint = &local;
   if (in.op == EndpointDelta::Op::kRemove) {
-    *endpoint->mutable_addresses() = in.endpoint.addresses();
-    if (in.endpoint.has_hostname()) endpoint->set_hostname(in.endpoint.hostname());
-    if (in.endpoint.has_target_ref()) *endpoint->mutable_target_ref() = in.endpoint.target_ref();
+    *local.mutable_addresses() = in.endpoint.addresses();
+    if (in.endpoint.has_hostname()) local.set_hostname(in.endpoint.hostname());
+    if (in.endpoint.has_target_ref()) *local.mutable_target_ref() = in.endpoint.target_ref();
   } else {
     if (in.take != nullptr) {
-      *endpoint = std::move(*in.take);  // both on the heap: a swap
+      endpoint = in.take;  // canonicalized in place: the caller gave it up
     } else {
-      *endpoint = in.endpoint;
+      local = in.endpoint;
     }
     if (endpoint->has_hints()) {
       SortByName(*endpoint->mutable_hints()->mutable_for_zones());
@@ -85,7 +86,7 @@ EndpointPtr CanonicalEndpoint(const EndpointInput& in, absl::string_view type) {
     }
   }
   CanonicalizeAddresses(type, *endpoint);
-  return endpoint;
+  return EndpointRecord::FromProto(*endpoint);
 }
 
 // Whether `in`, once defaulted, equals the canonical `out`.
@@ -144,7 +145,8 @@ std::optional<EndpointDelta> NormalizeEndpoint(const EndpointInput& in, const Fi
   return delta;
 }
 
-// `take`: when set, `change` itself, whose endpoint and names are moved into the delta.
+// `take`: when set, `change` itself, whose endpoint is canonicalized in place and whose names are
+// moved into the delta.
 std::optional<EndpointDelta> NormalizeChangeInto(const v1::EndpointChange& change,
                                                  const FieldPath& path, ErrorList& errors,
                                                  v1::EndpointChange* take = nullptr) {

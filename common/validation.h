@@ -106,9 +106,10 @@ absl::StatusOr<std::vector<EndpointDelta>> NormalizeChanges(
     const google::protobuf::RepeatedPtrField<v1::EndpointChange>& changes, absl::string_view path);
 absl::StatusOr<std::vector<EndpointDelta>> NormalizeChanges(
     absl::Span<const v1::EndpointChange> changes, absl::string_view path);
-// NormalizeChanges for a batch the caller owns and no longer needs: each UPSERT's endpoint and
-// every change's namespace and service are moved into the deltas instead of copied (the write
-// path's largest copy). `changes` is left partly emptied, also when the batch is rejected.
+// NormalizeChanges for a batch the caller owns and no longer needs: each UPSERT's endpoint is
+// canonicalized in place and read into its record without a protobuf copy, and every change's
+// namespace and service are moved into the deltas. `changes` is left altered (names moved out,
+// addresses canonical), also when the batch is rejected.
 absl::StatusOr<std::vector<EndpointDelta>> TakeNormalizedChanges(
     absl::Span<v1::EndpointChange> changes, absl::string_view path);
 // A whole ReplaceEndpoints request: "namespace" and "service" checked once, then

@@ -13,8 +13,9 @@ namespace {
 
 using internal::JsonWriter;
 
-void WriteStringMap(absl::string_view key,
-                    const google::protobuf::Map<std::string, std::string>& map, JsonWriter& w) {
+// `map`: a protobuf Map or a vector of pairs.
+template <typename Map>
+void WriteStringMap(absl::string_view key, const Map& map, JsonWriter& w) {
   if (map.empty()) return;
   std::vector<std::pair<absl::string_view, absl::string_view>> entries;
   entries.reserve(map.size());
@@ -26,7 +27,7 @@ void WriteStringMap(absl::string_view key,
   w.EndObject();
 }
 
-void FieldIfSet(absl::string_view key, const std::string& value, JsonWriter& w) {
+void FieldIfSet(absl::string_view key, absl::string_view value, JsonWriter& w) {
   if (!value.empty()) w.Field(key, value);
 }
 
@@ -47,7 +48,9 @@ void WriteOwnerReferences(const v1::ObjectMeta& meta, JsonWriter& w) {
   w.EndArray();
 }
 
-void WriteTargetRef(const v1::ObjectReference& r, JsonWriter& w) {
+// `r`: a v1::ObjectReference or a RecordTargetRef.
+template <typename Ref>
+void WriteTargetRef(const Ref& r, JsonWriter& w) {
   w.Key("targetRef");
   w.BeginObject();
   FieldIfSet("kind", r.kind(), w);
@@ -73,19 +76,19 @@ void WriteNames(absl::string_view key, const List& list, JsonWriter& w) {
   w.EndArray();
 }
 
-void WriteEndpoint(const v1::Endpoint& e, JsonWriter& w) {
+void WriteEndpoint(const EndpointRecord& e, JsonWriter& w) {
   w.BeginObject();
   w.Key("addresses");
   if (e.addresses().empty()) {
     w.Null();
   } else {
     w.BeginArray();
-    for (const std::string& a : e.addresses()) w.String(a);
+    for (absl::string_view a : e.addresses()) w.String(a);
     w.EndArray();
   }
   w.Key("conditions");
   w.BeginObject();
-  const v1::EndpointConditions& c = e.conditions();
+  const RecordConditions c = e.conditions();
   if (c.has_ready()) w.BoolField("ready", c.ready());
   if (c.has_serving()) w.BoolField("serving", c.serving());
   if (c.has_terminating()) w.BoolField("terminating", c.terminating());

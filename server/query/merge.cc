@@ -26,7 +26,7 @@ struct MergedEndpoint {
   std::map<PortKey, MergedPort> ports;
 };
 
-v1::EndpointConditions DefaultedConditions(const v1::EndpointConditions& c) {
+v1::EndpointConditions DefaultedConditions(RecordConditions c) {
   v1::EndpointConditions out;
   out.set_ready(!c.has_ready() || c.ready());
   out.set_serving(!c.has_serving() || c.serving());
@@ -35,17 +35,17 @@ v1::EndpointConditions DefaultedConditions(const v1::EndpointConditions& c) {
 }
 
 // The endpoint fields of `e` (everything but the ports) as the merged view shows them.
-void FillEndpoint(const v1::Endpoint& e, const std::string& address_type,
+void FillEndpoint(const EndpointRecord& e, const std::string& address_type,
                   v1::ServiceEndpoint* out) {
   out->Clear();
-  out->set_address(e.addresses(0));
+  out->set_address(std::string(e.addresses(0)));
   out->set_address_type(address_type);
   *out->mutable_conditions() = DefaultedConditions(e.conditions());
-  out->set_hostname(e.hostname());
-  out->set_node_name(e.node_name());
-  out->set_zone(e.zone());
+  out->set_hostname(std::string(e.hostname()));
+  out->set_node_name(std::string(e.node_name()));
+  out->set_zone(std::string(e.zone()));
   if (e.has_hints()) *out->mutable_hints() = e.hints();
-  if (e.has_target_ref()) *out->mutable_target_ref() = e.target_ref();
+  if (e.has_target_ref()) e.target_ref().ToProto(out->mutable_target_ref());
 }
 
 // The ports kube-proxy keeps: nil and 0 numbers are skipped; name and protocol defaulted.
@@ -66,11 +66,11 @@ std::vector<std::pair<PortKey, v1::ServicePort>> UsablePorts(const PortList& por
 
 // Adds one slice endpoint. A later entry replaces an earlier one unless it is terminating; the
 // rule holds per address for the endpoint's fields and per (address, port) for each port.
-void AddEndpoint(const v1::Endpoint& e, const std::string& address_type,
+void AddEndpoint(const EndpointRecord& e, const std::string& address_type,
                  const std::vector<std::pair<PortKey, v1::ServicePort>>& ports,
                  std::map<std::string, MergedEndpoint>* merged) {
   bool terminating = e.conditions().has_terminating() && e.conditions().terminating();
-  auto [it, inserted] = merged->try_emplace(e.addresses(0));
+  auto [it, inserted] = merged->try_emplace(std::string(e.addresses(0)));
   MergedEndpoint& m = it->second;
   if (inserted || !terminating) FillEndpoint(e, address_type, &m.endpoint);
   for (const auto& [key, port] : ports) {

@@ -105,7 +105,7 @@ int64_t ServiceState::IndexBytes() const {
 
 int64_t ServiceState::endpoint_count() const { return rep_ == nullptr ? 0 : rep_->endpoints; }
 
-EndpointPtr ServiceState::Find(absl::string_view address_type, const v1::Endpoint& e) const {
+EndpointPtr ServiceState::Find(absl::string_view address_type, const EndpointRecord& e) const {
   if (rep_ == nullptr) return nullptr;
   const internal::TypeState* t = rep_->FindType(std::string(address_type));
   if (t == nullptr) return nullptr;

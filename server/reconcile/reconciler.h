@@ -193,7 +193,7 @@ class ServiceState {
   // they point into: the store's memory accounting. O(address types + groups + signatures).
   int64_t IndexBytes() const;
   // The stored endpoint with the same identity and address type as `e`, or null. O(1).
-  EndpointPtr Find(absl::string_view address_type, const v1::Endpoint& e) const;
+  EndpointPtr Find(absl::string_view address_type, const EndpointRecord& e) const;
 
   // Moves the state to the result of `plan`.
   // REQUIRES: `plan` was returned by Reconcile(*this, ...) and no Apply ran since.
@@ -214,7 +214,7 @@ absl::StatusOr<Plan> Reconcile(const ServiceState& state, const Input& input,
 
 // Identity of an endpoint inside a service and address type (docs/kubernetes-behaviour.md §3.5):
 // sorted addresses, hostname, targetRef namespace and name.
-std::string EndpointIdentity(const v1::Endpoint& e);
+std::string EndpointIdentity(const EndpointRecord& e);
 
 // Canonical key of a port set: nil and empty are equal; order does not matter.
 std::string PortSetKey(const PortList& ports);
@@ -222,7 +222,7 @@ std::string PortSetKey(const PortList& ports);
 // True when `a` and `b` (same identity) differ in what Kubernetes compares (§3.5): nodeName,
 // zone, ready / serving / terminating (nil vs value), targetRef ignoring resourceVersion.
 // Hints are not compared.
-bool EndpointChanged(const v1::Endpoint& a, const v1::Endpoint& b);
+bool EndpointChanged(const EndpointRecord& a, const EndpointRecord& b);
 
 }  // namespace slicekeeper::reconcile
 

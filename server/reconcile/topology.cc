@@ -43,13 +43,16 @@ using Allocations = std::map<std::string, ZoneAllocation>;
 
 // slicekeeper reads a nil ready condition as true (docs/kubernetes-behaviour.md §1); Kubernetes'
 // controller never writes nil, so this agrees with it on everything Kubernetes produces.
-bool Ready(const v1::Endpoint& e) { return !e.conditions().has_ready() || e.conditions().ready(); }
-bool HasZone(const v1::Endpoint& e) { return e.has_zone() && !e.zone().empty(); }
-bool HasNode(const v1::Endpoint& e) { return e.has_node_name() && !e.node_name().empty(); }
+bool Ready(const EndpointRecord& e) {
+  return !e.conditions().has_ready() || e.conditions().ready();
+}
+bool HasZone(const EndpointRecord& e) { return e.has_zone() && !e.zone().empty(); }
+bool HasNode(const EndpointRecord& e) { return e.has_node_name() && !e.node_name().empty(); }
 
 // True when `e`'s hints are exactly forZones=[zone] / forNodes=[node] (each absent when null), or
 // absent altogether when both are null.
-bool HintsEqual(const v1::Endpoint& e, const std::string* zone, const std::string* node) {
+bool HintsEqual(const EndpointRecord& e, const absl::string_view* zone,
+                const absl::string_view* node) {
   if (zone == nullptr && node == nullptr) return !e.has_hints();
   if (!e.has_hints()) return false;
   const v1::EndpointHints& h = e.hints();
@@ -60,20 +63,21 @@ bool HintsEqual(const v1::Endpoint& e, const std::string* zone, const std::strin
 
 // A copy of `ep` with exactly the given hints (no hints at all when both are null), or null when
 // `ep` already has them. Null rather than `ep` itself: the passes below visit every endpoint of
-// every written slice, and copying a shared_ptr per endpoint (two atomic operations) was a tenth
-// of a reconcile.
-EndpointPtr WithHintsOrNull(const v1::Endpoint& ep, const std::string* zone,
-                            const std::string* node) {
+// every written slice, and copying a pointer per endpoint (an atomic count each) was a tenth of a
+// reconcile.
+EndpointPtr WithHintsOrNull(const EndpointRecord& ep, const absl::string_view* zone,
+                            const absl::string_view* node) {
   if (HintsEqual(ep, zone, node)) return nullptr;
-  auto copy = std::make_shared<v1::Endpoint>(ep);
-  copy->clear_hints();
-  if (zone != nullptr) copy->mutable_hints()->add_for_zones()->set_name(*zone);
-  if (node != nullptr) copy->mutable_hints()->add_for_nodes()->set_name(*node);
-  return copy;
+  if (zone == nullptr && node == nullptr) return ep.WithHints(nullptr);
+  v1::EndpointHints hints;
+  if (zone != nullptr) hints.add_for_zones()->set_name(std::string(*zone));
+  if (node != nullptr) hints.add_for_nodes()->set_name(std::string(*node));
+  return ep.WithHints(&hints);
 }
 
 // `ep` with exactly the given hints; `ep` itself when nothing changes, so it stays shared.
-EndpointPtr WithHints(const EndpointPtr& ep, const std::string* zone, const std::string* node) {
+EndpointPtr WithHints(const EndpointPtr& ep, const absl::string_view* zone,
+                      const absl::string_view* node) {
   EndpointPtr copy = WithHintsOrNull(*ep, zone, node);
   return copy != nullptr ? copy : ep;
 }
@@ -110,7 +114,7 @@ std::optional<std::vector<EndpointPtr>> RewriteCopy(const std::vector<EndpointPt
 }
 
 // Rewrite's function for "no hints at all".
-EndpointPtr StrippedOrNull(const v1::Endpoint& ep) {
+EndpointPtr StrippedOrNull(const EndpointRecord& ep) {
   return ep.has_hints() ? WithHintsOrNull(ep, nullptr, nullptr) : nullptr;
 }
 EndpointPtr Stripped(const EndpointPtr& ep) { return WithHints(ep, nullptr, nullptr); }
@@ -252,7 +256,7 @@ void Redistribute(const std::vector<std::vector<EndpointPtr>*>& lists,
       if (!Ready(*ep)) continue;
       if (giving.empty() || receiving.empty()) return;
       if (!HasZone(*ep)) continue;
-      const std::string& from = ep->zone();
+      const std::string from(ep->zone());
       auto give = giving.find(from);
       if (give == giving.end() || give->second <= 0) continue;
       auto receive = receiving.begin();  // every entry left still needs >= 1
@@ -261,7 +265,8 @@ void Redistribute(const std::vector<std::vector<EndpointPtr>*>& lists,
       --allocated[from];
       if (--give->second == 0) giving.erase(give);
       if (--receive->second == 0) receiving.erase(receive);
-      ep = WithHints(ep, &to, nullptr);
+      const absl::string_view to_view = to;
+      ep = WithHints(ep, &to_view, nullptr);
     }
   }
 }
@@ -277,8 +282,9 @@ bool HintOwnZones(const std::vector<std::vector<EndpointPtr>*>& lists,
         continue;
       }
       if (!HasZone(*ep)) return false;
-      ++allocated[ep->zone()];
-      ep = WithHints(ep, &ep->zone(), nullptr);
+      const absl::string_view zone = ep->zone();
+      ++allocated[std::string(zone)];
+      ep = WithHints(ep, &zone, nullptr);
     }
   }
   return true;
@@ -371,10 +377,11 @@ HintsResult AddAutoHints(const NodeInfo& info, SliceInfo& slices) {
 
 HintsResult AddTrafficDistributionHints(HintMode mode, SliceInfo& slices) {
   const bool same_node = mode == HintMode::kPreferSameNode;
-  auto hint = [same_node](const v1::Endpoint& ep) -> EndpointPtr {
+  auto hint = [same_node](const EndpointRecord& ep) -> EndpointPtr {
     if (!Ready(ep)) return nullptr;
-    const std::string* zone = HasZone(ep) ? &ep.zone() : nullptr;
-    const std::string* node = same_node && HasNode(ep) ? &ep.node_name() : nullptr;
+    const absl::string_view zone_name = ep.zone(), node_name = ep.node_name();
+    const absl::string_view* zone = HasZone(ep) ? &zone_name : nullptr;
+    const absl::string_view* node = same_node && HasNode(ep) ? &node_name : nullptr;
     return WithHintsOrNull(ep, zone, node);
   };
   HintsResult result;

@@ -53,7 +53,7 @@ absl::Status CheckServiceName(absl::string_view ns, absl::string_view name) {
 }
 
 // Identity of an endpoint inside a service: address type plus Kubernetes' identity.
-std::string EndpointKey(absl::string_view address_type, const v1::Endpoint& e) {
+std::string EndpointKey(absl::string_view address_type, const EndpointRecord& e) {
   return absl::StrCat(address_type, "|", reconcile::EndpointIdentity(e));
 }
 

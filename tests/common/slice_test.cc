@@ -65,10 +65,10 @@ TEST(SliceTest, SerializedProtoAfterEqualsSerializedProto) {
   prev->resource_version = 41;
   std::shared_ptr<Slice> other = SliceFromProto(Sample(/*topology=*/false));
   auto fresh = [](int i) {
-    auto e = std::make_shared<v1::Endpoint>();
-    e->add_addresses("10.0.1." + std::to_string(i));
-    e->mutable_conditions()->set_serving(true);
-    return EndpointPtr(std::move(e));
+    v1::Endpoint e;
+    e.add_addresses("10.0.1." + std::to_string(i));
+    e.mutable_conditions()->set_serving(true);
+    return EndpointRecord::FromProto(e);
   };
   using Edit = std::function<void(Slice&)>;
   const std::vector<std::pair<std::string, Edit>> edits = {

@@ -420,9 +420,9 @@ TEST(NormalizeChangesTest, ErrorMessageIsCapped) {
   EXPECT_EQ(got->size(), 10u);
 }
 
-// Taking a batch gives the same deltas as copying it, moves each UPSERT's endpoint out of the
-// batch instead of copying it, and rejects the same batches with the same message.
-TEST(NormalizeChangesTest, TakeMovesTheEndpointsOut) {
+// Taking a batch gives the same deltas as copying it, moves the names out of the batch instead of
+// copying them, and rejects the same batches with the same message.
+TEST(NormalizeChangesTest, TakeGivesTheSameDeltas) {
   std::vector<v1::EndpointChange> changes = {ValidChange(), ValidChange(), ValidChange()};
   changes[1].mutable_endpoint()->set_addresses(0, "010.1.2.4");
   changes[2].set_op(v1::EndpointChange::REMOVE);
@@ -447,10 +447,9 @@ TEST(NormalizeChangesTest, TakeMovesTheEndpointsOut) {
   }
   EXPECT_THAT((*taken)[1].endpoint->addresses(), ElementsAre("10.1.2.4"));
   EXPECT_EQ((*taken)[0].endpoint->hostname(), hostname_before);
-  // The UPSERTs' endpoints left the batch; the REMOVE's identity was copied.
-  EXPECT_EQ(changes[0].endpoint().addresses_size(), 0);
-  EXPECT_EQ(changes[1].endpoint().addresses_size(), 0);
-  EXPECT_EQ(changes[2].endpoint().addresses_size(), 1);
+  // The names left the batch.
+  EXPECT_EQ(changes[0].namespace_(), "");
+  EXPECT_EQ(changes[1].service(), "");
 
   std::vector<v1::EndpointChange> bad = copy;
   bad[2].set_service("Not_A_Label");

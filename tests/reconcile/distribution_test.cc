@@ -92,9 +92,10 @@ TEST(DistributionTest, RegroupKeepsTerminatingTogether) {
   h.Load(Stored(h.service(), {10, 10, 10}));
   std::vector<EndpointDelta> terminate;
   for (int i : {0, 1, 10, 11, 20, 21}) {
-    auto e = std::make_shared<v1::Endpoint>(*E(i));
-    e->mutable_conditions()->set_ready(false);
-    e->mutable_conditions()->set_terminating(true);
+    EndpointPtr e = Modified(E(i), [&](v1::Endpoint& m) {
+      m.mutable_conditions()->set_ready(false);
+      m.mutable_conditions()->set_terminating(true);
+    });
     terminate.push_back(Upsert(std::move(e), Port(80)));
   }
   absl::StatusOr<Plan> plan = h.Reconcile(terminate);
@@ -128,8 +129,9 @@ TEST(DistributionTest, RegroupKeepsTerminatingTogether) {
 TEST(DistributionTest, RepackStaysWithinBudget) {
   Harness h(Foo(), Packed(10, /*writes_per_change=*/3, /*max_writes=*/4));
   h.Load(Stored(h.service(), std::vector<int>(10, 5)));
-  auto flipped = std::make_shared<v1::Endpoint>(*E(0));
-  flipped->mutable_conditions()->set_ready(false);
+  EndpointPtr flipped = Modified(E(0), [&](v1::Endpoint& m) {
+    m.mutable_conditions()->set_ready(false);
+  });
   absl::StatusOr<Plan> plan = h.Reconcile({Upsert(flipped, Port(80))});
   ASSERT_OK(plan);
   EXPECT_EQ(plan->packing.budget, 3);
@@ -180,10 +182,12 @@ TEST(DistributionTest, AnnotationsOverrideOptions) {
   zoned.Load(
       {Existing(zoned.service(), "foo-a", Managed(), Port(80), {mixed.begin(), mixed.begin() + 4}),
        Existing(zoned.service(), "foo-b", Managed(), Port(80), {mixed.begin() + 4, mixed.end()})});
-  auto moved = std::make_shared<v1::Endpoint>(*mixed[0]);
-  moved->set_node_name("node-2");  // touches foo-a; one in foo-b touched too
-  auto other = std::make_shared<v1::Endpoint>(*mixed[5]);
-  other->set_node_name("node-2");
+  EndpointPtr moved = Modified(mixed[0], [&](v1::Endpoint& m) {
+    m.set_node_name("node-2");  // touches foo-a; one in foo-b touched too
+  });
+  EndpointPtr other = Modified(mixed[5], [&](v1::Endpoint& m) {
+    m.set_node_name("node-2");
+  });
   absl::StatusOr<Plan> plan = zoned.Reconcile({Upsert(moved, Port(80)), Upsert(other, Port(80))});
   ASSERT_OK(plan);
   zoned.Apply(*plan);

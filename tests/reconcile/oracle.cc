@@ -63,7 +63,7 @@ std::map<std::string, std::string> NonReserved(
   return out;
 }
 
-bool OptionalStringDiffers(bool has_a, const std::string& a, bool has_b, const std::string& b) {
+bool OptionalStringDiffers(bool has_a, absl::string_view a, bool has_b, absl::string_view b) {
   return has_a != has_b || (has_a && a != b);
 }
 
@@ -86,9 +86,7 @@ v1::OwnerReference OwnerFor(const v1::ServiceRecord& service) {
 EndpointPtr ForceReadyIfPublished(const v1::ServiceRecord& service, EndpointPtr e) {
   if (!service.publish_not_ready_addresses()) return e;
   if (e->conditions().has_ready() && e->conditions().ready()) return e;
-  auto copy = std::make_shared<v1::Endpoint>(*e);
-  copy->mutable_conditions()->set_ready(true);
-  return copy;
+  return e->WithReady(true);
 }
 
 // address type -> port key -> group, for the served types only (others are dropped, §3.4).
@@ -360,14 +358,14 @@ std::vector<std::string> ServedAddressTypes(const v1::ServiceRecord& service,
   return {types.begin(), types.end()};
 }
 
-std::string Identity(const v1::Endpoint& e) {
+std::string Identity(const EndpointRecord& e) {
   std::vector<std::string> addresses(e.addresses().begin(), e.addresses().end());
   std::sort(addresses.begin(), addresses.end());
   std::string id;
   for (const std::string& a : addresses) absl::StrAppend(&id, a.size(), ":", a, ",");
-  const std::string& host = e.has_hostname() ? e.hostname() : "";
-  const std::string& ns = e.has_target_ref() ? e.target_ref().namespace_() : "";
-  const std::string& name = e.has_target_ref() ? e.target_ref().name() : "";
+  const std::string host(e.has_hostname() ? e.hostname() : "");
+  const std::string ns(e.has_target_ref() ? e.target_ref().namespace_() : "");
+  const std::string name(e.has_target_ref() ? e.target_ref().name() : "");
   absl::StrAppend(&id, "|", host.size(), ":", host, "|", ns.size(), ":", ns, "|", name);
   return id;
 }
@@ -388,13 +386,13 @@ std::string PortKey(const PortList& ports) {
   return key;
 }
 
-bool Differs(const v1::Endpoint& a, const v1::Endpoint& b) {
+bool Differs(const EndpointRecord& a, const EndpointRecord& b) {
   if (OptionalStringDiffers(a.has_node_name(), a.node_name(), b.has_node_name(), b.node_name()) ||
       OptionalStringDiffers(a.has_zone(), a.zone(), b.has_zone(), b.zone())) {
     return true;
   }
-  const v1::EndpointConditions& ca = a.conditions();
-  const v1::EndpointConditions& cb = b.conditions();
+  const RecordConditions ca = a.conditions();
+  const RecordConditions cb = b.conditions();
   if (OptionalBoolDiffers(ca.has_ready(), ca.ready(), cb.has_ready(), cb.ready()) ||
       OptionalBoolDiffers(ca.has_serving(), ca.serving(), cb.has_serving(), cb.serving()) ||
       OptionalBoolDiffers(ca.has_terminating(), ca.terminating(), cb.has_terminating(),
@@ -402,8 +400,8 @@ bool Differs(const v1::Endpoint& a, const v1::Endpoint& b) {
     return true;
   }
   if (a.has_target_ref() != b.has_target_ref()) return true;
-  const v1::ObjectReference& ra = a.target_ref();
-  const v1::ObjectReference& rb = b.target_ref();
+  const RecordTargetRef ra = a.target_ref();
+  const RecordTargetRef rb = b.target_ref();
   return ra.kind() != rb.kind() || ra.namespace_() != rb.namespace_() || ra.name() != rb.name() ||
          ra.uid() != rb.uid() || ra.api_version() != rb.api_version() ||
          ra.field_path() != rb.field_path();

@@ -74,14 +74,14 @@ std::vector<std::string> ServedAddressTypes(const v1::ServiceRecord& service,
                                             const std::vector<DesiredEndpoint>& desired);
 
 // Identity (§3.5): sorted addresses, hostname (nil == ""), targetRef namespace and name.
-std::string Identity(const v1::Endpoint& e);
+std::string Identity(const EndpointRecord& e);
 
 // Port-set key: order-independent, nil == empty.
 std::string PortKey(const PortList& ports);
 
 // §3.5: nodeName, zone, ready, serving, terminating (nil differs from set), targetRef field by
 // field except resourceVersion. Hints and addresses are not compared.
-bool Differs(const v1::Endpoint& a, const v1::Endpoint& b);
+bool Differs(const EndpointRecord& a, const EndpointRecord& b);
 
 // The labels of a managed slice of `service` (§3.7).
 std::map<std::string, std::string> SliceLabels(const v1::ServiceRecord& service);

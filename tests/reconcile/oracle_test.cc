@@ -123,7 +123,7 @@ TEST(OracleTest, S15PortSets) {
     ASSERT_EQ(s->ports->size(), 1u);
     numbers.push_back((*s->ports)[0].port());
     for (const EndpointPtr& e : s->endpoints) {
-      const int i = std::stoi(e->target_ref().name().substr(3));
+      const int i = std::stoi(std::string(e->target_ref().name().substr(3)));
       EXPECT_EQ(8080 + i % 5, (*s->ports)[0].port());
     }
   }
@@ -171,8 +171,9 @@ TEST(OracleTest, OneChangeUpdatesOneSlice) {
   PortListPtr p = Port(80);
   Result first = RunOn(svc, {}, Desired(250, p));
   std::vector<DesiredEndpoint> flipped = Desired(250, p);
-  auto e7 = std::make_shared<v1::Endpoint>(*flipped[7].endpoint);
-  e7->mutable_conditions()->set_ready(false);
+  EndpointPtr e7 = Modified(flipped[7].endpoint, [&](v1::Endpoint& m) {
+    m.mutable_conditions()->set_ready(false);
+  });
   flipped[7].endpoint = e7;
   Result flip = RunOn(svc, first.slices, flipped);
   EXPECT_TRUE(flip.creates.empty() && flip.deletes.empty());
@@ -222,12 +223,12 @@ TEST(OracleTest, IdentityRules) {
   b.add_addresses("10.0.0.1");
   b.set_zone("z");
   b.set_hostname("");
-  EXPECT_EQ(Identity(a), Identity(b));
+  EXPECT_EQ(Identity(*EndpointRecord::FromProto(a)), Identity(*EndpointRecord::FromProto(b)));
   b.set_hostname("h");
-  EXPECT_NE(Identity(a), Identity(b));
+  EXPECT_NE(Identity(*EndpointRecord::FromProto(a)), Identity(*EndpointRecord::FromProto(b)));
   v1::Endpoint c = a;
   c.mutable_target_ref()->set_namespace_("other");
-  EXPECT_NE(Identity(a), Identity(c));
+  EXPECT_NE(Identity(*EndpointRecord::FromProto(a)), Identity(*EndpointRecord::FromProto(c)));
 }
 
 // Port keys ignore order, treat nil and empty alike, and default name and protocol.
@@ -248,22 +249,22 @@ TEST(OracleTest, PortKeyRules) {
 
 // Change detection: nil vs value counts, resourceVersion and hints do not, uid does.
 TEST(OracleTest, DiffersRules) {
-  v1::Endpoint a = *E(1);
+  v1::Endpoint a = E(1)->ToProto();
   v1::Endpoint b = a;
   b.mutable_target_ref()->set_resource_version("42");
   b.mutable_hints()->add_for_zones()->set_name("z");
-  EXPECT_FALSE(Differs(a, b));
+  EXPECT_FALSE(Differs(*EndpointRecord::FromProto(a), *EndpointRecord::FromProto(b)));
   b.mutable_target_ref()->set_uid("new");
-  EXPECT_TRUE(Differs(a, b));
+  EXPECT_TRUE(Differs(*EndpointRecord::FromProto(a), *EndpointRecord::FromProto(b)));
   b = a;
   b.mutable_conditions()->clear_ready();
-  EXPECT_TRUE(Differs(a, b));
+  EXPECT_TRUE(Differs(*EndpointRecord::FromProto(a), *EndpointRecord::FromProto(b)));
   b = a;
   b.mutable_conditions()->set_serving(true);
-  EXPECT_TRUE(Differs(a, b));
+  EXPECT_TRUE(Differs(*EndpointRecord::FromProto(a), *EndpointRecord::FromProto(b)));
   b = a;
   b.set_zone("");
-  EXPECT_TRUE(Differs(a, b));
+  EXPECT_TRUE(Differs(*EndpointRecord::FromProto(a), *EndpointRecord::FromProto(b)));
 }
 
 }  // namespace

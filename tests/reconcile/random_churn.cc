@@ -40,7 +40,7 @@ std::string DescribeBatch(const std::vector<EndpointDelta>& batch) {
   std::ostringstream os;
   for (size_t i = 0; i < batch.size() && i < 40; ++i) {
     const EndpointDelta& d = batch[i];
-    const v1::Endpoint& e = *d.endpoint;
+    const v1::Endpoint e = d.endpoint->ToProto();
     os << "  " << (d.op == EndpointDelta::Op::kUpsert ? "upsert " : "remove ") << d.address_type
        << " " << e.addresses(0) << " " << e.target_ref().name();
     if (d.op == EndpointDelta::Op::kUpsert) {
@@ -128,17 +128,19 @@ std::vector<std::string> RandomChurn::InvariantErrors() const {
     for (const EndpointPtr& e : s->endpoints) {
       const Key key{s->address_type, oracle::Identity(*e)};
       auto it = position_.find(key);
-      if (!seen.insert(key).second) errors.push_back("endpoint in two slices: " + e->addresses(0));
+      if (!seen.insert(key).second) {
+        errors.push_back(absl::StrCat("endpoint in two slices: ", e->addresses(0)));
+      }
       if (it == position_.end()) {
-        errors.push_back("endpoint not desired: " + e->addresses(0));
+        errors.push_back(absl::StrCat("endpoint not desired: ", e->addresses(0)));
         continue;
       }
       const Props& p = members_[it->second];
       if (oracle::PortKey(*port_sets_[p.port_set]) != group) {
-        errors.push_back("endpoint in the wrong port group: " + e->addresses(0));
+        errors.push_back(absl::StrCat("endpoint in the wrong port group: ", e->addresses(0)));
       }
       if (oracle::Differs(*p.built, *e))
-        errors.push_back("stale endpoint: " + e->ShortDebugString());
+        errors.push_back("stale endpoint: " + e->ToProto().ShortDebugString());
     }
   }
   if (seen.size() != members_.size()) {

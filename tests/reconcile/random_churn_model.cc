@@ -55,12 +55,13 @@ RandomChurn::RandomChurn(ChurnEntropy entropy, ChurnCheck check, Options options
       port_sets_(MakePortSets()) {}
 
 EndpointPtr RandomChurn::Build(const Props& p, bool identity_only) {
-  auto e = std::make_shared<v1::Endpoint>();
+  v1::Endpoint proto;
+  v1::Endpoint* e = &proto;
   e->add_addresses(Address(p));
   if (p.hostname) e->set_hostname(absl::StrCat("h", p.index));
   e->mutable_target_ref()->set_namespace_("test");
   e->mutable_target_ref()->set_name(absl::StrCat("pod-", p.index));
-  if (identity_only) return e;
+  if (identity_only) return EndpointRecord::FromProto(proto);
   e->mutable_target_ref()->set_kind("Pod");
   e->mutable_target_ref()->set_uid(absl::StrCat("u", p.index, "-", p.uid_gen));
   e->mutable_target_ref()->set_resource_version(absl::StrCat(p.resource_version));
@@ -70,7 +71,7 @@ EndpointPtr RandomChurn::Build(const Props& p, bool identity_only) {
   SetCondition(p.terminating, &v1::EndpointConditions::set_terminating, c);
   e->set_node_name(absl::StrCat("node-", p.node));
   if (p.zone >= 0) e->set_zone(std::string("zone-") + static_cast<char>('a' + p.zone));
-  return e;
+  return EndpointRecord::FromProto(proto);
 }
 
 void RandomChurn::NewService() {

@@ -111,9 +111,10 @@ std::vector<EndpointDelta> S2Backend() {
   std::vector<EndpointDelta> out;
   for (const auto& [type, text] : {std::pair<std::string, std::string>{kAddressTypeIPv4, "1.2.3.4"},
                                    {kAddressTypeIPv6, "1234::5678:0000:0000:9abc:def0"}}) {
-    auto e = std::make_shared<v1::Endpoint>(*E(0, "us-central1-a"));
     std::optional<std::string> canonical = validation::CanonicalIp(type, text);
-    e->set_addresses(0, canonical.value_or(text));
+    EndpointPtr e = Modified(E(0, "us-central1-a"), [&](v1::Endpoint& m) {
+      m.set_addresses(0, canonical.value_or(text));
+    });
     out.push_back(Upsert(std::move(e), Port(80), type));
   }
   return out;
@@ -135,7 +136,7 @@ void RunS2(const std::vector<std::string>& types) {
     got_types.push_back(s->address_type);
     ExpectWellFormed(*s, Managed(), s->address_type);
     ASSERT_THAT(s->endpoints, SizeIs(1));
-    const v1::Endpoint& e = *s->endpoints[0];
+    const EndpointRecord& e = *s->endpoints[0];
     EXPECT_THAT(e.addresses(), ElementsAre(want.at(s->address_type)));
     EXPECT_EQ(e.zone(), "us-central1-a");
     EXPECT_EQ(e.node_name(), "node-1");
@@ -353,7 +354,7 @@ TEST(ScenariosTest, S15PortSets) {
     numbers.push_back(port);
     ExpectPortAndNoHints({s}, port);
     for (const EndpointPtr& e : s->endpoints) {
-      const int i = std::stoi(e->target_ref().name().substr(3));
+      const int i = std::stoi(std::string(e->target_ref().name().substr(3)));
       EXPECT_EQ(8080 + i % 5, port) << e->addresses(0);
     }
   }

@@ -38,15 +38,21 @@ std::string Address(int i) {
 }
 
 EndpointPtr E(int i, const std::string& zone) {
-  auto e = std::make_shared<v1::Endpoint>();
-  e->add_addresses(Address(i));
-  e->set_node_name("node-1");
-  if (!zone.empty()) e->set_zone(zone);
-  e->mutable_conditions()->set_ready(true);
-  e->mutable_target_ref()->set_kind("Pod");
-  e->mutable_target_ref()->set_namespace_("test");
-  e->mutable_target_ref()->set_name(absl::StrCat("pod", i));
-  return e;
+  v1::Endpoint e;
+  e.add_addresses(Address(i));
+  e.set_node_name("node-1");
+  if (!zone.empty()) e.set_zone(zone);
+  e.mutable_conditions()->set_ready(true);
+  e.mutable_target_ref()->set_kind("Pod");
+  e.mutable_target_ref()->set_namespace_("test");
+  e.mutable_target_ref()->set_name(absl::StrCat("pod", i));
+  return EndpointRecord::FromProto(e);
+}
+
+EndpointPtr Modified(const EndpointPtr& e, const std::function<void(v1::Endpoint&)>& change) {
+  v1::Endpoint copy = e->ToProto();
+  change(copy);
+  return EndpointRecord::FromProto(copy);
 }
 
 std::vector<std::string> Addresses(int from, int to) {
@@ -139,13 +145,13 @@ std::vector<std::string> AllAddresses(const std::vector<SlicePtr>& slices) {
   std::vector<std::string> out;
   for (const SlicePtr& s : slices) {
     for (const EndpointPtr& e : s->endpoints) {
-      for (const std::string& a : e->addresses()) out.push_back(a);
+      for (absl::string_view a : e->addresses()) out.emplace_back(a);
     }
   }
   return out;
 }
 
-std::vector<std::string> ZoneHints(const v1::Endpoint& e) {
+std::vector<std::string> ZoneHints(const EndpointRecord& e) {
   std::vector<std::string> out;
   for (const v1::ForZone& z : e.hints().for_zones()) out.push_back(z.name());
   return out;

@@ -14,6 +14,7 @@
 #define SLICEKEEPER_TESTS_RECONCILE_TEST_UTIL_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -45,6 +46,8 @@ Labels Managed(Labels user = {});
 std::string Address(int i);
 // §6's e(i): Address(i), node-1, ready, Pod pod<i> in `test`; zoned when `zone` is not empty.
 EndpointPtr E(int i, const std::string& zone = "");
+// A record of `e` with `change` applied to its protobuf form.
+EndpointPtr Modified(const EndpointPtr& e, const std::function<void(v1::Endpoint&)>& change);
 // Address(from) .. Address(to - 1).
 std::vector<std::string> Addresses(int from, int to);
 
@@ -75,7 +78,7 @@ std::vector<std::string> Names(const std::vector<SlicePtr>& slices);
 // Every address held by `slices`, with repetitions.
 std::vector<std::string> AllAddresses(const std::vector<SlicePtr>& slices);
 // The forZones names of `e`, in order.
-std::vector<std::string> ZoneHints(const v1::Endpoint& e);
+std::vector<std::string> ZoneHints(const EndpointRecord& e);
 // " C:name(size) U:name(size) ...", or " (no ops)", for failure messages.
 std::string Describe(const Plan& plan);
 

@@ -53,16 +53,16 @@ EndpointPtr MakeEndpoint(int i, const std::string& zone, bool ready = true,
   e.mutable_conditions()->set_ready(ready);
   if (!zone.empty()) e.set_zone(zone);
   e.set_node_name(node);
-  return std::make_shared<const v1::Endpoint>(std::move(e));
+  return EndpointRecord::FromProto(e);
 }
 
 EndpointPtr WithZoneHint(const EndpointPtr& ep, const std::string& zone) {
-  auto copy = std::make_shared<v1::Endpoint>(*ep);
-  copy->mutable_hints()->add_for_zones()->set_name(zone);
-  return copy;
+  v1::EndpointHints hints = ep->hints();
+  hints.add_for_zones()->set_name(zone);
+  return ep->WithHints(&hints);
 }
 
-std::vector<std::string> ZoneHints(const v1::Endpoint& e) {
+std::vector<std::string> ZoneHints(const EndpointRecord& e) {
   std::vector<std::string> out;
   for (const auto& z : e.hints().for_zones()) out.push_back(z.name());
   return out;

@@ -23,15 +23,15 @@ using ::slicekeeper::testing::StatusIs;
 using ::testing::HasSubstr;
 
 EndpointPtr NewEndpoint(std::mt19937& rng, int id) {
-  auto e = std::make_shared<v1::Endpoint>();
-  e->add_addresses(absl::StrCat("10.0.", id / 250, ".", id % 250 + 1));
-  e->mutable_conditions()->set_ready(rng() % 2 == 0);
-  if (rng() % 3 == 0) e->mutable_conditions()->set_terminating(true);
-  e->set_node_name(absl::StrCat("node-", rng() % 7));
-  e->set_zone(absl::StrCat("zone-", rng() % 3));
-  e->mutable_target_ref()->set_kind("Pod");
-  e->mutable_target_ref()->set_name(absl::StrCat("pod-", id));
-  return e;
+  v1::Endpoint e;
+  e.add_addresses(absl::StrCat("10.0.", id / 250, ".", id % 250 + 1));
+  e.mutable_conditions()->set_ready(rng() % 2 == 0);
+  if (rng() % 3 == 0) e.mutable_conditions()->set_terminating(true);
+  e.set_node_name(absl::StrCat("node-", rng() % 7));
+  e.set_zone(absl::StrCat("zone-", rng() % 3));
+  e.mutable_target_ref()->set_kind("Pod");
+  e.mutable_target_ref()->set_name(absl::StrCat("pod-", id));
+  return EndpointRecord::FromProto(e);
 }
 
 MetaPtr NewMeta(std::mt19937& rng, const std::string& service) {
@@ -236,7 +236,7 @@ TEST(DeltaTest, UndoGivesBackTheStateBefore) {
       if (*now == *old) {
         EXPECT_EQ(back, *old) << "an untouched slice is shared";
       }
-      absl::flat_hash_set<const v1::Endpoint*> kept;
+      absl::flat_hash_set<const EndpointRecord*> kept;
       for (const EndpointPtr& e : (*now)->endpoints) kept.insert(e.get());
       ASSERT_EQ(back->endpoints.size(), (*old)->endpoints.size());
       for (size_t i = 0; i < back->endpoints.size(); ++i) {
@@ -262,9 +262,9 @@ TEST(DeltaTest, RecordSizeFollowsTheChange) {
   auto meta = std::make_shared<v1::ObjectMeta>(*slice->meta);
   (*meta->mutable_annotations())[kAnnotationTriggerTime] = "2026-12-04T01:02:03.123456789Z";
   flipped->meta = meta;
-  auto e = std::make_shared<v1::Endpoint>(*slice->endpoints[500]);
-  e->mutable_conditions()->set_ready(!e->conditions().ready());
-  flipped->endpoints[500] = e;
+  v1::Endpoint e = slice->endpoints[500]->ToProto();
+  e.mutable_conditions()->set_ready(!e.conditions().ready());
+  flipped->endpoints[500] = EndpointRecord::FromProto(e);
   const std::string bytes = EncodeDelta(OneRewrite("web-big", slice, flipped));
   EXPECT_LT(bytes.size(), 300u);
   EXPECT_GT(slice->Serialize().size(), 50'000u);

@@ -235,7 +235,7 @@ TEST_F(ObjectsTest, ReplaceEndpoints) {
   EXPECT_EQ(r->stats.endpoints_removed(), 1);
   std::vector<std::string> ips;
   for (const SlicePtr& s : store_.GetService("ns", "web")->slices) {
-    for (const EndpointPtr& e : s->endpoints) ips.push_back(e->addresses(0));
+    for (const EndpointPtr& e : s->endpoints) ips.emplace_back(e->addresses(0));
   }
   EXPECT_THAT(ips, ::testing::UnorderedElementsAre(Ip(2), Ip(3), Ip(4)));
   EXPECT_THAT(store_.ReplaceEndpoints("ns", "web", desired), IsOkAndHolds(::testing::Field(&WriteResult::revision, 2)));

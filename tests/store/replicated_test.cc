@@ -79,7 +79,7 @@ std::set<std::string> Addresses(const ServiceSnapshotPtr& s) {
   std::set<std::string> out;
   if (s == nullptr) return out;
   for (const SlicePtr& slice : s->slices) {
-    for (const EndpointPtr& e : slice->endpoints) out.insert(e->addresses(0));
+    for (const EndpointPtr& e : slice->endpoints) out.emplace(e->addresses(0));
   }
   return out;
 }

@@ -70,9 +70,9 @@ std::string FormatEndpoints(const std::vector<EndpointPtr>& endpoints) {
   bool more = false;
   int count = 0;
   for (const EndpointPtr& e : endpoints) {
-    for (const std::string& address : e->addresses()) {
+    for (absl::string_view address : e->addresses()) {
       if (static_cast<int>(list.size()) < kMax) {
-        list.push_back(address);
+        list.emplace_back(address);
       } else {
         more = true;
       }

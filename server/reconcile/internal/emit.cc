@@ -19,8 +19,8 @@ SliceOp DeleteOp(const SlicePtr& current) {
 void Planner::CountHintOnly(TypeWork& tw, const Write& w, const Slice& s) {
   const size_t n = std::min(w.kept.size(), s.endpoints.size());
   for (size_t i = 0; i < n; ++i) {
-    const v1::Endpoint* e = s.endpoints[i].get();
-    const v1::Endpoint* before = w.kept[i];
+    const EndpointRecord* e = s.endpoints[i].get();
+    const EndpointRecord* before = w.kept[i];
     if (before != nullptr && e != before && !w.kept_changed[i] && !HintsEqual(*e, *before)) {
       ++tw.stats.endpoints_updated;
     }
@@ -68,7 +68,7 @@ void Planner::EmitUpdate(TypeWork& tw, Write& w, Plan& plan, PlanDelta& delta, T
   s->endpoints = std::move(w.endpoints);
   const size_t kept = w.recycled ? 0 : std::min(w.kept.size(), s->endpoints.size());
   for (size_t i = 0; i < s->endpoints.size(); ++i) {
-    const v1::Endpoint* e = s->endpoints[i].get();
+    const EndpointRecord* e = s->endpoints[i].get();
     const bool moved = i < w.kept_from.size() && w.kept_from[i] != w.slot;
     if (i < kept && e == w.kept[i] && !moved) continue;
     td.sets.push_back(IndexSet{e, w.slot});

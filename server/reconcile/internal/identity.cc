@@ -16,13 +16,13 @@ namespace slicekeeper::reconcile {
 namespace internal {
 namespace {
 
-absl::string_view Hostname(const v1::Endpoint& e) {
+absl::string_view Hostname(const EndpointRecord& e) {
   return e.has_hostname() ? absl::string_view(e.hostname()) : absl::string_view();
 }
 
 using AddressList = absl::InlinedVector<absl::string_view, 2>;
 
-AddressList SortedAddresses(const v1::Endpoint& e) {
+AddressList SortedAddresses(const EndpointRecord& e) {
   AddressList out(e.addresses().begin(), e.addresses().end());
   std::sort(out.begin(), out.end());
   return out;
@@ -41,11 +41,11 @@ bool OptionalDiffers(bool has_a, const T& a, bool has_b, const T& b) {
   return has_a != has_b || (has_a && a != b);
 }
 
-bool TargetRefChanged(const v1::Endpoint& a, const v1::Endpoint& b) {
+bool TargetRefChanged(const EndpointRecord& a, const EndpointRecord& b) {
   if (a.has_target_ref() != b.has_target_ref()) return true;
   if (!a.has_target_ref()) return false;
-  const v1::ObjectReference& x = a.target_ref();
-  const v1::ObjectReference& y = b.target_ref();
+  const RecordTargetRef x = a.target_ref();
+  const RecordTargetRef y = b.target_ref();
   // resource_version is deliberately not compared (docs/kubernetes-behaviour.md §3.5).
   return x.kind() != y.kind() || x.namespace_() != y.namespace_() || x.name() != y.name() ||
          x.uid() != y.uid() || x.api_version() != y.api_version() ||
@@ -54,10 +54,10 @@ bool TargetRefChanged(const v1::Endpoint& a, const v1::Endpoint& b) {
 
 }  // namespace
 
-size_t IdentityHashOf(const v1::Endpoint& e) {
+size_t IdentityHashOf(const EndpointRecord& e) {
   // Addresses are a set: combine their hashes commutatively so that no sort is needed.
   size_t addresses = 0;
-  for (const std::string& a : e.addresses()) {
+  for (absl::string_view a : e.addresses()) {
     addresses += absl::Hash<absl::string_view>()(a) * 0x9E3779B97F4A7C15ull;
   }
   return absl::Hash<std::tuple<size_t, absl::string_view, absl::string_view, absl::string_view>>()(
@@ -65,7 +65,7 @@ size_t IdentityHashOf(const v1::Endpoint& e) {
                       absl::string_view(e.target_ref().name())));
 }
 
-bool SameIdentity(const v1::Endpoint& a, const v1::Endpoint& b) {
+bool SameIdentity(const EndpointRecord& a, const EndpointRecord& b) {
   if (a.addresses_size() != b.addresses_size() || Hostname(a) != Hostname(b) ||
       a.target_ref().name() != b.target_ref().name() ||
       a.target_ref().namespace_() != b.target_ref().namespace_()) {
@@ -84,7 +84,7 @@ bool PortListsIdentical(const PortList& a, const PortList& b) {
   return true;
 }
 
-bool HintsEqual(const v1::Endpoint& a, const v1::Endpoint& b) {
+bool HintsEqual(const EndpointRecord& a, const EndpointRecord& b) {
   const v1::EndpointHints& x = a.hints();
   const v1::EndpointHints& y = b.hints();
   if (x.for_zones_size() != y.for_zones_size() || x.for_nodes_size() != y.for_nodes_size()) {
@@ -101,7 +101,7 @@ bool HintsEqual(const v1::Endpoint& a, const v1::Endpoint& b) {
 
 }  // namespace internal
 
-std::string EndpointIdentity(const v1::Endpoint& e) {
+std::string EndpointIdentity(const EndpointRecord& e) {
   internal::AddressList sorted = internal::SortedAddresses(e);
   return absl::StrCat(absl::StrJoin(sorted, ","), "|", internal::Hostname(e), "|",
                       e.target_ref().namespace_(), "/", e.target_ref().name());
@@ -120,14 +120,14 @@ std::string PortSetKey(const PortList& ports) {
   return absl::StrJoin(parts, "\n");
 }
 
-bool EndpointChanged(const v1::Endpoint& a, const v1::Endpoint& b) {
+bool EndpointChanged(const EndpointRecord& a, const EndpointRecord& b) {
   using internal::OptionalDiffers;
   if (OptionalDiffers(a.has_node_name(), a.node_name(), b.has_node_name(), b.node_name()) ||
       OptionalDiffers(a.has_zone(), a.zone(), b.has_zone(), b.zone())) {
     return true;
   }
-  const v1::EndpointConditions& x = a.conditions();
-  const v1::EndpointConditions& y = b.conditions();
+  const RecordConditions x = a.conditions();
+  const RecordConditions y = b.conditions();
   if (OptionalDiffers(x.has_ready(), x.ready(), y.has_ready(), y.ready()) ||
       OptionalDiffers(x.has_serving(), x.serving(), y.has_serving(), y.serving()) ||
       OptionalDiffers(x.has_terminating(), x.terminating(), y.has_terminating(), y.terminating())) {

@@ -15,18 +15,18 @@
 namespace slicekeeper::reconcile::internal {
 
 // Hash of the identity fields (addresses as a set, hostname, targetRef namespace and name).
-size_t IdentityHashOf(const v1::Endpoint& e);
+size_t IdentityHashOf(const EndpointRecord& e);
 // True when `a` and `b` have the same identity.
-bool SameIdentity(const v1::Endpoint& a, const v1::Endpoint& b);
+bool SameIdentity(const EndpointRecord& a, const EndpointRecord& b);
 
-// Transparent functors over `const v1::Endpoint*`, for sets and maps keyed by identity.
+// Transparent functors over `const EndpointRecord*`, for sets and maps keyed by identity.
 struct IdentityHash {
   using is_transparent = void;
-  size_t operator()(const v1::Endpoint* e) const { return IdentityHashOf(*e); }
+  size_t operator()(const EndpointRecord* e) const { return IdentityHashOf(*e); }
 };
 struct IdentityEq {
   using is_transparent = void;
-  bool operator()(const v1::Endpoint* a, const v1::Endpoint* b) const {
+  bool operator()(const EndpointRecord* a, const EndpointRecord* b) const {
     return a == b || SameIdentity(*a, *b);
   }
 };
@@ -34,10 +34,10 @@ struct IdentityEq {
 // An endpoint with its IdentityHashOf computed once: a batch hashes each change once for its
 // dedup and its index lookup.
 struct HashedEndpoint {
-  const v1::Endpoint* ep;
+  const EndpointRecord* ep;
   size_t hash;
-  explicit HashedEndpoint(const v1::Endpoint* e) : ep(e), hash(IdentityHashOf(*e)) {}
-  HashedEndpoint(const v1::Endpoint* e, size_t h) : ep(e), hash(h) {}
+  explicit HashedEndpoint(const EndpointRecord* e) : ep(e), hash(IdentityHashOf(*e)) {}
+  HashedEndpoint(const EndpointRecord* e, size_t h) : ep(e), hash(h) {}
 };
 struct HashedIdentityHash {
   size_t operator()(const HashedEndpoint& e) const { return e.hash; }
@@ -53,7 +53,7 @@ struct HashedIdentityEq {
 bool PortListsIdentical(const PortList& a, const PortList& b);
 
 // True when the hints of `a` and `b` are equal (absent == empty).
-bool HintsEqual(const v1::Endpoint& a, const v1::Endpoint& b);
+bool HintsEqual(const EndpointRecord& a, const EndpointRecord& b);
 
 }  // namespace slicekeeper::reconcile::internal
 

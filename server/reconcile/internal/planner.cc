@@ -100,7 +100,7 @@ void Planner::SetUpPacking() {
   budget_ = changes > 0 ? static_cast<int64_t>(std::floor(credit_)) : 0;
 }
 
-bool Planner::NeedsForcing(const v1::Endpoint& e) const {
+bool Planner::NeedsForcing(const EndpointRecord& e) const {
   return svc_.publish_not_ready_addresses() &&
          !(e.conditions().has_ready() && e.conditions().ready());
 }
@@ -111,10 +111,8 @@ EndpointPtr Planner::Desired(const EndpointPtr& e) const {
   const bool strip = e->has_hints();
   const bool force = NeedsForcing(*e);
   if (!strip && !force) return e;
-  auto copy = std::make_shared<v1::Endpoint>(*e);
-  if (strip) copy->clear_hints();
-  if (force) copy->mutable_conditions()->set_ready(true);
-  return copy;
+  EndpointPtr copy = strip ? e->WithHints(nullptr) : e;
+  return force ? copy->WithReady(true) : copy;
 }
 
 int Planner::GroupFor(TypeWork& tw, const Group* g) {

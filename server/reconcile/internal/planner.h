@@ -31,7 +31,7 @@ namespace slicekeeper::reconcile::internal {
 
 // One edit of a stored endpoint of a slot.
 struct Edit {
-  const v1::Endpoint* old_ep;
+  const EndpointRecord* old_ep;
   EndpointPtr replacement;  // null: dropped (removed, moved, or a duplicate)
   bool changed;             // a §3.5 change; true for drops
 };
@@ -69,7 +69,7 @@ struct Write {
   // After the packed repack (regroup.cc), kept[i] may be null (an endpoint new to the group) or
   // the stored version of an endpoint that was in another slot, kept_from[i] (-1: none);
   // kept_from is empty when every kept[i] is stored in this slot.
-  std::vector<const v1::Endpoint*> kept;
+  std::vector<const EndpointRecord*> kept;
   std::vector<bool> kept_changed;
   std::vector<int64_t> kept_from;
   bool keep_labels = false;  // an unchanged slice written for its room or its hints
@@ -83,7 +83,7 @@ struct Write {
 // and the slot it is stored in (-1: none).
 struct Placed {
   EndpointPtr e;
-  const v1::Endpoint* origin = nullptr;
+  const EndpointRecord* origin = nullptr;
   bool changed = false;
   int64_t from = -1;
 };
@@ -159,7 +159,7 @@ class Planner {
   void Drop(TypeWork& tw, const IndexEntry& stored);
   void Scan(TypeWork& tw, uint32_t slot);
   EndpointPtr Desired(const EndpointPtr& e) const;
-  bool NeedsForcing(const v1::Endpoint& e) const;
+  bool NeedsForcing(const EndpointRecord& e) const;
   SlotWork& SlotFor(TypeWork& tw, uint32_t slot);
   int GroupFor(TypeWork& tw, const Group* g);
   int NewGroupFor(TypeWork& tw, const std::string& key, const PortListPtr& ports);

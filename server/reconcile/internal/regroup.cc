@@ -23,8 +23,8 @@
 namespace slicekeeper::reconcile::internal {
 namespace {
 
-int ConditionClass(const v1::Endpoint& e) {
-  const v1::EndpointConditions& c = e.conditions();
+int ConditionClass(const EndpointRecord& e) {
+  const RecordConditions c = e.conditions();
   if (c.has_terminating() && c.terminating()) return 2;
   if (c.has_ready() && !c.ready()) return 1;
   return 0;

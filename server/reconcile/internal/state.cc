@@ -8,7 +8,7 @@ namespace {
 
 // Erases the identity of `ep` unless the index already holds another copy of it (a duplicate, or
 // the new home of an endpoint that moved within the same plan).
-void EraseIfCurrent(IdentityIndex& index, const v1::Endpoint* ep) {
+void EraseIfCurrent(IdentityIndex& index, const EndpointRecord* ep) {
   auto it = index.find(ep);
   if (it != index.end() && it->ep == ep) index.erase(it);
 }
@@ -97,7 +97,7 @@ void Rep::Apply(const PlanDelta& d) {
   for (const TypeDelta& td : d.types) {
     auto it = types.find(td.address_type);
     if (it == types.end()) continue;
-    for (const v1::Endpoint* ep : td.erases) EraseIfCurrent(it->second->index, ep);
+    for (const EndpointRecord* ep : td.erases) EraseIfCurrent(it->second->index, ep);
   }
   auto erase_all = [](const SlotRec& r) {
     for (const EndpointPtr& e : r.slice->endpoints) EraseIfCurrent(r.group->type->index, e.get());

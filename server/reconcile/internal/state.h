@@ -32,20 +32,20 @@ namespace slicekeeper::reconcile::internal {
 // One identity in the index. Only `ep`'s identity fields are hashed, and a replacement always has
 // the same identity, so the mutable members can be rewritten in place.
 struct IndexEntry {
-  mutable const v1::Endpoint* ep;
+  mutable const EndpointRecord* ep;
   mutable uint32_t slot;
 };
 struct EntryHash {
   using is_transparent = void;
   size_t operator()(const IndexEntry& e) const { return IdentityHashOf(*e.ep); }
-  size_t operator()(const v1::Endpoint* e) const { return IdentityHashOf(*e); }
+  size_t operator()(const EndpointRecord* e) const { return IdentityHashOf(*e); }
   size_t operator()(const HashedEndpoint& e) const { return e.hash; }
 };
 struct EntryEq {
   using is_transparent = void;
-  static const v1::Endpoint* P(const IndexEntry& e) { return e.ep; }
-  static const v1::Endpoint* P(const v1::Endpoint* e) { return e; }
-  static const v1::Endpoint* P(const HashedEndpoint& e) { return e.ep; }
+  static const EndpointRecord* P(const IndexEntry& e) { return e.ep; }
+  static const EndpointRecord* P(const EndpointRecord* e) { return e; }
+  static const EndpointRecord* P(const HashedEndpoint& e) { return e.ep; }
   template <typename A, typename B>
   bool operator()(const A& a, const B& b) const {
     return P(a) == P(b) || SameIdentity(*P(a), *P(b));
@@ -102,14 +102,14 @@ struct SliceWrite {
 // An index assignment: the identity of `ep` now lives at `ep` in slot `slot_ref` (>= 0), or in the
 // create with ordinal -1 - slot_ref.
 struct IndexSet {
-  const v1::Endpoint* ep;
+  const EndpointRecord* ep;
   int64_t slot_ref;
 };
 
 struct TypeDelta {
   std::string address_type;
   // Identities dropped from updated slices (erased unless the index already points elsewhere).
-  std::vector<const v1::Endpoint*> erases;
+  std::vector<const EndpointRecord*> erases;
   std::vector<IndexSet> sets;
   int64_t endpoints = 0;  // the type's endpoint count after the plan
 };

@@ -70,7 +70,7 @@ void Planner::Classify(TypeWork& tw, SlotWork& sw) {
   std::sort(sw.edits.begin(), sw.edits.end(), ByOld);
   size_t out = 0;
   for (size_t i = 0; i < old.size(); ++i) {
-    const v1::Endpoint* e = old[i].get();
+    const EndpointRecord* e = old[i].get();
     auto edit = std::lower_bound(sw.edits.begin(), sw.edits.end(), Edit{e, nullptr, false}, ByOld);
     const bool has = edit != sw.edits.end() && edit->old_ep == e;
     if (has && edit->replacement == nullptr) continue;

@@ -94,13 +94,13 @@ bool SamePorts(const PortList& a, const PortList& b) {
 
 // Describes `before` as runs over `after` (by object identity) and literals; returns the
 // literals, in order, for the caller to append.
-std::vector<const v1::Endpoint*> EndpointRuns(const std::vector<EndpointPtr>& before,
+std::vector<const EndpointRecord*> EndpointRuns(const std::vector<EndpointPtr>& before,
                                               const std::vector<EndpointPtr>& after,
                                               SliceDelta* d) {
-  std::vector<const v1::Endpoint*> literals;
+  std::vector<const EndpointRecord*> literals;
   if (before == after) return literals;
   d->set_endpoints_changed(true);
-  absl::flat_hash_map<const v1::Endpoint*, uint32_t> index;
+  absl::flat_hash_map<const EndpointRecord*, uint32_t> index;
   index.reserve(after.size());
   for (size_t j = 0; j < after.size(); ++j) index.emplace(after[j].get(), static_cast<uint32_t>(j));
   uint32_t start = 0, length = 0, count = 0;
@@ -148,10 +148,12 @@ std::string EncodeModified(const Slice& before, const Slice& after) {
     d.set_ports_changed(true);
     for (const v1::EndpointPort& p : *before.ports) *d.add_prev_ports() = p;
   }
-  const std::vector<const v1::Endpoint*> literals =
+  const std::vector<const EndpointRecord*> literals =
       EndpointRuns(before.endpoints, after.endpoints, &d);
   std::string out = d.SerializeAsString();
-  for (const v1::Endpoint* e : literals) wire::AppendField(kLiteralsTag, e->SerializeAsString(), &out);
+  for (const EndpointRecord* e : literals) {
+    wire::AppendField(kLiteralsTag, e->SerializeAsString(), &out);
+  }
   return out;
 }
 
@@ -230,7 +232,7 @@ absl::StatusOr<std::vector<EndpointPtr>> UndoEndpoints(int64_t revision,
     out.insert(out.end(), after.begin() + static_cast<ptrdiff_t>(start),
                after.begin() + static_cast<ptrdiff_t>(start + length));
     for (uint64_t k = 0; k < count; ++k) {
-      out.push_back(std::make_shared<const v1::Endpoint>(d.literals(literal++)));
+      out.push_back(EndpointRecord::FromProto(d.literals(literal++)));
     }
   }
   if (literal != d.literals_size()) return Corrupt(revision, "unused endpoint literals");

@@ -10,8 +10,8 @@ namespace slicekeeper::ui::internal {
 namespace {
 
 // Nil-defaulted ready / serving / terminating as three bits.
-int ConditionBits(const v1::Endpoint& e) {
-  const v1::EndpointConditions& c = e.conditions();
+int ConditionBits(const EndpointRecord& e) {
+  const RecordConditions c = e.conditions();
   return (c.has_ready() ? c.ready() : true) | (c.has_serving() ? c.serving() : true) << 1 |
          (c.has_terminating() && c.terminating()) << 2;
 }
