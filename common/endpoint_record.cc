@@ -369,9 +369,8 @@ bool operator==(const EndpointRecord& a, const EndpointRecord& b) {
   if (a.overflow_ == nullptr) return true;
   const EndpointRecord::Overflow& x = *a.overflow_;
   const EndpointRecord::Overflow& y = *b.overflow_;
-  return x.has_hints == y.has_hints && x.topology == y.topology &&
-         x.api_version == y.api_version && x.resource_version == y.resource_version &&
-         x.field_path == y.field_path &&
+  return x.has_hints == y.has_hints && x.topology == y.topology && x.api_version == y.api_version &&
+         x.resource_version == y.resource_version && x.field_path == y.field_path &&
          x.hints.SerializeAsString() == y.hints.SerializeAsString();
 }
 

@@ -257,8 +257,9 @@ absl::Status ValidateEndpointSlice(const v1::EndpointSlice& slice, absl::string_
 namespace {
 
 // The distribution annotations (common/slice.h) take only the values the reconciler knows.
-void CheckDistributionAnnotations(const google::protobuf::Map<std::string, std::string>& annotations,
-                                  const FieldPath& path, ErrorList& errors) {
+void CheckDistributionAnnotations(
+    const google::protobuf::Map<std::string, std::string>& annotations, const FieldPath& path,
+    ErrorList& errors) {
   if (auto it = annotations.find(kAnnotationDistribution);
       it != annotations.end() && it->second != "kubernetes" && it->second != "packed") {
     errors.Add(path.Key(kAnnotationDistribution), "must be kubernetes or packed");

@@ -48,10 +48,11 @@ inline constexpr char kRuleLabelValueOf[] = "value must be a valid label value";
 // --- Name and value rules (Kubernetes apimachinery validation). ---
 bool IsDns1123Label(absl::string_view s);      // <=63, [a-z0-9]([-a-z0-9]*[a-z0-9])?
 bool IsDns1123Subdomain(absl::string_view s);  // <=253, dot-separated labels of [-a-z0-9]
-bool IsLabelValue(absl::string_view s);        // "" or <=63, [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?
-bool IsQualifiedName(absl::string_view s);     // [subdomain "/"] name, name as a label value, non-empty
-bool IsLabelKey(absl::string_view s);          // a qualified name
-bool IsFqdnAddress(absl::string_view s);       // lowercase subdomain, >=2 labels, trailing dot ok
+bool IsLabelValue(absl::string_view s);  // "" or <=63, [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?
+bool IsQualifiedName(
+    absl::string_view s);                 // [subdomain "/"] name, name as a label value, non-empty
+bool IsLabelKey(absl::string_view s);     // a qualified name
+bool IsFqdnAddress(absl::string_view s);  // lowercase subdomain, >=2 labels, trailing dot ok
 
 // Parses an IP of the given family ("IPv4" or "IPv6") and returns its canonical text, or nullopt.
 // Accepts IPv4 components with leading zeros ("010.1.2.3" -> "10.1.2.3"), as Kubernetes does.

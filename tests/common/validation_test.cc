@@ -441,8 +441,7 @@ TEST(NormalizeChangesTest, TakeGivesTheSameDeltas) {
     EXPECT_EQ((*taken)[i].namespace_, "default");
     EXPECT_EQ((*taken)[i].service, "web");
     EXPECT_EQ((*taken)[i].address_type, "IPv4");
-    EXPECT_EQ((*taken)[i].endpoint->SerializeAsString(),
-              (*copied)[i].endpoint->SerializeAsString())
+    EXPECT_EQ((*taken)[i].endpoint->SerializeAsString(), (*copied)[i].endpoint->SerializeAsString())
         << i;
   }
   EXPECT_THAT((*taken)[1].endpoint->addresses(), ElementsAre("10.1.2.4"));

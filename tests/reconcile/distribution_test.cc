@@ -129,9 +129,8 @@ TEST(DistributionTest, RegroupKeepsTerminatingTogether) {
 TEST(DistributionTest, RepackStaysWithinBudget) {
   Harness h(Foo(), Packed(10, /*writes_per_change=*/3, /*max_writes=*/4));
   h.Load(Stored(h.service(), std::vector<int>(10, 5)));
-  EndpointPtr flipped = Modified(E(0), [&](v1::Endpoint& m) {
-    m.mutable_conditions()->set_ready(false);
-  });
+  EndpointPtr flipped =
+      Modified(E(0), [&](v1::Endpoint& m) { m.mutable_conditions()->set_ready(false); });
   absl::StatusOr<Plan> plan = h.Reconcile({Upsert(flipped, Port(80))});
   ASSERT_OK(plan);
   EXPECT_EQ(plan->packing.budget, 3);
@@ -185,9 +184,7 @@ TEST(DistributionTest, AnnotationsOverrideOptions) {
   EndpointPtr moved = Modified(mixed[0], [&](v1::Endpoint& m) {
     m.set_node_name("node-2");  // touches foo-a; one in foo-b touched too
   });
-  EndpointPtr other = Modified(mixed[5], [&](v1::Endpoint& m) {
-    m.set_node_name("node-2");
-  });
+  EndpointPtr other = Modified(mixed[5], [&](v1::Endpoint& m) { m.set_node_name("node-2"); });
   absl::StatusOr<Plan> plan = zoned.Reconcile({Upsert(moved, Port(80)), Upsert(other, Port(80))});
   ASSERT_OK(plan);
   zoned.Apply(*plan);

@@ -166,8 +166,8 @@ int BestFit(const std::vector<SlicePtr>& unchanged, size_t n, size_t max) {
   int64_t closest = static_cast<int64_t>(max);
   int best = -1;
   for (size_t i = 0; i < unchanged.size(); ++i) {
-    int64_t diff = static_cast<int64_t>(max) -
-                   static_cast<int64_t>(n + unchanged[i]->endpoints.size());
+    int64_t diff =
+        static_cast<int64_t>(max) - static_cast<int64_t>(n + unchanged[i]->endpoints.size());
     if (diff >= 0 && diff < closest) {
       closest = diff;
       best = static_cast<int>(i);
@@ -328,8 +328,10 @@ TypeWork ReconcileAddressType(const Input& in, const Context& ctx, const std::st
 }
 
 void CollectResult(const Context& ctx, const TypeWork& w, int& counter, Result& r) {
-  for (const Draft& d : w.to_create) r.creates.push_back(Materialize(ctx, w.address_type, d, counter));
-  for (const Draft& d : w.to_update) r.updates.push_back(Materialize(ctx, w.address_type, d, counter));
+  for (const Draft& d : w.to_create)
+    r.creates.push_back(Materialize(ctx, w.address_type, d, counter));
+  for (const Draft& d : w.to_update)
+    r.updates.push_back(Materialize(ctx, w.address_type, d, counter));
   r.deletes.insert(r.deletes.end(), w.to_delete.begin(), w.to_delete.end());
   r.endpoints_added += w.added;
   r.endpoints_removed += w.removed;
@@ -438,8 +440,8 @@ Result Run(const Input& in) {
   }
   int counter = 0;
   for (const std::string& type : served) {
-    TypeWork w = ReconcileAddressType(in, ctx, type, desired[type],
-                                      std::move(existing_by_type[type]));
+    TypeWork w =
+        ReconcileAddressType(in, ctx, type, desired[type], std::move(existing_by_type[type]));
     CollectResult(ctx, w, counter, r);
   }
   r.slices = ResultingSlices(in.existing, r);

@@ -30,7 +30,9 @@ std::vector<DesiredEndpoint> Desired(int n, const PortListPtr& ports) {
 
 Result RunOn(const v1::ServiceRecord& svc, std::vector<SlicePtr> existing,
              std::vector<DesiredEndpoint> desired, int max = 100) {
-  Input in{.service = &svc, .existing = std::move(existing), .desired = std::move(desired),
+  Input in{.service = &svc,
+           .existing = std::move(existing),
+           .desired = std::move(desired),
            .max_endpoints_per_slice = max};
   return Run(in);
 }
@@ -89,8 +91,7 @@ TEST(OracleTest, S6ManyEndpoints) {
 TEST(OracleTest, S7SomePreexisting) {
   v1::ServiceRecord svc = Foo();
   PortListPtr p = Port(80);
-  Result r = RunOn(svc, {Range(svc, "a", 0, 62, p), Range(svc, "b", 62, 123, p)},
-                   Desired(250, p));
+  Result r = RunOn(svc, {Range(svc, "a", 0, 62, p), Range(svc, "b", 62, 123, p)}, Desired(250, p));
   EXPECT_THAT(Sizes(r.creates), ElementsAre(100));
   ASSERT_EQ(r.updates.size(), 1u);
   EXPECT_EQ(r.updates[0]->name, "a");
@@ -102,8 +103,7 @@ TEST(OracleTest, S7SomePreexisting) {
 TEST(OracleTest, S8WorseAllocation) {
   v1::ServiceRecord svc = Foo();
   PortListPtr p = Port(80);
-  Result r = RunOn(svc, {Range(svc, "a", 0, 74, p), Range(svc, "b", 74, 148, p)},
-                   Desired(300, p));
+  Result r = RunOn(svc, {Range(svc, "a", 0, 74, p), Range(svc, "b", 74, 148, p)}, Desired(300, p));
   EXPECT_THAT(Sizes(r.creates), UnorderedElementsAre(100, 52));
   EXPECT_THAT(r.updates, IsEmpty());
   EXPECT_THAT(Sizes(r.slices), UnorderedElementsAre(74, 74, 100, 52));
@@ -133,9 +133,11 @@ TEST(OracleTest, S15PortSets) {
 // S16: slice sizes follow max-endpoints-per-slice.
 TEST(OracleTest, S16MaxPerSlice) {
   v1::ServiceRecord svc = Foo();
-  const std::vector<std::pair<int, std::vector<size_t>>> cases = {
-      {50, {50, 50, 50, 50, 50}}, {80, {80, 80, 80, 10}}, {150, {150, 100}},
-      {250, {250}},               {500, {250}}};
+  const std::vector<std::pair<int, std::vector<size_t>>> cases = {{50, {50, 50, 50, 50, 50}},
+                                                                  {80, {80, 80, 80, 10}},
+                                                                  {150, {150, 100}},
+                                                                  {250, {250}},
+                                                                  {500, {250}}};
   for (const auto& [max, sizes] : cases) {
     Result r = RunOn(svc, {}, Desired(250, Port(80)), max);
     EXPECT_THAT(Sizes(r.creates), UnorderedElementsAreArray(sizes)) << "max " << max;
@@ -171,9 +173,8 @@ TEST(OracleTest, OneChangeUpdatesOneSlice) {
   PortListPtr p = Port(80);
   Result first = RunOn(svc, {}, Desired(250, p));
   std::vector<DesiredEndpoint> flipped = Desired(250, p);
-  EndpointPtr e7 = Modified(flipped[7].endpoint, [&](v1::Endpoint& m) {
-    m.mutable_conditions()->set_ready(false);
-  });
+  EndpointPtr e7 = Modified(flipped[7].endpoint,
+                            [&](v1::Endpoint& m) { m.mutable_conditions()->set_ready(false); });
   flipped[7].endpoint = e7;
   Result flip = RunOn(svc, first.slices, flipped);
   EXPECT_TRUE(flip.creates.empty() && flip.deletes.empty());

@@ -67,8 +67,8 @@ std::optional<uint64_t> EnvNumber(const char* name) {
 
 std::string RandomChurn::Where() const {
   const std::string rerun =
-      seed_ ? absl::StrCat("seed ", *seed_, " step ", step_, " (rerun with SK_RECONCILE_SEED=",
-                           *seed_, ")")
+      seed_ ? absl::StrCat("seed ", *seed_, " step ", step_,
+                           " (rerun with SK_RECONCILE_SEED=", *seed_, ")")
             : absl::StrCat("fuzz input, step ", step_, " (rerun the fuzz target on the input)");
   return absl::StrCat(rerun, ": max ", max_, ", ", members_.size(), " endpoints desired, service {",
                       h_->service().ShortDebugString(), "}\nslice sizes before:\n",

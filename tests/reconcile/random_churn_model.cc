@@ -85,8 +85,7 @@ void RandomChurn::NewService() {
   service.set_headless(Chance(0.3));
   if (Chance(0.3)) service.set_traffic_distribution("PreferClose");
   max_ = kMaxChoices[Uniform(0, 3)];
-  target_ = std::min(max_service_size,
-                     std::vector<int>{0, 5, 60, 300, 1000, 2000}[Uniform(0, 5)]);
+  target_ = std::min(max_service_size, std::vector<int>{0, 5, 60, 300, 1000, 2000}[Uniform(0, 5)]);
   first_step_ = true;
   Options options = options_;
   options.max_endpoints_per_slice = max_;

@@ -38,7 +38,8 @@ MetaPtr NewMeta(std::mt19937& rng, const std::string& service) {
   auto m = std::make_shared<v1::ObjectMeta>();
   (*m->mutable_labels())[kLabelServiceName] = service;
   if (rng() % 2) (*m->mutable_labels())["team"] = absl::StrCat("t", rng() % 3);
-  (*m->mutable_annotations())[kAnnotationTriggerTime] = absl::StrCat("2026-12-04T00:00:0", rng() % 10, "Z");
+  (*m->mutable_annotations())[kAnnotationTriggerTime] =
+      absl::StrCat("2026-12-04T00:00:0", rng() % 10, "Z");
   if (rng() % 4 == 0) (*m->mutable_annotations())["note"] = "x";
   if (rng() % 5 == 0) m->add_owner_references()->set_uid(absl::StrCat("owner-", rng() % 2));
   return m;
@@ -65,7 +66,8 @@ std::shared_ptr<Slice> NewSlice(std::mt19937& rng, const std::string& name, int6
   s->meta = NewMeta(rng, "web");
   s->address_type = kAddressTypeIPv4;
   s->ports = NewPorts(rng);
-  for (int i = static_cast<int>(rng() % 12); i > 0; --i) s->endpoints.push_back(NewEndpoint(rng, (*next_id)++));
+  for (int i = static_cast<int>(rng() % 12); i > 0; --i)
+    s->endpoints.push_back(NewEndpoint(rng, (*next_id)++));
   return s;
 }
 
@@ -100,8 +102,8 @@ std::shared_ptr<Slice> Rewrite(std::mt19937& rng, const Slice& before, int64_t r
   return s;
 }
 
-ServiceSnapshotPtr Snapshot(std::vector<SlicePtr> slices, std::shared_ptr<const v1::ServiceRecord> record,
-                            int64_t mod_revision) {
+ServiceSnapshotPtr Snapshot(std::vector<SlicePtr> slices,
+                            std::shared_ptr<const v1::ServiceRecord> record, int64_t mod_revision) {
   auto s = std::make_shared<ServiceSnapshot>();
   s->namespace_ = "ns";
   s->name = "web";
@@ -195,7 +197,8 @@ std::pair<storage::CommitRecord, ServiceSnapshotPtr> RandomCommit(std::mt19937& 
     w.undo.record_changed = true;
     record = rng() % 5 == 0 && before != nullptr ? nullptr : Record("11");
   }
-  ServiceSnapshotPtr next = after.empty() && record == nullptr ? nullptr : Snapshot(after, record, 11);
+  ServiceSnapshotPtr next =
+      after.empty() && record == nullptr ? nullptr : Snapshot(after, record, 11);
   storage::CommitRecord c;
   c.revision = 11;
   c.time = absl::FromUnixSeconds(1'800'000'000);
@@ -288,7 +291,8 @@ TEST(DeltaTest, MismatchedStateIsDataLoss) {
   ASSERT_OK(delta);
   EXPECT_THAT(delta->Undo(0, Snapshot({}, nullptr, 11)),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("web-a")));
-  EXPECT_THAT(Delta::Parse("\xff\xff\xff garbage"), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("parse")));
+  EXPECT_THAT(Delta::Parse("\xff\xff\xff garbage"),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("parse")));
 }
 
 }  // namespace

@@ -92,7 +92,8 @@ TEST_F(ObjectsTest, ForeignSliceErrors) {
                        "metadata.labels[kubernetes.io/service-name]: required"));
   v1::EndpointSlice ours = ForeignSlice("ns", "web", "m", Ip(1));
   (*ours.mutable_metadata()->mutable_labels())[kLabelManagedBy] = kManagerName;
-  EXPECT_THAT(store_.PutSlice(ours), StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr(kManagerName)));
+  EXPECT_THAT(store_.PutSlice(ours),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr(kManagerName)));
 
   ASSERT_OK(Apply({Upsert("ns", "web", Ip(1))}));
   const std::string managed = ManagedSliceName("ns", "web");
@@ -105,8 +106,10 @@ TEST_F(ObjectsTest, ForeignSliceErrors) {
   // The same name in another namespace is free.
   EXPECT_OK(store_.PutSlice(ForeignSlice("other", "api", "m", Ip(3))));
 
-  EXPECT_THAT(store_.DeleteSlice("ns", managed), StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr(managed)));
-  EXPECT_THAT(store_.DeleteSlice("ns", "nope"), StatusIs(absl::StatusCode::kNotFound, HasSubstr("nope")));
+  EXPECT_THAT(store_.DeleteSlice("ns", managed),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr(managed)));
+  EXPECT_THAT(store_.DeleteSlice("ns", "nope"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("nope")));
 }
 
 // Deleting a foreign slice removes it; a service left without slices or record disappears.
@@ -124,7 +127,8 @@ TEST_F(ObjectsTest, DeleteForeignSlice) {
 // DeleteService removes the record and every managed slice, keeps foreign slices, and a
 // re-created service gets a new uid.
 TEST_F(ObjectsTest, DeleteService) {
-  EXPECT_THAT(store_.DeleteService("ns", "web"), StatusIs(absl::StatusCode::kNotFound, HasSubstr("web")));
+  EXPECT_THAT(store_.DeleteService("ns", "web"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("web")));
   ASSERT_OK(Apply({Upsert("ns", "web", Ip(1)), Upsert("ns", "web", Ip(2))}));
   const std::string uid = store_.GetService("ns", "web")->record->uid();
   const std::string managed = ManagedSliceName("ns", "web");
@@ -139,9 +143,11 @@ TEST_F(ObjectsTest, DeleteService) {
   EXPECT_EQ(s->record, nullptr);
   ASSERT_THAT(s->slices, SizeIs(1));
   EXPECT_EQ(s->slices[0]->name, "m");
-  EXPECT_THAT(store_.GetSlice("ns", managed), StatusIs(absl::StatusCode::kNotFound, HasSubstr(managed)));
+  EXPECT_THAT(store_.GetSlice("ns", managed),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr(managed)));
   EXPECT_EQ(store_.totals().endpoints, 1);
-  EXPECT_THAT(store_.DeleteService("ns", "web"), StatusIs(absl::StatusCode::kNotFound, HasSubstr("web")));
+  EXPECT_THAT(store_.DeleteService("ns", "web"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("web")));
 
   ASSERT_OK(Apply({Upsert("ns", "web", Ip(1))}));
   EXPECT_NE(store_.GetService("ns", "web")->record->uid(), uid);
@@ -174,7 +180,8 @@ TEST_F(ObjectsTest, UpsertService) {
   EXPECT_EQ(again->second.revision, 2);
   EXPECT_EQ(again->first.resource_version(), "2");
   record.set_name("Bad_Name");
-  EXPECT_THAT(store_.UpsertService(record), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("name")));
+  EXPECT_THAT(store_.UpsertService(record),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("name")));
 }
 
 // The distribution annotation reaches the reconciler: under the default (kubernetes) a service
@@ -197,8 +204,7 @@ TEST_F(ObjectsTest, DistributionAnnotation) {
     ASSERT_OK(store.ApplyChanges(fill));
     absl::StatusOr<WriteResult> r = store.ApplyChanges(halve);
     ASSERT_OK(r);
-    EXPECT_EQ(r->stats.slices_created() + r->stats.slices_updated() + r->stats.slices_deleted(),
-              10)
+    EXPECT_EQ(r->stats.slices_created() + r->stats.slices_updated() + r->stats.slices_deleted(), 10)
         << svc;
   }
   EXPECT_THAT(store.GetService("ns", "packed")->slices, SizeIs(5));
@@ -218,8 +224,8 @@ TEST_F(ObjectsTest, DistributionAnnotation) {
 
 // ReplaceEndpoints removes what is not listed and upserts the rest, at one revision.
 TEST_F(ObjectsTest, ReplaceEndpoints) {
-  ASSERT_OK(Apply({Upsert("ns", "web", Ip(1)), Upsert("ns", "web", Ip(2)),
-                   Upsert("ns", "web", Ip(3))}));
+  ASSERT_OK(
+      Apply({Upsert("ns", "web", Ip(1)), Upsert("ns", "web", Ip(2)), Upsert("ns", "web", Ip(3))}));
   std::vector<v1::DesiredEndpoint> desired;
   for (int i : {2, 3, 4}) {
     v1::EndpointChange c = Upsert("ns", "web", Ip(i));
@@ -238,12 +244,14 @@ TEST_F(ObjectsTest, ReplaceEndpoints) {
     for (const EndpointPtr& e : s->endpoints) ips.emplace_back(e->addresses(0));
   }
   EXPECT_THAT(ips, ::testing::UnorderedElementsAre(Ip(2), Ip(3), Ip(4)));
-  EXPECT_THAT(store_.ReplaceEndpoints("ns", "web", desired), IsOkAndHolds(::testing::Field(&WriteResult::revision, 2)));
+  EXPECT_THAT(store_.ReplaceEndpoints("ns", "web", desired),
+              IsOkAndHolds(::testing::Field(&WriteResult::revision, 2)));
 
   desired[1].mutable_endpoint()->set_addresses(0, "nope");
   EXPECT_THAT(store_.ReplaceEndpoints("ns", "web", desired),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("endpoints[1]")));
-  EXPECT_THAT(store_.ReplaceEndpoints("NS", "web", {}), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("namespace")));
+  EXPECT_THAT(store_.ReplaceEndpoints("NS", "web", {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("namespace")));
   EXPECT_EQ(store_.revision(), 2);
 }
 
@@ -283,7 +291,8 @@ TEST_F(ObjectsTest, PutNodes) {
   ASSERT_THAT(store_.Nodes(), SizeIs(2));
   EXPECT_EQ(store_.Nodes()[1].name(), "node-b");
   nodes[1].set_cpu_millis(-1);
-  EXPECT_THAT(store_.PutNodes(nodes), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("nodes[1]")));
+  EXPECT_THAT(store_.PutNodes(nodes),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("nodes[1]")));
   EXPECT_EQ(store_.Nodes()[1].cpu_millis(), 1000);
   EXPECT_OK(store_.PutNodes({}));
   EXPECT_THAT(store_.Nodes(), IsEmpty());

@@ -251,7 +251,8 @@ TEST(ReplicatedStoreTest, RecordsForeignSlicesAndNodesReplicate) {
   auto del = a.store->DeleteSlice("default", "mirror-1");
   ASSERT_TRUE(del.ok()) << del.status();
   AwaitRevision(*b.store, *del);
-  EXPECT_THAT(b.store->GetSlice("default", "mirror-1"), StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  EXPECT_THAT(b.store->GetSlice("default", "mirror-1"),
+              StatusIs(absl::StatusCode::kNotFound, ::testing::_));
 }
 
 TEST(ReplicatedStoreTest, AnUnreachableLogFailsTheWriteAndAppliesNothing) {

@@ -27,8 +27,9 @@ constexpr TableColumn kSliceColumns[] = {
     {"AddressType", "string", "",
      "addressType specifies the type of address carried by this EndpointSlice. All addresses in "
      "this slice must be the same type. This field is immutable after creation."},
-    {"Ports", "string", "", "ports specifies the list of network ports exposed by each endpoint "
-                            "in this slice."},
+    {"Ports", "string", "",
+     "ports specifies the list of network ports exposed by each endpoint "
+     "in this slice."},
     {"Endpoints", "string", "",
      "endpoints is a list of unique endpoints in this slice. Each slice may include a maximum of "
      "1000 endpoints."},

@@ -44,9 +44,9 @@ class Committer {
   Committer(const Committer&) = delete;
   Committer& operator=(const Committer&) = delete;
 
-  // Takes the publication of one revision. Every revision the store hands out is submitted exactly once,
-  // after its Append returned (a failed Append submits an empty commit: later revisions wait for
-  // it). REQUIRES: the caller holds no shard write lock.
+  // Takes the publication of one revision. Every revision the store hands out is submitted exactly
+  // once, after its Append returned (a failed Append submits an empty commit: later revisions wait
+  // for it). REQUIRES: the caller holds no shard write lock.
   void Submit(Sequencer::Publication publication) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Calls `done(OK)` once `revision` is durable and published, or `done(UNAVAILABLE)` if the

@@ -21,9 +21,9 @@ using google::protobuf::util::MessageDifferencer;
 using StringMap = google::protobuf::Map<std::string, std::string>;
 
 // Fields appended as bytes already encoded (common/wire.h), in field-number order.
-constexpr uint32_t kServicesTag = wire::LengthDelimitedTag(3);  // CommitDelta.services
-constexpr uint32_t kSlicesTag = wire::LengthDelimitedTag(7);    // ServiceDelta.slices
-constexpr uint32_t kWholeTag = wire::LengthDelimitedTag(3);     // SliceDelta.whole
+constexpr uint32_t kServicesTag = wire::LengthDelimitedTag(3);   // CommitDelta.services
+constexpr uint32_t kSlicesTag = wire::LengthDelimitedTag(7);     // ServiceDelta.slices
+constexpr uint32_t kWholeTag = wire::LengthDelimitedTag(3);      // SliceDelta.whole
 constexpr uint32_t kLiteralsTag = wire::LengthDelimitedTag(14);  // SliceDelta.literals
 
 absl::Status Corrupt(int64_t revision, absl::string_view what) {
@@ -95,8 +95,8 @@ bool SamePorts(const PortList& a, const PortList& b) {
 // Describes `before` as runs over `after` (by object identity) and literals; returns the
 // literals, in order, for the caller to append.
 std::vector<const EndpointRecord*> EndpointRuns(const std::vector<EndpointPtr>& before,
-                                              const std::vector<EndpointPtr>& after,
-                                              SliceDelta* d) {
+                                                const std::vector<EndpointPtr>& after,
+                                                SliceDelta* d) {
   std::vector<const EndpointRecord*> literals;
   if (before == after) return literals;
   d->set_endpoints_changed(true);
@@ -269,14 +269,17 @@ absl::StatusOr<SlicePtr> UndoSlice(int64_t revision, const ServiceSnapshotPtr& a
   const SlicePtr* now = Find(after, d.name());
   switch (d.kind()) {
     case SliceDelta::CREATED:
-      if (now == nullptr) return Corrupt(revision, absl::StrCat("created slice ", d.name(), " absent"));
+      if (now == nullptr)
+        return Corrupt(revision, absl::StrCat("created slice ", d.name(), " absent"));
       return SlicePtr();
     case SliceDelta::DELETED:
-      if (now != nullptr) return Corrupt(revision, absl::StrCat("deleted slice ", d.name(), " present"));
+      if (now != nullptr)
+        return Corrupt(revision, absl::StrCat("deleted slice ", d.name(), " present"));
       if (d.whole().metadata().name() != d.name()) return Corrupt(revision, "slice name mismatch");
       return SlicePtr(SliceFromProto(d.whole()));
     case SliceDelta::MODIFIED:
-      if (now == nullptr) return Corrupt(revision, absl::StrCat("modified slice ", d.name(), " absent"));
+      if (now == nullptr)
+        return Corrupt(revision, absl::StrCat("modified slice ", d.name(), " absent"));
       return UndoModified(revision, **now, d);
     default:
       return Corrupt(revision, "unknown slice change kind");
