@@ -5,26 +5,15 @@
 #include <new>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
 
 namespace slicekeeper {
 namespace {
 
 uint8_t* PutVarint(uint8_t* p, uint64_t v) {
-  while (v >= 0x80) {
-    *p++ = static_cast<uint8_t>(v | 0x80);
-    v >>= 7;
-  }
-  *p++ = static_cast<uint8_t>(v);
-  return p;
+  return google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(v, p);
 }
-size_t VarintSize(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
+size_t VarintSize(uint64_t v) { return google::protobuf::io::CodedOutputStream::VarintSize64(v); }
 // Every field number here is below 16: one tag byte.
 uint8_t* PutTag(uint8_t* p, int field, int wire_type) {
   *p++ = static_cast<uint8_t>(field << 3 | wire_type);
