@@ -148,10 +148,10 @@ RecordPtr EndpointRecord::FromProto(const v1::Endpoint& e) {
 
 void EndpointRecord::Unref() const {
   if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-  const size_t size = AllocSize();
+  // Unsized: clang (the thread-safety check) does not enable sized deallocation by default.
   auto* self = const_cast<EndpointRecord*>(this);
   self->~EndpointRecord();
-  ::operator delete(self, size);
+  ::operator delete(self);
 }
 
 absl::string_view EndpointRecord::addresses(int i) const {

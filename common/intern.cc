@@ -61,9 +61,8 @@ void Unref(const Entry* e) {
   if (e->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   shard.entries.erase(e);
   shard.bytes -= static_cast<int64_t>(EntryBytes(e->size));
-  const size_t bytes = EntryBytes(e->size);
   e->~Entry();
-  ::operator delete(const_cast<Entry*>(e), bytes);
+  ::operator delete(const_cast<Entry*>(e));
 }
 
 }  // namespace intern_internal
