@@ -141,6 +141,7 @@ RecordPtr EndpointRecord::FromProto(const v1::Endpoint& e) {
     overflow->api_version = ref.api_version();
     overflow->resource_version = ref.resource_version();
     overflow->field_path = ref.field_path();
+    overflow->Seal();
     r->overflow_ = std::move(overflow);
   }
   return RecordPtr(r);
@@ -159,7 +160,7 @@ absl::string_view EndpointRecord::addresses(int i) const {
   return {chars() + begin, static_cast<size_t>(ends()[i] - begin)};
 }
 
-EndpointRecord* EndpointRecord::Clone() const {
+EndpointRecord* EndpointRecord::Clone(bool with_overflow) const {
   auto* r = new (::operator new(AllocSize())) EndpointRecord();
   r->bits_ = bits_;
   r->naddr_ = naddr_;
@@ -171,14 +172,14 @@ EndpointRecord* EndpointRecord::Clone() const {
   r->where_ = where_;
   r->target_ = target_;
   std::memcpy(const_cast<uint32_t*>(r->ends()), ends(), 4 * size_t{naddr_} + chars_size());
-  if (overflow_ != nullptr) r->overflow_ = std::make_unique<Overflow>(*overflow_);
+  if (with_overflow && overflow_ != nullptr) r->overflow_ = std::make_unique<Overflow>(*overflow_);
   return r;
 }
 
 RecordPtr EndpointRecord::WithHints(const v1::EndpointHints* hints) const {
-  EndpointRecord* r = Clone();
-  auto overflow = r->overflow_ != nullptr ? std::make_unique<Overflow>(*r->overflow_)
-                                          : std::make_unique<Overflow>();
+  EndpointRecord* r = Clone(/*with_overflow=*/false);
+  auto overflow =
+      overflow_ != nullptr ? std::make_unique<Overflow>(*overflow_) : std::make_unique<Overflow>();
   overflow->has_hints = hints != nullptr;
   if (hints != nullptr) {
     overflow->hints = *hints;
@@ -187,8 +188,10 @@ RecordPtr EndpointRecord::WithHints(const v1::EndpointHints* hints) const {
     overflow->hints.Clear();
     r->bits_ &= ~kHasHints;
   }
-  r->overflow_.reset();
-  if (!overflow->Empty()) r->overflow_ = std::move(overflow);
+  if (!overflow->Empty()) {
+    overflow->Seal();
+    r->overflow_ = std::move(overflow);
+  }
   return RecordPtr(r);
 }
 
@@ -307,15 +310,16 @@ uint8_t* EndpointRecord::SerializeToArray(uint8_t* p) const {
   if (has_node_name()) p = PutString(p, 5, node_name());
   if (has_zone()) p = PutString(p, 6, zone());
   if (overflow_ != nullptr) {
-    const std::string wire = overflow_->Wire();
+    const std::string& wire = overflow_->Wire();
     std::memcpy(p, wire.data(), wire.size());
     p += wire.size();
   }
   return p;
 }
 
-std::string EndpointRecord::Overflow::Wire() const {
-  std::string out;
+void EndpointRecord::Overflow::Seal() {
+  std::string& out = wire;
+  out.clear();
   size_t size = has_hints ? StringSize(hints.ByteSizeLong()) : 0;
   for (const auto& [k, v] : topology) {
     const size_t entry = StringSize(k.size()) + StringSize(v.size());
@@ -330,14 +334,14 @@ std::string EndpointRecord::Overflow::Wire() const {
     p = PutString(p, 1, k);
     p = PutString(p, 2, v);
   }
-  return out;
 }
 
 size_t EndpointRecord::Overflow::SpaceUsed() const {
   size_t n = sizeof(Overflow) + hints.SpaceUsedLong() - sizeof(hints) +
              topology.capacity() * sizeof(topology[0]);
   for (const auto& [k, v] : topology) n += k.capacity() + v.capacity();
-  return n + api_version.capacity() + resource_version.capacity() + field_path.capacity();
+  return n + api_version.capacity() + resource_version.capacity() + field_path.capacity() +
+         wire.capacity();
 }
 
 size_t EndpointRecord::SpaceUsed() const {

@@ -233,7 +233,11 @@ class EndpointRecord {
     std::string field_path;
     // Hints and topology as they end the endpoint's wire form (fields 7 and 8, map entries by
     // key as protobuf's deterministic serialization writes them).
-    std::string Wire() const;
+    // Computed once by Seal() (the object is immutable afterwards): serializing a hinted slice
+    // does not re-encode every endpoint's hints twice.
+    const std::string& Wire() const { return wire; }
+    void Seal();
+    std::string wire;
     size_t SpaceUsed() const;
     bool Empty() const {
       return !has_hints && topology.empty() && api_version.empty() && resource_version.empty() &&
@@ -252,7 +256,7 @@ class EndpointRecord {
   ~EndpointRecord() = default;
   size_t TargetRefBodySize() const;
   // A fresh copy (count 1) for the With* modifiers, to be changed before it is shared.
-  EndpointRecord* Clone() const;
+  EndpointRecord* Clone(bool with_overflow = true) const;
   // The trailing data: `naddr_` uint32 end offsets, then the characters of the addresses,
   // hostname, target name and uid.
   const uint32_t* ends() const { return reinterpret_cast<const uint32_t*>(this + 1); }
