@@ -46,22 +46,26 @@ const std::vector<std::pair<std::string, std::string>>& EmptyTopology() {
 // --- RecordTargetRef ---
 
 absl::string_view RecordTargetRef::kind() const {
-  return r_->target_.view().substr(0, r_->kind_len_);
+  return r_->target_.view().substr(0, r_->lengths().kind);
 }
 absl::string_view RecordTargetRef::namespace_() const {
   absl::string_view v = r_->target_.view();
-  return v.size() > r_->kind_len_ ? v.substr(r_->kind_len_ + 1) : absl::string_view();
+  const uint32_t kind = r_->lengths().kind;
+  return v.size() > kind ? v.substr(kind + 1) : absl::string_view();
 }
 absl::string_view RecordTargetRef::name() const { return r_->TargetName(); }
 absl::string_view RecordTargetRef::uid() const { return r_->TargetUid(); }
 absl::string_view RecordTargetRef::api_version() const {
-  return r_->overflow_ != nullptr ? absl::string_view(r_->overflow_->api_version) : "";
+  const EndpointRecord::Overflow* o = r_->overflow();
+  return o != nullptr ? absl::string_view(o->api_version) : "";
 }
 absl::string_view RecordTargetRef::resource_version() const {
-  return r_->overflow_ != nullptr ? absl::string_view(r_->overflow_->resource_version) : "";
+  const EndpointRecord::Overflow* o = r_->overflow();
+  return o != nullptr ? absl::string_view(o->resource_version) : "";
 }
 absl::string_view RecordTargetRef::field_path() const {
-  return r_->overflow_ != nullptr ? absl::string_view(r_->overflow_->field_path) : "";
+  const EndpointRecord::Overflow* o = r_->overflow();
+  return o != nullptr ? absl::string_view(o->field_path) : "";
 }
 
 void RecordTargetRef::ToProto(v1::ObjectReference* out) const {
@@ -76,31 +80,45 @@ void RecordTargetRef::ToProto(v1::ObjectReference* out) const {
 
 // --- EndpointRecord ---
 
+EndpointRecord* EndpointRecord::Allocate(uint16_t bits, const Lengths& l, size_t chars,
+                                         const Overflow* overflow) {
+  bits = static_cast<uint16_t>(bits & ~(kHasOverflow | kWide));
+  if (overflow != nullptr) bits |= kHasOverflow;
+  const bool wide = l.naddr > UINT16_MAX || l.hostname > UINT16_MAX || l.name > UINT16_MAX ||
+                    l.uid > UINT16_MAX || l.node > UINT8_MAX || l.kind > UINT8_MAX;
+  if (wide) bits |= kWide;
+  const size_t alloc = sizeof(EndpointRecord) + PrefixSize(bits) + 4 * size_t{l.naddr} + chars;
+  auto* r = new (::operator new(alloc)) EndpointRecord();
+  r->bits_ = bits;
+  char* prefix = const_cast<char*>(r->tail());
+  if (overflow != nullptr) {
+    std::memcpy(prefix, &overflow, sizeof(overflow));
+    prefix += sizeof(overflow);
+  }
+  if (wide) {
+    std::memcpy(prefix, &l, sizeof(l));
+  } else {
+    r->naddr_ = static_cast<uint16_t>(l.naddr);
+    r->hostname_len_ = static_cast<uint16_t>(l.hostname);
+    r->name_len_ = static_cast<uint16_t>(l.name);
+    r->uid_len_ = static_cast<uint16_t>(l.uid);
+    r->node_len_ = static_cast<uint8_t>(l.node);
+    r->kind_len_ = static_cast<uint8_t>(l.kind);
+  }
+  return r;
+}
+
 RecordPtr EndpointRecord::FromProto(const v1::Endpoint& e) {
   const v1::ObjectReference& ref = e.target_ref();
   size_t addr_bytes = 0;
   for (const std::string& a : e.addresses()) addr_bytes += a.size();
   const size_t chars = addr_bytes + e.hostname().size() + ref.name().size() + ref.uid().size();
-  const size_t alloc = sizeof(EndpointRecord) + 4 * static_cast<size_t>(e.addresses_size()) + chars;
-  auto* r = new (::operator new(alloc)) EndpointRecord();
-  r->naddr_ = static_cast<uint32_t>(e.addresses_size());
-  r->hostname_len_ = static_cast<uint32_t>(e.hostname().size());
-  r->name_len_ = static_cast<uint32_t>(ref.name().size());
-  r->uid_len_ = static_cast<uint32_t>(ref.uid().size());
-  auto* ends = const_cast<uint32_t*>(r->ends());
-  char* out = const_cast<char*>(r->chars());
-  size_t end = 0;
-  for (int i = 0; i < e.addresses_size(); ++i) {
-    const std::string& a = e.addresses(i);
-    std::memcpy(out + end, a.data(), a.size());
-    end += a.size();
-    ends[i] = static_cast<uint32_t>(end);
-  }
-  std::memcpy(out + end, e.hostname().data(), e.hostname().size());
-  end += e.hostname().size();
-  std::memcpy(out + end, ref.name().data(), ref.name().size());
-  end += ref.name().size();
-  std::memcpy(out + end, ref.uid().data(), ref.uid().size());
+  const Lengths l = {.naddr = static_cast<uint32_t>(e.addresses_size()),
+                     .hostname = static_cast<uint32_t>(e.hostname().size()),
+                     .name = static_cast<uint32_t>(ref.name().size()),
+                     .uid = static_cast<uint32_t>(ref.uid().size()),
+                     .node = static_cast<uint32_t>(e.node_name().size()),
+                     .kind = static_cast<uint32_t>(ref.kind().size())};
 
   uint16_t bits = 0;
   if (e.has_conditions()) {
@@ -122,18 +140,11 @@ RecordPtr EndpointRecord::FromProto(const v1::Endpoint& e) {
   if (e.has_node_name()) bits |= kHasNodeName;
   if (e.has_zone()) bits |= kHasZone;
   if (e.has_hints()) bits |= kHasHints;
-  r->bits_ = bits;
-  r->node_len_ = static_cast<uint32_t>(e.node_name().size());
-  if (e.has_node_name() || e.has_zone()) {
-    r->where_ = Intern(absl::StrCat(e.node_name(), absl::string_view("\0", 1), e.zone()));
-  }
-  r->kind_len_ = static_cast<uint32_t>(ref.kind().size());
-  if (!ref.kind().empty() || !ref.namespace_().empty()) {
-    r->target_ = Intern(absl::StrCat(ref.kind(), absl::string_view("\0", 1), ref.namespace_()));
-  }
+
+  std::unique_ptr<Overflow> overflow;
   if (e.has_hints() || !e.deprecated_topology().empty() || !ref.api_version().empty() ||
       !ref.resource_version().empty() || !ref.field_path().empty()) {
-    auto overflow = std::make_unique<Overflow>();
+    overflow = std::make_unique<Overflow>();
     overflow->has_hints = e.has_hints();
     overflow->hints = e.hints();
     overflow->topology.assign(e.deprecated_topology().begin(), e.deprecated_topology().end());
@@ -142,13 +153,35 @@ RecordPtr EndpointRecord::FromProto(const v1::Endpoint& e) {
     overflow->resource_version = ref.resource_version();
     overflow->field_path = ref.field_path();
     overflow->Seal();
-    r->overflow_ = std::move(overflow);
+  }
+  EndpointRecord* r = Allocate(bits, l, chars, overflow.release());
+  auto* ends = const_cast<uint32_t*>(r->ends());
+  char* out = const_cast<char*>(r->chars(l));
+  size_t end = 0;
+  for (int i = 0; i < e.addresses_size(); ++i) {
+    const std::string& a = e.addresses(i);
+    std::memcpy(out + end, a.data(), a.size());
+    end += a.size();
+    ends[i] = static_cast<uint32_t>(end);
+  }
+  std::memcpy(out + end, e.hostname().data(), e.hostname().size());
+  end += e.hostname().size();
+  std::memcpy(out + end, ref.name().data(), ref.name().size());
+  end += ref.name().size();
+  std::memcpy(out + end, ref.uid().data(), ref.uid().size());
+
+  if (e.has_node_name() || e.has_zone()) {
+    r->where_ = Intern(absl::StrCat(e.node_name(), absl::string_view("\0", 1), e.zone()));
+  }
+  if (!ref.kind().empty() || !ref.namespace_().empty()) {
+    r->target_ = Intern(absl::StrCat(ref.kind(), absl::string_view("\0", 1), ref.namespace_()));
   }
   return RecordPtr(r);
 }
 
 void EndpointRecord::Unref() const {
   if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  delete overflow();
   // Unsized: clang (the thread-safety check) does not enable sized deallocation by default.
   auto* self = const_cast<EndpointRecord*>(this);
   self->~EndpointRecord();
@@ -156,47 +189,46 @@ void EndpointRecord::Unref() const {
 }
 
 absl::string_view EndpointRecord::addresses(int i) const {
-  const uint32_t begin = i == 0 ? 0 : ends()[i - 1];
-  return {chars() + begin, static_cast<size_t>(ends()[i] - begin)};
+  const uint32_t* e = ends();
+  const uint32_t begin = i == 0 ? 0 : e[i - 1];
+  return {chars(lengths()) + begin, static_cast<size_t>(e[i] - begin)};
 }
 
-EndpointRecord* EndpointRecord::Clone(bool with_overflow) const {
-  auto* r = new (::operator new(AllocSize())) EndpointRecord();
-  r->bits_ = bits_;
-  r->naddr_ = naddr_;
-  r->node_len_ = node_len_;
-  r->kind_len_ = kind_len_;
-  r->hostname_len_ = hostname_len_;
-  r->name_len_ = name_len_;
-  r->uid_len_ = uid_len_;
+EndpointRecord* EndpointRecord::Clone(std::unique_ptr<const Overflow> overflow) const {
+  const Lengths l = lengths();
+  EndpointRecord* r = Allocate(bits_, l, chars_size(l), overflow.release());
   r->where_ = where_;
   r->target_ = target_;
-  std::memcpy(const_cast<uint32_t*>(r->ends()), ends(), 4 * size_t{naddr_} + chars_size());
-  if (with_overflow && overflow_ != nullptr) r->overflow_ = std::make_unique<Overflow>(*overflow_);
+  std::memcpy(const_cast<uint32_t*>(r->ends()), ends(), body_size(l));
   return r;
 }
 
 RecordPtr EndpointRecord::WithHints(const v1::EndpointHints* hints) const {
-  EndpointRecord* r = Clone(/*with_overflow=*/false);
-  auto overflow =
-      overflow_ != nullptr ? std::make_unique<Overflow>(*overflow_) : std::make_unique<Overflow>();
-  overflow->has_hints = hints != nullptr;
+  const Overflow* old = overflow();
+  auto o = old != nullptr ? std::make_unique<Overflow>(*old) : std::make_unique<Overflow>();
+  o->has_hints = hints != nullptr;
   if (hints != nullptr) {
-    overflow->hints = *hints;
+    o->hints = *hints;
+  } else {
+    o->hints.Clear();
+  }
+  if (o->Empty()) {
+    o.reset();
+  } else {
+    o->Seal();
+  }
+  EndpointRecord* r = Clone(std::move(o));
+  if (hints != nullptr) {
     r->bits_ |= kHasHints;
   } else {
-    overflow->hints.Clear();
     r->bits_ &= ~kHasHints;
-  }
-  if (!overflow->Empty()) {
-    overflow->Seal();
-    r->overflow_ = std::move(overflow);
   }
   return RecordPtr(r);
 }
 
 RecordPtr EndpointRecord::WithReady(bool ready) const {
-  EndpointRecord* r = Clone();
+  const Overflow* old = overflow();
+  EndpointRecord* r = Clone(old != nullptr ? std::make_unique<Overflow>(*old) : nullptr);
   r->bits_ |= kHasConditions | RecordConditions::kHasReady;
   if (ready) {
     r->bits_ |= RecordConditions::kReady;
@@ -207,26 +239,30 @@ RecordPtr EndpointRecord::WithReady(bool ready) const {
 }
 
 absl::string_view EndpointRecord::hostname() const {
-  return {chars() + addr_bytes(), hostname_len_};
+  const Lengths l = lengths();
+  return {chars(l) + addr_bytes(l), l.hostname};
 }
 
 absl::string_view EndpointRecord::zone() const {
   absl::string_view v = where_.view();
-  return v.size() > node_len_ ? v.substr(node_len_ + 1) : absl::string_view();
+  const uint32_t node = lengths().node;
+  return v.size() > node ? v.substr(node + 1) : absl::string_view();
 }
 
 const v1::EndpointHints& EndpointRecord::hints() const {
-  return overflow_ != nullptr ? overflow_->hints : v1::EndpointHints::default_instance();
+  const Overflow* o = overflow();
+  return o != nullptr ? o->hints : v1::EndpointHints::default_instance();
 }
 
 const std::vector<std::pair<std::string, std::string>>& EndpointRecord::deprecated_topology()
     const {
-  return overflow_ != nullptr ? overflow_->topology : EmptyTopology();
+  const Overflow* o = overflow();
+  return o != nullptr ? o->topology : EmptyTopology();
 }
 
 void EndpointRecord::ToProto(v1::Endpoint* out) const {
   out->Clear();
-  for (uint32_t i = 0; i < naddr_; ++i) out->add_addresses(std::string(addresses(i)));
+  for (absl::string_view a : addresses()) out->add_addresses(std::string(a));
   if (has_conditions()) {
     v1::EndpointConditions* c = out->mutable_conditions();
     const RecordConditions rc = conditions();
@@ -238,9 +274,9 @@ void EndpointRecord::ToProto(v1::Endpoint* out) const {
   if (has_target_ref()) target_ref().ToProto(out->mutable_target_ref());
   if (has_node_name()) out->set_node_name(std::string(node_name()));
   if (has_zone()) out->set_zone(std::string(zone()));
-  if (overflow_ != nullptr) {
-    if (overflow_->has_hints) *out->mutable_hints() = overflow_->hints;
-    for (const auto& [k, v] : overflow_->topology) (*out->mutable_deprecated_topology())[k] = v;
+  if (const Overflow* o = overflow(); o != nullptr) {
+    if (o->has_hints) *out->mutable_hints() = o->hints;
+    for (const auto& [k, v] : o->topology) (*out->mutable_deprecated_topology())[k] = v;
   }
 }
 
@@ -259,14 +295,15 @@ size_t ConditionsBodySize(RecordConditions c) {
 }  // namespace
 
 size_t EndpointRecord::ByteSizeLong() const {
+  const Lengths l = lengths();
   size_t n = 0;
-  for (uint32_t i = 0; i < naddr_; ++i) n += StringSize(addresses(i).size());
+  for (absl::string_view a : addresses()) n += StringSize(a.size());
   if (has_conditions()) n += StringSize(ConditionsBodySize(conditions()));
-  if (has_hostname()) n += StringSize(hostname_len_);
+  if (has_hostname()) n += StringSize(l.hostname);
   if (has_target_ref()) n += StringSize(TargetRefBodySize());
-  if (has_node_name()) n += StringSize(node_len_);
+  if (has_node_name()) n += StringSize(l.node);
   if (has_zone()) n += StringSize(zone().size());
-  if (overflow_ != nullptr) n += overflow_->Wire().size();
+  if (const Overflow* o = overflow(); o != nullptr) n += o->Wire().size();
   return n;
 }
 
@@ -285,7 +322,7 @@ size_t EndpointRecord::TargetRefBodySize() const {
 }
 
 uint8_t* EndpointRecord::SerializeToArray(uint8_t* p) const {
-  for (uint32_t i = 0; i < naddr_; ++i) p = PutString(p, 1, addresses(static_cast<int>(i)));
+  for (absl::string_view a : addresses()) p = PutString(p, 1, a);
   if (has_conditions()) {
     const RecordConditions c = conditions();
     p = PutTag(p, 2, 2);
@@ -309,8 +346,8 @@ uint8_t* EndpointRecord::SerializeToArray(uint8_t* p) const {
   }
   if (has_node_name()) p = PutString(p, 5, node_name());
   if (has_zone()) p = PutString(p, 6, zone());
-  if (overflow_ != nullptr) {
-    const std::string& wire = overflow_->Wire();
+  if (const Overflow* o = overflow(); o != nullptr) {
+    const std::string& wire = o->Wire();
     std::memcpy(p, wire.data(), wire.size());
     p += wire.size();
   }
@@ -345,26 +382,28 @@ size_t EndpointRecord::Overflow::SpaceUsed() const {
 }
 
 size_t EndpointRecord::SpaceUsed() const {
-  return AllocSize() + (overflow_ != nullptr ? overflow_->SpaceUsed() : 0);
+  const Overflow* o = overflow();
+  return AllocSize() + (o != nullptr ? o->SpaceUsed() : 0);
 }
 
 bool operator==(const EndpointRecord& a, const EndpointRecord& b) {
   if (&a == &b) return true;
-  if (a.bits_ != b.bits_ || a.naddr_ != b.naddr_ || a.node_len_ != b.node_len_ ||
-      a.kind_len_ != b.kind_len_ || a.hostname_len_ != b.hostname_len_ ||
-      a.name_len_ != b.name_len_ || a.uid_len_ != b.uid_len_ || a.where_ != b.where_ ||
+  const EndpointRecord::Lengths x = a.lengths();
+  const EndpointRecord::Lengths y = b.lengths();
+  // kWide follows from the lengths, kHasOverflow is compared below.
+  if (a.bits_ != b.bits_ || x.naddr != y.naddr || x.hostname != y.hostname || x.name != y.name ||
+      x.uid != y.uid || x.node != y.node || x.kind != y.kind || a.where_ != b.where_ ||
       a.target_ != b.target_) {
     return false;
   }
   // The same lengths: the trailing data has the same size.
-  if (std::memcmp(a.ends(), b.ends(), 4 * size_t{a.naddr_} + a.chars_size()) != 0) return false;
-  if ((a.overflow_ == nullptr) != (b.overflow_ == nullptr)) return false;
-  if (a.overflow_ == nullptr) return true;
-  const EndpointRecord::Overflow& x = *a.overflow_;
-  const EndpointRecord::Overflow& y = *b.overflow_;
-  return x.has_hints == y.has_hints && x.topology == y.topology && x.api_version == y.api_version &&
-         x.resource_version == y.resource_version && x.field_path == y.field_path &&
-         x.hints.SerializeAsString() == y.hints.SerializeAsString();
+  if (std::memcmp(a.ends(), b.ends(), a.body_size(x)) != 0) return false;
+  const EndpointRecord::Overflow* o = a.overflow();
+  const EndpointRecord::Overflow* p = b.overflow();
+  if (o == nullptr || p == nullptr) return o == p;
+  return o->has_hints == p->has_hints && o->topology == p->topology &&
+         o->api_version == p->api_version && o->resource_version == p->resource_version &&
+         o->field_path == p->field_path && o->Wire() == p->Wire();
 }
 
 }  // namespace slicekeeper

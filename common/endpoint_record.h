@@ -2,7 +2,7 @@
 //
 // A protobuf v1::Endpoint with its strings and sub-messages takes ~550 bytes in ~10 allocations;
 // the store holds one per endpoint per slice version it keeps. A record is one allocation of
-// ~80-130 bytes for a typical pod endpoint:
+// ~60-110 bytes for a typical pod endpoint (a 32-byte header and the endpoint's own strings):
 //   - conditions and every has_ bit are bits;
 //   - (node, zone) and (target kind, target namespace) are interned pairs (common/intern.h):
 //     millions of endpoints share a few hundred of each;
@@ -27,6 +27,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <iterator>
 #include <memory>
 #include <string>
@@ -159,7 +160,7 @@ class EndpointRecord {
   EndpointRecord(const EndpointRecord&) = delete;
   EndpointRecord& operator=(const EndpointRecord&) = delete;
 
-  int addresses_size() const { return static_cast<int>(naddr_); }
+  int addresses_size() const { return static_cast<int>(lengths().naddr); }
   absl::string_view addresses(int i) const;
   // All addresses, in order.
   RecordAddresses addresses() const { return RecordAddresses(this); }
@@ -171,7 +172,7 @@ class EndpointRecord {
   bool has_target_ref() const { return bits_ & kHasTargetRef; }
   RecordTargetRef target_ref() const { return RecordTargetRef(this); }
   bool has_node_name() const { return bits_ & kHasNodeName; }
-  absl::string_view node_name() const { return where_.view().substr(0, node_len_); }
+  absl::string_view node_name() const { return where_.view().substr(0, lengths().node); }
   bool has_zone() const { return bits_ & kHasZone; }
   absl::string_view zone() const;
   bool has_hints() const { return bits_ & kHasHints; }
@@ -208,11 +209,11 @@ class EndpointRecord {
   friend bool operator!=(const EndpointRecord& a, const EndpointRecord& b) { return !(a == b); }
   template <typename H>
   friend H AbslHashValue(H h, const EndpointRecord& r) {
-    h = H::combine(std::move(h), r.bits_, r.naddr_, r.where_, r.target_);
-    h = H::combine(std::move(h), absl::string_view(r.chars(), r.chars_size()));
-    if (r.overflow_ != nullptr) {
-      const Overflow& o = *r.overflow_;
-      h = H::combine(std::move(h), o.Wire(), o.api_version, o.resource_version, o.field_path);
+    const Lengths l = r.lengths();
+    h = H::combine(std::move(h), r.bits_, l.naddr, r.where_, r.target_);
+    h = H::combine(std::move(h), absl::string_view(r.chars(l), r.chars_size(l)));
+    if (const Overflow* o = r.overflow(); o != nullptr) {
+      h = H::combine(std::move(h), o->Wire(), o->api_version, o->resource_version, o->field_path);
     }
     return h;
   }
@@ -252,39 +253,91 @@ class EndpointRecord {
   static constexpr uint16_t kHasZone = 1 << 10;
   static constexpr uint16_t kHasHints = 1 << 11;
 
+  static constexpr uint16_t kHasOverflow = 1 << 12;
+  static constexpr uint16_t kWide = 1 << 13;
+
+  // The lengths: in the header when they fit its fields (every validated endpoint's do), else
+  // (kWide) in the tail.
+  struct Lengths {
+    uint32_t naddr = 0;     // addresses
+    uint32_t hostname = 0;  // hostname bytes
+    uint32_t name = 0;      // target name bytes
+    uint32_t uid = 0;       // target uid bytes
+    uint32_t node = 0;      // node_name is where_[0, node), the zone follows a '\0'
+    uint32_t kind = 0;      // the target kind is target_[0, kind), the namespace follows a '\0'
+  };
+
   EndpointRecord() = default;
   ~EndpointRecord() = default;
+  // A new record with `bits` (kHasOverflow and kWide are set here), `lengths`, no interned
+  // values and uninitialized trailing data, the overflow slot set to `overflow` when not null.
+  static EndpointRecord* Allocate(uint16_t bits, const Lengths& lengths, size_t chars,
+                                  const Overflow* overflow);
   size_t TargetRefBodySize() const;
-  // A fresh copy (count 1) for the With* modifiers, to be changed before it is shared.
-  EndpointRecord* Clone(bool with_overflow = true) const;
-  // The trailing data: `naddr_` uint32 end offsets, then the characters of the addresses,
-  // hostname, target name and uid.
-  const uint32_t* ends() const { return reinterpret_cast<const uint32_t*>(this + 1); }
-  const char* chars() const { return reinterpret_cast<const char*>(ends() + naddr_); }
-  size_t chars_size() const {
-    return static_cast<size_t>(addr_bytes()) + hostname_len_ + name_len_ + uid_len_;
+  // A fresh copy (count 1) for the With* modifiers, to be changed before it is shared; it owns
+  // `overflow` (may be null).
+  EndpointRecord* Clone(std::unique_ptr<const Overflow> overflow) const;
+
+  // The tail after the 32-byte header: the overflow pointer when kHasOverflow, the Lengths when
+  // kWide, `naddr` uint32 end offsets, then the characters of the addresses, hostname, target
+  // name and uid.
+  const char* tail() const { return reinterpret_cast<const char*>(this + 1); }
+  const Overflow* overflow() const {
+    const Overflow* o = nullptr;
+    if ((bits_ & kHasOverflow) != 0) std::memcpy(&o, tail(), sizeof(o));
+    return o;
   }
-  uint32_t addr_bytes() const { return naddr_ == 0 ? 0 : ends()[naddr_ - 1]; }
-  size_t AllocSize() const { return sizeof(EndpointRecord) + 4 * size_t{naddr_} + chars_size(); }
+  Lengths lengths() const {
+    if ((bits_ & kWide) != 0) {
+      Lengths l;
+      std::memcpy(&l, tail() + ((bits_ & kHasOverflow) != 0 ? sizeof(void*) : 0), sizeof(l));
+      return l;
+    }
+    return {naddr_, hostname_len_, name_len_, uid_len_, node_len_, kind_len_};
+  }
+  static size_t PrefixSize(uint16_t bits) {
+    return ((bits & kHasOverflow) != 0 ? sizeof(void*) : 0) +
+           ((bits & kWide) != 0 ? sizeof(Lengths) : 0);
+  }
+  const uint32_t* ends() const {
+    return reinterpret_cast<const uint32_t*>(tail() + PrefixSize(bits_));
+  }
+  const char* chars(const Lengths& l) const {
+    return reinterpret_cast<const char*>(ends() + l.naddr);
+  }
+  uint32_t addr_bytes(const Lengths& l) const { return l.naddr == 0 ? 0 : ends()[l.naddr - 1]; }
+  size_t chars_size(const Lengths& l) const {
+    return static_cast<size_t>(addr_bytes(l)) + l.hostname + l.name + l.uid;
+  }
+  // The tail after the prefix: end offsets and characters.
+  size_t body_size(const Lengths& l) const { return 4 * size_t{l.naddr} + chars_size(l); }
+  size_t AllocSize() const {
+    const Lengths l = lengths();
+    return sizeof(EndpointRecord) + PrefixSize(bits_) + body_size(l);
+  }
   absl::string_view TargetName() const {
-    return {chars() + addr_bytes() + hostname_len_, name_len_};
+    const Lengths l = lengths();
+    return {chars(l) + addr_bytes(l) + l.hostname, l.name};
   }
   absl::string_view TargetUid() const {
-    return {chars() + addr_bytes() + hostname_len_ + name_len_, uid_len_};
+    const Lengths l = lengths();
+    return {chars(l) + addr_bytes(l) + l.hostname + l.name, l.uid};
   }
 
+  // 32 bytes: a pod endpoint's record (one address, a target name) fits jemalloc's 64-byte class.
   mutable std::atomic<uint32_t> refs_{1};
   uint16_t bits_ = 0;
-  uint32_t naddr_ = 0;
-  uint32_t node_len_ = 0;  // node_name is where_[0, node_len_), the zone follows a '\0'
-  uint32_t kind_len_ = 0;  // kind is target_[0, kind_len_), the namespace follows a '\0'
-  uint32_t hostname_len_ = 0;
-  uint32_t name_len_ = 0;
-  uint32_t uid_len_ = 0;
+  uint16_t naddr_ = 0;
+  uint16_t hostname_len_ = 0;
+  uint16_t name_len_ = 0;
+  uint16_t uid_len_ = 0;
+  uint8_t node_len_ = 0;
+  uint8_t kind_len_ = 0;
   Interned where_;   // "node\0zone"
   Interned target_;  // "kind\0namespace"
-  std::unique_ptr<const Overflow> overflow_;
 };
+
+static_assert(sizeof(EndpointRecord) == 32);
 
 inline absl::string_view RecordAddresses::const_iterator::operator*() const {
   return r_->addresses(i_);
