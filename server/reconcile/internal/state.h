@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/attributes.h"
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/node_hash_map.h"
@@ -30,11 +31,13 @@
 namespace slicekeeper::reconcile::internal {
 
 // One identity in the index. Only `ep`'s identity fields are hashed, and a replacement always has
-// the same identity, so the mutable members can be rewritten in place.
-struct IndexEntry {
+// the same identity, so the mutable members can be rewritten in place. Packed: the index holds
+// one per endpoint in a Swiss table slot, 12 bytes instead of 16 (issue 20's memory target).
+struct ABSL_ATTRIBUTE_PACKED IndexEntry {
   mutable const EndpointRecord* ep;
   mutable uint32_t slot;
 };
+static_assert(sizeof(IndexEntry) == 12);
 struct EntryHash {
   using is_transparent = void;
   size_t operator()(const IndexEntry& e) const { return IdentityHashOf(*e.ep); }
