@@ -57,6 +57,10 @@ class RecordPtr {
   ~RecordPtr();
 
   const EndpointRecord* get() const { return r_; }
+  // Asks for the record's first cache line (its count) ahead of a copy or release: those are
+  // locked read-modify-writes, which let no later load start early, so a loop over records
+  // scattered through the heap takes one cache miss at a time unless it prefetches.
+  void Prefetch() const { __builtin_prefetch(r_, /*rw=*/1); }
   const EndpointRecord& operator*() const { return *r_; }
   const EndpointRecord* operator->() const { return r_; }
   explicit operator bool() const { return r_ != nullptr; }
@@ -346,6 +350,9 @@ inline RecordAddresses::const_iterator RecordAddresses::end() const {
   return {r_, r_->addresses_size()};
 }
 inline size_t RecordAddresses::size() const { return static_cast<size_t>(r_->addresses_size()); }
+
+// How far ahead (in records) loops that copy or release many RecordPtrs prefetch.
+inline constexpr size_t kRecordPrefetchDistance = 8;
 
 inline RecordPtr::RecordPtr(const RecordPtr& o) : r_(o.r_) {
   if (r_ != nullptr) r_->Ref();

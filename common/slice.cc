@@ -177,6 +177,14 @@ int64_t Slice::EndpointBytes() const {
   });
 }
 
+Slice::~Slice() {
+  const size_t n = endpoints.size();
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kRecordPrefetchDistance < n) endpoints[i + kRecordPrefetchDistance].Prefetch();
+    endpoints[i] = nullptr;
+  }
+}
+
 int64_t Slice::OwnBytes() const {
   return kSharedBlockBytes + static_cast<int64_t>(sizeof(Slice)) + StringHeapBytes(name) +
          StringHeapBytes(namespace_) + StringHeapBytes(uid) + StringHeapBytes(creation_timestamp) +

@@ -117,6 +117,15 @@ class LazyBytes {
 
 // One version of an EndpointSlice.
 struct Slice {
+  Slice() = default;
+  Slice(const Slice&) = default;
+  Slice(Slice&&) = default;
+  Slice& operator=(const Slice&) = default;
+  Slice& operator=(Slice&&) = default;
+  // Releases the endpoints prefetching ahead (RecordPtr::Prefetch): the records of a long-churned
+  // service are scattered through the heap.
+  ~Slice();
+
   // Per-version identity and bookkeeping.
   std::string name;
   std::string namespace_;

@@ -60,11 +60,14 @@ void Planner::Classify(TypeWork& tw, SlotWork& sw) {
   w.group = sw.group;
   w.ports = sw.slice->ports;
   // Copied whole in a tight loop, then edited in place: the copy touches every kept endpoint's
-  // reference count, and a loop doing only that keeps many of those cache misses in flight (one
-  // that also searched the edits per endpoint was a fifth of a reconcile). The pass below reads
-  // only the pointers.
+  // reference count, and a loop doing only that, prefetching ahead, keeps many of those cache
+  // misses in flight (one that also searched the edits per endpoint was a fifth of a reconcile).
+  // The pass below reads only the pointers.
   w.endpoints.reserve(std::max<size_t>(old.size(), static_cast<size_t>(max_)));
-  w.endpoints.assign(old.begin(), old.end());
+  for (size_t i = 0; i < old.size(); ++i) {
+    if (i + kRecordPrefetchDistance < old.size()) old[i + kRecordPrefetchDistance].Prefetch();
+    w.endpoints.push_back(old[i]);
+  }
   w.kept.reserve(old.size());
   w.kept_changed.reserve(old.size());
   std::sort(sw.edits.begin(), sw.edits.end(), ByOld);
