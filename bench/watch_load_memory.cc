@@ -5,6 +5,8 @@
 #include "absl/time/clock.h"
 #include "bench/proc_stats.h"
 #include "bench/watch_load_cluster.h"
+#include "tests/integration/http_get.h"
+#include "tests/integration/prometheus_text.h"
 
 ABSL_FLAG(int, idle_watchers, 10000, "Watch streams in the idle-memory phase");
 ABSL_FLAG(int, snapshot_services, 10000, "Services x 100 endpoints for the snapshot phase");
@@ -40,6 +42,24 @@ void SnapshotPhase(const std::string& binary) {
       services * kEndpoints, static_cast<long long>(rec.events.load()),
       absl::ToDoubleMilliseconds(absl::Now() - start), RssKiB(c.server->pid()) / 1024.0,
       RssKiB(c.server->pid()) * 1024.0 / (services * kEndpoints));
+  // The split the store accounts for (slicekeeper_store_memory_bytes, by part).
+  absl::StatusOr<integration::HttpResponse> r =
+      integration::HttpGet(c.server->http_port(), "/metrics");
+  absl::StatusOr<integration::Exposition> e =
+      r.ok() ? integration::ParsePrometheusText(r->body)
+             : absl::StatusOr<integration::Exposition>(r.status());
+  if (e.ok()) {
+    std::printf("snapshot: store's account, B/endpoint:");
+    for (const char* part :
+         {"endpoints", "slices", "serialized", "services", "reconciler", "history"}) {
+      std::printf(" %s %.0f", part,
+                  e->Value("slicekeeper_store_memory_bytes", {{"part", part}}).value_or(-1) /
+                      (services * kEndpoints));
+    }
+    std::printf("\n");
+  } else {
+    std::printf("snapshot: /metrics: %s\n", e.status().ToString().c_str());
+  }
   w.Stop();
 }
 
