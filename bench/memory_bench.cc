@@ -19,7 +19,8 @@
 #include "server/store/store.h"
 
 extern "C" {
-__attribute__((visibility("default"), used)) const char* malloc_conf = "thp:always";
+__attribute__((visibility("default"), used)) const char* malloc_conf =
+    "thp:always,narenas:1";  // as the server
 }
 
 namespace slicekeeper::bench {

@@ -453,11 +453,18 @@ int Run() {
 // sanitizers' allocators ignore the symbol). thp:always backs jemalloc's arenas with transparent
 // huge pages where the kernel leaves that to madvise (Debian's default): loading 1 M endpoints
 // first-touches ~700 MB, and 4 KiB page faults were a third of the restart's CPU (3.1 s -> 2.1 s,
-// RSS +5 %); the same pages then cost fewer TLB misses under churn.
+// RSS +5 %); the same pages then cost fewer TLB misses under churn. narenas:1: jemalloc's default
+// of four arenas per core spreads the store's long-lived records over as many arenas as there
+// are gRPC threads that wrote them, each with its own part-filled slabs and retained pages. One
+// arena took the RSS that 1 M loaded endpoints add from 196-204 to 170-172 MiB and the RSS after
+// etcd_baseline's peak from ~125 to ~90 MiB, throughput within the runs' noise (BENCHMARKS.md,
+// "Allocator arenas"): the thread caches take the small allocations, and the write path is
+// serialized per shard anyway. On many cores, if a profile shows arena lock contention,
+// MALLOC_CONF=narenas:N gives more.
 // (A braced extern "C" block: g++ warns on an initialized `extern "C"` declaration, which
 // -DSK_WERROR=ON, as scripts/test.sh builds, turns into an error.)
 extern "C" {
-__attribute__((visibility("default"), used)) const char* malloc_conf = "thp:always";
+__attribute__((visibility("default"), used)) const char* malloc_conf = "thp:always,narenas:1";
 }
 
 int main(int argc, char** argv) {
