@@ -17,7 +17,7 @@
 // table), events are capped (the oldest dropped), and samples are a flag. A page that does not
 // read holds at most that much on the server.
 //
-// Memory: O(services) (their snapshots are shared with the store) + 16 bytes per endpoint (the
+// Memory: O(services) (their snapshots are shared with the store) + 4 bytes per endpoint (the
 // summaries' address hashes, see summary.h) + the two fixed rings + per queue O(max_queue_keys).
 //
 // Thread-safety: every method is safe to call concurrently. Lock order: mu_ -> Queue::mu_.

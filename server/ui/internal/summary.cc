@@ -1,12 +1,10 @@
 #include "server/ui/internal/summary.h"
 
 #include <algorithm>
-#include <functional>
 #include <string>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/string_view.h"
 #include "common/slice.h"
@@ -49,13 +47,11 @@ bool Counted(const Slice& s) {
   return !s.ServiceName().empty() && s.address_type != kAddressTypeFQDN;
 }
 
-// Keys in hash order (ties by object, with std::less: pointers into different objects).
-bool KeyLess(const std::pair<uint64_t, const void*>& a, const std::pair<uint64_t, const void*>& b) {
-  return a.first != b.first ? a.first < b.first : std::less<const void*>{}(a.second, b.second);
-}
-
-uint64_t AddressHash(const EndpointPtr& e) {
-  return absl::Hash<absl::string_view>{}(absl::string_view(e->addresses(0)));
+// 32 bits of the first address's hash: 4 bytes per endpoint kept. Two addresses of one service
+// that share it (about 1 % of 10 000-endpoint services have a pair) only cost a read of their
+// slices: CorrectRepeated compares the addresses themselves.
+uint32_t AddressHash(const EndpointPtr& e) {
+  return static_cast<uint32_t>(absl::Hash<absl::string_view>{}(absl::string_view(e->addresses(0))));
 }
 
 }  // namespace
@@ -65,8 +61,8 @@ struct SummaryCache::Part {
   SlicePtr slice;  // held: its endpoints are what `keys` points to
   Counts counts;
   std::vector<std::pair<std::string, Counts>> zones;
-  // (first address's hash, endpoint object) of each counted endpoint, sorted.
-  std::vector<std::pair<uint64_t, const void*>> keys;
+  // The first address's hash (AddressHash) of each counted endpoint, sorted.
+  std::vector<uint32_t> keys;
 
   void Count(const Entry& x, int sign) {
     Add(x, sign, &counts);
@@ -81,10 +77,10 @@ struct SummaryCache::Part {
     keys.reserve(slice->endpoints.size());
     for (const EndpointPtr& e : slice->endpoints) {
       if (e == nullptr || e->addresses_size() == 0) continue;
-      keys.emplace_back(AddressHash(e), e.get());
+      keys.push_back(AddressHash(e));
       Count(EntryOf(e), +1);
     }
-    std::sort(keys.begin(), keys.end(), KeyLess);
+    std::sort(keys.begin(), keys.end());
   }
 
   // From `base`, a previous version of the same slice: endpoint objects both hold are
@@ -97,37 +93,43 @@ struct SummaryCache::Part {
     for (const EndpointPtr& e : slice->endpoints) {
       if (e != nullptr) ++arrived.try_emplace(e.get(), &e, 0).first->second.second;
     }
-    keys.reserve(slice->endpoints.size());
-    absl::flat_hash_map<const void*, int> departed;
-    for (const auto& key : base.keys) {
-      auto it = arrived.find(key.second);
+    // What left: in the base version but not (as often) in the new one. Pointers are compared
+    // before anything is read; only the departed endpoints are.
+    std::vector<uint32_t> departed;
+    for (const EndpointPtr& e : base.slice->endpoints) {
+      if (e == nullptr) continue;
+      auto it = arrived.find(e.get());
       if (it != arrived.end() && it->second.second > 0) {
-        --it->second.second;
-        keys.push_back(key);
-      } else {
-        ++departed[key.second];
-      }
-    }
-    // What left: the base slice still holds it (one pass, pointers compared before reading).
-    if (!departed.empty()) {
-      for (const EndpointPtr& e : base.slice->endpoints) {
-        auto d = departed.find(e.get());
-        if (d == departed.end() || d->second == 0) continue;
-        --d->second;
+        --it->second.second;  // stays
+      } else if (e->addresses_size() > 0) {
+        departed.push_back(AddressHash(e));
         Count(EntryOf(e), -1);
       }
     }
+    std::sort(departed.begin(), departed.end());
+    // The base's keys less the departed ones (both sorted; each departed key is among them).
+    keys.reserve(slice->endpoints.size());
+    auto d = departed.begin();
+    for (uint32_t key : base.keys) {
+      while (d != departed.end() && *d < key) ++d;
+      if (d != departed.end() && *d == key) {
+        ++d;
+      } else {
+        keys.push_back(key);
+      }
+    }
+    // What arrived.
     for (const auto& [object, arrival] : arrived) {
       const EndpointPtr& e = *arrival.first;
       if (arrival.second == 0 || e->addresses_size() == 0) continue;
-      const uint64_t hash = AddressHash(e);
+      const uint32_t hash = AddressHash(e);
       const Entry x = EntryOf(e);
       for (int n = 0; n < arrival.second; ++n) {
-        keys.emplace_back(hash, object);
+        keys.push_back(hash);
         Count(x, +1);
       }
     }
-    std::sort(keys.begin(), keys.end(), KeyLess);
+    std::sort(keys.begin(), keys.end());
   }
 };
 
@@ -137,20 +139,14 @@ namespace {
 // each address's merged endpoint back (query::MergeEndpoints' rule, in snapshot order: a later
 // entry replaces the earlier one unless it is terminating). `Parts`: SummaryCache's parts.
 template <typename Parts>
-void CorrectRepeated(const Parts& parts, uint64_t hash, Counts* total,
+void CorrectRepeated(const Parts& parts, uint32_t hash, Counts* total,
                      absl::flat_hash_map<std::string, Counts>* zones) {
   // The entries with this hash, in snapshot order (slice order, then position in the slice).
   std::vector<const EndpointPtr*> entries;
   for (const auto& p : parts) {
-    auto lo = std::lower_bound(p->keys.begin(), p->keys.end(), hash,
-                               [](const auto& key, uint64_t h) { return key.first < h; });
-    if (lo == p->keys.end() || lo->first != hash) continue;
-    absl::flat_hash_set<const void*> objects;
-    for (auto k = lo; k != p->keys.end() && k->first == hash; ++k) objects.insert(k->second);
+    if (!std::binary_search(p->keys.begin(), p->keys.end(), hash)) continue;
     for (const EndpointPtr& e : p->slice->endpoints) {
-      if (e != nullptr && objects.contains(e.get()) && e->addresses_size() > 0) {
-        entries.push_back(&e);
-      }
+      if (e != nullptr && e->addresses_size() > 0 && AddressHash(e) == hash) entries.push_back(&e);
     }
   }
   // Equal hashes need not be equal addresses: merge per address.
@@ -178,6 +174,12 @@ SummaryCache::SummaryCache() = default;
 SummaryCache::~SummaryCache() = default;
 SummaryCache::SummaryCache(SummaryCache&&) noexcept = default;
 SummaryCache& SummaryCache::operator=(SummaryCache&&) noexcept = default;
+
+int64_t SummaryCache::keys_held() const {
+  int64_t n = 0;
+  for (const auto& p : parts_) n += static_cast<int64_t>(p->keys.size());
+  return n;
+}
 
 v1::ServiceSummary SummaryCache::Update(const store::ServiceSnapshot& snapshot) {
   absl::flat_hash_map<const Slice*, std::shared_ptr<const Part>> previous;
@@ -221,18 +223,16 @@ v1::ServiceSummary SummaryCache::Update(const store::ServiceSnapshot& snapshot) 
   // An address in more than one entry is one merged endpoint (query::MergeEndpoints' rule, in
   // snapshot order: a later entry replaces the earlier one unless it is terminating): take its
   // entries back out and count the winner. Only the entries whose hashes repeat are read.
-  std::vector<std::pair<uint64_t, uint32_t>> all;  // (hash, part), sorted
+  std::vector<uint32_t> all;  // every part's keys, sorted
   all.reserve(endpoints);
-  for (uint32_t p = 0; p < parts_.size(); ++p) {
-    for (const auto& key : parts_[p]->keys) all.emplace_back(key.first, p);
-  }
+  for (const auto& p : parts_) all.insert(all.end(), p->keys.begin(), p->keys.end());
   std::sort(all.begin(), all.end());
   for (size_t i = 0; i < all.size();) {
     size_t j = i + 1;
-    while (j < all.size() && all[j].first == all[i].first) ++j;
+    while (j < all.size() && all[j] == all[i]) ++j;
     if (j - i > 1) {
       ++repeats_;
-      CorrectRepeated(parts_, all[i].first, &total, &zones);
+      CorrectRepeated(parts_, all[i], &total, &zones);
     }
     i = j;
   }

@@ -11,11 +11,14 @@
 // version's entry: endpoint objects are immutable and shared between versions too, so only the
 // endpoints that left or arrived are read. The summary is the sum of
 // the slices' counts, corrected for the addresses that appear in more than one entry (found by
-// their hashes; only those endpoints are read again): each is one merged endpoint, counted as
-// query::MergeEndpoints' rule picks it. The result equals query::Summarize(snapshot).
+// their hashes; only the slices holding such a hash are read again, and the addresses themselves
+// compared): each is one merged endpoint, counted as query::MergeEndpoints' rule picks it. The
+// result equals query::Summarize(snapshot).
 //
-// Memory: 16 bytes per counted endpoint (its address hash and object) plus a few counters per slice
-// and zone; the entries hold the slices of the last snapshot passed to Update (shared, not copied).
+// Memory: 4 bytes per counted endpoint (32 bits of its first address's hash; it was 16 with the
+// full hash and the endpoint's address, 16 MB of a 1 M-endpoint server) plus a few counters per
+// slice and zone; the entries hold the slices of the last snapshot passed to Update (shared, not
+// copied).
 //
 // Thread-safety: none; one owner (the recorder's thread, under its mutex).
 #ifndef SLICEKEEPER_SERVER_UI_INTERNAL_SUMMARY_H_
@@ -45,6 +48,8 @@ class SummaryCache {
   // than one entry.
   int64_t slices_read() const { return slices_read_; }
   int64_t repeats() const { return repeats_; }
+  // The keys held (tests): one per counted endpoint of the last snapshot passed to Update.
+  int64_t keys_held() const;
 
  private:
   struct Part;
