@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -128,6 +129,45 @@ TEST(SummaryCacheTest, EqualsSummarizeAndReadsOnlyNewSlices) {
   }
   // Repeated addresses were corrected for (the pool of 80 addresses makes them common).
   EXPECT_GT(cache.repeats(), 100);
+}
+
+// Two different addresses with the same 32-bit key (found by search: absl's hash is seeded per
+// process) are two endpoints, in every combination with a real repeat of one of them.
+TEST(SummaryCacheTest, KeyCollisionsCountDifferentAddressesApart) {
+  absl::flat_hash_map<uint32_t, std::string> seen;
+  std::string a, b;
+  for (int i = 0; a.empty(); ++i) {
+    ASSERT_LT(i, 1 << 24) << "no 32-bit collision among 16 M addresses";
+    std::string address = absl::StrCat("10.", (i >> 16) & 255, ".", (i >> 8) & 255, ".", i & 255);
+    auto [it, inserted] = seen.try_emplace(SummaryCache::AddressKey(address), address);
+    if (!inserted) {
+      a = it->second;
+      b = std::move(address);
+    }
+  }
+  ASSERT_NE(a, b);
+  SummaryCache cache;
+  SliceSpec s1{.name = "s1", .service_label = true};
+  s1.endpoints = {E(a).Zone("zone-a"), E(b).Ready(false).Zone("zone-b")};
+  SliceSpec s2{.name = "s2", .service_label = true};
+  s2.endpoints = {E(b).Terminating(true).Zone("zone-b"), E("10.9.9.9"), E(a).Serving(false)};
+  store::ServiceSnapshot snap;
+  snap.namespace_ = "ns";
+  snap.name = "web";
+  snap.mod_revision = 1;
+  snap.slices = {MakeSlice(s1), MakeSlice(s2)};
+  for (int version = 0; version < 2; ++version) {
+    const v1::ServiceSummary got = cache.Update(snap);
+    const v1::ServiceSummary want = query::Summarize(snap);
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(got, want))
+        << "got:  " << got.ShortDebugString() << "\nwant: " << want.ShortDebugString();
+    EXPECT_EQ(got.endpoints().total(), 3);  // a, b and 10.9.9.9
+    // The second version drops s2's copy of `a`: `b`'s two entries and `a` still share a key.
+    SliceSpec edited = s2;
+    edited.endpoints.pop_back();
+    snap.slices = {snap.slices[0], MakeSlice(edited)};
+  }
+  EXPECT_GT(cache.repeats(), 0);
 }
 
 }  // namespace

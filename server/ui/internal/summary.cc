@@ -49,16 +49,14 @@ bool Counted(const Slice& s) {
 
 // 32 bits of the first address's hash: 4 bytes per endpoint kept. Two addresses of one service
 // that share it (about 1 % of 10 000-endpoint services have a pair) only cost a read of their
-// slices: CorrectRepeated compares the addresses themselves.
-uint32_t AddressHash(const EndpointPtr& e) {
-  return static_cast<uint32_t>(absl::Hash<absl::string_view>{}(absl::string_view(e->addresses(0))));
-}
+// slices: MergeRepeated compares the addresses themselves.
+uint32_t AddressHash(const EndpointPtr& e) { return SummaryCache::AddressKey(e->addresses(0)); }
 
 }  // namespace
 
 // What one slice version adds to its service's summary, each endpoint counted once.
 struct SummaryCache::Part {
-  SlicePtr slice;  // held: its endpoints are what `keys` points to
+  SlicePtr slice;  // held: the next version's diff and the repeats' correction read it
   Counts counts;
   std::vector<std::pair<std::string, Counts>> zones;
   // The first address's hash (AddressHash) of each counted endpoint, sorted.
@@ -135,21 +133,12 @@ struct SummaryCache::Part {
 
 namespace {
 
-// Takes the entries whose first addresses hash to `hash` out of `total` and `zones` and adds
-// each address's merged endpoint back (query::MergeEndpoints' rule, in snapshot order: a later
-// entry replaces the earlier one unless it is terminating). `Parts`: SummaryCache's parts.
-template <typename Parts>
-void CorrectRepeated(const Parts& parts, uint32_t hash, Counts* total,
-                     absl::flat_hash_map<std::string, Counts>* zones) {
-  // The entries with this hash, in snapshot order (slice order, then position in the slice).
-  std::vector<const EndpointPtr*> entries;
-  for (const auto& p : parts) {
-    if (!std::binary_search(p->keys.begin(), p->keys.end(), hash)) continue;
-    for (const EndpointPtr& e : p->slice->endpoints) {
-      if (e != nullptr && e->addresses_size() > 0 && AddressHash(e) == hash) entries.push_back(&e);
-    }
-  }
-  // Equal hashes need not be equal addresses: merge per address.
+// Takes the entries of one hash (in snapshot order) out of `total` and `zones` and adds each
+// address's merged endpoint back (query::MergeEndpoints' rule, in snapshot order: a later entry
+// replaces the earlier one unless it is terminating). Equal hashes need not be equal addresses:
+// the entries are merged per address.
+void MergeRepeated(const std::vector<const EndpointPtr*>& entries, Counts* total,
+                   absl::flat_hash_map<std::string, Counts>* zones) {
   std::vector<bool> done(entries.size(), false);
   for (size_t a = 0; a < entries.size(); ++a) {
     if (done[a]) continue;
@@ -174,6 +163,10 @@ SummaryCache::SummaryCache() = default;
 SummaryCache::~SummaryCache() = default;
 SummaryCache::SummaryCache(SummaryCache&&) noexcept = default;
 SummaryCache& SummaryCache::operator=(SummaryCache&&) noexcept = default;
+
+uint32_t SummaryCache::AddressKey(absl::string_view address) {
+  return static_cast<uint32_t>(absl::Hash<absl::string_view>{}(address));
+}
 
 int64_t SummaryCache::keys_held() const {
   int64_t n = 0;
@@ -222,19 +215,38 @@ v1::ServiceSummary SummaryCache::Update(const store::ServiceSnapshot& snapshot) 
 
   // An address in more than one entry is one merged endpoint (query::MergeEndpoints' rule, in
   // snapshot order: a later entry replaces the earlier one unless it is terminating): take its
-  // entries back out and count the winner. Only the entries whose hashes repeat are read.
-  std::vector<uint32_t> all;  // every part's keys, sorted
+  // entries back out and count the winner. Only the slices holding a repeated key are read again.
+  std::vector<std::pair<uint32_t, uint32_t>> all;  // (key, part), sorted
   all.reserve(endpoints);
-  for (const auto& p : parts_) all.insert(all.end(), p->keys.begin(), p->keys.end());
+  for (uint32_t p = 0; p < parts_.size(); ++p) {
+    for (uint32_t key : parts_[p]->keys) all.emplace_back(key, p);
+  }
   std::sort(all.begin(), all.end());
+  std::vector<uint32_t> repeated;  // sorted
+  std::vector<bool> holds_repeat(parts_.size(), false);
   for (size_t i = 0; i < all.size();) {
     size_t j = i + 1;
-    while (j < all.size() && all[j] == all[i]) ++j;
+    while (j < all.size() && all[j].first == all[i].first) ++j;
     if (j - i > 1) {
-      ++repeats_;
-      CorrectRepeated(parts_, all[i], &total, &zones);
+      repeated.push_back(all[i].first);
+      for (size_t k = i; k < j; ++k) holds_repeat[all[k].second] = true;
     }
     i = j;
+  }
+  if (!repeated.empty()) {
+    repeats_ += static_cast<int64_t>(repeated.size());
+    // Each slice holding a repeated key is read once, in snapshot order, so every key's entries
+    // come out in snapshot order (slice order, then position in the slice).
+    absl::flat_hash_map<uint32_t, std::vector<const EndpointPtr*>> entries;
+    for (uint32_t p = 0; p < parts_.size(); ++p) {
+      if (!holds_repeat[p]) continue;
+      for (const EndpointPtr& e : parts_[p]->slice->endpoints) {
+        if (e == nullptr || e->addresses_size() == 0) continue;
+        const uint32_t key = AddressHash(e);
+        if (std::binary_search(repeated.begin(), repeated.end(), key)) entries[key].push_back(&e);
+      }
+    }
+    for (const auto& [key, list] : entries) MergeRepeated(list, &total, &zones);
   }
 
   v1::ServiceSummary out;

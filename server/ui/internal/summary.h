@@ -28,6 +28,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "server/store/store.h"
 #include "slicekeeper/v1/discovery.pb.h"
 
@@ -50,6 +51,8 @@ class SummaryCache {
   int64_t repeats() const { return repeats_; }
   // The keys held (tests): one per counted endpoint of the last snapshot passed to Update.
   int64_t keys_held() const;
+  // The key an endpoint is held by: 32 bits of its first address's hash (tests find collisions).
+  static uint32_t AddressKey(absl::string_view address);
 
  private:
   struct Part;
