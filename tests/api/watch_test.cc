@@ -1,12 +1,13 @@
 // EndpointDiscovery.Watch end to end: the real gRPC server (api::Server on a loopback port picked
 // at run time) and real gRPC clients, with writes going straight into the server's store.
-#include <grpcpp/grpcpp.h>
-
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include <grpcpp/grpcpp.h>
+
+#include "absl/base/config.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -359,7 +360,7 @@ TEST_F(WatchTest, ManyWatchersConvergeUnderChurn) {
   StartServer();
   // The sanitizer builds check the same property with a fifth of the churn (ASan's Debug build
   // runs it ~10x slower); the normal build runs the full 100 k changes.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(ABSL_HAVE_ADDRESS_SANITIZER) || defined(ABSL_HAVE_THREAD_SANITIZER)
   constexpr int kChanges = 20'000;
 #else
   constexpr int kChanges = 100'000;

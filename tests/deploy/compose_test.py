@@ -40,6 +40,7 @@ BASE_IMAGE = "debian:12"
 SKCTL_SHORT = {"n": "namespace", "A": "all_namespaces", "l": "selector", "o": "output",
                "f": "filename"}
 # Sanitizer runtimes appear in ldd of the ASan/UBSan build only; the image is built without them.
+# clang links its runtimes statically: its sanitized binaries define __asan_init themselves.
 SANITIZER_LIB = re.compile(r"/lib(asan|ubsan|tsan|lsan|hwasan)\.so")
 SANITIZER_DEP_LIB = re.compile(r"/libatomic\.so")
 
@@ -381,6 +382,12 @@ def check_user(stage, where, checks):
         checks.fail(where, f"stage {stage['name']} runs as root (USER {user})")
 
 
+def statically_sanitized(binary):
+    """True when the binary carries a sanitizer runtime itself (clang's -fsanitize links it in)."""
+    r = run(["nm", "-D", "--defined-only", binary])
+    return r.returncode == 0 and re.search(r" __(asan|tsan|ubsan)_init$", r.stdout, re.M) is not None
+
+
 def check_libs(binaries, packages, checks):
     """Every library ldd resolves comes from one of `packages`."""
     libs = {}
@@ -390,7 +397,7 @@ def check_libs(binaries, packages, checks):
             checks.fail("ldd", f"{binary}: {r.stderr.strip()}")
             continue
         # A sanitized binary also loads its runtimes' own dependencies (libatomic for ASan).
-        sanitized = SANITIZER_LIB.search(r.stdout) is not None
+        sanitized = SANITIZER_LIB.search(r.stdout) is not None or statically_sanitized(binary)
         for line in r.stdout.splitlines():
             if "not found" in line:
                 checks.fail("ldd", f"{binary}: {line.strip()}")

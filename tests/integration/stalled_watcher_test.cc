@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/config.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -30,7 +31,7 @@ namespace {
 // churn and do not check memory: ASan's allocator keeps freed blocks in quarantine (256 MB by
 // default), so the server's RSS there follows the churn, not what is live. The normal build writes
 // the requirement's 500 k changes.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(ABSL_HAVE_ADDRESS_SANITIZER) || defined(ABSL_HAVE_THREAD_SANITIZER)
 constexpr int kChanges = 50'000;
 constexpr bool kCheckMemory = false;
 #else

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -111,10 +110,10 @@ std::vector<EndpointDelta> S2Backend() {
   std::vector<EndpointDelta> out;
   for (const auto& [type, text] : {std::pair<std::string, std::string>{kAddressTypeIPv4, "1.2.3.4"},
                                    {kAddressTypeIPv6, "1234::5678:0000:0000:9abc:def0"}}) {
-    std::optional<std::string> canonical = validation::CanonicalIp(type, text);
-    EndpointPtr e = Modified(E(0, "us-central1-a"), [&](v1::Endpoint& m) {
-      m.set_addresses(0, canonical.value_or(text));
-    });
+    // A copy, not the binding: clang 14 cannot capture a structured binding.
+    const std::string address = validation::CanonicalIp(type, text).value_or(text);
+    EndpointPtr e =
+        Modified(E(0, "us-central1-a"), [&](v1::Endpoint& m) { m.set_addresses(0, address); });
     out.push_back(Upsert(std::move(e), Port(80), type));
   }
   return out;

@@ -5,6 +5,7 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/base/config.h"
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
@@ -44,9 +45,8 @@ class StoreTest : public ::testing::Test {
 // A first write creates the service (record, uid) and one managed slice named <svc>-<5 chars>.
 TEST_F(StoreTest, SingleServiceWriteIsReadable) {
   Store store(Opts());
-  absl::StatusOr<WriteResult> r =
-      Apply(store, {Upsert("ns", "web", Ip(1)), Upsert("ns", "web", Ip(2)),
-                    Upsert("ns", "web", Ip(3))});
+  absl::StatusOr<WriteResult> r = Apply(
+      store, {Upsert("ns", "web", Ip(1)), Upsert("ns", "web", Ip(2)), Upsert("ns", "web", Ip(3))});
   ASSERT_OK(r);
   EXPECT_EQ(r->revision, 1);
   EXPECT_EQ(r->stats.endpoints_added(), 3);
@@ -56,7 +56,8 @@ TEST_F(StoreTest, SingleServiceWriteIsReadable) {
   ServiceSnapshotPtr s = store.GetService("ns", "web");
   ASSERT_NE(s, nullptr);
   ASSERT_NE(s->record, nullptr);
-  EXPECT_THAT(s->record->uid(), MatchesRegex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"));
+  EXPECT_THAT(s->record->uid(),
+              MatchesRegex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"));
   EXPECT_EQ(s->record->creation_timestamp(), FormatRfc3339(clock_.Now()));
   ASSERT_THAT(s->slices, SizeIs(1));
   const SlicePtr& slice = s->slices[0];
@@ -64,11 +65,10 @@ TEST_F(StoreTest, SingleServiceWriteIsReadable) {
   EXPECT_TRUE(slice->Managed());
   EXPECT_EQ(slice->endpoints.size(), 3u);
   EXPECT_EQ(slice->creation_timestamp, FormatRfc3339(clock_.Now()));
-  EXPECT_EQ(slice->meta->annotations().at(kAnnotationTriggerTime),
-            FormatRfc3339Nano(clock_.Now()));
-  EXPECT_THAT(store.GetSlice("ns", slice->name),
-              IsOkAndHolds(::testing::Pair(slice, 1)));
-  EXPECT_THAT(store.GetSlice("ns", "web-zzzzz"), StatusIs(absl::StatusCode::kNotFound, ::testing::HasSubstr("ns/web-zzzzz")));
+  EXPECT_EQ(slice->meta->annotations().at(kAnnotationTriggerTime), FormatRfc3339Nano(clock_.Now()));
+  EXPECT_THAT(store.GetSlice("ns", slice->name), IsOkAndHolds(::testing::Pair(slice, 1)));
+  EXPECT_THAT(store.GetSlice("ns", "web-zzzzz"),
+              StatusIs(absl::StatusCode::kNotFound, ::testing::HasSubstr("ns/web-zzzzz")));
   EXPECT_EQ(store.GetService("ns", "other"), nullptr);
   Totals t = store.totals();
   EXPECT_EQ(t.services, 1);
@@ -207,7 +207,7 @@ TEST_F(StoreTest, BatchAcrossServicesIsAtomic) {
 // (A fifth of that under sanitizers, whose allocator makes a million protos slow; the code path is
 // the same.)
 TEST_F(StoreTest, MillionChangeBatch) {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(ABSL_HAVE_ADDRESS_SANITIZER) || defined(ABSL_HAVE_THREAD_SANITIZER)
   constexpr int kChanges = 200'000;
 #else
   constexpr int kChanges = 1'000'000;
@@ -233,9 +233,9 @@ TEST_F(StoreTest, MillionChangeBatch) {
 // A write copies the service's slice vector but shares every slice it did not change.
 TEST_F(StoreTest, UnchangedSlicesAreShared) {
   Store store(Opts(/*max_per_slice=*/2));
-  ASSERT_OK(Apply(store, {Upsert("ns", "web", Ip(1)), Upsert("ns", "web", Ip(2)),
-                          Upsert("ns", "web", Ip(3)), Upsert("ns", "web", Ip(4)),
-                          Upsert("ns", "web", Ip(5)), Upsert("ns", "web", Ip(6))}));
+  ASSERT_OK(Apply(
+      store, {Upsert("ns", "web", Ip(1)), Upsert("ns", "web", Ip(2)), Upsert("ns", "web", Ip(3)),
+              Upsert("ns", "web", Ip(4)), Upsert("ns", "web", Ip(5)), Upsert("ns", "web", Ip(6))}));
   ServiceSnapshotPtr before = store.GetService("ns", "web");
   ASSERT_OK(Apply(store, {Upsert("ns", "web", Ip(4), /*ready=*/false)}));
   ServiceSnapshotPtr after = store.GetService("ns", "web");
@@ -243,8 +243,9 @@ TEST_F(StoreTest, UnchangedSlicesAreShared) {
   int shared = 0;
   for (size_t i = 0; i < 3; ++i) shared += before->slices[i] == after->slices[i];
   EXPECT_EQ(shared, 2);
-  EXPECT_TRUE(std::is_sorted(after->slices.begin(), after->slices.end(),
-                             [](const SlicePtr& a, const SlicePtr& b) { return a->name < b->name; }));
+  EXPECT_TRUE(
+      std::is_sorted(after->slices.begin(), after->slices.end(),
+                     [](const SlicePtr& a, const SlicePtr& b) { return a->name < b->name; }));
 }
 
 // Changes are visible in order through ChangesSince; compacted revisions are OUT_OF_RANGE.
