@@ -4,7 +4,8 @@
 # as LevelDB does, and fails on any violation or any other clang error or warning (-Werror comes
 # with the build's own flags).
 #   check-thread-safety.sh BUILD_DIR [CLANG_BUILD_DIR TARGET]
-# BUILD_DIR is any configured and built tree (scripts/test.sh passes its g++ ASan build): its
+# BUILD_DIR is any configured and built tree (a developer's g++ build; scripts/test.sh's own build
+# is clang, which runs the analysis as it compiles): its
 # compile_commands.json gives each file's flags and its generated protobuf headers are used as they
 # are. The analysis runs in clang's semantic pass, so -fsyntax-only finds every violation a full
 # clang build would, for a fraction of the compile time (no code generation, no second set of
@@ -16,8 +17,8 @@
 # directly (include what you use, STYLE.md). That is a third of the files and of the time.
 # CLANG_BUILD_DIR is a clang tree in which TARGET was just built: CMakeLists.txt compiles every
 # file of a clang build with the analysis as an error, so the files TARGET's objects come from
-# (ninja -t inputs) have passed it and are skipped here (scripts/test.sh passes its fuzz build,
-# which covers the store and the common code: 15 of the 43 files).
+# (ninja -t inputs) have passed it and are skipped here (a fuzz build covers the store and the
+# common code: 15 of the 43 files).
 set -euo pipefail
 build="$(cd "$1" && pwd)"
 root="$(cd "$(dirname "$0")/.." && pwd)"

@@ -7,7 +7,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
-  clang-14 libclang-rt-14-dev  # scripts/test.sh: thread-safety analysis and libFuzzer targets
+  clang-14 libclang-rt-14-dev  # scripts/test.sh's build: ASan/UBSan, lock analysis, libFuzzer
   clang-format-14  # scripts/check-format.sh
   lld  # scripts/test.sh links the test binaries with it: a third of ld.bfd's time
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Checks the format of changed C++ files, builds slicekeeper and runs every test with ctest:
-#   1. an ASan+UBSan build (g++, -O1, -Werror, benchmarks compiled but not run): every test;
-#   2. a clang-14 build of the fuzz targets of fuzz/ and the decoders they reach, with ASan, UBSan
-#      and libFuzzer: each runs for a bounded time, planted-bug variants included (docs/fuzzing.md);
-#   3. clang-14's thread-safety analysis of common/, workload/, server/ and client/ over the first
-#      build's compile commands (-Wthread-safety as errors; scripts/check-thread-safety.sh), less
-#      the files the fuzz build compiled, which clang analysed there;
-#   4. only with SK_TEST_PLAIN=1: the plain build (RelWithDebInfo, -Werror): every test again;
-#   5. only with SK_TEST_TSAN=1: a TSan build of the concurrency tests (label "tsan"), see below.
-# One sanitized g++ build instead of a plain one plus a sanitized one, and clang only where it
-# adds something (its analysis, libFuzzer): on CI's 2 cores full builds take most of the time the
-# whole run may take, and every test passes under both builds.
+#   1. one clang-14 build with ASan and UBSan (-O1, -Werror, benchmarks compiled but not run) of
+#      everything: the tests, the benchmarks and the libFuzzer targets of fuzz/ with their
+#      planted-bug variants (docs/fuzzing.md). Being clang, it also runs clang's thread-safety
+#      analysis over every file it compiles, as an error (CMakeLists.txt); ctest then runs every
+#      test, the fuzz targets for a bounded time among them;
+#   2. only with SK_TEST_PLAIN=1: the plain g++ build (RelWithDebInfo, -Werror): every test again;
+#   3. only with SK_TEST_TSAN=1: a TSan build of the concurrency tests (label "tsan"), see below.
+# One build, not three: until 2026-12 this ran a g++ ASan build of everything, a clang build of the
+# fuzz targets and the libraries they reach (the store, the reconciler, the codecs: the same code
+# again), and a clang -fsyntax-only pass for the lock analysis of the rest. On CI's 2 cores those
+# took 1060 + 210 + 63 s of a 1640 s run (over the 25-minute budget); the one clang build does all
+# three jobs in about the time of the first. g++ stays the compiler of the default build every
+# developer runs before a commit and of scripts/run.sh's release build; SK_TEST_PLAIN=1 tests it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,39 +45,28 @@ run_suite() {
   (cd "$dir" && ctest --output-on-failure -j"$jobs" "${ctest_args[@]}")
 }
 
-# -O1 -g1: ASan's recommended optimization (about twice as fast as -O0 here, same reports with
-# file:line stacks; -g1 also compiles a fifth faster than -g). UBSan's null and alignment checks
-# are left out (SK_NO_SANITIZE): together they cost a third of a file's compile time (token_file.cc
-# 13.4 s -> 8.7 s), a null dereference still stops the test through ASan's SEGV report with its
-# stack, and x86 does not fault on alignment; the clang fuzz build below keeps all of UBSan for the
-# decoders. The tests' and benchmarks' own code (SK_TEST_CODE_OPTIONS) compiles at -O0 and without
-# UBSan (store_test.cc: 19 s at -O1, 12.9 s at -O0, 8.9 s without UBSan) and without debug
-# information (front_ends_test.cc: 16.3 s -> 13.6 s; gtest reports its failures by file and line
-# anyway, and an ASan report still names the test's functions): it checks the code under test,
-# which keeps both sanitizers and its line tables. Generated protobuf code compiles without
-# sanitizers (SK_GENERATED_CODE_OPTIONS: protobuf's parsers, not ours; etcd's rpc.pb.cc 18.2 s ->
-# 8.0 s).
-# SK_PCH precompiles the headers most files include, once for the libraries, once for the tests
-# and once for the benchmarks (a test file: 8.6 -> 5.8 s); a file that misses an #include still
-# fails the default build every developer runs, and the thread-safety pass below compiles the
-# library files that name a lock without it. lld links the 40-odd ASan binaries in a third of
-# ld.bfd's time (security_test: 3.7 -> 1.2 s).
-run_suite build/ci -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" \
-  "-DSK_SANITIZE=address,undefined" -DSK_NO_SANITIZE=null,alignment -DSK_BUILD_BENCH=ON \
-  "-DSK_TEST_CODE_OPTIONS=-O0;-g0;-fno-sanitize=undefined" -DSK_PCH=ON \
-  "-DSK_GENERATED_CODE_OPTIONS=-fno-sanitize=all" -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld
-
-# The generated protobuf parsers keep libFuzzer's coverage (it guides the inputs through them)
-# but not the sanitizers, as in the build above.
+# -O1: ASan's recommended optimization (about twice as fast as -O0 here, same reports);
+# -gline-tables-only keeps file:line in every report for a fifth less compile time than -g.
+# UBSan's null and alignment checks are left out (SK_NO_SANITIZE): together they cost a third of a
+# file's compile time, a null dereference still stops the test through ASan's SEGV report with its
+# stack, and x86 does not fault on alignment. SK_FUZZ gives every library libFuzzer's coverage
+# instrumentation (-fsanitize=fuzzer-no-link); outside a fuzz target its callbacks are the
+# sanitizer runtime's no-ops, and the tests run about as fast as without it (store_test's history
+# and memory tests: 19.5 s against
+# 17.9 s for the g++ build it replaced). The tests' and benchmarks' own code (SK_TEST_CODE_OPTIONS)
+# compiles at -O0, without UBSan and without debug information: it checks the code under test,
+# which keeps both sanitizers and its line tables; gtest reports its failures by file and line
+# anyway. Generated protobuf code compiles without sanitizers (SK_GENERATED_CODE_OPTIONS:
+# protobuf's parsers, not ours; they double its compile time) but keeps the coverage that guides
+# the fuzzers through it. SK_PCH precompiles the headers most files include, once for the
+# libraries, once for the tests and once for the benchmarks (a test file: 8.6 -> 5.8 s); a file
+# that misses an #include still fails the default build every developer runs. lld links the
+# 60-odd binaries in a third of ld.bfd's time.
 run_suite build/clang -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -gline-tables-only" \
-  "-DSK_SANITIZE=address,undefined" -DSK_FUZZ=ON -DSK_BUILD_BENCH=OFF -DSK_FUZZ_SECONDS=10 \
-  "-DSK_GENERATED_CODE_OPTIONS=-fno-sanitize=address,undefined" -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld \
-  -- fuzz_targets -- -L fuzz
-
-# After the fuzz build, which analysed the files it compiled (clang builds treat the analysis as an
-# error): the rest is checked over the g++ build's compile commands.
-echo "=== thread-safety analysis (clang-14) (at ${SECONDS} s)"
-./scripts/check-thread-safety.sh build/ci build/clang fuzz_targets
+  "-DSK_SANITIZE=address,undefined" -DSK_NO_SANITIZE=null,alignment -DSK_BUILD_BENCH=ON \
+  -DSK_FUZZ=ON -DSK_FUZZ_SECONDS=10 "-DSK_TEST_CODE_OPTIONS=-O0;-g0;-fno-sanitize=undefined" \
+  -DSK_PCH=ON "-DSK_GENERATED_CODE_OPTIONS=-fno-sanitize=address,undefined" \
+  -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld
 
 if [ "${SK_TEST_PLAIN:-0}" = "1" ]; then
   run_suite build/plain -DCMAKE_BUILD_TYPE=RelWithDebInfo \
