@@ -39,9 +39,9 @@ void SendJson(http::Response& response, std::string body) {
   response.Send(200, kJson, body, {{"Cache-Control", "no-store"}});
 }
 
-std::string Counts(const v1::ConditionCounts& c) {
-  return absl::StrCat(R"({"total":)", c.total(), R"(,"ready":)", c.ready(), R"(,"serving":)",
-                      c.serving(), R"(,"terminating":)", c.terminating(), "}");
+std::string Counts(const internal::EndpointCounts& c) {
+  return absl::StrCat(R"({"total":)", c.total, R"(,"ready":)", c.ready, R"(,"serving":)", c.serving,
+                      R"(,"terminating":)", c.terminating, "}");
 }
 
 // Seconds since the Unix epoch, or null for InfinitePast.
@@ -52,14 +52,14 @@ std::string TimeJson(absl::Time t) {
 
 // The table row of one service.
 std::string RowJson(const internal::ServiceRow& row, int max_per_slice) {
-  const v1::ServiceSummary& s = row.summary;
-  const int64_t capacity = s.slices() * max_per_slice;
-  std::string out = absl::StrCat(R"({"namespace":)", Str(s.namespace_()), R"(,"name":)",
-                                 Str(s.name()), R"(,"endpoints":)", Counts(s.endpoints()),
-                                 R"(,"slices":)", s.slices(), R"(,"zones":)", s.by_zone_size());
+  const internal::Summary& s = row.summary;
+  const int64_t capacity = s.slices * max_per_slice;
+  std::string out = absl::StrCat(R"({"namespace":)", Str(row.snapshot->namespace_), R"(,"name":)",
+                                 Str(row.snapshot->name), R"(,"endpoints":)", Counts(s.endpoints),
+                                 R"(,"slices":)", s.slices, R"(,"zones":)", s.zones.size());
   absl::StrAppend(&out, R"(,"fill":)",
-                  capacity == 0 ? 0.0 : static_cast<double>(s.endpoints().total()) / capacity,
-                  R"(,"mod_revision":)", s.mod_revision(), R"(,"last_change":)",
+                  capacity == 0 ? 0.0 : static_cast<double>(s.endpoints.total) / capacity,
+                  R"(,"mod_revision":)", s.mod_revision, R"(,"last_change":)",
                   TimeJson(row.last_change), R"(,"changes":)", row.changes, "}");
   return out;
 }
@@ -266,13 +266,9 @@ void OperatorView::ServeService(absl::string_view ns, absl::string_view name,
     return;
   }
   std::string zones = "[";
-  std::vector<std::string> names;
-  for (const auto& [zone, counts] : row.summary.by_zone()) names.push_back(zone);
-  std::sort(names.begin(), names.end());
-  for (const std::string& zone : names) {
+  for (const auto& [zone, counts] : row.summary.zones) {  // sorted by name
     if (zones.size() > 1) zones.push_back(',');
-    absl::StrAppend(&zones, R"({"zone":)", Str(zone), R"(,"endpoints":)",
-                    Counts(row.summary.by_zone().at(zone)), "}");
+    absl::StrAppend(&zones, R"({"zone":)", Str(zone), R"(,"endpoints":)", Counts(counts), "}");
   }
   zones.push_back(']');
   std::string slices = JsonArray(row.snapshot->slices, [&](const SlicePtr& s) {

@@ -74,14 +74,19 @@ bool CountedSlice(const SlicePtr& s) {
 }
 
 // Each snapshot replaces, adds or drops a few slices and keeps the rest as the same objects: the
-// cache must give Summarize's answer every time, reading only the slice versions it has not seen.
-TEST(SummaryCacheTest, EqualsSummarizeAndReadsOnlyNewSlices) {
-  RandomSlices r(20261204);
-  SummaryCache cache;
+// cache must give Summarize's answer every time. With entries kept (the service has more than
+// `keep_above` counted endpoints) it reads only the slice versions it has not seen and holds one
+// key per counted endpoint; otherwise it holds none and reads the next snapshot whole. Returns how
+// many steps kept their entries.
+int RunAgainstSummarize(int64_t keep_above, uint32_t seed, int64_t* repeats) {
+  RandomSlices r(seed);
+  SummaryCache cache(keep_above);
   std::vector<SlicePtr> slices;
   for (int i = 0; i < 4; ++i) slices.push_back(r.Slice(absl::StrCat("s", i)));
   // The previous snapshot's slices, held so no new slice can take a freed one's address.
   std::vector<SlicePtr> previous;
+  bool previous_kept = false;
+  int kept_steps = 0;
   int next_name = 4;
   for (int step = 0; step < 2000; ++step) {
     if (step > 0) {
@@ -108,27 +113,49 @@ TEST(SummaryCacheTest, EqualsSummarizeAndReadsOnlyNewSlices) {
     snap.slices = slices;
 
     absl::flat_hash_set<const Slice*> seen;
-    for (const SlicePtr& s : previous) seen.insert(s.get());
+    if (previous_kept) {
+      for (const SlicePtr& s : previous) seen.insert(s.get());
+    }
     int64_t new_counted = 0;
-    for (const SlicePtr& s : slices) new_counted += CountedSlice(s) && !seen.contains(s.get());
-    const int64_t read_before = cache.slices_read();
-    const v1::ServiceSummary got = cache.Update(snap);
-    const v1::ServiceSummary want = query::Summarize(snap);
-    ASSERT_TRUE(google::protobuf::util::MessageDifferencer::Equals(got, want))
-        << "step " << step << "\ngot:  " << got.ShortDebugString()
-        << "\nwant: " << want.ShortDebugString();
-    ASSERT_EQ(cache.slices_read() - read_before, new_counted) << "step " << step;
-    // One key per counted endpoint: those that left a slice's version took theirs along.
     int64_t counted_endpoints = 0;
     for (const SlicePtr& s : slices) {
       if (!CountedSlice(s)) continue;
+      new_counted += !seen.contains(s.get());
       for (const EndpointPtr& e : s->endpoints) counted_endpoints += e->addresses_size() > 0;
     }
-    ASSERT_EQ(cache.keys_held(), counted_endpoints) << "step " << step;
+    const int64_t read_before = cache.slices_read();
+    const v1::ServiceSummary got = ToProto(cache.Update(snap), "ns", "web");
+    const v1::ServiceSummary want = query::Summarize(snap);
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(got, want))
+        << "step " << step << "\ngot:  " << got.ShortDebugString()
+        << "\nwant: " << want.ShortDebugString();
+    EXPECT_EQ(cache.slices_read() - read_before, new_counted) << "step " << step;
+    // One key per counted endpoint, or none: those that left a slice's version took theirs along.
+    previous_kept = counted_endpoints > keep_above;
+    EXPECT_EQ(cache.keys_held(), previous_kept ? counted_endpoints : 0) << "step " << step;
+    if (::testing::Test::HasFailure()) break;
+    kept_steps += previous_kept;
     previous = slices;
   }
+  *repeats = cache.repeats();
+  return kept_steps;
+}
+
+TEST(SummaryCacheTest, EqualsSummarizeAndReadsOnlyNewSlices) {
+  int64_t repeats = 0;
+  EXPECT_EQ(RunAgainstSummarize(/*keep_above=*/-1, 20261204, &repeats), 2000);
   // Repeated addresses were corrected for (the pool of 80 addresses makes them common).
-  EXPECT_GT(cache.repeats(), 100);
+  EXPECT_GT(repeats, 100);
+}
+
+// A service that crosses `keep_above` both ways drops its entries and builds them again: the
+// random service's counted endpoints range about 0-40, so both happen hundreds of times.
+TEST(SummaryCacheTest, SmallServicesKeepNothingAndStillEqualSummarize) {
+  int64_t repeats = 0;
+  const int kept = RunAgainstSummarize(/*keep_above=*/14, 20261205, &repeats);
+  EXPECT_GT(kept, 200);
+  EXPECT_LT(kept, 1800);
+  EXPECT_GT(repeats, 100);
 }
 
 // Two different addresses with the same 32-bit key (found by search: absl's hash is seeded per
@@ -146,7 +173,7 @@ TEST(SummaryCacheTest, KeyCollisionsCountDifferentAddressesApart) {
     }
   }
   ASSERT_NE(a, b);
-  SummaryCache cache;
+  SummaryCache cache(/*keep_above=*/-1);
   SliceSpec s1{.name = "s1", .service_label = true};
   s1.endpoints = {E(a).Zone("zone-a"), E(b).Ready(false).Zone("zone-b")};
   SliceSpec s2{.name = "s2", .service_label = true};
@@ -157,7 +184,7 @@ TEST(SummaryCacheTest, KeyCollisionsCountDifferentAddressesApart) {
   snap.mod_revision = 1;
   snap.slices = {MakeSlice(s1), MakeSlice(s2)};
   for (int version = 0; version < 2; ++version) {
-    const v1::ServiceSummary got = cache.Update(snap);
+    const v1::ServiceSummary got = ToProto(cache.Update(snap), "ns", "web");
     const v1::ServiceSummary want = query::Summarize(snap);
     EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(got, want))
         << "got:  " << got.ShortDebugString() << "\nwant: " << want.ShortDebugString();

@@ -52,13 +52,6 @@ absl::flat_hash_map<EndpointKey, int> ChangedEndpoints(const store::ServiceSnaps
   return out;
 }
 
-void AddCounts(const v1::ConditionCounts& from, int sign, v1::ConditionCounts* to) {
-  to->set_total(to->total() + sign * from.total());
-  to->set_ready(to->ready() + sign * from.ready());
-  to->set_serving(to->serving() + sign * from.serving());
-  to->set_terminating(to->terminating() + sign * from.terminating());
-}
-
 // The `q` quantile of the observations counted in `counts` (one per bound, +Inf last), by
 // linear interpolation inside the bucket; -1 when there are none.
 double Quantile(const std::vector<double>& bounds, const std::vector<uint64_t>& counts, double q) {
@@ -237,7 +230,8 @@ int64_t Recorder::Process() {
 void Recorder::Apply(const std::string& key, const watch::ServiceVersion& version, absl::Time now,
                      std::vector<Event>* events) {
   auto it = rows_.find(key);
-  const store::ServiceSnapshot* before = it == rows_.end() ? nullptr : it->second.snapshot.get();
+  const store::ServiceSnapshot* before =
+      it == rows_.end() ? nullptr : it->second.row.snapshot.get();
   const store::ServiceSnapshot* after = version.snapshot.get();
   // A mark older than what the row already has (see Subscriber::TakeMarks): keep the row.
   if (before != nullptr && after != nullptr && after->mod_revision <= before->mod_revision) return;
@@ -265,33 +259,33 @@ void Recorder::Apply(const std::string& key, const watch::ServiceVersion& versio
   current_.flips += e.flips;
 
   if (it != rows_.end()) {
-    e.namespace_ = it->second.snapshot->namespace_;
-    e.name = it->second.snapshot->name;
-    AddToTotals(it->second.summary, -1);
+    e.namespace_ = it->second.row.snapshot->namespace_;
+    e.name = it->second.row.snapshot->name;
+    AddToTotals(it->second.row.summary, -1);
   }
   if (after == nullptr) {
     e.deleted = true;
     rows_.erase(it);
-    summaries_.erase(key);
   } else {
-    ServiceRow& row = rows_[key];
-    row.summary = summaries_[key].Update(*after);
+    Tracked& tracked = rows_[key];
+    ServiceRow& row = tracked.row;
+    row.summary = tracked.summaries.Update(*after);
     row.snapshot = version.snapshot;
     row.last_change = now;
     ++row.changes;
     AddToTotals(row.summary, +1);
     e.namespace_ = after->namespace_;
     e.name = after->name;
-    e.ready = row.summary.endpoints().ready();
-    e.total = row.summary.endpoints().total();
+    e.ready = row.summary.endpoints.ready;
+    e.total = row.summary.endpoints.total;
   }
   events->push_back(std::move(e));
 }
 
-void Recorder::AddToTotals(const v1::ServiceSummary& s, int sign) {
+void Recorder::AddToTotals(const Summary& s, int sign) {
   totals_.services += sign;
-  totals_.slices += sign * s.slices();
-  AddCounts(s.endpoints(), sign, &totals_.endpoints);
+  totals_.slices += sign * s.slices;
+  totals_.endpoints.Add(s.endpoints, sign);
 }
 
 void Recorder::Tick() {
@@ -332,11 +326,11 @@ Totals Recorder::TotalsOf(const std::function<bool(const ServiceRow&)>& keep) co
   Totals out;
   absl::MutexLock l(&mu_);
   out.revision = totals_.revision;
-  for (const auto& [key, row] : rows_) {
-    if (!keep(row)) continue;
+  for (const auto& [key, tracked] : rows_) {
+    if (!keep(tracked.row)) continue;
     ++out.services;
-    out.slices += row.summary.slices();
-    AddCounts(row.summary.endpoints(), +1, &out.endpoints);
+    out.slices += tracked.row.summary.slices;
+    out.endpoints.Add(tracked.row.summary.endpoints, +1);
   }
   return out;
 }
@@ -344,8 +338,8 @@ Totals Recorder::TotalsOf(const std::function<bool(const ServiceRow&)>& keep) co
 std::vector<ServiceRow> Recorder::Rows(const std::function<bool(const ServiceRow&)>& keep) const {
   std::vector<ServiceRow> out;
   absl::MutexLock l(&mu_);
-  for (const auto& [key, row] : rows_) {
-    if (keep(row)) out.push_back(row);
+  for (const auto& [key, tracked] : rows_) {
+    if (keep(tracked.row)) out.push_back(tracked.row);
   }
   return out;
 }
@@ -354,7 +348,7 @@ bool Recorder::Row(absl::string_view key, ServiceRow* out) const {
   absl::MutexLock l(&mu_);
   auto it = rows_.find(std::string(key));
   if (it == rows_.end()) return false;
-  *out = it->second;
+  *out = it->second.row;
   return true;
 }
 

@@ -17,7 +17,8 @@
 // table), events are capped (the oldest dropped), and samples are a flag. A page that does not
 // read holds at most that much on the server.
 //
-// Memory: O(services) (their snapshots are shared with the store) + 4 bytes per endpoint (the
+// Memory: O(services) (their snapshots are shared with the store; ~300 bytes of row and summary
+// each) + 4 bytes per endpoint of the services above SummaryCache::kKeepAbove endpoints (the
 // summaries' address hashes, see summary.h) + the two fixed rings + per queue O(max_queue_keys).
 //
 // Thread-safety: every method is safe to call concurrently. Lock order: mu_ -> Queue::mu_.
@@ -50,8 +51,8 @@ namespace slicekeeper::ui::internal {
 
 // One service as the table shows it.
 struct ServiceRow {
-  store::ServiceSnapshotPtr snapshot;  // never null
-  v1::ServiceSummary summary;
+  store::ServiceSnapshotPtr snapshot;  // never null; names the service
+  Summary summary;
   // When the recorder saw its last change (InfinitePast: not since the server started).
   absl::Time last_change = absl::InfinitePast();
   // Changes the recorder saw since the server started (coalesced ones count once).
@@ -88,7 +89,7 @@ struct Totals {
   int64_t revision = 0;
   int64_t services = 0;
   int64_t slices = 0;
-  v1::ConditionCounts endpoints;
+  EndpointCounts endpoints;
 };
 
 // What one open page is waiting for.
@@ -200,7 +201,7 @@ class Recorder : private watch::Sink {
   void Run() ABSL_LOCKS_EXCLUDED(mu_, wake_mu_);
   void Apply(const std::string& key, const watch::ServiceVersion& version, absl::Time now,
              std::vector<Event>* events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void AddToTotals(const v1::ServiceSummary& s, int sign) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AddToTotals(const Summary& s, int sign) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   store::Store* const store_;
   watch::Hub* const hub_;
@@ -213,11 +214,15 @@ class Recorder : private watch::Sink {
   bool woken_ ABSL_GUARDED_BY(wake_mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(wake_mu_) = false;
 
+  // A row and what its summary was computed from, so the next change reads only the slices it
+  // rewrote (one map: a second one keyed by service cost ~120 bytes a service).
+  struct Tracked {
+    ServiceRow row;
+    SummaryCache summaries;
+  };
+
   mutable absl::Mutex mu_;
-  std::map<std::string, ServiceRow> rows_ ABSL_GUARDED_BY(mu_);
-  // Per row (same keys): what its summary was computed from, so the next change reads only the
-  // slices it rewrote. Entries view the row's snapshot.
-  absl::flat_hash_map<std::string, SummaryCache> summaries_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Tracked> rows_ ABSL_GUARDED_BY(mu_);
   Totals totals_ ABSL_GUARDED_BY(mu_);
   Sample current_ ABSL_GUARDED_BY(mu_);
   int64_t sampled_revision_ ABSL_GUARDED_BY(mu_) = 0;

@@ -12,13 +12,6 @@
 namespace slicekeeper::ui::internal {
 namespace {
 
-struct Counts {
-  int64_t total = 0;
-  int64_t ready = 0;
-  int64_t serving = 0;
-  int64_t terminating = 0;
-};
-
 // One endpoint as the summary counts it: nil-defaulted conditions and its zone.
 struct Entry {
   bool ready = true;
@@ -35,7 +28,7 @@ Entry EntryOf(const EndpointPtr& e) {
                .zone = e->zone()};
 }
 
-void Add(const Entry& x, int sign, Counts* to) {
+void Add(const Entry& x, int sign, EndpointCounts* to) {
   to->total += sign;
   to->ready += sign * x.ready;
   to->serving += sign * x.serving;
@@ -57,8 +50,8 @@ uint32_t AddressHash(const EndpointPtr& e) { return SummaryCache::AddressKey(e->
 // What one slice version adds to its service's summary, each endpoint counted once.
 struct SummaryCache::Part {
   SlicePtr slice;  // held: the next version's diff and the repeats' correction read it
-  Counts counts;
-  std::vector<std::pair<std::string, Counts>> zones;
+  EndpointCounts counts;
+  std::vector<std::pair<std::string, EndpointCounts>> zones;
   // The first address's hash (AddressHash) of each counted endpoint, sorted.
   std::vector<uint32_t> keys;
 
@@ -66,7 +59,7 @@ struct SummaryCache::Part {
     Add(x, sign, &counts);
     auto z = std::find_if(zones.begin(), zones.end(),
                           [&](const auto& zc) { return zc.first == x.zone; });
-    if (z == zones.end()) z = zones.insert(zones.end(), {std::string(x.zone), Counts{}});
+    if (z == zones.end()) z = zones.insert(zones.end(), {std::string(x.zone), EndpointCounts{}});
     Add(x, sign, &z->second);
   }
 
@@ -137,8 +130,8 @@ namespace {
 // address's merged endpoint back (query::MergeEndpoints' rule, in snapshot order: a later entry
 // replaces the earlier one unless it is terminating). Equal hashes need not be equal addresses:
 // the entries are merged per address.
-void MergeRepeated(const std::vector<const EndpointPtr*>& entries, Counts* total,
-                   absl::flat_hash_map<std::string, Counts>* zones) {
+void MergeRepeated(const std::vector<const EndpointPtr*>& entries, EndpointCounts* total,
+                   absl::flat_hash_map<std::string, EndpointCounts>* zones) {
   std::vector<bool> done(entries.size(), false);
   for (size_t a = 0; a < entries.size(); ++a) {
     if (done[a]) continue;
@@ -159,7 +152,24 @@ void MergeRepeated(const std::vector<const EndpointPtr*>& entries, Counts* total
 
 }  // namespace
 
-SummaryCache::SummaryCache() = default;
+v1::ServiceSummary ToProto(const Summary& s, absl::string_view namespace_, absl::string_view name) {
+  v1::ServiceSummary out;
+  out.set_namespace_(std::string(namespace_));
+  out.set_name(std::string(name));
+  out.set_mod_revision(s.mod_revision);
+  out.set_slices(s.slices);
+  auto set = [](const EndpointCounts& c, v1::ConditionCounts* to) {
+    to->set_total(c.total);
+    to->set_ready(c.ready);
+    to->set_serving(c.serving);
+    to->set_terminating(c.terminating);
+  };
+  set(s.endpoints, out.mutable_endpoints());
+  for (const auto& [zone, c] : s.zones) set(c, &(*out.mutable_by_zone())[zone]);
+  return out;
+}
+
+SummaryCache::SummaryCache(int64_t keep_above) : keep_above_(keep_above) {}
 SummaryCache::~SummaryCache() = default;
 SummaryCache::SummaryCache(SummaryCache&&) noexcept = default;
 SummaryCache& SummaryCache::operator=(SummaryCache&&) noexcept = default;
@@ -174,7 +184,7 @@ int64_t SummaryCache::keys_held() const {
   return n;
 }
 
-v1::ServiceSummary SummaryCache::Update(const store::ServiceSnapshot& snapshot) {
+Summary SummaryCache::Update(const store::ServiceSnapshot& snapshot) {
   absl::flat_hash_map<const Slice*, std::shared_ptr<const Part>> previous;
   absl::flat_hash_map<absl::string_view, const Part*> by_name;
   previous.reserve(parts_.size());
@@ -200,17 +210,14 @@ v1::ServiceSummary SummaryCache::Update(const store::ServiceSnapshot& snapshot) 
   }
 
   // Every endpoint counted once, by slice.
-  Counts total;
-  absl::flat_hash_map<std::string, Counts> zones;
-  auto add_counts = [](const Counts& c, Counts* to) {
-    to->total += c.total;
-    to->ready += c.ready;
-    to->serving += c.serving;
-    to->terminating += c.terminating;
-  };
+  Summary out;
+  out.slices = static_cast<int64_t>(snapshot.slices.size());
+  out.mod_revision = snapshot.mod_revision;
+  EndpointCounts& total = out.endpoints;
+  absl::flat_hash_map<std::string, EndpointCounts> zones;
   for (const auto& p : parts_) {
-    add_counts(p->counts, &total);
-    for (const auto& [zone, c] : p->zones) add_counts(c, &zones[zone]);
+    total.Add(p->counts, +1);
+    for (const auto& [zone, c] : p->zones) zones[zone].Add(c, +1);
   }
 
   // An address in more than one entry is one merged endpoint (query::MergeEndpoints' rule, in
@@ -249,22 +256,13 @@ v1::ServiceSummary SummaryCache::Update(const store::ServiceSnapshot& snapshot) 
     for (const auto& [key, list] : entries) MergeRepeated(list, &total, &zones);
   }
 
-  v1::ServiceSummary out;
-  out.set_namespace_(snapshot.namespace_);
-  out.set_name(snapshot.name);
-  out.set_mod_revision(snapshot.mod_revision);
-  out.set_slices(static_cast<int64_t>(snapshot.slices.size()));
-  auto set = [](const Counts& c, v1::ConditionCounts* to) {
-    to->set_total(c.total);
-    to->set_ready(c.ready);
-    to->set_serving(c.serving);
-    to->set_terminating(c.terminating);
-  };
-  set(total, out.mutable_endpoints());
-  auto* by_zone = out.mutable_by_zone();
-  for (const auto& [zone, c] : zones) {
-    if (c.total > 0) set(c, &(*by_zone)[zone]);
+  for (auto& [zone, c] : zones) {
+    if (c.total > 0) out.zones.emplace_back(zone, c);
   }
+  std::sort(out.zones.begin(), out.zones.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  // A small service is read whole next time (see summary.h).
+  if (static_cast<int64_t>(endpoints) <= keep_above_) parts_.clear();
   return out;
 }
 
