@@ -52,11 +52,11 @@ std::string TimeJson(absl::Time t) {
 
 // The table row of one service.
 std::string RowJson(const internal::ServiceRow& row, int max_per_slice) {
-  const internal::Summary& s = row.summary;
+  const internal::RowSummary& s = row.summary;
   const int64_t capacity = s.slices * max_per_slice;
   std::string out = absl::StrCat(R"({"namespace":)", Str(row.snapshot->namespace_), R"(,"name":)",
                                  Str(row.snapshot->name), R"(,"endpoints":)", Counts(s.endpoints),
-                                 R"(,"slices":)", s.slices, R"(,"zones":)", s.zones.size());
+                                 R"(,"slices":)", s.slices, R"(,"zones":)", s.zones);
   absl::StrAppend(&out, R"(,"fill":)",
                   capacity == 0 ? 0.0 : static_cast<double>(s.endpoints.total) / capacity,
                   R"(,"mod_revision":)", s.mod_revision, R"(,"last_change":)",
@@ -265,8 +265,10 @@ void OperatorView::ServeService(absl::string_view ns, absl::string_view name,
     SendError(response, 404, absl::StrCat("service ", key, " not found"));
     return;
   }
+  // The row keeps no zones (recorder.h): one summary of the snapshot it holds gives them.
+  const internal::Summary summary = internal::SummaryCache().Update(*row.snapshot);
   std::string zones = "[";
-  for (const auto& [zone, counts] : row.summary.zones) {  // sorted by name
+  for (const auto& [zone, counts] : summary.zones) {  // sorted by name
     if (zones.size() > 1) zones.push_back(',');
     absl::StrAppend(&zones, R"({"zone":)", Str(zone), R"(,"endpoints":)", Counts(counts), "}");
   }

@@ -269,7 +269,11 @@ void Recorder::Apply(const std::string& key, const watch::ServiceVersion& versio
   } else {
     Tracked& tracked = rows_[key];
     ServiceRow& row = tracked.row;
-    row.summary = tracked.summaries.Update(*after);
+    const Summary summary = tracked.summaries.Update(*after);
+    row.summary = RowSummary{.slices = summary.slices,
+                             .mod_revision = summary.mod_revision,
+                             .endpoints = summary.endpoints,
+                             .zones = static_cast<int64_t>(summary.zones.size())};
     row.snapshot = version.snapshot;
     row.last_change = now;
     ++row.changes;
@@ -282,7 +286,7 @@ void Recorder::Apply(const std::string& key, const watch::ServiceVersion& versio
   events->push_back(std::move(e));
 }
 
-void Recorder::AddToTotals(const Summary& s, int sign) {
+void Recorder::AddToTotals(const RowSummary& s, int sign) {
   totals_.services += sign;
   totals_.slices += sign * s.slices;
   totals_.endpoints.Add(s.endpoints, sign);
