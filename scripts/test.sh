@@ -64,7 +64,7 @@ run_suite() {
 # 60-odd binaries in a third of ld.bfd's time.
 run_suite build/clang -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -gline-tables-only" \
   "-DSK_SANITIZE=address,undefined" -DSK_NO_SANITIZE=null,alignment -DSK_BUILD_BENCH=ON \
-  -DSK_FUZZ=ON -DSK_FUZZ_SECONDS=10 "-DSK_TEST_CODE_OPTIONS=-O0;-g0;-fno-sanitize=undefined" \
+  -DSK_FUZZ=ON -DSK_FUZZ_SECONDS=20 "-DSK_TEST_CODE_OPTIONS=-O0;-g0;-fno-sanitize=undefined" \
   -DSK_PCH=ON "-DSK_GENERATED_CODE_OPTIONS=-fno-sanitize=address,undefined" \
   -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld
 
