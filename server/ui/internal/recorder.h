@@ -224,8 +224,8 @@ class Recorder : private watch::Sink {
   bool woken_ ABSL_GUARDED_BY(wake_mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(wake_mu_) = false;
 
-  // A row and what its summary was computed from, so the next change reads only the slices it
-  // rewrote (one map: a second one keyed by service cost ~120 bytes a service).
+  // A row and what its summary was computed from, so the next change of a large service reads
+  // only the slices it rewrote (one map: a second one keyed by service cost ~120 bytes a service).
   struct Tracked {
     ServiceRow row;
     SummaryCache summaries;

@@ -15,13 +15,14 @@
 // compared): each is one merged endpoint, counted as query::MergeEndpoints' rule picks it. The
 // result equals query::Summarize(snapshot).
 //
-// Small services keep nothing: a service of at most `keep_above` counted endpoints (Options; 256
-// by default, two and a half default slices) is summarised by reading its slices whole, as the
-// first snapshot of any service is, and its entries are dropped again. Reading a few hundred
-// endpoints costs about what diffing them against the previous version does (the diff hashes every
-// endpoint pointer of the changed slice), and the recorder coalesces a service's changes over its
-// interval; an entry costs ~130 bytes plus 64 per zone plus 4 per endpoint, which for the
-// 100-endpoint services of a 1 M-endpoint server was 7.5 MB of memory that bought nothing.
+// Small services keep nothing: a service of at most `keep_above` counted endpoints (the
+// constructor's argument: kKeepAbove = 256, two and a half default slices) is summarised by reading
+// its slices whole, as the first snapshot of any service is, and its entries are dropped again.
+// Reading a few hundred endpoints costs about what diffing them against the previous version does
+// (the diff hashes every endpoint pointer of the changed slice), and the recorder coalesces a
+// service's changes over its interval; an entry costs ~130 bytes plus 64 per zone plus 4 per
+// endpoint, which for the 100-endpoint services of a 1 M-endpoint server was 7.5 MB of memory that
+// bought nothing.
 //
 // Memory: for services above `keep_above`, 4 bytes per counted endpoint (32 bits of its first
 // address's hash; it was 16 with the full hash and the endpoint's address, 16 MB of a
@@ -75,7 +76,8 @@ v1::ServiceSummary ToProto(const Summary& s, absl::string_view namespace_, absl:
 
 class SummaryCache {
  public:
-  // Services of at most this many counted endpoints keep no entries (see above).
+  // Services of at most this many counted endpoints keep no entries (see above); a negative
+  // `keep_above` keeps them for every service (tests of the diffing path).
   static constexpr int64_t kKeepAbove = 256;
 
   explicit SummaryCache(int64_t keep_above = kKeepAbove);
