@@ -4,7 +4,9 @@
 // reading through 100 000 endpoint changes while the server's queue for it stays bounded.
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -233,6 +235,69 @@ TEST_F(UiApiTest, SeriesCountsChurnPerSecond) {
   EXPECT_EQ(added, 2);
   EXPECT_EQ(flips, 1);
   EXPECT_EQ(writes, 2);
+}
+
+// The churn counts against a model: random commits of upserts (readiness, terminating, zone and
+// port-set changes) and removes over 400 endpoints of one service (several slices, endpoints
+// moving between them), each commit observed by the recorder. Per commit, an address is added
+// when only the new state has it, removed when only the old one does, and flipped when both
+// do with other conditions; the series must sum to exactly the model's totals.
+TEST_F(UiApiTest, ChurnCountsMatchAModelOfEveryCommit) {
+  Start(OperatorView::Options{});
+  std::mt19937 rng(20261206);
+  auto bits = [](bool ready, bool terminating) {
+    return static_cast<int>(ready) | static_cast<int>(ready || terminating) << 1 |
+           static_cast<int>(terminating) << 2;
+  };
+  std::map<int, int> model;  // endpoint index -> condition bits
+  int64_t added = 0, removed = 0, flips = 0;
+  for (int commit = 0; commit < 60; ++commit) {
+    std::vector<v1::EndpointChange> batch;
+    std::map<int, int> after = model;
+    const int n = 1 + static_cast<int>(rng() % 40);
+    for (int k = 0; k < n; ++k) {
+      const int i = static_cast<int>(rng() % 400);
+      if (rng() % 4 == 0) {
+        v1::EndpointChange c = Change("default", "churn", i, "z", true);
+        c.set_op(v1::EndpointChange::REMOVE);
+        c.clear_ports();
+        batch.push_back(std::move(c));
+        after.erase(i);
+        continue;
+      }
+      const bool ready = rng() % 2 == 0, terminating = !ready && rng() % 3 == 0;
+      v1::EndpointChange c =
+          Change("default", "churn", i, absl::StrCat("zone-", rng() % 3), ready, terminating);
+      if (rng() % 10 == 0) c.mutable_ports(0)->set_port(8081);
+      batch.push_back(std::move(c));
+      after[i] = bits(ready, terminating);
+    }
+    for (const auto& [i, b] : after) {
+      auto old = model.find(i);
+      if (old == model.end()) {
+        ++added;
+      } else if (old->second != b) {
+        ++flips;
+      }
+    }
+    for (const auto& [i, b] : model) removed += after.contains(i) ? 0 : 1;
+    model = std::move(after);
+    ASSERT_OK(store_->ApplyChanges(batch));
+    AwaitView();
+  }
+  view_->recorder().Tick();
+  const Value series = Json(Get("/api/ui/v1/series").body);
+  int64_t seen_added = 0, seen_removed = 0, seen_flips = 0;
+  for (const Value& s : At(series, {"samples"}).list_value().values()) {
+    seen_added += Int(s, {"added"});
+    seen_removed += Int(s, {"removed"});
+    seen_flips += Int(s, {"flips"});
+  }
+  EXPECT_GT(removed, 0);
+  EXPECT_GT(flips, 0);
+  EXPECT_EQ(seen_added, added);
+  EXPECT_EQ(seen_removed, removed);
+  EXPECT_EQ(seen_flips, flips);
 }
 
 // An SSE client that stops reading while 100 000 endpoint changes commit: the server's queue for

@@ -1,10 +1,13 @@
 #include "server/ui/internal/recorder.h"
 
 #include <algorithm>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace slicekeeper::ui::internal {
 namespace {
@@ -20,33 +23,62 @@ int ConditionBits(const EndpointRecord& e) {
 // in the snapshot (alive while Apply compares two versions: no string is built per endpoint).
 using EndpointKey = std::pair<absl::string_view, absl::string_view>;
 
-// Conditions of the endpoints of `snapshot` that `other` does not hold as the same object, keyed
-// by address type and first address. Endpoint objects are immutable and shared between slice
-// versions, so an object both versions hold is unchanged: slices shared whole are skipped, and of
-// the rest only the endpoint objects new to `snapshot` are read (the others are compared by
-// pointer only, without touching them).
-absl::flat_hash_map<EndpointKey, int> ChangedEndpoints(const store::ServiceSnapshot* snapshot,
-                                                       const store::ServiceSnapshot* other) {
-  absl::flat_hash_map<EndpointKey, int> out;
+// An endpoint object of a slice version, with that slice's address type.
+struct Held {
+  const EndpointRecord* e;
+  const std::string* address_type;
+  friend bool operator<(const Held& a, const Held& b) { return a.e < b.e; }
+};
+
+// The endpoint objects of the slices of `snapshot` that `other` does not hold (as the same slice
+// object), sorted by address.
+std::vector<Held> RewrittenEndpoints(const store::ServiceSnapshot* snapshot,
+                                     absl::Span<const Slice* const> other_slices) {
+  std::vector<Held> out;
   if (snapshot == nullptr) return out;
-  absl::flat_hash_set<const Slice*> shared;
-  absl::flat_hash_set<const void*> kept;
-  if (other != nullptr) {
-    absl::flat_hash_set<const Slice*> mine;
-    for (const SlicePtr& s : snapshot->slices) mine.insert(s.get());
-    for (const SlicePtr& s : other->slices) {
-      if (mine.contains(s.get())) {
-        shared.insert(s.get());
-        continue;
-      }
-      for (const EndpointPtr& e : s->endpoints) kept.insert(e.get());
-    }
-  }
   for (const SlicePtr& s : snapshot->slices) {
-    if (shared.contains(s.get())) continue;
-    for (const EndpointPtr& e : s->endpoints) {
-      if (kept.contains(e.get()) || e->addresses_size() == 0) continue;
-      out[EndpointKey(s->address_type, e->addresses(0))] = ConditionBits(*e);
+    if (std::binary_search(other_slices.begin(), other_slices.end(), s.get())) continue;
+    for (const EndpointPtr& e : s->endpoints) out.push_back(Held{e.get(), &s->address_type});
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<const Slice*> SortedSlices(const store::ServiceSnapshot* snapshot) {
+  std::vector<const Slice*> out;
+  if (snapshot == nullptr) return out;
+  out.reserve(snapshot->slices.size());
+  for (const SlicePtr& s : snapshot->slices) out.push_back(s.get());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Conditions of the endpoints one version holds and the other does not hold as the same object,
+// keyed by address type and first address: `first` of `before`, `second` of `after`. Endpoint
+// objects are immutable and shared between slice versions, so an object both versions hold is
+// unchanged: slices shared whole are skipped, the endpoint pointers of the rest are sorted and
+// merged, and only the objects new to one side are read (the others are compared by pointer
+// only, without touching them).
+using ConditionsByKey = absl::flat_hash_map<EndpointKey, int>;
+std::pair<ConditionsByKey, ConditionsByKey> ChangedEndpoints(const store::ServiceSnapshot* before,
+                                                             const store::ServiceSnapshot* after) {
+  const std::vector<Held> old_held = RewrittenEndpoints(before, SortedSlices(after));
+  const std::vector<Held> new_held = RewrittenEndpoints(after, SortedSlices(before));
+  std::pair<ConditionsByKey, ConditionsByKey> out;
+  auto note = [](ConditionsByKey& into, const Held& h) {
+    if (h.e->addresses_size() == 0) return;
+    into[EndpointKey(*h.address_type, h.e->addresses(0))] = ConditionBits(*h.e);
+  };
+  size_t i = 0, j = 0;
+  while (i < old_held.size() || j < new_held.size()) {
+    if (j == new_held.size() || (i < old_held.size() && old_held[i].e < new_held[j].e)) {
+      note(out.first, old_held[i++]);
+    } else if (i == old_held.size() || new_held[j].e < old_held[i].e) {
+      note(out.second, new_held[j++]);
+    } else {  // the same object on both sides (a run of it, if a version holds it twice)
+      const EndpointRecord* same = old_held[i].e;
+      while (i < old_held.size() && old_held[i].e == same) ++i;
+      while (j < new_held.size() && new_held[j].e == same) ++j;
     }
   }
   return out;
@@ -241,8 +273,9 @@ void Recorder::Apply(const std::string& key, const watch::ServiceVersion& versio
   Event e;
   e.time = now;
   e.revision = after != nullptr ? after->mod_revision : version.revision;
-  const absl::flat_hash_map<EndpointKey, int> old_eps = ChangedEndpoints(before, after);
-  const absl::flat_hash_map<EndpointKey, int> new_eps = ChangedEndpoints(after, before);
+  const auto changed = ChangedEndpoints(before, after);
+  const ConditionsByKey& old_eps = changed.first;
+  const ConditionsByKey& new_eps = changed.second;
   for (const auto& [addr, bits] : new_eps) {
     auto o = old_eps.find(addr);
     if (o == old_eps.end()) {
