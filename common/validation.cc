@@ -375,6 +375,11 @@ absl::StatusOr<std::vector<EndpointDelta>> TakeNormalizedChanges(
   return NormalizeAll<true>(changes, path);
 }
 
+absl::StatusOr<std::vector<EndpointDelta>> TakeNormalizedChanges(
+    google::protobuf::RepeatedPtrField<v1::EndpointChange>* changes, absl::string_view path) {
+  return NormalizeAll<true>(*changes, path);
+}
+
 absl::StatusOr<std::vector<EndpointDelta>> NormalizeReplace(
     const v1::ReplaceEndpointsRequest& request) {
   ErrorList errors;

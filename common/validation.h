@@ -113,6 +113,10 @@ absl::StatusOr<std::vector<EndpointDelta>> NormalizeChanges(
 // addresses canonical), also when the batch is rejected.
 absl::StatusOr<std::vector<EndpointDelta>> TakeNormalizedChanges(
     absl::Span<v1::EndpointChange> changes, absl::string_view path);
+// The same for a parsed request's field (StreamChanges parses each batch on an arena, where
+// moving the changes out would copy them).
+absl::StatusOr<std::vector<EndpointDelta>> TakeNormalizedChanges(
+    google::protobuf::RepeatedPtrField<v1::EndpointChange>* changes, absl::string_view path);
 // A whole ReplaceEndpoints request: "namespace" and "service" checked once, then
 // "endpoints[i]..." as NormalizeDesired; errors capped as NormalizeChanges.
 absl::StatusOr<std::vector<EndpointDelta>> NormalizeReplace(

@@ -4,11 +4,24 @@
 
 namespace slicekeeper::api {
 
+namespace {
+
+// A 100-change batch takes ~60 KB parsed: two or three blocks.
+google::protobuf::ArenaOptions BatchArenaOptions() {
+  google::protobuf::ArenaOptions o;
+  o.start_block_size = 8 << 10;
+  o.max_block_size = 64 << 10;
+  return o;
+}
+
+}  // namespace
+
 ChangeStream::ChangeStream(ApplyFn apply, DoneFn on_done, Options options)
     : apply_(std::move(apply)),
       on_done_(std::move(on_done)),
       options_(options),
-      start_(absl::Now()) {}
+      start_(absl::Now()),
+      arena_(BatchArenaOptions()) {}
 
 void ChangeStream::Start() {
   absl::MutexLock l(&mu_);
@@ -48,7 +61,7 @@ void ChangeStream::OnReadDone(bool ok) {
 }
 
 void ChangeStream::Apply(Slot* slot) {
-  apply_(&batch_, [this, slot](v1::ChangeAck ack) { OnAck(slot, std::move(ack)); });
+  apply_(batch_, [this, slot](v1::ChangeAck ack) { OnAck(slot, std::move(ack)); });
   absl::MutexLock l(&mu_);
   applying_ = false;
   MaybeReadLocked();
@@ -101,7 +114,10 @@ void ChangeStream::MaybeReadLocked() {
   if (reading_ || applying_ || reads_done_ || shutting_down_ || broken_ || finished_) return;
   if (static_cast<int>(acks_.size()) >= options_.max_pending_acks) return;  // paused
   reading_ = true;
-  StartRead(&batch_);
+  batch_ = nullptr;
+  arena_.Reset();
+  batch_ = google::protobuf::Arena::CreateMessage<v1::ChangeBatch>(&arena_);
+  StartRead(batch_);
 }
 
 void ChangeStream::MaybeWriteLocked() {

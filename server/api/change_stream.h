@@ -35,6 +35,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "google/protobuf/arena.h"
 #include "slicekeeper/v1/change.pb.h"
 
 namespace slicekeeper::api {
@@ -93,8 +94,13 @@ class ChangeStream : public grpc::ServerBidiReactor<v1::ChangeBatch, v1::ChangeA
   const Options options_;
   const absl::Time start_;
 
-  // Written only by the read reaction; no read is in flight while it is used.
-  v1::ChangeBatch batch_;
+  // Each batch is parsed into a fresh message on arena_, reset before every read: a batch of
+  // 100 changes is ~1 000 small objects (changes, endpoints, ports, strings), which the arena
+  // bump-allocates in a few blocks instead of the allocator making and freeing each one (a
+  // reused heap message would not do: proto3's Clear deletes sub-messages). Written only by the
+  // read reaction; no read is in flight while batch_ is used, and `apply` keeps nothing of it.
+  google::protobuf::Arena arena_;
+  v1::ChangeBatch* batch_ = nullptr;
 
   absl::Mutex mu_;
   // One slot per batch read and not yet acked to the client, in order; front() is being written

@@ -39,18 +39,11 @@ void FillAck(const store::WriteResult& result, v1::ChangeAck* ack) {
   *ack->mutable_stats() = result.stats;
 }
 
-// The store takes spans; a RepeatedPtrField is not contiguous, so its elements are moved (cheap:
-// no arena) or copied into a vector.
+// The store takes spans; a RepeatedPtrField is not contiguous, so its elements are copied into a
+// vector.
 template <typename T>
 std::vector<T> ToVector(const google::protobuf::RepeatedPtrField<T>& field) {
   return std::vector<T>(field.begin(), field.end());
-}
-
-std::vector<v1::EndpointChange> TakeChanges(v1::ChangeBatch* batch) {
-  std::vector<v1::EndpointChange> changes;
-  changes.reserve(batch->changes_size());
-  for (v1::EndpointChange& c : *batch->mutable_changes()) changes.push_back(std::move(c));
-  return changes;
 }
 
 }  // namespace
@@ -132,7 +125,8 @@ void RegistryService::ApplyBatch(v1::ChangeBatch* batch, ChangeStream::AckFn ack
     return;
   }
   watch::Hub::InlineDispatch dispatch(options_.hub);
-  store_->ApplyChangesAsync(TakeChanges(batch), std::move(finish));
+  // The changes are read in place, on the stream's arena (moving them out would copy them).
+  store_->ApplyChangesAsync(batch->mutable_changes(), std::move(finish));
 }
 
 grpc::ServerUnaryReactor* RegistryService::UpsertService(grpc::CallbackServerContext* context,

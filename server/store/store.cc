@@ -196,9 +196,11 @@ absl::StatusOr<ServiceBatches> Validate(absl::Span<const v1::EndpointChange> cha
                       validation::NormalizeChanges(changes, "changes"));
   return GroupByService(std::move(deltas));
 }
-absl::StatusOr<ServiceBatches> Validate(std::vector<v1::EndpointChange> changes) {
+// Validate for a batch the caller gives up (`Changes` is a vector or a repeated field pointer).
+template <typename Changes>
+absl::StatusOr<ServiceBatches> ValidateTaking(Changes changes) {
   SK_ASSIGN_OR_RETURN(std::vector<EndpointDelta> deltas,
-                      validation::TakeNormalizedChanges(absl::MakeSpan(changes), "changes"));
+                      validation::TakeNormalizedChanges(changes, "changes"));
   return GroupByService(std::move(deltas));
 }
 
@@ -213,6 +215,30 @@ absl::StatusOr<WriteResult> ApplyChangesOnce(internal::Core& core, const Service
     SK_RETURN_IF_ERROR(txn.Reconcile(o, record, deltas, /*full_resync=*/false));
   }
   return ToWriteResult(txn.Commit());
+}
+
+// ApplyChangesAsync after validation.
+void ApplyValidatedAsync(internal::Core& core, absl::StatusOr<ServiceBatches> batch,
+                         Store::WriteCallback done) {
+  if (!batch.ok()) {
+    done(batch.status());
+    return;
+  }
+  absl::StatusOr<WriteResult> result =
+      WithRetries(core, [&] { return ApplyChangesOnce(core, *batch); });
+  if (!result.ok()) {
+    done(std::move(result));
+    return;
+  }
+  const int64_t revision = result->revision;
+  core.WhenCommitted(
+      revision, [done = std::move(done), result = std::move(*result)](absl::Status status) mutable {
+        if (status.ok()) {
+          done(std::move(result));
+        } else {
+          done(std::move(status));
+        }
+      });
 }
 
 }  // namespace
@@ -257,26 +283,12 @@ absl::StatusOr<WriteResult> Store::ApplyChanges(absl::Span<const v1::EndpointCha
 }
 
 void Store::ApplyChangesAsync(std::vector<v1::EndpointChange> changes, WriteCallback done) {
-  absl::StatusOr<ServiceBatches> batch = Validate(std::move(changes));
-  if (!batch.ok()) {
-    done(batch.status());
-    return;
-  }
-  absl::StatusOr<WriteResult> result =
-      WithRetries(*rep_, [&] { return ApplyChangesOnce(*rep_, *batch); });
-  if (!result.ok()) {
-    done(std::move(result));
-    return;
-  }
-  const int64_t revision = result->revision;
-  rep_->WhenCommitted(
-      revision, [done = std::move(done), result = std::move(*result)](absl::Status status) mutable {
-        if (status.ok()) {
-          done(std::move(result));
-        } else {
-          done(std::move(status));
-        }
-      });
+  ApplyValidatedAsync(*rep_, ValidateTaking(absl::MakeSpan(changes)), std::move(done));
+}
+
+void Store::ApplyChangesAsync(google::protobuf::RepeatedPtrField<v1::EndpointChange>* changes,
+                              WriteCallback done) {
+  ApplyValidatedAsync(*rep_, ValidateTaking(changes), std::move(done));
 }
 
 absl::StatusOr<WriteResult> Store::ReplaceEndpoints(

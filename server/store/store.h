@@ -228,6 +228,11 @@ class Store {
   // Takes the batch: its endpoints are moved into the store, not copied.
   using WriteCallback = std::function<void(absl::StatusOr<WriteResult>)>;
   void ApplyChangesAsync(std::vector<v1::EndpointChange> changes, WriteCallback done);
+  // The same for a parsed request's field, possibly on an arena (moving arena messages into a
+  // vector would copy them): the changes are read in place (endpoints canonicalized, names moved
+  // out, as validation::TakeNormalizedChanges) and not needed once this returns.
+  void ApplyChangesAsync(google::protobuf::RepeatedPtrField<v1::EndpointChange>* changes,
+                         WriteCallback done);
 
   // Replaces the full desired endpoint set of one service (endpoints not listed are removed).
   // Errors: INVALID_ARGUMENT naming `endpoints[i].<field>`.

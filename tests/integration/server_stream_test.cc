@@ -55,6 +55,71 @@ TEST_F(ServerStreamTest, HundredPipelinedBatchesAckedInOrder) {
   EXPECT_EQ(query.response.revision(), last_revision);
 }
 
+// The server parses each batch of a stream on one arena, reset between batches, and reads the
+// changes in place: a field set in one batch must not survive into the next.
+// Batch 1's endpoint has every optional field and two ports; batch 2's, on the same stream,
+// has none of them and one port; batch 3 is rejected after its endpoint was half read, and
+// batch 4 (same shape as 2) must not inherit from it either.
+TEST_F(ServerStreamTest, FieldsOfOneBatchNeverLeakIntoTheNext) {
+  v1::EndpointChange full = Upsert("shop", "web", "10.1.0.1");
+  v1::Endpoint* e = full.mutable_endpoint();
+  e->set_hostname("full");
+  e->set_node_name("node-a");
+  e->set_zone("zone-a");
+  e->mutable_conditions()->set_serving(true);
+  e->mutable_target_ref()->set_kind("Pod");
+  e->mutable_target_ref()->set_name("full-pod");
+  e->mutable_hints()->add_for_zones()->set_name("zone-a");
+  *full.add_ports() = Port("metrics", 9090);
+  v1::EndpointChange bad = Upsert("shop", "web", "10.1.0.3");
+  bad.mutable_endpoint()->set_node_name("node-c");
+  bad.mutable_endpoint()->set_hostname("Not_A_Label");
+  grpc::ClientContext context;
+  SetDeadline(context);
+  auto stream = registry()->StreamChanges(&context);
+  ASSERT_TRUE(stream->Write(Batch({full}, 1)));
+  ASSERT_TRUE(stream->Write(Batch({Upsert("shop", "web", "10.1.0.2")}, 2)));
+  ASSERT_TRUE(stream->Write(Batch({bad}, 3)));
+  ASSERT_TRUE(stream->Write(Batch({Upsert("shop", "web", "10.1.0.4")}, 4)));
+  ASSERT_TRUE(stream->WritesDone());
+  std::vector<v1::ChangeAck> acks;
+  for (v1::ChangeAck ack; stream->Read(&ack);) acks.push_back(ack);
+  grpc::Status status = stream->Finish();
+  ASSERT_TRUE(status.ok()) << Describe(status);
+  ASSERT_THAT(acks, SizeIs(4));
+  EXPECT_EQ(acks[0].code(), 0) << acks[0].message();
+  EXPECT_EQ(acks[1].code(), 0) << acks[1].message();
+  EXPECT_EQ(acks[2].code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_EQ(acks[3].code(), 0) << acks[3].message();
+
+  auto listed = List("shop", "web");
+  ASSERT_TRUE(listed.status.ok()) << Describe(listed.status);
+  int seen = 0;
+  for (const v1::EndpointSlice& slice : listed.response.slices()) {
+    for (const v1::Endpoint& ep : slice.endpoints()) {
+      const std::string& address = ep.addresses(0);
+      SCOPED_TRACE(address);
+      ++seen;
+      if (address == "10.1.0.1") {
+        EXPECT_EQ(ep.hostname(), "full");
+        EXPECT_EQ(ep.node_name(), "node-a");
+        EXPECT_EQ(ep.target_ref().name(), "full-pod");
+        EXPECT_EQ(slice.ports_size(), 2);
+        continue;
+      }
+      EXPECT_FALSE(ep.has_hostname());
+      EXPECT_FALSE(ep.has_node_name());
+      EXPECT_FALSE(ep.has_zone());
+      EXPECT_FALSE(ep.has_target_ref());
+      EXPECT_FALSE(ep.has_hints());
+      EXPECT_FALSE(ep.conditions().has_serving());
+      ASSERT_EQ(slice.ports_size(), 1);
+      EXPECT_EQ(slice.ports(0).name(), "http");
+    }
+  }
+  EXPECT_EQ(seen, 3);
+}
+
 // SIGTERM with a stream mid-flight: acked batches form a gap-free prefix of what was sent, all
 // OK; the stream ends OK or UNAVAILABLE (a clean finish, not a reset); the process exits 0.
 TEST_F(ServerStreamTest, SigtermWithActiveStreamExitsCleanly) {
