@@ -10,6 +10,19 @@
 namespace slicekeeper {
 namespace {
 
+// The interned "a\0b", built on the stack when short (node and zone names, a kind and a namespace
+// almost always are): a node and a zone are mostly longer together than std::string's inline 15
+// characters, so building the key as a string cost an allocation per endpoint.
+Interned InternPair(absl::string_view a, absl::string_view b) {
+  char buf[192];
+  const size_t n = a.size() + 1 + b.size();
+  if (n > sizeof(buf)) return Intern(absl::StrCat(a, absl::string_view("\0", 1), b));
+  std::copy(a.begin(), a.end(), buf);
+  buf[a.size()] = '\0';
+  std::copy(b.begin(), b.end(), buf + a.size() + 1);
+  return Intern(absl::string_view(buf, n));
+}
+
 uint8_t* PutVarint(uint8_t* p, uint64_t v) {
   return google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(v, p);
 }
@@ -171,10 +184,10 @@ RecordPtr EndpointRecord::FromProto(const v1::Endpoint& e) {
   std::memcpy(out + end, ref.uid().data(), ref.uid().size());
 
   if (e.has_node_name() || e.has_zone()) {
-    r->where_ = Intern(absl::StrCat(e.node_name(), absl::string_view("\0", 1), e.zone()));
+    r->where_ = InternPair(e.node_name(), e.zone());
   }
   if (!ref.kind().empty() || !ref.namespace_().empty()) {
-    r->target_ = Intern(absl::StrCat(ref.kind(), absl::string_view("\0", 1), ref.namespace_()));
+    r->target_ = InternPair(ref.kind(), ref.namespace_());
   }
   return RecordPtr(r);
 }
