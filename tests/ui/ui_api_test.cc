@@ -99,6 +99,23 @@ class UiApiTest : public ::testing::Test {
   }
 
   // Waits (bounded) until the view reflects every commit of the store.
+  struct SeriesTotals {
+    int64_t added = 0, removed = 0, flips = 0, writes = 0;
+  };
+  // Closes the current second and sums every sample of /api/ui/v1/series.
+  SeriesTotals TickAndSumSeries() {
+    view_->recorder().Tick();
+    const Value series = Json(Get("/api/ui/v1/series").body);
+    SeriesTotals out;
+    for (const Value& s : At(series, {"samples"}).list_value().values()) {
+      out.added += Int(s, {"added"});
+      out.removed += Int(s, {"removed"});
+      out.flips += Int(s, {"flips"});
+      out.writes += Int(s, {"writes"});
+    }
+    return out;
+  }
+
   void AwaitView() {
     const absl::Time deadline = absl::Now() + absl::Seconds(10);
     while (view_->recorder().totals().revision < store_->revision() && absl::Now() < deadline) {
@@ -224,17 +241,10 @@ TEST_F(UiApiTest, SeriesCountsChurnPerSecond) {
   AwaitView();
   ASSERT_OK(store_->ApplyChanges({Change("default", "a", 1, "z", false)}));
   AwaitView();
-  view_->recorder().Tick();
-  const Value series = Json(Get("/api/ui/v1/series").body);
-  int64_t added = 0, flips = 0, writes = 0;
-  for (const Value& s : At(series, {"samples"}).list_value().values()) {
-    added += Int(s, {"added"});
-    flips += Int(s, {"flips"});
-    writes += Int(s, {"writes"});
-  }
-  EXPECT_EQ(added, 2);
-  EXPECT_EQ(flips, 1);
-  EXPECT_EQ(writes, 2);
+  const SeriesTotals totals = TickAndSumSeries();
+  EXPECT_EQ(totals.added, 2);
+  EXPECT_EQ(totals.flips, 1);
+  EXPECT_EQ(totals.writes, 2);
 }
 
 // The churn counts against a model: random commits of upserts (readiness, terminating, zone and
@@ -285,19 +295,12 @@ TEST_F(UiApiTest, ChurnCountsMatchAModelOfEveryCommit) {
     ASSERT_OK(store_->ApplyChanges(batch));
     AwaitView();
   }
-  view_->recorder().Tick();
-  const Value series = Json(Get("/api/ui/v1/series").body);
-  int64_t seen_added = 0, seen_removed = 0, seen_flips = 0;
-  for (const Value& s : At(series, {"samples"}).list_value().values()) {
-    seen_added += Int(s, {"added"});
-    seen_removed += Int(s, {"removed"});
-    seen_flips += Int(s, {"flips"});
-  }
+  const SeriesTotals seen = TickAndSumSeries();
   EXPECT_GT(removed, 0);
   EXPECT_GT(flips, 0);
-  EXPECT_EQ(seen_added, added);
-  EXPECT_EQ(seen_removed, removed);
-  EXPECT_EQ(seen_flips, flips);
+  EXPECT_EQ(seen.added, added);
+  EXPECT_EQ(seen.removed, removed);
+  EXPECT_EQ(seen.flips, flips);
 }
 
 // An SSE client that stops reading while 100 000 endpoint changes commit: the server's queue for
