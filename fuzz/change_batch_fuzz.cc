@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "common/validation.h"
+#include "google/protobuf/arena.h"
 #include "slicekeeper/v1/change.pb.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -28,9 +29,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::StatusOr<std::vector<slicekeeper::EndpointDelta>> taken =
       slicekeeper::validation::TakeNormalizedChanges(absl::MakeSpan(owned), "changes");
   if (!taken.ok() || taken->size() != deltas->size()) std::abort();
+  // So does the variant StreamChanges uses: the batch parsed on an arena, read in place.
+  google::protobuf::Arena arena;
+  auto* on_arena = google::protobuf::Arena::CreateMessage<v1::ChangeBatch>(&arena);
+  if (!on_arena->ParseFromArray(data, static_cast<int>(size))) std::abort();
+  absl::StatusOr<std::vector<slicekeeper::EndpointDelta>> in_place =
+      slicekeeper::validation::TakeNormalizedChanges(on_arena->mutable_changes(), "changes");
+  if (!in_place.ok() || in_place->size() != deltas->size()) std::abort();
   for (size_t i = 0; i < deltas->size(); ++i) {
     const slicekeeper::EndpointDelta& d = (*deltas)[i];
     if (d.endpoint == nullptr || d.address_type != (*taken)[i].address_type) std::abort();
+    const slicekeeper::EndpointDelta& p = (*in_place)[i];
+    if (p.address_type != d.address_type || p.namespace_ != d.namespace_ ||
+        p.service != d.service || *p.endpoint != *d.endpoint) {
+      std::abort();
+    }
     if (d.op == slicekeeper::EndpointDelta::Op::kUpsert && d.ports == nullptr) std::abort();
     // Normalized data validates again.
     if (!slicekeeper::validation::ValidateEndpoint(d.endpoint->ToProto(), d.address_type, "e")
