@@ -31,7 +31,7 @@ struct Held {
 };
 
 // The endpoint objects of the slices of `snapshot` that `other` does not hold (as the same slice
-// object), sorted by address.
+// object), sorted by the objects' addresses (pointer order).
 std::vector<Held> RewrittenEndpoints(const store::ServiceSnapshot* snapshot,
                                      absl::Span<const Slice* const> other_slices) {
   std::vector<Held> out;
