@@ -114,7 +114,6 @@ void ChangeStream::MaybeReadLocked() {
   if (reading_ || applying_ || reads_done_ || shutting_down_ || broken_ || finished_) return;
   if (static_cast<int>(acks_.size()) >= options_.max_pending_acks) return;  // paused
   reading_ = true;
-  batch_ = nullptr;
   arena_.Reset();
   batch_ = google::protobuf::Arena::CreateMessage<v1::ChangeBatch>(&arena_);
   StartRead(batch_);
