@@ -3,6 +3,7 @@
 // versions share stay shared; and a record's size follows the change, not the slice.
 #include "server/store/internal/delta.h"
 
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -279,6 +280,49 @@ TEST(DeltaTest, RecordSizeFollowsTheChange) {
   EXPECT_TRUE(MessageDifferencer::Equals(back.ToProto(), slice->ToProto()));
   EXPECT_EQ(back.endpoints[499], slice->endpoints[499]);  // shared, not copied
   EXPECT_NE(back.endpoints[500], slice->endpoints[500]);  // the one literal
+}
+
+// The metadata diff compares owner references field by field: a difference in any one field,
+// presence alone included (controller unset vs false), is undone. The field count pins the
+// message, so a field added to OwnerReference fails here until the comparison covers it.
+TEST(DeltaTest, EveryOwnerReferenceFieldIsUndone) {
+  ASSERT_EQ(v1::OwnerReference::descriptor()->field_count(), 6);
+  v1::OwnerReference base;
+  base.set_api_version("apps/v1");
+  base.set_kind("Deployment");
+  base.set_name("web");
+  base.set_uid("uid-1");
+  const std::vector<std::function<void(v1::OwnerReference*)>> edits = {
+      [](v1::OwnerReference* o) { o->set_api_version("apps/v2"); },
+      [](v1::OwnerReference* o) { o->set_kind("StatefulSet"); },
+      [](v1::OwnerReference* o) { o->set_name("web-2"); },
+      [](v1::OwnerReference* o) { o->set_uid("uid-2"); },
+      [](v1::OwnerReference* o) { o->set_controller(false); },
+      [](v1::OwnerReference* o) { o->set_controller(true); },
+      [](v1::OwnerReference* o) { o->set_block_owner_deletion(false); },
+      [](v1::OwnerReference* o) { o->set_block_owner_deletion(true); },
+  };
+  std::mt19937 rng(5);
+  int next_id = 0;
+  for (size_t i = 0; i < edits.size(); ++i) {
+    SCOPED_TRACE(i);
+    auto before = std::make_shared<Slice>(*NewSlice(rng, "web-o", 10, &next_id));
+    auto meta = std::make_shared<v1::ObjectMeta>(*before->meta);
+    meta->clear_owner_references();
+    *meta->add_owner_references() = base;
+    before->meta = meta;
+    auto after = std::make_shared<Slice>(*before);
+    after->generation = 2;
+    after->resource_version = 11;
+    auto changed = std::make_shared<v1::ObjectMeta>(*meta);
+    edits[i](changed->mutable_owner_references(0));
+    after->meta = changed;
+    absl::StatusOr<Delta> delta = Delta::Parse(EncodeDelta(OneRewrite("web-o", before, after)));
+    ASSERT_OK(delta);
+    absl::StatusOr<ServiceSnapshotPtr> undone = delta->Undo(0, Snapshot({after}, nullptr, 11));
+    ASSERT_OK(undone);
+    EXPECT_TRUE(MessageDifferencer::Equals((*undone)->slices[0]->ToProto(), before->ToProto()));
+  }
 }
 
 // A record applied to a state it was not taken against is DATA_LOSS, never a crash.
