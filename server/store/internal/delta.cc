@@ -111,9 +111,23 @@ std::vector<const EndpointRecord*> EndpointRuns(const std::vector<EndpointPtr>& 
   std::vector<const EndpointRecord*> literals;
   if (before == after) return literals;
   d->set_endpoints_changed(true);
+  // Where `e` is in `after`, or -1. The versions keep their endpoints' order, so the position
+  // after the last one found usually holds the next; the map is built only when it does not.
   absl::flat_hash_map<const EndpointRecord*, uint32_t> index;
-  index.reserve(after.size());
-  for (size_t j = 0; j < after.size(); ++j) index.emplace(after[j].get(), static_cast<uint32_t>(j));
+  size_t cursor = 0;
+  auto find = [&](const EndpointRecord* e) -> int64_t {
+    if (cursor < after.size() && after[cursor].get() == e) return static_cast<int64_t>(cursor++);
+    if (index.empty()) {
+      index.reserve(after.size());
+      for (size_t j = 0; j < after.size(); ++j) {
+        index.emplace(after[j].get(), static_cast<uint32_t>(j));
+      }
+    }
+    auto it = index.find(e);
+    if (it == index.end()) return -1;
+    cursor = it->second + 1;
+    return it->second;
+  };
   uint32_t start = 0, length = 0, count = 0;
   bool open = false;
   auto close = [&] {
@@ -123,17 +137,17 @@ std::vector<const EndpointRecord*> EndpointRuns(const std::vector<EndpointPtr>& 
     d->add_runs(count);
   };
   for (const EndpointPtr& e : before) {
-    auto it = index.find(e.get());
-    if (it == index.end()) {
+    const int64_t at = find(e.get());
+    if (at < 0) {
       if (!open) start = length = count = 0;
       open = true;
       ++count;
       literals.push_back(e.get());
-    } else if (open && count == 0 && it->second == start + length) {
+    } else if (open && count == 0 && at == start + length) {
       ++length;
     } else {
       close();
-      start = it->second;
+      start = static_cast<uint32_t>(at);
       length = 1;
       count = 0;
       open = true;
