@@ -5,6 +5,7 @@
 #include <memory>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "server/reconcile/internal/planner.h"
 
 namespace slicekeeper::reconcile::internal {
@@ -19,6 +20,76 @@ bool ByOld(const Edit& a, const Edit& b) { return a.old_ep < b.old_ep; }
 
 // Classify finds up to this many edits of a slot by scanning its endpoints once per edit.
 constexpr size_t kScannedEdits = 8;
+
+// Classify's edit pass over `w`, whose endpoints start as a copy of sw.slice's: drops close up,
+// edited positions take their replacements, and kept / kept_changed say where each position came
+// from. A slot is usually rewritten for a few edits: they are found by scanning the slot's
+// pointers once each (contiguous compares), and the runs between them are moved down whole.
+void ApplyFewEdits(const SlotWork& sw, Write& w) {
+  const std::vector<EndpointPtr>& old = sw.slice->endpoints;
+  const size_t n = old.size();
+  absl::InlinedVector<std::pair<size_t, const Edit*>, kScannedEdits> at;
+  for (const Edit& edit : sw.edits) {
+    for (size_t i = 0; i < n; ++i) {
+      if (old[i].get() == edit.old_ep) {
+        at.emplace_back(i, &edit);
+        break;
+      }
+    }
+  }
+  std::stable_sort(at.begin(), at.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  w.kept.resize(n);
+  w.kept_changed.assign(n, false);
+  size_t out = 0;
+  size_t next = 0;  // first position not yet placed
+  auto move_run = [&](size_t end) {
+    for (; next < end; ++next, ++out) {
+      if (out != next) w.endpoints[out] = std::move(w.endpoints[next]);
+      w.kept[out] = old[next].get();
+    }
+  };
+  for (const auto& [i, edit] : at) {
+    if (i < next) continue;  // a second edit of the same endpoint: the first one applies
+    move_run(i);
+    next = i + 1;
+    if (edit->replacement == nullptr) continue;
+    // A slice that is rewritten carries the desired version of every endpoint it keeps.
+    w.endpoints[out] = edit->replacement;
+    w.kept[out] = old[i].get();
+    w.kept_changed[out] = edit->changed;
+    ++out;
+  }
+  move_run(n);
+  w.endpoints.resize(out);
+  w.kept.resize(out);
+  w.kept_changed.resize(out);
+}
+
+// The same for many edits (a full pass, or a batch rewriting most of a slot): the edits are
+// sorted and searched once per endpoint.
+void ApplyManyEdits(SlotWork& sw, Write& w) {
+  const std::vector<EndpointPtr>& old = sw.slice->endpoints;
+  w.kept.reserve(old.size());
+  w.kept_changed.reserve(old.size());
+  std::sort(sw.edits.begin(), sw.edits.end(), ByOld);
+  size_t out = 0;
+  for (size_t i = 0; i < old.size(); ++i) {
+    const EndpointRecord* e = old[i].get();
+    auto edit = std::lower_bound(sw.edits.begin(), sw.edits.end(), Edit{e, nullptr, false}, ByOld);
+    const bool has = edit != sw.edits.end() && edit->old_ep == e;
+    if (has && edit->replacement == nullptr) continue;
+    if (has) {
+      w.endpoints[out] = edit->replacement;
+    } else if (out != i) {
+      w.endpoints[out] = std::move(w.endpoints[i]);
+    }
+    ++out;
+    w.kept.push_back(e);
+    w.kept_changed.push_back(has && edit->changed);
+  }
+  w.endpoints.resize(out);
+}
 
 }  // namespace
 
@@ -71,59 +142,11 @@ void Planner::Classify(TypeWork& tw, SlotWork& sw) {
     if (i + kRecordPrefetchDistance < old.size()) old[i + kRecordPrefetchDistance].Prefetch();
     w.endpoints.push_back(old[i]);
   }
-  // Where each edit applies, in order of position. A slot is rewritten for a few edits, so they
-  // are found by scanning the slot's pointers once each (contiguous compares), not by a search
-  // of the edits per endpoint; many edits (a full pass) are sorted and searched per endpoint.
-  const size_t n = old.size();
-  std::vector<std::pair<size_t, const Edit*>> at;
-  at.reserve(sw.edits.size());
   if (sw.edits.size() <= kScannedEdits) {
-    for (const Edit& edit : sw.edits) {
-      for (size_t i = 0; i < n; ++i) {
-        if (old[i].get() == edit.old_ep) {
-          at.emplace_back(i, &edit);
-          break;
-        }
-      }
-    }
-    std::stable_sort(at.begin(), at.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    ApplyFewEdits(sw, w);
   } else {
-    std::sort(sw.edits.begin(), sw.edits.end(), ByOld);
-    for (size_t i = 0; i < n; ++i) {
-      auto edit = std::lower_bound(sw.edits.begin(), sw.edits.end(),
-                                   Edit{old[i].get(), nullptr, false}, ByOld);
-      if (edit != sw.edits.end() && edit->old_ep == old[i].get()) at.emplace_back(i, &*edit);
-    }
+    ApplyManyEdits(sw, w);
   }
-  // Runs between edits move down over the dropped ones; an edited position takes its
-  // replacement. kept[i] is the stored pointer position i came from.
-  w.kept.resize(n);
-  w.kept_changed.assign(n, false);
-  size_t out = 0;
-  size_t next = 0;  // first position not yet placed
-  auto move_run = [&](size_t end) {
-    for (; next < end; ++next, ++out) {
-      if (out != next) w.endpoints[out] = std::move(w.endpoints[next]);
-      w.kept[out] = old[next].get();
-    }
-  };
-  for (size_t k = 0; k < at.size(); ++k) {
-    const auto [i, edit] = at[k];
-    if (i < next) continue;  // a second edit of the same endpoint: the first one applies
-    move_run(i);
-    next = i + 1;
-    if (edit->replacement == nullptr) continue;
-    // A slice that is rewritten carries the desired version of every endpoint it keeps.
-    w.endpoints[out] = edit->replacement;
-    w.kept[out] = old[i].get();
-    w.kept_changed[out] = edit->changed;
-    ++out;
-  }
-  move_run(n);
-  w.endpoints.resize(out);
-  w.kept.resize(out);
-  w.kept_changed.resize(out);
   tw.report.endpoints_removed += static_cast<int64_t>(old.size() - w.endpoints.size());
   if (w.endpoints.empty()) {
     sw.cls = SlotClass::kDelete;
