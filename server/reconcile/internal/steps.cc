@@ -19,7 +19,7 @@ const PortListPtr& EmptyPorts() {
 bool ByOld(const Edit& a, const Edit& b) { return a.old_ep < b.old_ep; }
 
 // Classify finds up to this many edits of a slot by scanning its endpoints once per edit.
-constexpr size_t kScannedEdits = 8;
+constexpr size_t kScannedEdits = 32;
 
 // Classify's edit pass over `w`, whose endpoints start as a copy of sw.slice's: drops close up,
 // edited positions take their replacements, and kept / kept_changed say where each position came
