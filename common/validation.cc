@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -68,17 +69,20 @@ void SortByName(Entries& entries) {
 }
 
 EndpointPtr CanonicalEndpoint(const EndpointInput& in, absl::string_view type) {
-  v1::Endpoint local;
-  v1::Endpoint* endpoint = &local;
+  // A local copy only when the caller keeps its endpoint: an UPSERT taken from the stream's own
+  // batch is canonicalized in place, and an empty message costs a constructor and a destructor.
+  std::optional<v1::Endpoint> local;
+  v1::Endpoint* endpoint = nullptr;
   if (in.op == EndpointDelta::Op::kRemove) {
-    *local.mutable_addresses() = in.endpoint.addresses();
-    if (in.endpoint.has_hostname()) local.set_hostname(in.endpoint.hostname());
-    if (in.endpoint.has_target_ref()) *local.mutable_target_ref() = in.endpoint.target_ref();
+    endpoint = &local.emplace();
+    *endpoint->mutable_addresses() = in.endpoint.addresses();
+    if (in.endpoint.has_hostname()) endpoint->set_hostname(in.endpoint.hostname());
+    if (in.endpoint.has_target_ref()) *endpoint->mutable_target_ref() = in.endpoint.target_ref();
   } else {
     if (in.take != nullptr) {
       endpoint = in.take;  // canonicalized in place: the caller gave it up
     } else {
-      local = in.endpoint;
+      endpoint = &local.emplace(in.endpoint);
     }
     if (endpoint->has_hints()) {
       SortByName(*endpoint->mutable_hints()->mutable_for_zones());
