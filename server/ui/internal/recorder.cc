@@ -30,40 +30,80 @@ struct Held {
   friend bool operator<(const Held& a, const Held& b) { return a.e < b.e; }
 };
 
-// The endpoint objects of the slices of `snapshot` that `other` does not hold (as the same slice
-// object), sorted by the objects' addresses (pointer order).
-std::vector<Held> RewrittenEndpoints(const store::ServiceSnapshot* snapshot,
-                                     absl::Span<const Slice* const> other_slices) {
-  std::vector<Held> out;
-  if (snapshot == nullptr) return out;
-  for (const SlicePtr& s : snapshot->slices) {
-    if (std::binary_search(other_slices.begin(), other_slices.end(), s.get())) continue;
-    for (const EndpointPtr& e : s->endpoints) out.push_back(Held{e.get(), &s->address_type});
-  }
-  std::sort(out.begin(), out.end());
-  return out;
+void HoldAll(const Slice& s, std::vector<Held>& out) {
+  for (const EndpointPtr& e : s.endpoints) out.push_back(Held{e.get(), &s.address_type});
 }
 
-std::vector<const Slice*> SortedSlices(const store::ServiceSnapshot* snapshot) {
-  std::vector<const Slice*> out;
-  if (snapshot == nullptr) return out;
-  out.reserve(snapshot->slices.size());
-  for (const SlicePtr& s : snapshot->slices) out.push_back(s.get());
-  std::sort(out.begin(), out.end());
-  return out;
+// The endpoint objects of `old_version` that `new_version` (the same slice, rewritten) does not
+// hold, into `old_out`, and those of `new_version` that `old_version` does not hold, into
+// `new_out`. A new version keeps its predecessor's endpoints in order, so the position after the
+// last one found usually holds the next; the pointers of `new_version` are hashed only on the
+// first miss.
+void DiffVersions(const Slice& old_version, const Slice& new_version, std::vector<Held>& old_out,
+                  std::vector<Held>& new_out) {
+  const std::vector<EndpointPtr>& before = old_version.endpoints;
+  const std::vector<EndpointPtr>& after = new_version.endpoints;
+  std::vector<char> kept(after.size(), 0);
+  absl::flat_hash_map<const EndpointRecord*, size_t> index;
+  size_t cursor = 0;
+  for (const EndpointPtr& e : before) {
+    size_t at = after.size();
+    if (cursor < after.size() && after[cursor].get() == e.get()) {
+      at = cursor;
+    } else {
+      if (index.empty()) {
+        index.reserve(after.size());
+        for (size_t j = 0; j < after.size(); ++j) index.emplace(after[j].get(), j);
+      }
+      if (auto it = index.find(e.get()); it != index.end()) at = it->second;
+    }
+    if (at == after.size()) {
+      old_out.push_back(Held{e.get(), &old_version.address_type});
+      continue;
+    }
+    kept[at] = 1;
+    cursor = at + 1;
+  }
+  for (size_t j = 0; j < after.size(); ++j) {
+    if (!kept[j]) new_out.push_back(Held{after[j].get(), &new_version.address_type});
+  }
 }
 
 // Conditions of the endpoints one version holds and the other does not hold as the same object,
 // keyed by address type and first address: `first` of `before`, `second` of `after`. Endpoint
 // objects are immutable and shared between slice versions, so an object both versions hold is
-// unchanged: slices shared whole are skipped, the endpoint pointers of the rest are sorted and
-// merged, and only the objects new to one side are read (the others are compared by pointer
-// only, without touching them).
+// unchanged: slices shared whole are skipped, the two versions of a rewritten slice are compared
+// by position, and what is left on either side (endpoints that arrived or left, and those of
+// slices created or deleted) is sorted and merged by pointer, so that an endpoint moved from one
+// slice to another is not counted either. Only the objects new to one side are read. An endpoint
+// object that two slices of one version hold is compared slice by slice (the reconciler never
+// places an identity twice).
 using ConditionsByKey = absl::flat_hash_map<EndpointKey, int>;
 std::pair<ConditionsByKey, ConditionsByKey> ChangedEndpoints(const store::ServiceSnapshot* before,
                                                              const store::ServiceSnapshot* after) {
-  const std::vector<Held> old_held = RewrittenEndpoints(before, SortedSlices(after));
-  const std::vector<Held> new_held = RewrittenEndpoints(after, SortedSlices(before));
+  static const std::vector<SlicePtr> kNone;
+  const std::vector<SlicePtr>& old_slices = before != nullptr ? before->slices : kNone;
+  const std::vector<SlicePtr>& new_slices = after != nullptr ? after->slices : kNone;
+  std::vector<Held> old_held, new_held;
+  // Both lists are sorted by name (ServiceSnapshot).
+  size_t a = 0, b = 0;
+  while (a < old_slices.size() || b < new_slices.size()) {
+    const Slice* o = a < old_slices.size() ? old_slices[a].get() : nullptr;
+    const Slice* n = b < new_slices.size() ? new_slices[b].get() : nullptr;
+    if (n == nullptr || (o != nullptr && o->name < n->name)) {
+      HoldAll(*o, old_held);
+      ++a;
+    } else if (o == nullptr || n->name < o->name) {
+      HoldAll(*n, new_held);
+      ++b;
+    } else {
+      if (o != n) DiffVersions(*o, *n, old_held, new_held);
+      ++a;
+      ++b;
+    }
+  }
+  std::sort(old_held.begin(), old_held.end());
+  std::sort(new_held.begin(), new_held.end());
   std::pair<ConditionsByKey, ConditionsByKey> out;
   auto note = [](ConditionsByKey& into, const Held& h) {
     if (h.e->addresses_size() == 0) return;
