@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/owner_reference.h"
 
 namespace slicekeeper::reconcile::internal {
 namespace {
@@ -26,14 +27,6 @@ bool IsDnsSubdomain(absl::string_view s) {
     if (!IsDnsLabelChars(part)) return false;
   }
   return true;
-}
-
-bool SameOwner(const v1::OwnerReference& a, const v1::OwnerReference& b) {
-  return a.api_version() == b.api_version() && a.kind() == b.kind() && a.name() == b.name() &&
-         a.uid() == b.uid() && a.has_controller() == b.has_controller() &&
-         a.controller() == b.controller() &&
-         a.has_block_owner_deletion() == b.has_block_owner_deletion() &&
-         a.block_owner_deletion() == b.block_owner_deletion();
 }
 
 bool IsServiceOwner(const v1::OwnerReference& o) {
@@ -112,7 +105,7 @@ bool MetaBuilder::SharedCompatible(const v1::ObjectMeta& old, bool keep_labels) 
   for (const auto& [k, v] : old.annotations()) {
     if (k != kAnnotationTriggerTime) return false;
   }
-  if (old.owner_references_size() != 1 || !SameOwner(old.owner_references(0), owner_)) {
+  if (old.owner_references_size() != 1 || !SameOwnerReference(old.owner_references(0), owner_)) {
     return false;
   }
   if (!keep_labels) return true;
@@ -163,7 +156,8 @@ bool MetaBuilder::EqualsPlaceholder(const Slice& s, absl::string_view address_ty
     return false;
   }
   const v1::ObjectMeta& m = *s.meta;
-  if (m.owner_references_size() != 1 || !SameOwner(m.owner_references(0), owner_)) return false;
+  if (m.owner_references_size() != 1 || !SameOwnerReference(m.owner_references(0), owner_))
+    return false;
   if (static_cast<size_t>(m.labels().size()) != labels_.size()) return false;
   for (const auto& [k, v] : m.labels()) {
     auto it = labels_.find(k);

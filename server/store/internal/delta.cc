@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/owner_reference.h"
 #include "common/status_util.h"
 #include "common/wire.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -32,21 +33,10 @@ absl::Status Corrupt(int64_t revision, absl::string_view what) {
 
 // --- Encoding. ---
 
-// Every field of OwnerReference, presence included (delta_test checks that the message has no
-// field this misses): MessageDifferencer's reflection was most of the cost of a metadata diff,
-// which every commit pays.
-bool SameOwner(const v1::OwnerReference& a, const v1::OwnerReference& b) {
-  return a.api_version() == b.api_version() && a.kind() == b.kind() && a.name() == b.name() &&
-         a.uid() == b.uid() && a.has_controller() == b.has_controller() &&
-         a.controller() == b.controller() &&
-         a.has_block_owner_deletion() == b.has_block_owner_deletion() &&
-         a.block_owner_deletion() == b.block_owner_deletion();
-}
-
 bool SameOwners(const v1::ObjectMeta& a, const v1::ObjectMeta& b) {
   if (a.owner_references_size() != b.owner_references_size()) return false;
   for (int i = 0; i < a.owner_references_size(); ++i) {
-    if (!SameOwner(a.owner_references(i), b.owner_references(i))) return false;
+    if (!SameOwnerReference(a.owner_references(i), b.owner_references(i))) return false;
   }
   return true;
 }
