@@ -14,9 +14,9 @@
 // Load reads whole, and `history` the store's history records, which Load does not read (a watcher
 // resuming from before the restart reads them through ScanHistory). So a restart costs the live
 // state, whatever the history. The history is kept within `history_size` records and
-// `history_bytes` on disk by a thread of its own (internal/history_column.h), which compacts what
-// it drops: the data directory stays within the live state plus the history budget (plus RocksDB's
-// write buffers and log).
+// `history_bytes` on disk by a thread of its own (internal/history_column.h), which deletes the
+// files it drops: the data directory stays within the live state plus the history budget (plus
+// one straddling file, RocksDB's write buffers and log).
 //
 // Open refuses to start over data it does not understand: an unknown format version is
 // FAILED_PRECONDITION, a corrupt database (or data without a format key) DATA_LOSS, and a

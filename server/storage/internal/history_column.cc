@@ -1,11 +1,10 @@
 #include "server/storage/internal/history_column.h"
 
-#include <rocksdb/convenience.h>
-#include <rocksdb/db.h>
-#include <rocksdb/write_batch.h>
-
 #include <algorithm>
 #include <memory>
+
+#include <rocksdb/convenience.h>
+#include <rocksdb/db.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -52,7 +51,8 @@ absl::StatusOr<int64_t> ReadFloor(rocksdb::DB* db, const rocksdb::ReadOptions& r
 std::string HistoryKey(int64_t revision) {
   std::string key;
   const uint64_t r = static_cast<uint64_t>(revision);
-  for (int shift = 56; shift >= 0; shift -= 8) key.push_back(static_cast<char>((r >> shift) & 0xFF));
+  for (int shift = 56; shift >= 0; shift -= 8)
+    key.push_back(static_cast<char>((r >> shift) & 0xFF));
   return key;
 }
 
@@ -119,9 +119,8 @@ void HistoryColumn::Run() {
   absl::MutexLock l(&mu_);
   while (true) {
     mu_.Await(absl::Condition(
-        +[](HistoryColumn* h) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h->mu_) {
-          return h->wake_ || h->stopping_;
-        },
+        +[](HistoryColumn* h)
+             ABSL_EXCLUSIVE_LOCKS_REQUIRED(h->mu_) { return h->wake_ || h->stopping_; },
         this));
     if (stopping_) return;
     wake_ = false;
@@ -169,21 +168,24 @@ absl::Status HistoryColumn::TrimOnce() {
   written_since_trim_.store(0, std::memory_order_relaxed);
   const int64_t target = TargetFloor();
   if (target <= floor()) return absl::OkStatus();
-  const std::string begin = HistoryKey(0), end = HistoryKey(target + 1);
-  rocksdb::WriteBatch batch;
-  batch.DeleteRange(cf_, ToSlice(begin), ToSlice(end));
-  batch.Put(db_->DefaultColumnFamily(), kHistoryFloorKey, absl::StrCat(target));
-  rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), &batch);
+  // The floor alone trims: no reader goes below it (Scan starts above the floor it reads), so
+  // the records under it need no tombstone. A range tombstone from revision 0 made the level-0
+  // file holding it span the whole family, together with the newest records flushed beside it,
+  // so every compaction of that file rewrote the whole history (2.2 GB a minute at 1 M endpoints
+  // and 140 k changes/s). The floor is synced before any file under it is deleted: a crash
+  // cannot bring back an old floor over deleted records.
+  rocksdb::WriteOptions synced;
+  synced.sync = true;
+  rocksdb::Status s =
+      db_->Put(synced, db_->DefaultColumnFamily(), kHistoryFloorKey, absl::StrCat(target));
   if (!s.ok()) return FromRocks(s, options_.path, "cannot trim the history");
   floor_.store(target, std::memory_order_release);
-  // Give the space back: whole files at once where possible, then the rest by compaction.
+  // Give the space back a whole file at a time: the files wholly under the floor go now; a file
+  // that also holds newer records keeps its stale ones until a later trim finds it wholly under.
+  const std::string begin = HistoryKey(0), end = HistoryKey(target + 1);
   const rocksdb::Slice b = ToSlice(begin), e = ToSlice(end);
-  rocksdb::DeleteFilesInRange(db_, cf_, &b, &e, /*include_end=*/false).PermitUncheckedError();
-  rocksdb::CompactRangeOptions co;
-  co.exclusive_manual_compaction = false;
-  co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
-  s = db_->CompactRange(co, cf_, &b, &e);
-  if (!s.ok()) return FromRocks(s, options_.path, "cannot compact the trimmed history");
+  s = rocksdb::DeleteFilesInRange(db_, cf_, &b, &e, /*include_end=*/false);
+  if (!s.ok()) return FromRocks(s, options_.path, "cannot delete the trimmed history's files");
   return absl::OkStatus();
 }
 

@@ -1,14 +1,17 @@
 // Storage internals: RocksDbStorage's history column family (docs/storage.md, "History"). One key
 // per revision (8 bytes big-endian) holding the store's history record of that revision, written
-// in the commit's own WriteBatch. The window is (floor, last]: the floor is the key `m/history_floor`
-// of the default column family, moved only together with the DeleteRange that drops the records
-// at or below it, so a reader that sees one sees the other.
+// in the commit's own WriteBatch. The window is (floor, last]: the floor is the key
+// `m/history_floor` of the default column family, and no reader goes at or below it (Scan reads it
+// in the snapshot it scans), so moving it drops the records under it.
 //
 // Scan serves at most the newest `max_records` revisions, exactly; on disk, trimming keeps the
 // window within `max_records` records and `max_bytes` of them on disk (RocksDB's
 // estimate of the range's compressed size). It runs on a thread of its own, woken every 1/16 of
-// either budget written, never on a writer's path: DeleteRange + the floor in one batch, then
-// DeleteFilesInRange and CompactRange of the dropped range, so the disk space comes back.
+// either budget written, never on a writer's path: the floor is written and synced, then
+// DeleteFilesInRange deletes the files wholly under it. No tombstone is written and nothing is
+// compacted for a trim (a range tombstone made each compaction rewrite the whole family): records
+// under the floor in a file that also holds newer ones stay on disk until a later trim deletes
+// that file whole.
 //
 // Thread-safety: Note and Scan may be called from any thread; Start/Stop from the owner's.
 #ifndef SLICEKEEPER_SERVER_STORAGE_INTERNAL_HISTORY_COLUMN_H_
