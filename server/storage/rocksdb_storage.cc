@@ -111,11 +111,11 @@ rocksdb::Options DbOptions() {
 
 // The live state: small, rewritten in place (a slice key per slice), read whole at start.
 // Both families compress with LZ4, not RocksDB's default Snappy: flushes and compactions compress
-// everything the store writes (a 1 M-endpoint server at ~150 k changes/s rewrites ~90 MB/s of
-// slices), and Snappy's compression grew from 9 to 14 % of the server's CPU over 18 M changes
-// as the history's levels filled. LZ4 costs less per byte for about the same ratio; files written
-// with Snappy stay readable (each SST file names its own compression). BENCHMARKS.md, "The soak's
-// first minute".
+// everything the store writes (a 1 M-endpoint server at ~150 k changes/s writes ~90 MB/s of
+// slices), and LZ4 decompresses for less at about the same ratio and compression cost. (The
+// growth of compression over a long churn, first blamed on Snappy, was the history trim rewriting
+// the whole family: see internal/history_column.cc.) Files written with Snappy stay readable:
+// each SST file names its own compression. BENCHMARKS.md, "The soak's first minute".
 constexpr rocksdb::CompressionType kCompression = rocksdb::kLZ4Compression;
 
 rocksdb::ColumnFamilyOptions LiveOptions() {
