@@ -1,14 +1,18 @@
 #include "server/storage/rocksdb_storage.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include <rocksdb/db.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
@@ -106,6 +110,27 @@ rocksdb::Options DbOptions() {
   // The recovered log stays in the memtables instead of being written out as level-0 tables
   // before the store can load: the next flush writes it, off the start-up path.
   o.avoid_flush_during_recovery = true;
+  // RocksDB's own files beside the data, bounded whatever the churn. Its info log (LOG) writes
+  // ~20 lines a flush and a flush runs every 8 MiB of log: unbounded it grew by ~9 MB a minute
+  // under churn, most of a data directory after an hour. At INFO (the library's build default
+  // here is DEBUG) it is rolled at 8 MiB and 4 old ones are kept: at most ~40 MiB.
+  o.info_log_level = rocksdb::InfoLogLevel::INFO_LEVEL;
+  o.max_log_file_size = 8 << 20;
+  o.keep_log_file_num = 4;
+  // The MANIFEST appends a record for every flush and deleted file (~7 KB/s under churn) and is
+  // replayed whole by DB::Open: RocksDB's default of 1 GiB before it writes a fresh one would let
+  // a day of churn add seconds to a restart. At 16 MiB a fresh one (the live files only) is
+  // written instead.
+  o.max_manifest_file_size = 16 << 20;
+  // Table files held open: half the descriptors the process may have, the rest for sockets
+  // (a churned 1 M-endpoint store keeps ~1 000 small history tables). RocksDB's default keeps
+  // every file open, and a store past the limit fails its flushes; beyond this bound it closes
+  // the least recently used, which only the history's readers (resumes) and compactions reopen.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+    o.max_open_files = static_cast<int>(
+        std::clamp<rlim_t>(files.rlim_cur / 2, 64, std::numeric_limits<int>::max()));
+  }
   return o;
 }
 
@@ -142,26 +167,60 @@ rocksdb::ColumnFamilyOptions HistoryOptions() {
   return c;
 }
 
-// Bytes of the regular files under `path` (0 when unreadable).
-int64_t DirectoryBytes(const std::string& path) {
-  std::error_code ec;
+// The regular files under `path` by kind, by name: RocksDB names its write-ahead log files
+// NNNNNN.log and its info log LOG, LOG.old.<time> (0 when unreadable).
+struct DirectoryUsage {
   int64_t total = 0;
+  int64_t wal = 0;
+  int64_t info_log = 0;
+};
+
+DirectoryUsage ReadDirectoryUsage(const std::string& path) {
+  DirectoryUsage out;
+  std::error_code ec;
   for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
        !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
     std::error_code size_ec;
-    if (it->is_regular_file(size_ec)) {
-      const uintmax_t size = it->file_size(size_ec);
-      if (!size_ec) total += static_cast<int64_t>(size);
+    if (!it->is_regular_file(size_ec)) continue;
+    const uintmax_t size = it->file_size(size_ec);
+    if (size_ec) continue;
+    const auto bytes = static_cast<int64_t>(size);
+    out.total += bytes;
+    const std::string name = it->path().filename().string();
+    if (absl::EndsWith(name, ".log")) {
+      out.wal += bytes;
+    } else if (absl::StartsWith(name, "LOG")) {
+      out.info_log += bytes;
     }
   }
-  return total;
+  return out;
 }
 
 }  // namespace
 
+// Counts the bytes compactions write, by family. The history's stays 0: its files are moved
+// down the levels whole and deleted whole (internal/history_column.cc); the live family's is the
+// write amplification of rewriting slices in place.
+class RocksDbStorage::CompactionCounter : public rocksdb::EventListener {
+ public:
+  void OnCompactionCompleted(rocksdb::DB* /*db*/, const rocksdb::CompactionJobInfo& info) override {
+    if (!info.status.ok()) return;
+    (info.cf_name == internal::kHistoryColumnFamily ? history_ : live_)
+        .fetch_add(static_cast<int64_t>(info.stats.total_output_bytes), std::memory_order_relaxed);
+  }
+  int64_t live() const { return live_.load(std::memory_order_relaxed); }
+  int64_t history() const { return history_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<int64_t> live_{0};
+  std::atomic<int64_t> history_{0};
+};
+
 absl::StatusOr<std::unique_ptr<RocksDbStorage>> RocksDbStorage::Open(Options options) {
   if (options.path.empty()) return absl::InvalidArgumentError("storage: empty data directory");
-  const rocksdb::Options o = DbOptions();
+  rocksdb::Options o = DbOptions();
+  auto compactions = std::make_shared<CompactionCounter>();
+  o.listeners.push_back(compactions);
   // Every column family must be opened; a new database has only the default one.
   std::vector<std::string> names;
   if (!rocksdb::DB::ListColumnFamilies(o, options.path, &names).ok()) {
@@ -177,7 +236,7 @@ absl::StatusOr<std::unique_ptr<RocksDbStorage>> RocksDbStorage::Open(Options opt
   rocksdb::Status s = rocksdb::DB::Open(o, options.path, families, &handles, &raw);
   if (!s.ok()) return FromRocks(s, options.path, "cannot open");
   std::unique_ptr<RocksDbStorage> storage(new RocksDbStorage(
-      std::move(options), std::unique_ptr<rocksdb::DB>(raw), std::move(handles)));
+      std::move(options), std::unique_ptr<rocksdb::DB>(raw), std::move(handles), compactions));
   for (size_t i = 0; i < names.size(); ++i) {
     if (names[i] == internal::kHistoryColumnFamily) storage->history_cf_ = storage->handles_[i];
   }
@@ -196,8 +255,12 @@ absl::StatusOr<std::unique_ptr<RocksDbStorage>> RocksDbStorage::Open(Options opt
 }
 
 RocksDbStorage::RocksDbStorage(Options options, std::unique_ptr<rocksdb::DB> db,
-                               std::vector<rocksdb::ColumnFamilyHandle*> handles)
-    : options_(std::move(options)), db_(std::move(db)), handles_(std::move(handles)) {}
+                               std::vector<rocksdb::ColumnFamilyHandle*> handles,
+                               std::shared_ptr<const CompactionCounter> compactions)
+    : options_(std::move(options)),
+      db_(std::move(db)),
+      handles_(std::move(handles)),
+      compactions_(std::move(compactions)) {}
 
 RocksDbStorage::~RocksDbStorage() {
   {
@@ -434,7 +497,24 @@ absl::Status RocksDbStorage::TrimHistoryNow() { return history_->TrimOnce(); }
 
 StorageStats RocksDbStorage::Stats() const {
   StorageStats out = load_stats_;
-  out.disk_bytes = DirectoryBytes(options_.path);
+  const DirectoryUsage dir = ReadDirectoryUsage(options_.path);
+  out.disk_bytes = dir.total;
+  out.disk_wal_bytes = dir.wal;
+  out.disk_info_log_bytes = dir.info_log;
+  out.disk_live_table_bytes = out.disk_history_table_bytes = 0;
+  for (rocksdb::ColumnFamilyHandle* h : handles_) {
+    uint64_t v = 0;
+    if (db_->GetIntProperty(h, rocksdb::DB::Properties::kLiveSstFilesSize, &v)) {
+      (h == history_cf_ ? out.disk_history_table_bytes : out.disk_live_table_bytes) +=
+          static_cast<int64_t>(v);
+    }
+  }
+  out.compacted_live_bytes = compactions_->live();
+  out.compacted_history_bytes = compactions_->history();
+  // Tables deleted between the listing and the properties would make this negative.
+  out.disk_other_bytes = std::max<int64_t>(
+      dir.total - dir.wal - dir.info_log - out.disk_live_table_bytes - out.disk_history_table_bytes,
+      0);
   out.history_floor = history_->readable_floor();
   out.history_last = history_->last();
   out.history_bytes = history_->ApproximateBytes();

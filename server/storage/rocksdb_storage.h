@@ -113,8 +113,11 @@ class RocksDbStorage : public Storage {
   absl::Status TrimHistoryNow();
 
  private:
+  class CompactionCounter;
+
   RocksDbStorage(Options options, std::unique_ptr<rocksdb::DB> db,
-                 std::vector<rocksdb::ColumnFamilyHandle*> handles);
+                 std::vector<rocksdb::ColumnFamilyHandle*> handles,
+                 std::shared_ptr<const CompactionCounter> compactions);
   absl::Status CheckFormat();
   // Format 1 -> 2 (Options::upgrade).
   absl::Status Upgrade();
@@ -131,6 +134,8 @@ class RocksDbStorage : public Storage {
   std::unique_ptr<internal::HistoryColumn> history_;
   // What Load read (Stats).
   StorageStats load_stats_;
+  // What RocksDB's compactions wrote, by family (Stats); RocksDB calls it from its own threads.
+  const std::shared_ptr<const CompactionCounter> compactions_;
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -129,8 +129,19 @@ struct LoadedState {
 
 // What a backend reports about itself (Store::storage_stats, /metrics). -1: not applicable.
 struct StorageStats {
-  // Bytes of the files in the data directory.
+  // Bytes of the files in the data directory, and their split: the live state's and the
+  // history's tables, the write-ahead log, RocksDB's info log, and the rest (MANIFEST, OPTIONS,
+  // tables not yet deleted). The parts are read one after another and may not sum exactly.
   int64_t disk_bytes = -1;
+  int64_t disk_live_table_bytes = -1;
+  int64_t disk_history_table_bytes = -1;
+  int64_t disk_wal_bytes = -1;
+  int64_t disk_info_log_bytes = -1;
+  int64_t disk_other_bytes = -1;
+  // Bytes RocksDB's compactions wrote since the open, by family (the live state's; the history's,
+  // which trims by deleting whole files and should stay 0).
+  int64_t compacted_live_bytes = -1;
+  int64_t compacted_history_bytes = -1;
   // The history window on disk: ScanHistory serves (floor, last]; its records' bytes on disk
   // (an estimate, compressed); records read by ScanHistory since the start.
   int64_t history_floor = -1;

@@ -1,7 +1,9 @@
 #include "server/storage/rocksdb_storage.h"
 
+#include <cstring>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -385,6 +387,54 @@ TEST_F(RocksDbStorageTest, HistoryBytesAreBounded) {
               ::slicekeeper::testing::IsOkAndHolds(SizeIs(400 - stats.history_floor)));
   EXPECT_THAT(Scan(**s, stats.history_floor - 1, 400),
               StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("history starts after")));
+}
+
+// Trimming the history gives its disk back by deleting whole files and compacts nothing: after
+// many times the byte budget is written, the history's tables hold a fraction of it, the window
+// still serves every record above its floor, and no compaction has written a history byte. (The
+// old trim, a range tombstone and CompactRange each time, rewrote the family at every trim.) The
+// data directory's parts are reported and add up.
+TEST_F(RocksDbStorageTest, HistoryTrimDeletesFilesAndCompactsNothing) {
+  constexpr int64_t kBudget = 1 << 20;
+  // 4 KiB each: 128 MiB, ~16 flushes of the log. What stays beside the budget: files holding
+  // records on both sides of the floor, and level-0 files (DeleteFilesInRange leaves level 0;
+  // up to 4 flushes of <= 8 MiB wait there to be moved down), so well under half of it.
+  constexpr int64_t kRecords = 32'000;
+  absl::StatusOr<std::unique_ptr<RocksDbStorage>> s =
+      RocksDbStorage::Open({.path = dir_.path(),
+                            .sync = RocksDbStorage::SyncMode::kNone,
+                            .history_size = kRecords,
+                            .history_bytes = kBudget});
+  ASSERT_OK(s);
+  ASSERT_OK((*s)->Load());
+  std::mt19937_64 random(16);
+  std::string bytes(4096, '\0');
+  for (int64_t r = 1; r <= kRecords; ++r) {
+    // Incompressible, so the bytes on disk are the bytes written.
+    for (size_t i = 0; i < bytes.size(); i += 8) {
+      const uint64_t v = random();
+      std::memcpy(&bytes[i], &v, sizeof(v));
+    }
+    CommitRecord c = MakeCommit(r, "default", "web",
+                                {MakeSlice("default", "web", "web-a", r, {"10.0.0.1"})}, r == 1);
+    c.history = std::make_shared<const std::string>(bytes);
+    ASSERT_OK((*s)->Commit(c));
+    if (r % 2000 == 0) ASSERT_OK((*s)->TrimHistoryNow());
+  }
+  const StorageStats stats = (*s)->Stats();
+  EXPECT_EQ(stats.compacted_history_bytes, 0);
+  EXPECT_GT(stats.history_floor, kRecords / 2);
+  EXPECT_GT(stats.disk_history_table_bytes, 0);
+  EXPECT_LT(stats.disk_history_table_bytes, kRecords * 4096 / 2);
+  EXPECT_THAT(Scan(**s, stats.history_floor, kRecords),
+              ::slicekeeper::testing::IsOkAndHolds(SizeIs(kRecords - stats.history_floor)));
+  EXPECT_GE(stats.compacted_live_bytes, 0);
+  EXPECT_GT(stats.disk_wal_bytes, 0);
+  EXPECT_GT(stats.disk_info_log_bytes, 0);
+  EXPECT_GT(stats.disk_other_bytes, 0);  // MANIFEST, OPTIONS
+  EXPECT_EQ(stats.disk_live_table_bytes + stats.disk_history_table_bytes + stats.disk_wal_bytes +
+                stats.disk_info_log_bytes + stats.disk_other_bytes,
+            stats.disk_bytes);
 }
 
 // A second open of a directory in use fails clearly (RocksDB's LOCK file).
