@@ -6,6 +6,7 @@
 // 2 for bad flags.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -31,6 +32,7 @@
 #include "server/http/admission.h"
 #include "server/http/http_server.h"
 #include "server/metrics/ops_handler.h"
+#include "server/metrics/process_metrics.h"
 #include "server/security_flags.h"
 #include "server/storage/etcd_storage.h"
 #include "server/storage/rocksdb_storage.h"
@@ -391,6 +393,8 @@ int Run() {
         "are ACCEPTED, against Kubernetes validation. For local development and tests "
         "only. ***");
   }
+  // RSS, descriptors and the allocator's figures: on /metrics from the load on.
+  slicekeeper::metrics::AddProcessMetrics(&slicekeeper::metrics::Registry::Default());
   const absl::Time load_start = absl::Now();
   std::unique_ptr<LoadingHttp> loading_http = StartLoadingHttp(*security);
   absl::StatusOr<std::unique_ptr<slicekeeper::storage::Storage>> storage = OpenStorage();
@@ -420,6 +424,8 @@ int Run() {
   Server::Options server_options = ServerOptions();
   server_options.tls = security->tls;
   server_options.authorizer = security->authorizer.get();
+  // The process's one registry: the process gauges registered before the load stay on /metrics.
+  server_options.registry = &slicekeeper::metrics::Registry::Default();
   auto server = std::make_unique<Server>(store.get(), std::move(server_options));
   if (absl::Status s = server->Start(); !s.ok()) {
     spdlog::error("start failed error=\"{}\"", s.ToString());
@@ -467,6 +473,26 @@ extern "C" {
 __attribute__((visibility("default"), used)) const char* malloc_conf = "thp:always,narenas:1";
 }
 
+// RocksDB holds a descriptor per table file (over a thousand in a churned 1 M-endpoint store's
+// history) beside the gRPC and HTTP sockets, and a login shell's soft limit is often 1 024. The
+// soft limit is raised to the hard one at start, as Go programs (etcd, the Kubernetes binaries)
+// do; RocksDB then keeps at most half of it open (storage/rocksdb_storage.cc).
+void RaiseOpenFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  const rlim_t before = limit.rlim_cur;
+  // An unlimited hard limit is not a valid soft one for descriptors: the kernel caps them at
+  // fs.nr_open, 1 048 576 by default.
+  const rlim_t target = limit.rlim_max == RLIM_INFINITY ? rlim_t{1} << 20 : limit.rlim_max;
+  if (before != RLIM_INFINITY && before >= target) return;
+  limit.rlim_cur = target;
+  if (setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    spdlog::info("open file limit raised from={} to={}", before, target);
+  } else {
+    spdlog::warn("open file limit stays at {}: cannot raise it to {}", before, target);
+  }
+}
+
 int main(int argc, char** argv) {
   // Debian builds Abseil without NDEBUG, so by default every absl::Mutex acquisition (ours and
   // gRPC's) is checked for lock-order cycles: 4 % of a QueryEndpoints profile. The tests keep
@@ -479,5 +505,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   SetUpLogging();
+  RaiseOpenFileLimit();
   return Run();
 }

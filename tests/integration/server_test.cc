@@ -1,5 +1,7 @@
 // Integration tests against the real slicekeeper binary: every EndpointRegistry and
 // EndpointDiscovery RPC's happy path, the gRPC health service, and the HTTP side port.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -8,6 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/health_check.h"
@@ -403,6 +407,52 @@ TEST_P(HistoryBoundTest, MaxBytesAndStorageMemory) {
   } else {
     EXPECT_EQ(parsed->Value(storage, {{"part", "memtables"}}), -1);
   }
+  // The data directory by part: a fresh one has its log, RocksDB's info log and MANIFEST, and
+  // has compacted nothing yet.
+  const std::string disk = "slicekeeper_storage_disk_bytes";
+  const std::string compacted = "slicekeeper_storage_compacted_bytes";
+  if (rocksdb) {
+    EXPECT_GT(parsed->Value(disk, {{"part", "write_ahead_log"}}).value_or(-1), 0);
+    EXPECT_GT(parsed->Value(disk, {{"part", "info_log"}}).value_or(-1), 0);
+    EXPECT_GT(parsed->Value(disk, {{"part", "other"}}).value_or(-1), 0);
+    EXPECT_GE(parsed->Value(disk, {{"part", "live_tables"}}).value_or(-1), 0);
+    EXPECT_GE(parsed->Value(disk, {{"part", "history_tables"}}).value_or(-1), 0);
+    EXPECT_EQ(parsed->Value(compacted, {{"family", "history"}}), 0);
+  } else {
+    EXPECT_EQ(parsed->Value(disk, {{"part", "info_log"}}), -1);
+    EXPECT_EQ(parsed->Value(compacted, {{"family", "live"}}), -1);
+  }
+}
+
+// The process gauges read /proc (RSS, descriptors, start time); the allocator's, jemalloc's own
+// statistics when the server runs on it, else -1.
+TEST_F(ServerTest, ProcessAndAllocatorMetrics) {
+  ASSERT_TRUE(Apply({Upsert("shop", "web", "10.1.0.1")}).status.ok());
+  auto response = HttpGet(server_->http_port(), "/metrics");
+  ASSERT_TRUE(response.ok()) << response.status();
+  auto parsed = ParsePrometheusText(response->body);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const double rss = parsed->Value("process_resident_memory_bytes").value_or(-1);
+  EXPECT_GT(rss, 1 << 20);
+  EXPECT_GT(parsed->Value("process_virtual_memory_bytes").value_or(-1), rss);
+  EXPECT_GE(parsed->Value("process_open_fds").value_or(-1), 3);  // stdio at least
+  const double now = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
+  const double start = parsed->Value("process_start_time_seconds").value_or(-1);
+  EXPECT_LE(start, now + 1);
+  EXPECT_GT(start, now - 600);  // this test started the server
+  const std::string allocator = "slicekeeper_allocator_bytes";
+  const double allocated = parsed->Value(allocator, {{"part", "allocated"}}).value_or(-2);
+  const double active = parsed->Value(allocator, {{"part", "active"}}).value_or(-2);
+  const double resident = parsed->Value(allocator, {{"part", "resident"}}).value_or(-2);
+  if (SK_SERVER_ON_JEMALLOC) {
+    EXPECT_GT(allocated, 1 << 20);
+    EXPECT_LE(allocated, active);
+    EXPECT_GT(resident, 0);
+    EXPECT_GT(parsed->Value(allocator, {{"part", "metadata"}}).value_or(-1), 0);
+  } else {
+    EXPECT_EQ(allocated, -1);
+    EXPECT_EQ(resident, -1);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, HistoryBoundTest,
@@ -422,6 +472,26 @@ TEST_F(ServerRpcTest, HealthzAndReadyz) {
   auto missing = HttpGet(server_->http_port(), "/nope");
   ASSERT_TRUE(missing.ok()) << missing.status();
   EXPECT_EQ(missing->status, 404);
+}
+
+// A soft descriptor limit under the hard one is raised to it at start (RocksDB holds a descriptor
+// per table file, and a login shell's soft limit is often 1 024): the server reports the hard
+// limit as process_max_fds.
+TEST(OpenFileLimitTest, SoftLimitIsRaisedToTheHardOne) {
+  rlimit original{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &original), 0);
+  const rlim_t hard = original.rlim_max == RLIM_INFINITY ? rlim_t{1} << 20 : original.rlim_max;
+  rlimit low = original;
+  low.rlim_cur = std::min<rlim_t>(hard / 2, 256);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  auto server = ServerProcess::Start({.binary = SK_SLICEKEEPER_BINARY});
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &original), 0);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto response = HttpGet((*server)->http_port(), "/metrics");
+  ASSERT_TRUE(response.ok()) << response.status();
+  auto parsed = ParsePrometheusText(response->body);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->Value("process_max_fds"), static_cast<double>(hard));
 }
 
 }  // namespace
