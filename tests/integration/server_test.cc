@@ -3,11 +3,14 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include <grpcpp/generic/generic_stub.h>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -472,6 +475,20 @@ TEST_F(ServerRpcTest, HealthzAndReadyz) {
   auto missing = HttpGet(server_->http_port(), "/nope");
   ASSERT_TRUE(missing.ok()) << missing.status();
   EXPECT_EQ(missing->status, 404);
+}
+
+// Transparent huge pages serve the load only: once serving, the process has them disabled
+// (under churn khugepaged refilled jemalloc's purged pages, and RSS grew past its live heap).
+TEST_F(ServerTest, HugePagesAreOffOnceServing) {
+  std::ifstream status(absl::StrCat("/proc/", server_->pid(), "/status"));
+  std::string line;
+  bool found = false;
+  while (std::getline(status, line)) {
+    if (!absl::StartsWith(line, "THP_enabled:")) continue;
+    found = true;
+    EXPECT_EQ(absl::StripAsciiWhitespace(line.substr(line.find(':') + 1)), "0");
+  }
+  EXPECT_TRUE(found) << "no THP_enabled line in /proc/<pid>/status (Linux >= 5.0)";
 }
 
 // A soft descriptor limit under the hard one is raised to it at start (RocksDB holds a descriptor
