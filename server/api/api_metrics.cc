@@ -1,5 +1,6 @@
 #include "server/api/api_metrics.h"
 
+#include <initializer_list>
 #include <string>
 #include <utility>
 #include <vector>
@@ -149,45 +150,40 @@ void ApiMetrics::AddStorageGauges(metrics::Registry* registry) {
       "slicekeeper_data_dir_bytes",
       "Bytes of the files in the data directory (rocksdb; -1 for other stores).",
       stat(&storage::StorageStats::disk_bytes));
-  auto* disk = registry->AddGaugeFamily(
-      "slicekeeper_storage_disk_bytes",
-      "The data directory's bytes by part (RocksDB: live_tables, history_tables, write_ahead_log, "
-      "info_log, other: MANIFEST, OPTIONS, tables not yet deleted; -1 for other stores).",
-      {"part"});
-  for (const auto& [name, field] :
-       {std::pair<const char*, Field>{"live_tables", &storage::StorageStats::disk_live_table_bytes},
-        {"history_tables", &storage::StorageStats::disk_history_table_bytes},
-        {"write_ahead_log", &storage::StorageStats::disk_wal_bytes},
-        {"info_log", &storage::StorageStats::disk_info_log_bytes},
-        {"other", &storage::StorageStats::disk_other_bytes}}) {
-    disk->WithLabels({name})->SetCallback(stat(field));
-  }
-  auto* compacted = registry->AddGaugeFamily(
-      "slicekeeper_storage_compacted_bytes",
-      "Bytes RocksDB's compactions wrote since the start, by column family (live, history; never "
-      "decreases; -1 for other stores).",
-      {"family"});
-  for (const auto& [name, field] :
-       {std::pair<const char*, Field>{"live", &storage::StorageStats::compacted_live_bytes},
-        {"history", &storage::StorageStats::compacted_history_bytes}}) {
-    compacted->WithLabels({name})->SetCallback(stat(field));
-  }
+  // A gauge family of StorageStats fields, one label value a field.
+  auto family = [&](absl::string_view name, absl::string_view help, const char* label,
+                    std::initializer_list<std::pair<const char*, Field>> fields) {
+    auto* gauges = registry->AddGaugeFamily(name, help, {label});
+    for (const auto& [value, field] : fields) gauges->WithLabels({value})->SetCallback(stat(field));
+  };
+  family("slicekeeper_storage_disk_bytes",
+         "The data directory's bytes by part (RocksDB: live_tables, history_tables, "
+         "write_ahead_log, info_log, other: MANIFEST, OPTIONS, tables not yet deleted; -1 for "
+         "other stores).",
+         "part",
+         {{"live_tables", &storage::StorageStats::disk_live_table_bytes},
+          {"history_tables", &storage::StorageStats::disk_history_table_bytes},
+          {"write_ahead_log", &storage::StorageStats::disk_wal_bytes},
+          {"info_log", &storage::StorageStats::disk_info_log_bytes},
+          {"other", &storage::StorageStats::disk_other_bytes}});
+  family("slicekeeper_storage_compacted_bytes",
+         "Bytes RocksDB's compactions wrote since the start, by column family (live, history; "
+         "never decreases; -1 for other stores).",
+         "family",
+         {{"live", &storage::StorageStats::compacted_live_bytes},
+          {"history", &storage::StorageStats::compacted_history_bytes}});
   registry->AddCallbackGauge(
       "slicekeeper_history_disk_bytes",
       "Bytes the history records take on disk, RocksDB's estimate (--history_disk_bytes; -1 for "
       "other stores).",
       stat(&storage::StorageStats::history_bytes));
-  auto* memory = registry->AddGaugeFamily(
-      "slicekeeper_storage_memory_bytes",
-      "Memory the storage backend holds itself, by part (RocksDB: memtables, block_cache, "
-      "table_readers; -1 for other stores).",
-      {"part"});
-  for (const auto& [name, field] :
-       {std::pair<const char*, Field>{"memtables", &storage::StorageStats::memtable_bytes},
-        {"block_cache", &storage::StorageStats::block_cache_bytes},
-        {"table_readers", &storage::StorageStats::table_reader_bytes}}) {
-    memory->WithLabels({name})->SetCallback(stat(field));
-  }
+  family("slicekeeper_storage_memory_bytes",
+         "Memory the storage backend holds itself, by part (RocksDB: memtables, block_cache, "
+         "table_readers; -1 for other stores).",
+         "part",
+         {{"memtables", &storage::StorageStats::memtable_bytes},
+          {"block_cache", &storage::StorageStats::block_cache_bytes},
+          {"table_readers", &storage::StorageStats::table_reader_bytes}});
   registry->AddCallbackGauge("slicekeeper_history_oldest_revision",
                              "The oldest revision watchers can resume from (older ones get RESET).",
                              [s] { return static_cast<double>(s->history_floor()); });
