@@ -341,6 +341,13 @@ TEST_F(ServerRpcTest, HealthCheckIsServing) {
             grpc::StatusCode::NOT_FOUND);
 }
 
+// GET /metrics on `port`, parsed.
+absl::StatusOr<Exposition> ScrapeMetrics(int port) {
+  absl::StatusOr<HttpResponse> response = HttpGet(port, "/metrics");
+  if (!response.ok()) return response.status();
+  return ParsePrometheusText(response->body);
+}
+
 // /metrics is valid Prometheus text, and the ApplyChanges request counter counts each call.
 TEST_F(ServerRpcTest, MetricsParseAndCountRequests) {
   auto scrape = [&]() -> Exposition {
@@ -393,9 +400,7 @@ class HistoryBoundTest : public ServerTest,
 
 TEST_P(HistoryBoundTest, MaxBytesAndStorageMemory) {
   ASSERT_TRUE(Apply({Upsert("shop", "web", "10.1.0.1")}).status.ok());
-  auto response = HttpGet(server_->http_port(), "/metrics");
-  ASSERT_TRUE(response.ok()) << response.status();
-  auto parsed = ParsePrometheusText(response->body);
+  absl::StatusOr<Exposition> parsed = ScrapeMetrics(server_->http_port());
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   const std::vector<std::string>& args = GetParam();
   const bool rocksdb = std::find(args.begin(), args.end(), "--store=memory") == args.end();
@@ -431,9 +436,7 @@ TEST_P(HistoryBoundTest, MaxBytesAndStorageMemory) {
 // statistics when the server runs on it, else -1.
 TEST_F(ServerTest, ProcessAndAllocatorMetrics) {
   ASSERT_TRUE(Apply({Upsert("shop", "web", "10.1.0.1")}).status.ok());
-  auto response = HttpGet(server_->http_port(), "/metrics");
-  ASSERT_TRUE(response.ok()) << response.status();
-  auto parsed = ParsePrometheusText(response->body);
+  absl::StatusOr<Exposition> parsed = ScrapeMetrics(server_->http_port());
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   const double rss = parsed->Value("process_resident_memory_bytes").value_or(-1);
   EXPECT_GT(rss, 1 << 20);
@@ -504,9 +507,7 @@ TEST(OpenFileLimitTest, SoftLimitIsRaisedToTheHardOne) {
   auto server = ServerProcess::Start({.binary = SK_SLICEKEEPER_BINARY});
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &original), 0);
   ASSERT_TRUE(server.ok()) << server.status();
-  auto response = HttpGet((*server)->http_port(), "/metrics");
-  ASSERT_TRUE(response.ok()) << response.status();
-  auto parsed = ParsePrometheusText(response->body);
+  absl::StatusOr<Exposition> parsed = ScrapeMetrics((*server)->http_port());
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_EQ(parsed->Value("process_max_fds"), static_cast<double>(hard));
 }
