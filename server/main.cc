@@ -502,7 +502,7 @@ void RaiseOpenFileLimit() {
   // An unlimited hard limit is not a valid soft one for descriptors: the kernel caps them at
   // fs.nr_open, 1 048 576 by default.
   const rlim_t target = limit.rlim_max == RLIM_INFINITY ? rlim_t{1} << 20 : limit.rlim_max;
-  if (before != RLIM_INFINITY && before >= target) return;
+  if (before == RLIM_INFINITY || before >= target) return;
   limit.rlim_cur = target;
   if (setrlimit(RLIMIT_NOFILE, &limit) == 0) {
     spdlog::info("open file limit raised from={} to={}", before, target);
