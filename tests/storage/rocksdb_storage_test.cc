@@ -393,7 +393,7 @@ TEST_F(RocksDbStorageTest, HistoryBytesAreBounded) {
 // many times the byte budget is written, the history's tables hold a fraction of it, the window
 // still serves every record above its floor, and no compaction has written a history byte. (The
 // old trim, a range tombstone and CompactRange each time, rewrote the family at every trim.) The
-// data directory's parts are reported and add up.
+// data directory's parts are reported.
 TEST_F(RocksDbStorageTest, HistoryTrimDeletesFilesAndCompactsNothing) {
   constexpr int64_t kBudget = 1 << 20;
   // 4 KiB each: 128 MiB, ~16 flushes of the log. What stays beside the budget: files holding
@@ -428,13 +428,15 @@ TEST_F(RocksDbStorageTest, HistoryTrimDeletesFilesAndCompactsNothing) {
   EXPECT_LT(stats.disk_history_table_bytes, kRecords * 4096 / 2);
   EXPECT_THAT(Scan(**s, stats.history_floor, kRecords),
               ::slicekeeper::testing::IsOkAndHolds(SizeIs(kRecords - stats.history_floor)));
+  // The directory's parts, each from its own source: the families' tables from RocksDB (the
+  // live family is flushed with every log flush), the log files by name, the rest by difference
+  // (the parts are read one after another while RocksDB works, so no exact sum is asserted).
   EXPECT_GE(stats.compacted_live_bytes, 0);
+  EXPECT_GT(stats.disk_live_table_bytes, 0);
   EXPECT_GT(stats.disk_wal_bytes, 0);
   EXPECT_GT(stats.disk_info_log_bytes, 0);
   EXPECT_GT(stats.disk_other_bytes, 0);  // MANIFEST, OPTIONS
-  EXPECT_EQ(stats.disk_live_table_bytes + stats.disk_history_table_bytes + stats.disk_wal_bytes +
-                stats.disk_info_log_bytes + stats.disk_other_bytes,
-            stats.disk_bytes);
+  EXPECT_LT(stats.disk_history_table_bytes + stats.disk_wal_bytes, stats.disk_bytes);
 }
 
 // A second open of a directory in use fails clearly (RocksDB's LOCK file).
