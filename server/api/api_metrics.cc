@@ -184,6 +184,16 @@ void ApiMetrics::AddStorageGauges(metrics::Registry* registry) {
          {{"memtables", &storage::StorageStats::memtable_bytes},
           {"block_cache", &storage::StorageStats::block_cache_bytes},
           {"table_readers", &storage::StorageStats::table_reader_bytes}});
+  registry->AddCallbackGauge(
+      "slicekeeper_etcd_txns",
+      "etcd Txns this replica sent for its writes since the start (monotonic; -1 for other "
+      "stores).",
+      stat(&storage::StorageStats::log_txns));
+  registry->AddCallbackGauge(
+      "slicekeeper_etcd_proposals",
+      "Commits those Txns carried, first attempts and re-sends (monotonic; -1 for other "
+      "stores): several a Txn when writes queue while one is in flight (group commit).",
+      stat(&storage::StorageStats::log_proposals));
   registry->AddCallbackGauge("slicekeeper_history_oldest_revision",
                              "The oldest revision watchers can resume from (older ones get RESET).",
                              [s] { return static_cast<double>(s->history_floor()); });

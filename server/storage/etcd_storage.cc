@@ -379,6 +379,13 @@ void EtcdStorage::ProposeAsync(const CommitRecord& commit, int64_t nodes_revisio
   queue_.push_back(std::move(part));
 }
 
+StorageStats EtcdStorage::Stats() const {
+  StorageStats out;
+  out.log_txns = txns_sent();
+  out.log_proposals = proposals_sent();
+  return out;
+}
+
 absl::StatusOr<ReplicatedStorage::Proposal> EtcdStorage::Propose(const CommitRecord& commit,
                                                                  int64_t nodes_revision) {
   // The caller sends the Txn itself when none is in flight (no hand-off to the proposer thread

@@ -82,6 +82,8 @@ class EtcdStorage : public ReplicatedStorage {
   void ProposeAsync(const CommitRecord& commit, int64_t nodes_revision, ProposeDone done) override;
   absl::Status Follow(int64_t revision, ReplicationSink* sink) override;
   void StopFollowing() override;
+  // log_txns and log_proposals; the other fields are -1.
+  StorageStats Stats() const override;
 
   // Txns sent for proposals, and the proposals they carried (first attempts and re-sends), so
   // far. Thread-safe.

@@ -157,6 +157,11 @@ struct StorageStats {
   int64_t memtable_bytes = -1;
   int64_t block_cache_bytes = -1;
   int64_t table_reader_bytes = -1;
+  // Replicated storage (etcd): Txns sent for the store's commits since the start, and the
+  // proposals (commits) they carried, first attempts and re-sends; their ratio is the group
+  // commit's batching. -1 for other storages.
+  int64_t log_txns = -1;
+  int64_t log_proposals = -1;
 };
 
 class ReplicatedStorage;

@@ -1,6 +1,8 @@
 #include "server/store/store.h"
 
 #include <algorithm>
+#include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -217,11 +219,89 @@ absl::StatusOr<WriteResult> ApplyChangesOnce(internal::Core& core, const Service
   return ToWriteResult(txn.Commit());
 }
 
+using SharedCallback = std::shared_ptr<Store::WriteCallback>;
+
+// A pipelined proposal's answer from the log (internal/proposals.h). Called on any thread,
+// possibly with shard locks held: everything that may block or call out runs later.
+void Decide(internal::Core& core, std::shared_ptr<const ServiceBatches> batch, SharedCallback done,
+            absl::StatusOr<storage::ReplicatedStorage::Proposal> proposal, Txn::Proposed p) {
+  if (proposal.ok() && proposal->committed) {
+    absl::StatusOr<WriteResult> result = ToWriteResult(std::move(p.result));
+    result->revision = proposal->revision;
+    core.proposals->WhenApplied(std::move(p.keys), proposal->revision,
+                                [done, result = std::move(result)](absl::Status s) mutable {
+                                  if (s.ok()) {
+                                    (*done)(std::move(result));
+                                  } else {
+                                    (*done)(std::move(s));
+                                  }
+                                });
+    return;
+  }
+  // Nothing was committed: the names reserved for the new slices are free again.
+  for (const auto& [ns, name] : p.names) core.names.Release(ns, name);
+  absl::Status error =
+      proposal.ok() ? internal::ConflictError(proposal->revision) : proposal.status();
+  core.proposals->Retry(std::move(p.keys), [&core, batch = std::move(batch), done,
+                                            error = std::move(error)](absl::Status s) {
+    const int64_t conflict = internal::ConflictRevision(error);
+    if (!s.ok() || conflict == 0) {
+      (*done)(s.ok() ? error : s);  // stopping, or the log failed: not retried
+      return;
+    }
+    // Another replica wrote one of the services: write again, synchronously, once this replica
+    // applied that (as WithRetries does).
+    core.sequencer.AwaitPublishedUntil(conflict, absl::Now() + absl::Milliseconds(200));
+    (*done)(RunWrite(core, [&] { return ApplyChangesOnce(core, *batch); }));
+  });
+}
+
+// ApplyChangesAsync over a replicated storage: returns once the proposal is queued, without
+// waiting for the log; `done` runs once this replica applied the write (internal/proposals.h).
+void ProposeValidatedAsync(internal::Core& core, std::shared_ptr<const ServiceBatches> batch,
+                           Store::WriteCallback done) {
+  // The services' previous pipelined writes must be applied here first, or this one would
+  // reconcile from stale state and conflict.
+  core.proposals->AwaitIdle(batch->keys);
+  auto shared_done = std::make_shared<Store::WriteCallback>(std::move(done));
+  absl::StatusOr<std::optional<Txn::Result>> now;
+  {
+    Txn txn(core, batch->keys, core.clock->Now());
+    absl::Status reconciled;
+    for (const std::string& key : batch->keys) {
+      const std::vector<EndpointDelta>& deltas = batch->by_service.at(key);
+      ServiceOutcome& o = txn.Service(deltas[0].namespace_, deltas[0].service);
+      const v1::ServiceRecord& record = txn.EnsureRecord(o);
+      reconciled = txn.Reconcile(o, record, deltas, /*full_resync=*/false);
+      if (!reconciled.ok()) break;
+    }
+    if (reconciled.ok()) {
+      now = txn.ProposeAsync([&core, batch, shared_done](
+                                 absl::StatusOr<storage::ReplicatedStorage::Proposal> proposal,
+                                 Txn::Proposed p) mutable {
+        Decide(core, std::move(batch), std::move(shared_done), std::move(proposal), std::move(p));
+      });
+    } else {
+      now = reconciled;
+    }
+  }  // the shard locks are released before `done` runs
+  if (!now.ok()) {
+    (*shared_done)(now.status());
+  } else if (now->has_value()) {
+    (*shared_done)(ToWriteResult(std::move(**now)));  // nothing changed, nothing proposed
+  }
+}
+
 // ApplyChangesAsync after validation.
 void ApplyValidatedAsync(internal::Core& core, absl::StatusOr<ServiceBatches> batch,
                          Store::WriteCallback done) {
   if (!batch.ok()) {
     done(batch.status());
+    return;
+  }
+  if (core.proposals != nullptr) {
+    ProposeValidatedAsync(core, std::make_shared<const ServiceBatches>(std::move(*batch)),
+                          std::move(done));
     return;
   }
   absl::StatusOr<WriteResult> result =
@@ -253,7 +333,9 @@ struct Store::Rep : internal::Core {
   struct Follower : storage::ReplicationSink {
     explicit Follower(Core& c) : core(c) {}
     absl::Status Apply(const storage::ReplicatedCommit& commit) override {
-      return internal::ApplyReplicated(core, commit);
+      SK_RETURN_IF_ERROR(internal::ApplyReplicated(core, commit));
+      core.proposals->Published(commit.revision);
+      return absl::OkStatus();
     }
     Core& core;
   };

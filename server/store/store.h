@@ -225,6 +225,11 @@ class Store {
   // the result once it is visible and durable — inline, or later on the store's commit thread
   // when the storage syncs many writes at once. A later write of the same caller already builds on
   // this one; the `done`s of successful writes come in revision order. `done` must not block.
+  // Over a replicated storage (etcd) it returns once the proposal is queued, and `done` runs once
+  // this replica applied the write (on the follower's thread); a write first waits for this
+  // replica's earlier pipelined writes of the same services to be applied, and a write another
+  // replica's write made conflict is redone later, so only then may its revision be above a later
+  // write's (internal/proposals.h).
   // Takes the batch: its endpoints are moved into the store, not copied.
   using WriteCallback = std::function<void(absl::StatusOr<WriteResult>)>;
   void ApplyChangesAsync(std::vector<v1::EndpointChange> changes, WriteCallback done);

@@ -172,6 +172,40 @@ class FakeReplicaStorage : public storage::ReplicatedStorage {
     return log_->Propose(commit, nodes_revision);
   }
 
+  // Decides at once, unless held (set_hold_proposals): then queued until ReleaseHeld, as etcd
+  // queues what arrives while a Txn is in flight.
+  void ProposeAsync(const storage::CommitRecord& commit, int64_t nodes_revision,
+                    ProposeDone done) override {
+    {
+      absl::MutexLock l(&held_mu_);
+      if (hold_) {
+        held_.push_back({commit, nodes_revision, std::move(done)});
+        return;
+      }
+    }
+    done(Propose(commit, nodes_revision));
+  }
+  void set_hold_proposals(bool hold) {
+    absl::MutexLock l(&held_mu_);
+    hold_ = hold;
+  }
+  // Waits until `n` proposals are held.
+  void AwaitHeld(size_t n) {
+    absl::MutexLock l(&held_mu_);
+    auto reached = [&]() ABSL_SHARED_LOCKS_REQUIRED(held_mu_) { return held_.size() >= n; };
+    held_mu_.Await(absl::Condition(&reached));
+  }
+  // Decides the held proposals, in the order they came; returns how many.
+  size_t ReleaseHeld() {
+    std::vector<Held> held;
+    {
+      absl::MutexLock l(&held_mu_);
+      held.swap(held_);
+    }
+    for (Held& h : held) h.done(Propose(h.commit, h.nodes_revision));
+    return held.size();
+  }
+
   absl::Status Follow(int64_t revision, storage::ReplicationSink* sink) override {
     thread_ = std::thread([this, revision, sink] {
       int64_t after = revision;
@@ -196,8 +230,16 @@ class FakeReplicaStorage : public storage::ReplicatedStorage {
   void set_fail_proposals(bool fail) { fail_proposals_.store(fail); }
 
  private:
+  struct Held {
+    storage::CommitRecord commit;
+    int64_t nodes_revision;
+    ProposeDone done;
+  };
   FakeLog* const log_;
   std::atomic<bool> fail_proposals_{false};
+  absl::Mutex held_mu_;
+  bool hold_ ABSL_GUARDED_BY(held_mu_) = false;
+  std::vector<Held> held_ ABSL_GUARDED_BY(held_mu_);
   bool stop_ = false;  // guarded by log_->mu()
   std::thread thread_;
 };

@@ -20,6 +20,8 @@
 #include "client/subscriber.h"
 #include "gtest/gtest.h"
 #include "tests/etcd/etcd_cluster.h"
+#include "tests/integration/http_get.h"
+#include "tests/integration/prometheus_text.h"
 #include "tests/integration/server_process.h"
 #include "tests/test_util.h"
 
@@ -108,8 +110,9 @@ class ReplicasTest : public ::testing::Test {
   }
 
   // Applies `batch` until some replica acknowledges it, failing over between the client's
-  // addresses (see Client::Write). A batch whose ack was lost may have been applied: applying it again is harmless
-  // (an UPSERT or REMOVE of the same endpoint is idempotent). Returns the acked revision.
+  // addresses (see Client::Write). A batch whose ack was lost may have been applied: applying it
+  // again is harmless (an UPSERT or REMOVE of the same endpoint is idempotent). Returns the acked
+  // revision.
   static int64_t ApplyWithFailover(Client& c, const std::vector<v1::EndpointChange>& changes,
                                    int* failovers = nullptr) {
     v1::ChangeBatch batch;
@@ -262,6 +265,70 @@ TEST_F(ReplicasTest, KillingAReplicaMidChurnLosesNoAckedBatch) {
   }
   EXPECT_EQ(sub.stats().resets, 0);
   EXPECT_GE(sub.stats().connects, 2);
+}
+
+// One StreamChanges stream sends many batches without waiting for their acks: the replica
+// proposes each without waiting for the log (etcd), so batches queued behind a Txn in flight go
+// out together in one Txn; batches of one service keep their order. Everything acked is there.
+TEST_F(ReplicasTest, OneStreamsBatchesArePipelinedIntoSharedTxnsAndKeepTheirOrder) {
+  std::unique_ptr<Client> writer = MakeClient({0});
+  constexpr int kServices = 16;
+  constexpr int kBatches = 400;
+  State want;
+  std::vector<v1::ChangeBatch> batches;
+  for (int n = 0; n < kBatches; ++n) {
+    // Batch n writes service n % kServices; later batches of a service overwrite the readiness
+    // earlier ones set, so a reordering shows in the final state.
+    const std::string service = absl::StrCat("pipe-", n % kServices);
+    v1::ChangeBatch batch;
+    batch.set_batch_id(n + 1);
+    for (int k = 0; k < 5; ++k) {
+      const std::string ip = Ip(n % kServices, (n / kServices + k) % 40);
+      const bool ready = (n + k) % 3 != 0;
+      *batch.add_changes() = Change(service, ip, /*present=*/true, ready);
+      want[service][ip] = ready;
+    }
+    batches.push_back(std::move(batch));
+  }
+
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + kConverge));
+  auto stream = writer->registry()->StreamChanges(&ctx);
+  std::vector<v1::ChangeAck> acks;
+  std::thread reader([&] {
+    v1::ChangeAck ack;
+    while (stream->Read(&ack)) acks.push_back(ack);
+  });
+  for (const v1::ChangeBatch& b : batches) ASSERT_TRUE(stream->Write(b));
+  ASSERT_TRUE(stream->WritesDone());
+  reader.join();
+  ASSERT_TRUE(stream->Finish().ok());
+
+  ASSERT_EQ(acks.size(), static_cast<size_t>(kBatches));
+  std::map<std::string, int64_t> last_revision;
+  for (int n = 0; n < kBatches; ++n) {
+    ASSERT_EQ(acks[n].batch_id(), n + 1);
+    ASSERT_EQ(acks[n].code(), 0) << acks[n].message();
+    // Per service, each batch's revision is above the one before (never an older state).
+    int64_t& last = last_revision[absl::StrCat("pipe-", n % kServices)];
+    EXPECT_GT(acks[n].revision(), last) << "batch " << n;
+    last = acks[n].revision();
+  }
+  for (const auto& [service, endpoints] : want) {
+    EXPECT_EQ(Read(*writer, service), endpoints) << service;
+  }
+  // Pipelined: some Txns carried several batches (a stream applied one batch a round trip
+  // would send exactly one Txn per batch).
+  absl::StatusOr<integration::HttpResponse> metrics =
+      integration::HttpGet(replicas_[0]->http_port(), "/metrics");
+  ASSERT_OK(metrics);
+  absl::StatusOr<integration::Exposition> parsed = integration::ParsePrometheusText(metrics->body);
+  ASSERT_OK(parsed);
+  const double txns = parsed->Value("slicekeeper_etcd_txns").value_or(-1);
+  const double proposals = parsed->Value("slicekeeper_etcd_proposals").value_or(-1);
+  EXPECT_GE(proposals, kBatches);
+  EXPECT_GT(txns, 0);
+  EXPECT_LT(txns, proposals) << "no two batches ever shared a Txn: the stream was not pipelined";
 }
 
 TEST_F(ReplicasTest, WritesContinueWithOneEtcdMemberDown) {

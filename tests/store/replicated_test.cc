@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/random/random.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -61,6 +62,22 @@ void AwaitRevision(Store& store, int64_t revision) {
   }
   store.RemoveListener(&waiter);
 }
+
+// The outcome of one ApplyChangesAsync.
+struct AsyncWrite {
+  Store::WriteCallback callback() {
+    return [this](absl::StatusOr<WriteResult> r) {
+      result = std::move(r);
+      done.Notify();
+    };
+  }
+  absl::StatusOr<WriteResult> Wait() {
+    EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(20))) << "never acked";
+    return result;
+  }
+  absl::Notification done;
+  absl::StatusOr<WriteResult> result;
+};
 
 std::string Describe(const ServiceSnapshotPtr& s) {
   if (s == nullptr) return "<none>";
@@ -263,10 +280,88 @@ TEST(ReplicatedStoreTest, AnUnreachableLogFailsTheWriteAndAppliesNothing) {
               StatusIs(absl::StatusCode::kUnavailable, ::testing::_));
   EXPECT_EQ(a.store->GetService("default", "web"), nullptr);
   EXPECT_EQ(log.revision(), 0);
+  // Pipelined: the same answer, from the log's decision.
+  AsyncWrite w;
+  a.store->ApplyChangesAsync({Upsert("default", "web", Ip(1))}, w.callback());
+  EXPECT_THAT(w.Wait(), StatusIs(absl::StatusCode::kUnavailable, ::testing::_));
+  EXPECT_EQ(a.store->GetService("default", "web"), nullptr);
+  EXPECT_EQ(log.revision(), 0);
   a.storage.set_fail_proposals(false);
   auto r = a.store->ApplyChanges({Upsert("default", "web", Ip(1))});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(EndpointCount(*a.store->GetService("default", "web")), 1);
+}
+
+// A StreamChanges stream over etcd: each batch is proposed without waiting for the log, so the
+// next one is reconciled while it travels; a later batch of the same service waits until the
+// earlier one is applied here, so it never conflicts with it.
+TEST(ReplicatedStoreTest, PipelinedWritesReturnBeforeTheLogDecidesAndKeepEachServicesOrder) {
+  FakeLog log;
+  Replica a(&log);
+  a.storage.set_hold_proposals(true);
+  AsyncWrite web1, api, web2;
+  a.store->ApplyChangesAsync({Upsert("default", "web", Ip(1))}, web1.callback());
+  a.store->ApplyChangesAsync({Upsert("default", "api", Ip(2))}, api.callback());
+  // Both returned with their proposals queued and undecided.
+  a.storage.AwaitHeld(2);
+  EXPECT_FALSE(web1.done.HasBeenNotified());
+  EXPECT_FALSE(api.done.HasBeenNotified());
+  EXPECT_EQ(log.revision(), 0);
+
+  // The log decides whatever is queued, as etcd would, until all three writes are in.
+  std::thread log_thread([&] {
+    for (size_t decided = 0; decided < 3;) {
+      a.storage.AwaitHeld(1);
+      decided += a.storage.ReleaseHeld();
+    }
+  });
+  // Blocks until web1 is applied here: reconciled before that, it would be refused (its guard
+  // is web's revision before web1).
+  a.store->ApplyChangesAsync({Upsert("default", "web", Ip(3))}, web2.callback());
+  log_thread.join();
+
+  absl::StatusOr<WriteResult> r1 = web1.Wait(), r2 = api.Wait(), r3 = web2.Wait();
+  ASSERT_TRUE(r1.ok()) << r1.status();
+  ASSERT_TRUE(r2.ok()) << r2.status();
+  ASSERT_TRUE(r3.ok()) << r3.status();
+  EXPECT_LT(r1->revision, r3->revision);
+  EXPECT_EQ(r3->stats.endpoints_added(), 1);
+  EXPECT_EQ(log.conflicts(), 0);
+  EXPECT_EQ(log.revision(), 3);
+  AwaitRevision(*a.store, r3->revision);
+  EXPECT_EQ(Addresses(a.store->GetService("default", "web")),
+            (std::set<std::string>{Ip(1), Ip(3)}));
+  EXPECT_EQ(Addresses(a.store->GetService("default", "api")), std::set<std::string>{Ip(2)});
+}
+
+// Another replica writes the service while a pipelined write's proposal is queued: the log
+// refuses it, and the write is done again on top of the other replica's, not lost.
+TEST(ReplicatedStoreTest, APipelinedWriteRefusedByTheLogIsRetriedOnTopOfTheOtherReplicas) {
+  FakeLog log;
+  Replica a(&log), b(&log);
+  auto first = a.store->ApplyChanges({Upsert("default", "web", Ip(1))});
+  ASSERT_TRUE(first.ok()) << first.status();
+  AwaitRevision(*b.store, first->revision);
+
+  a.storage.set_hold_proposals(true);
+  AsyncWrite w;
+  a.store->ApplyChangesAsync({Upsert("default", "web", Ip(2))}, w.callback());
+  a.storage.AwaitHeld(1);
+  auto other = b.store->ApplyChanges({Upsert("default", "web", Ip(3))});
+  ASSERT_TRUE(other.ok()) << other.status();
+  a.storage.set_hold_proposals(false);
+  ASSERT_EQ(a.storage.ReleaseHeld(), 1u);
+
+  absl::StatusOr<WriteResult> r = w.Wait();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_GT(r->revision, other->revision);
+  EXPECT_EQ(r->stats.endpoints_added(), 1);
+  EXPECT_EQ(log.conflicts(), 1);
+  const std::set<std::string> all{Ip(1), Ip(2), Ip(3)};
+  AwaitRevision(*a.store, r->revision);
+  AwaitRevision(*b.store, r->revision);
+  EXPECT_EQ(Addresses(a.store->GetService("default", "web")), all);
+  EXPECT_EQ(Addresses(b.store->GetService("default", "web")), all);
 }
 
 }  // namespace

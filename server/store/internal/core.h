@@ -13,17 +13,23 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/clock.h"
+#include "server/storage/storage.h"
 #include "server/store/internal/committer.h"
 #include "server/store/internal/names.h"
+#include "server/store/internal/proposals.h"
 #include "server/store/internal/sequencer.h"
 #include "server/store/internal/shard.h"
 #include "server/store/store.h"
-#include "server/storage/storage.h"
 
 namespace slicekeeper::store::internal {
 
 using NodeList = std::vector<v1::Node>;
+
+// Replicated stores: how long a write waits for this replica to apply a revision (its own, or
+// one it conflicted with) before it gives up with UNAVAILABLE.
+inline constexpr absl::Duration kApplyWait = absl::Seconds(10);
 
 struct Core {
   explicit Core(Store::Options opts)
@@ -36,7 +42,9 @@ struct Core {
         recovered(options.storage == nullptr),
         committer(storage != nullptr && replicated == nullptr && storage->group_commit()
                       ? std::make_unique<Committer>(storage, &sequencer)
-                      : nullptr) {}
+                      : nullptr),
+        proposals(replicated != nullptr ? std::make_unique<Proposals>(&sequencer, kApplyWait)
+                                        : nullptr) {}
 
   // Calls `done` once `revision` is visible (and durable): inline, unless a group commit is in
   // progress (then on the committer's thread). REQUIRES: `revision` was handed out.
@@ -93,6 +101,9 @@ struct Core {
   // otherwise: writers publish their own commits. Declared after the shards and the sequencer it
   // publishes to, so it stops before they are destroyed.
   const std::unique_ptr<Committer> committer;
+  // Replicated stores: the pipelined writes in flight (internal/proposals.h). Null otherwise.
+  // Declared after the sequencer it reads; the store stops following before it is destroyed.
+  const std::unique_ptr<Proposals> proposals;
 
   mutable absl::Mutex nodes_mu;
   // Replaced (never mutated) by PutNodes while it holds every shard write lock, so a writer holding

@@ -81,9 +81,6 @@ storage::ServiceWrite ToServiceWrite(const ServiceOutcome& o, int64_t revision) 
 }
 
 constexpr char kConflictPayload[] = "slicekeeper.io/conflict-revision";
-// How long a write waits for this replica to apply a revision (its own, or one it conflicted
-// with) before it gives up with UNAVAILABLE.
-constexpr absl::Duration kApplyWait = absl::Seconds(10);
 
 }  // namespace
 
@@ -228,7 +225,7 @@ void Txn::NoteClaimed(absl::string_view ns, absl::string_view name) {
   claimed_.emplace_back(ns, name);
 }
 
-void Txn::ReleaseUnusedNames() {
+std::vector<std::pair<std::string, std::string>> Txn::ReleaseUnusedNames() {
   // The reconciler may generate a name and then recycle an old one instead.
   absl::flat_hash_set<std::string> used;
   for (ServiceOutcome* o : order_) {
@@ -236,10 +233,25 @@ void Txn::ReleaseUnusedNames() {
       if (w.slice != nullptr) used.insert(ServiceKey(o->entry->namespace_, w.name));
     }
   }
-  for (const auto& [ns, name] : reserved_) {
-    if (!used.contains(ServiceKey(ns, name))) core_.names.Release(ns, name);
+  std::vector<std::pair<std::string, std::string>> kept;
+  for (auto& [ns, name] : reserved_) {
+    if (used.contains(ServiceKey(ns, name))) {
+      kept.emplace_back(std::move(ns), std::move(name));
+    } else {
+      core_.names.Release(ns, name);
+    }
   }
   reserved_.clear();
+  return kept;
+}
+
+Txn::Result Txn::Stats() const {
+  Result result;
+  for (ServiceOutcome* o : order_) {
+    result.stats += o->stats;
+    result.syncs.insert(result.syncs.end(), o->syncs.begin(), o->syncs.end());
+  }
+  return result;
 }
 
 absl::StatusOr<Txn::Result> Txn::Commit() {
@@ -247,11 +259,7 @@ absl::StatusOr<Txn::Result> Txn::Commit() {
     return absl::FailedPreconditionError(
         "store: created over storage without loading it (use Store::Open)");
   }
-  Result result;
-  for (ServiceOutcome* o : order_) {
-    result.stats += o->stats;
-    result.syncs.insert(result.syncs.end(), o->syncs.begin(), o->syncs.end());
-  }
+  Result result = Stats();
   std::vector<ServiceOutcome*> changed = Changed();
   if (core_.replicated != nullptr) return Propose(changed, std::move(result));
   // After a failed sync the writer state may hold commits that are lost: refuse every write.
@@ -345,8 +353,7 @@ std::vector<ServiceOutcome*> Txn::Changed() const {
   return changed;
 }
 
-absl::StatusOr<Txn::Result> Txn::Propose(absl::Span<ServiceOutcome* const> changed,
-                                         Result result) {
+absl::StatusOr<Txn::Result> Txn::Propose(absl::Span<ServiceOutcome* const> changed, Result result) {
   if (changed.empty() && nodes_ == nullptr) {
     ReleaseUnusedNames();
     committed_ = true;
@@ -380,12 +387,47 @@ absl::StatusOr<Txn::Result> Txn::Propose(absl::Span<ServiceOutcome* const> chang
   committed_ = true;
   UnlockAll();
   if (!core_.sequencer.AwaitPublishedUntil(proposal.revision, absl::Now() + kApplyWait)) {
-    return absl::UnavailableError(absl::StrCat(
-        "store: committed at revision ", proposal.revision,
-        " but this replica has not applied it yet (is it following the log?)"));
+    return absl::UnavailableError(
+        absl::StrCat("store: committed at revision ", proposal.revision,
+                     " but this replica has not applied it yet (is it following the log?)"));
   }
   result.revision = proposal.revision;
   return result;
+}
+
+std::optional<Txn::Result> Txn::ProposeAsync(Decided decided) {
+  Proposed proposed{.result = Stats()};
+  std::vector<ServiceOutcome*> changed = Changed();
+  if (changed.empty() && nodes_ == nullptr) {
+    ReleaseUnusedNames();
+    committed_ = true;
+    UnlockAll();
+    proposed.result.revision = core_.sequencer.revision();
+    return std::move(proposed.result);
+  }
+  storage::CommitRecord record;
+  record.time = now_;
+  record.nodes = nodes_;
+  for (ServiceOutcome* o : changed) {
+    record.services.push_back(ToServiceWrite(*o, 0));
+    proposed.keys.push_back(o->key);
+  }
+  const int64_t nodes_revision = nodes_revision_.value_or(core_.nodes_with_revision().second);
+  // The new slices' names stay reserved for their services: the follower confirms them, or the
+  // caller releases them when the log refuses the proposal.
+  proposed.names = ReleaseUnusedNames();
+  committed_ = true;
+  core_.proposals->Begin(proposed.keys);
+  // Queued with the shard locks held, so per service the log gets this replica's proposals in
+  // the order their reconciles ran.
+  core_.replicated->ProposeAsync(
+      record, nodes_revision,
+      [decided = std::move(decided), proposed = std::move(proposed)](
+          absl::StatusOr<storage::ReplicatedStorage::Proposal> r) mutable {
+        decided(std::move(r), std::move(proposed));
+      });
+  UnlockAll();
+  return std::nullopt;
 }
 
 void Txn::CommitReplicated(int64_t revision, int64_t nodes_revision) {
@@ -415,8 +457,8 @@ void Txn::InstallNodes() {
 
 absl::Status Txn::Persist(const storage::CommitRecord& record) {
   // With group commit the log is synced later, for many commits at once (Committer).
-  absl::Status s = core_.committer != nullptr ? core_.storage->Append(record)
-                                              : core_.storage->Commit(record);
+  absl::Status s =
+      core_.committer != nullptr ? core_.storage->Append(record) : core_.storage->Commit(record);
   if (s.ok()) return s;
   if (s.code() == absl::StatusCode::kUnavailable || s.code() == absl::StatusCode::kInternal) {
     return s;

@@ -18,6 +18,7 @@
 #define SLICEKEEPER_SERVER_STORE_INTERNAL_TXN_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -116,6 +117,23 @@ class Txn {
   // group sync failed; FAILED_PRECONDITION for a store with storage that was not recovered.
   absl::StatusOr<Result> Commit();
 
+  // Replicated stores, pipelined writes (internal/proposals.h): marks the changed services busy in
+  // Core::proposals, queues the commit's proposal (ReplicatedStorage::ProposeAsync) and releases
+  // the shard locks without waiting for the log. `decided` is then called exactly once, from any
+  // thread, possibly before this returns and possibly with shard locks held (it must not block),
+  // with the log's answer and what the proposal holds. A request that changed nothing proposes
+  // nothing and returns its result (at the published revision) instead.
+  struct Proposed {
+    Result result;
+    // The changed services (busy until the caller ends them in Core::proposals).
+    std::vector<std::string> keys;
+    // The new slices' names, reserved for their services: release them if nothing was committed.
+    std::vector<std::pair<std::string, std::string>> names;
+  };
+  using Decided =
+      std::function<void(absl::StatusOr<storage::ReplicatedStorage::Proposal>, Proposed)>;
+  std::optional<Result> ProposeAsync(Decided decided);
+
   // Replicated stores: applies what the shared log committed at `revision` (the outcomes carry
   // `writes`, records and rebuild_state, no plans) and publishes it. Never fails.
   // `nodes_revision`: the log's revision of the node registry set with SetNodes, if any.
@@ -129,7 +147,10 @@ class Txn {
   // The outcomes that change something, sorted by (namespace, name).
   std::vector<ServiceOutcome*> Changed() const;
   void UnlockAll();
-  void ReleaseUnusedNames();
+  // Releases the reserved names no write uses; returns the others (they stay reserved).
+  std::vector<std::pair<std::string, std::string>> ReleaseUnusedNames();
+  // The stats of every outcome.
+  Result Stats() const;
   // Commit of a request that changed nothing: no revision (nodes alone are persisted).
   absl::StatusOr<Result> CommitNothing(Result result);
   // Stamps `revision` on the new record and slice versions of `changed`.
