@@ -6,7 +6,9 @@
 // (tests/reconcile/oracle.h) on the 10k-endpoint service with 100-change batches; the speed-up is
 // BM_Reconcile/10000/100 items/s divided by the baseline's. BM_ReconcilePacked: the same batches
 // under the packed distribution. BM_SliceRewriteFloor: the part of BM_Reconcile/10000/100 that
-// refcounted endpoints make unavoidable (the slices it rewrites, copied). Results: BENCHMARKS.md.
+// refcounted endpoints make unavoidable (the slices it rewrites, copied). BM_StateFromSlices: a
+// replica's rebuild of a service's state, per replicated revision; BM_StateApplyWrites: the same
+// revisions followed by the written slices instead. Results: BENCHMARKS.md.
 //
 //   build-x/bench/reconcile_bench --benchmark_min_time=0.2
 #include <cstdint>
@@ -233,6 +235,88 @@ void BM_SliceRewriteFloor(benchmark::State& st) {
 BENCHMARK(BM_SliceRewriteFloor)
     ->ArgNames({"endpoints", "batch"})
     ->Args({10000, 100})
+    ->Unit(benchmark::kMicrosecond);
+
+// What a replica over etcd spends per revision of a service, whatever the revision changed:
+// ServiceState::FromSlices over the service's slices (store/internal/txn.cc rebuilds the managed
+// state after every replicated commit, since the log says which slices changed, not the plan).
+void BM_StateFromSlices(benchmark::State& st) {
+  Workload w(static_cast<int>(st.range(0)));
+  ServiceState state;
+  int64_t names = 0;
+  if (!Step(st, state, w.service(), w.All(), names)) return;
+  const std::vector<SlicePtr> slices = state.Slices();
+  for (auto _ : st) {
+    ServiceState rebuilt = ServiceState::FromSlices(slices);
+    benchmark::DoNotOptimize(rebuilt);
+  }
+  st.SetItemsProcessed(st.iterations());
+  st.counters["slices"] = static_cast<double>(slices.size());
+}
+BENCHMARK(BM_StateFromSlices)
+    ->ArgNames({"endpoints"})
+    ->Arg(100)
+    ->Arg(1000)
+    ->Arg(10000)
+    ->Unit(benchmark::kMicrosecond);
+
+// The same per revision with ServiceState::ApplyWrites, what the replica does now: the state
+// follows the slices a 100-change batch wrote (the commits of BM_Reconcile, recorded first).
+void BM_StateApplyWrites(benchmark::State& st) {
+  const int batch = static_cast<int>(st.range(1));
+  Workload w(static_cast<int>(st.range(0)));
+  ServiceState proposer;
+  int64_t names = 0;
+  if (!Step(st, proposer, w.service(), w.All(), names)) return;
+  const std::vector<SlicePtr> initial = proposer.Slices();
+  // Each commit's writes: (name, new version or null), the slices kept alive by `versions`.
+  constexpr int kCommits = 2000;
+  std::vector<std::vector<std::pair<std::string, SlicePtr>>> commits;
+  for (int i = 0; i < kCommits; ++i) {
+    auto gen = [&names](absl::string_view prefix) { return absl::StrCat(prefix, names++); };
+    auto uid = [&names]() { return absl::StrCat("uid-", names++); };
+    const std::vector<EndpointDelta> changes = w.Next(batch);
+    Input in{.service = &w.service(),
+             .changes = changes,
+             .trigger_time = "2026-11-24T00:00:00Z",
+             .creation_timestamp = "2026-11-24T00:00:00Z",
+             .generate_name = gen,
+             .generate_uid = uid};
+    absl::StatusOr<Plan> plan = Reconcile(proposer, in, Options{});
+    if (!plan.ok()) {
+      st.SkipWithError(plan.status().ToString().c_str());
+      return;
+    }
+    std::vector<std::pair<std::string, SlicePtr>> writes;
+    for (const SliceOp& op : plan->ops) {
+      writes.emplace_back(op.slice->name,
+                          op.kind == SliceOp::Kind::kDelete ? nullptr : SlicePtr(op.slice));
+    }
+    commits.push_back(std::move(writes));
+    proposer.Apply(*plan);
+  }
+  ServiceState replica = ServiceState::FromSlices(initial);
+  size_t next = 0;
+  int64_t rebuilt = 0;
+  std::vector<ServiceState::SliceWrite> writes;
+  for (auto _ : st) {
+    if (next == commits.size()) {
+      st.PauseTiming();
+      replica = ServiceState::FromSlices(initial);
+      next = 0;
+      st.ResumeTiming();
+    }
+    writes.clear();
+    for (const auto& [name, slice] : commits[next]) writes.push_back({name, slice});
+    ++next;
+    if (!replica.ApplyWrites(writes)) ++rebuilt;
+  }
+  st.SetItemsProcessed(st.iterations() * batch);
+  st.counters["rebuilt"] = static_cast<double>(rebuilt);
+}
+BENCHMARK(BM_StateApplyWrites)
+    ->ArgNames({"endpoints", "batch"})
+    ->ArgsProduct({{100, 1000, 10000}, {1, 10, 100}})
     ->Unit(benchmark::kMicrosecond);
 
 // Baseline: the full algorithm on the same workload (only oracle::Run is timed; the incremental

@@ -4,9 +4,12 @@
 #include <cstdlib>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/validation.h"
+#include "server/reconcile/internal/meta.h"
 #include "server/reconcile/internal/planner.h"
 #include "server/reconcile/internal/state.h"
 
@@ -104,6 +107,81 @@ int64_t ServiceState::IndexBytes() const {
 }
 
 int64_t ServiceState::endpoint_count() const { return rep_ == nullptr ? 0 : rep_->endpoints; }
+
+int64_t ServiceState::slice_count() const { return rep_ == nullptr ? 0 : rep_->num_slices; }
+
+bool ServiceState::ApplyWrites(absl::Span<const SliceWrite> writes) {
+  if (rep_ == nullptr || !rep_->dirty.empty()) return false;
+  internal::Rep& rep = *rep_;
+  absl::flat_hash_map<absl::string_view, uint32_t> by_name;
+  by_name.reserve(static_cast<size_t>(rep.num_slices));
+  for (uint32_t slot = 0; slot < rep.slots.size(); ++slot) {
+    if (rep.slots[slot].slice != nullptr) by_name.emplace(rep.slots[slot].slice->name, slot);
+  }
+  absl::flat_hash_set<internal::Group*> touched;
+  std::vector<SlicePtr> old_versions;  // alive while `by_name` views their names
+  auto release_sig = [&rep](const std::string* sig) {
+    auto it = rep.sig_counts.find(*sig);
+    if (--it->second == 0) rep.sig_counts.erase(it);
+  };
+  // The old versions leave first, so an endpoint that moved between two written slices is free
+  // when its new home is added.
+  for (const SliceWrite& w : writes) {
+    auto found = by_name.find(w.name);
+    if (found == by_name.end()) continue;  // a new slice, or one that was not managed
+    const uint32_t slot = found->second;
+    internal::SlotRec& r = rep.slots[slot];
+    internal::Group* g = r.group;
+    internal::TypeState* t = g->type;
+    for (const EndpointPtr& e : r.slice->endpoints) {
+      auto it = t->index.find(e.get());
+      // Without dirty slots every endpoint a slot holds is the indexed copy of its identity.
+      if (it == t->index.end() || it->ep != e.get()) return false;
+      t->index.erase(it);
+      --g->endpoints;
+      --t->endpoints;
+      --rep.endpoints;
+    }
+    g->by_size.erase({static_cast<int32_t>(r.slice->endpoints.size()), slot});
+    --t->slices;
+    --rep.num_slices;
+    release_sig(r.sig);
+    touched.insert(g);
+    old_versions.push_back(std::move(r.slice));
+    r = internal::SlotRec();
+    rep.free_slots.push_back(slot);
+  }
+  for (const SliceWrite& w : writes) {
+    if (w.slice == nullptr) continue;
+    internal::TypeState& t = rep.GetType(w.slice->address_type);
+    std::string key = PortSetKey(*w.slice->ports);
+    auto [it, inserted] = t.groups.try_emplace(key);
+    internal::Group& g = it->second;
+    if (inserted) {
+      g.type = &t;
+      g.key = std::move(key);
+      g.ports = w.slice->ports;
+    }
+    const uint32_t slot = rep.AddSlot(w.slice, &g);
+    auto [sig, unused] = rep.sig_counts.try_emplace(internal::MetaSignature(*w.slice->meta), 0);
+    ++sig->second;
+    rep.slots[slot].sig = &sig->first;
+    touched.insert(&g);
+    for (const EndpointPtr& e : w.slice->endpoints) {
+      if (!t.index.insert(internal::IndexEntry{e.get(), slot}).second) return false;
+      ++g.endpoints;
+      ++t.endpoints;
+      ++rep.endpoints;
+    }
+  }
+  for (internal::Group* g : touched) rep.Settle(g);
+  // As FromSlices leaves them: recomputed or restarted by the next Reconcile.
+  rep.ceil_sum = 0;
+  rep.ceil_max = 0;
+  rep.pack_credit = 0;
+  ++rep.version;
+  return true;
+}
 
 EndpointPtr ServiceState::Find(absl::string_view address_type, const EndpointRecord& e) const {
   if (rep_ == nullptr) return nullptr;

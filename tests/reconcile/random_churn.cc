@@ -207,7 +207,11 @@ bool RandomChurn::Step() {
                                        .existing = h_->Slices(),
                                        .desired = DesiredSet(),
                                        .max_endpoints_per_slice = max_});
-    h_->Apply(*plan);
+    if (as_replica) {
+      ++(h_->ApplyAsReplica(*plan) ? replica_followed_ : replica_rebuilt_);
+    } else {
+      h_->Apply(*plan);
+    }
     if (!CompareWithOracle(*plan, want)) return false;
   } else {
     if (!CheckBudget(*plan, *kubernetes)) return false;

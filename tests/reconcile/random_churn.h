@@ -85,6 +85,12 @@ class RandomChurn {
   // Called on every plan the reconciler returns, before it is checked: the fuzz target's planted
   // bug (a reconciler that loses a write) uses it to prove the checks catch a wrong plan.
   std::function<void(Plan&)> tamper;
+  // Applies each plan as a replica over etcd does (Harness::ApplyAsReplica: the state follows the
+  // written slices, not the plan), so every later step and check runs on a state built that way.
+  bool as_replica = false;
+  // With as_replica: steps whose state followed the writes, and steps that had to rebuild it.
+  int64_t replica_followed() const { return replica_followed_; }
+  int64_t replica_rebuilt() const { return replica_rebuilt_; }
   // The largest size a service aims at (the model picks 0 to 2 000): the fuzz target keeps runs
   // short with a smaller one.
   int max_service_size = 2000;
@@ -143,6 +149,8 @@ class RandomChurn {
 
   // The current service (its record, state and limit) and its desired endpoints (the model).
   std::optional<Harness> h_;
+  int64_t replica_followed_ = 0;
+  int64_t replica_rebuilt_ = 0;
   int max_ = 100;
   int target_ = 0;
   bool ipv6_ = false;

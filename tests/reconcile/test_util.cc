@@ -1,5 +1,6 @@
 #include "tests/reconcile/test_util.h"
 
+#include <map>
 #include <memory>
 #include <utility>
 
@@ -202,6 +203,28 @@ void Harness::Apply(Plan& plan) {
     if (op.kind != SliceOp::Kind::kDelete) op.slice->resource_version = ++revision_;
   }
   state_.Apply(plan);
+}
+
+bool Harness::ApplyAsReplica(Plan& plan) {
+  // What the slices are after the plan, for the rebuild.
+  std::map<std::string, SlicePtr> after;
+  for (const SlicePtr& s : state_.Slices()) after[s->name] = s;
+  std::vector<ServiceState::SliceWrite> writes;
+  for (SliceOp& op : plan.ops) {
+    if (op.kind == SliceOp::Kind::kDelete) {
+      after.erase(op.slice->name);
+      writes.push_back({op.slice->name, nullptr});
+    } else {
+      op.slice->resource_version = ++revision_;
+      after[op.slice->name] = op.slice;
+      writes.push_back({op.slice->name, op.slice});
+    }
+  }
+  if (state_.ApplyWrites(writes)) return true;
+  std::vector<SlicePtr> slices;
+  for (auto& [name, slice] : after) slices.push_back(std::move(slice));
+  state_ = ServiceState::FromSlices(slices);
+  return false;
 }
 
 }  // namespace slicekeeper::reconcile

@@ -105,6 +105,10 @@ class Harness {
   // Stamps resource versions as the store would, then applies.
   // REQUIRES: `plan` came from this harness's last Reconcile.
   void Apply(Plan& plan);
+  // Apply as a replica over etcd sees the plan: only the slices it writes, through
+  // ServiceState::ApplyWrites (rebuilt with FromSlices when that returns false, as the store
+  // does). Returns whether ApplyWrites did it.
+  bool ApplyAsReplica(Plan& plan);
 
  private:
   v1::ServiceRecord service_;

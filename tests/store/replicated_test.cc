@@ -364,5 +364,61 @@ TEST(ReplicatedStoreTest, APipelinedWriteRefusedByTheLogIsRetriedOnTopOfTheOther
   EXPECT_EQ(Addresses(b.store->GetService("default", "web")), all);
 }
 
+// A replica follows each commit of the log by the slices it wrote (not by rebuilding the service's
+// state), and its own writes reconcile on that state: after 150 one-endpoint commits on A into a
+// 200-endpoint service, re-sending B every endpoint as it is changes nothing (B's state knows
+// each one where it is), and B's removals land exactly.
+TEST(ReplicatedStoreTest, AReplicaFollowsSmallCommitsAndReconcilesOnTopOfThem) {
+  FakeLog log;
+  Replica a(&log), b(&log);
+  std::map<std::string, bool> want;  // ip -> ready
+  std::vector<v1::EndpointChange> fill;
+  for (int i = 0; i < 200; ++i) {
+    fill.push_back(Upsert("default", "web", Ip(i)));
+    want[Ip(i)] = true;
+  }
+  ASSERT_TRUE(a.store->ApplyChanges(fill).ok());
+  absl::BitGen gen;
+  int64_t last = 0;
+  for (int n = 0; n < 150; ++n) {
+    const std::string ip = Ip(absl::Uniform(gen, 0, 260));
+    v1::EndpointChange change;
+    if (want.contains(ip) && absl::Bernoulli(gen, 0.3)) {
+      change = Remove("default", "web", ip);
+      want.erase(ip);
+    } else {
+      const bool ready = want.contains(ip) ? !want[ip] : true;
+      change = Upsert("default", "web", ip, ready);
+      want[ip] = ready;
+    }
+    auto r = a.store->ApplyChanges({change});
+    ASSERT_TRUE(r.ok()) << r.status();
+    last = r->revision;
+  }
+  AwaitRevision(*b.store, last);
+
+  std::vector<v1::EndpointChange> same;
+  for (const auto& [ip, ready] : want) same.push_back(Upsert("default", "web", ip, ready));
+  auto unchanged = b.store->ApplyChanges(same);
+  ASSERT_TRUE(unchanged.ok()) << unchanged.status();
+  EXPECT_EQ(unchanged->stats.endpoints_added(), 0);
+  EXPECT_EQ(unchanged->stats.endpoints_updated(), 0);
+  EXPECT_EQ(unchanged->stats.endpoints_removed(), 0);
+
+  std::vector<v1::EndpointChange> removals;
+  for (auto it = want.begin(); it != want.end() && removals.size() < 50;) {
+    removals.push_back(Remove("default", "web", it->first));
+    it = want.erase(it);
+  }
+  auto removed = b.store->ApplyChanges(removals);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(removed->stats.endpoints_removed(), 50);
+  AwaitRevision(*a.store, removed->revision);
+  std::set<std::string> addresses;
+  for (const auto& [ip, ready] : want) addresses.insert(ip);
+  EXPECT_EQ(Addresses(b.store->GetService("default", "web")), addresses);
+  ExpectSameService(a.store->GetService("default", "web"), b.store->GetService("default", "web"));
+}
+
 }  // namespace
 }  // namespace slicekeeper::store

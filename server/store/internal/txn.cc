@@ -520,15 +520,42 @@ void Txn::CommitService(ServiceOutcome& o, int64_t revision, store::Commit& comm
     after = std::move(s);
   }
   if (o.rebuild_state) {
-    std::vector<SlicePtr> managed;
+    int64_t managed = 0;
     if (after != nullptr) {
-      for (const SlicePtr& slice : after->slices) {
-        if (slice->Managed()) managed.push_back(slice);
+      for (const SlicePtr& slice : after->slices) managed += slice->Managed();
+    }
+    // The log says which slices it wrote: the state follows them in O(their endpoints), unless
+    // they are most of the service (then a rebuild costs less) or it cannot be done; a rebuild
+    // reads every managed slice (O(service)).
+    std::vector<reconcile::ServiceState::SliceWrite> writes;
+    writes.reserve(o.writes.size());
+    int64_t moved = 0;  // endpoints leaving and entering the state
+    for (const SliceWrite& w : o.writes) {
+      writes.push_back({w.name, w.managed ? w.slice : nullptr});
+      if (w.managed && w.slice != nullptr) moved += static_cast<int64_t>(w.slice->endpoints.size());
+      if (before != nullptr) {
+        auto old = std::lower_bound(
+            before->slices.begin(), before->slices.end(), w.name,
+            [](const SlicePtr& s, const std::string& name) { return s->name < name; });
+        if (old != before->slices.end() && (*old)->name == w.name && (*old)->Managed()) {
+          moved += static_cast<int64_t>((*old)->endpoints.size());
+        }
       }
     }
-    e.state = reconcile::ServiceState::FromSlices(managed);
+    const int64_t size = e.state.endpoint_count();
+    if (moved > size + size / 2 || !e.state.ApplyWrites(writes) ||
+        e.state.slice_count() != managed) {
+      std::vector<SlicePtr> slices;
+      slices.reserve(static_cast<size_t>(managed));
+      if (after != nullptr) {
+        for (const SlicePtr& slice : after->slices) {
+          if (slice->Managed()) slices.push_back(slice);
+        }
+      }
+      e.state = reconcile::ServiceState::FromSlices(slices);
+    }
     // As in recovery: the ideal count is not in the log; the actual count is what the plan left.
-    e.desired_slices = e.record != nullptr ? static_cast<int64_t>(managed.size()) : 0;
+    e.desired_slices = e.record != nullptr ? managed : 0;
   }
   e.latest = after;
 
