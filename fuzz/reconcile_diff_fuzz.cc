@@ -6,7 +6,9 @@
 // node moves, uid bumps, wipes), so coverage steers the change sequence itself. Every step must
 // have the oracle's create / update / delete counts and slice sizes, keep the slice invariants
 // (each desired endpoint exactly once, none above the maximum, ...), survive a restart from its
-// slices, and plan nothing when the desired state is sent again. Any difference aborts.
+// slices, and plan nothing when the desired state is sent again. Inputs of odd length run as a
+// replica over etcd does: the state follows each plan's written slices (ServiceState::ApplyWrites)
+// instead of the plan. Any difference aborts.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -38,6 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using slicekeeper::reconcile::RandomChurn;
   RandomChurn churn(ChurnEntropy(data, size), ChurnCheck::kOracle);
   churn.max_service_size = kMaxServiceSize;
+  churn.as_replica = size % 2 == 1;
 #ifdef SK_FUZZ_PLANTED
   // The planted bug (scripts/fuzz.sh proves the harness finds it): on inputs holding "zzz", a
   // reconciler that loses the last write of every plan. The comparison with the oracle must catch
