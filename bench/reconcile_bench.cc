@@ -13,6 +13,7 @@
 //   build-x/bench/reconcile_bench --benchmark_min_time=0.2
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <utility>
@@ -122,10 +123,11 @@ class Workload {
   uint64_t cycle_ = 0;
 };
 
-// Reconcile + Apply of one batch; aborts the benchmark on error.
-bool Step(benchmark::State& st, ServiceState& state, const v1::ServiceRecord& service,
-          const std::vector<EndpointDelta>& batch, int64_t& names,
-          const Options& options = Options{}) {
+// The plan of one batch, with generated names and uids; null (and the benchmark aborted) on error.
+std::optional<Plan> PlanBatch(benchmark::State& st, const ServiceState& state,
+                              const v1::ServiceRecord& service,
+                              const std::vector<EndpointDelta>& batch, int64_t& names,
+                              const Options& options = Options{}) {
   auto gen = [&names](absl::string_view prefix) { return absl::StrCat(prefix, names++); };
   auto uid = [&names]() { return absl::StrCat("uid-", names++); };
   Input in{.service = &service,
@@ -137,8 +139,17 @@ bool Step(benchmark::State& st, ServiceState& state, const v1::ServiceRecord& se
   absl::StatusOr<Plan> plan = Reconcile(state, in, options);
   if (!plan.ok()) {
     st.SkipWithError(plan.status().ToString().c_str());
-    return false;
+    return std::nullopt;
   }
+  return std::move(*plan);
+}
+
+// Reconcile + Apply of one batch; aborts the benchmark on error.
+bool Step(benchmark::State& st, ServiceState& state, const v1::ServiceRecord& service,
+          const std::vector<EndpointDelta>& batch, int64_t& names,
+          const Options& options = Options{}) {
+  std::optional<Plan> plan = PlanBatch(st, state, service, batch, names, options);
+  if (!plan.has_value()) return false;
   state.Apply(*plan);
   return true;
 }
@@ -200,20 +211,8 @@ void BM_SliceRewriteFloor(benchmark::State& st) {
   constexpr int kSampleBatches = 200;
   int64_t written = 0;
   for (int i = 0; i < kSampleBatches; ++i) {
-    auto gen = [&names](absl::string_view prefix) { return absl::StrCat(prefix, names++); };
-    auto uid = [&names]() { return absl::StrCat("uid-", names++); };
-    const std::vector<EndpointDelta> changes = w.Next(batch);
-    Input in{.service = &w.service(),
-             .changes = changes,
-             .trigger_time = "2026-11-24T00:00:00Z",
-             .creation_timestamp = "2026-11-24T00:00:00Z",
-             .generate_name = gen,
-             .generate_uid = uid};
-    absl::StatusOr<Plan> plan = Reconcile(state, in, Options{});
-    if (!plan.ok()) {
-      st.SkipWithError(plan.status().ToString().c_str());
-      return;
-    }
+    std::optional<Plan> plan = PlanBatch(st, state, w.service(), w.Next(batch), names);
+    if (!plan.has_value()) return;
     written += plan->stats.slices_created + plan->stats.slices_updated;
     state.Apply(*plan);
   }
@@ -269,24 +268,12 @@ void BM_StateApplyWrites(benchmark::State& st) {
   int64_t names = 0;
   if (!Step(st, proposer, w.service(), w.All(), names)) return;
   const std::vector<SlicePtr> initial = proposer.Slices();
-  // Each commit's writes: (name, new version or null), the slices kept alive by `versions`.
+  // Each commit's writes: (name, new version or null).
   constexpr int kCommits = 2000;
   std::vector<std::vector<std::pair<std::string, SlicePtr>>> commits;
   for (int i = 0; i < kCommits; ++i) {
-    auto gen = [&names](absl::string_view prefix) { return absl::StrCat(prefix, names++); };
-    auto uid = [&names]() { return absl::StrCat("uid-", names++); };
-    const std::vector<EndpointDelta> changes = w.Next(batch);
-    Input in{.service = &w.service(),
-             .changes = changes,
-             .trigger_time = "2026-11-24T00:00:00Z",
-             .creation_timestamp = "2026-11-24T00:00:00Z",
-             .generate_name = gen,
-             .generate_uid = uid};
-    absl::StatusOr<Plan> plan = Reconcile(proposer, in, Options{});
-    if (!plan.ok()) {
-      st.SkipWithError(plan.status().ToString().c_str());
-      return;
-    }
+    std::optional<Plan> plan = PlanBatch(st, proposer, w.service(), w.Next(batch), names);
+    if (!plan.has_value()) return;
     std::vector<std::pair<std::string, SlicePtr>> writes;
     for (const SliceOp& op : plan->ops) {
       writes.emplace_back(op.slice->name,
