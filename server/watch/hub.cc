@@ -136,7 +136,10 @@ void Hub::OnCommit(const store::CommitPtr& commit) {
     m.version = ServiceVersion{sc.after, commit->revision};
   }
   pending_revision_ = commit->revision;
-  if (inline_hub == this && !inline_claimed) {
+  const absl::Time now = clock_->Now();
+  const bool back_to_back = now - last_commit_ < options_.inline_min_gap;
+  last_commit_ = now;
+  if (inline_hub == this && !inline_claimed && !back_to_back) {
     inline_claimed = true;
     ++claims_;
   }

@@ -9,12 +9,15 @@
 // dispatcher thread. That costs the writer the marking and the waking (what the dispatcher
 // thread would have done), never a wait for a subscriber: a subscriber's sink only starts a write
 // when it has none in flight, and when another thread is dispatching the writer leaves its marks
-// to it (or to the dispatcher thread) instead of waiting. The dispatcher (`DispatchOnce`) hands
-// each changed service to the subscribers that watch it (`Subscriber::MarkDirty`, all marks of a
-// round at once) and wakes those that went from clean to dirty; the sink then pulls messages with
-// `Subscriber::Next` when its stream can write. A periodic `TickOnce` requests bookmarks for idle
-// subscribers that asked for them and RESETs subscribers whose oldest unsent change is older than
-// `max_lag`.
+// to it (or to the dispatcher thread) instead of waiting. Commits that come back to back (less
+// than `inline_min_gap` apart) are left to the dispatcher thread even in a scope: then the writer
+// is the bottleneck, and the fan-out runs beside its next batch on the other core instead of in
+// line with it; a sparse commit is dispatched inline, saving the dispatcher's wake-up. The
+// dispatcher (`DispatchOnce`) hands each changed service to the subscribers that watch it
+// (`Subscriber::MarkDirty`, all marks of a round at once) and wakes those that went from clean to
+// dirty; the sink then pulls messages with `Subscriber::Next` when its stream can write. A periodic
+// `TickOnce` requests bookmarks for idle subscribers that asked for them and RESETs subscribers
+// whose oldest unsent change is older than `max_lag`.
 //
 // Memory is bounded by services (pending marks) and by subscribers x watched services (their
 // dirty sets and last-sent pointers), never by the commit rate. See docs/watch.md.
@@ -99,6 +102,13 @@ class Hub : public store::CommitListener {
     size_t max_message_bytes = 1 << 20;
     // How often the dispatcher thread runs TickOnce.
     absl::Duration tick = absl::Seconds(1);
+    // A commit made in an InlineDispatch scope less than this after the previous commit (by the
+    // clock) is dispatched by the dispatcher thread, not inline. One batch's path is ~0.1–0.3 ms
+    // on the memory store, so commits this close mean a writer busy most of the time: one stream
+    // then commits 1.05–1.14x as fast with the fan-out handed off (BENCHMARKS.md, "The memory
+    // store's peak"). Sparser commits stay inline, where the hand-off would cost a wake-up and
+    // CPU per change. Zero: always inline.
+    absl::Duration inline_min_gap = absl::Microseconds(500);
     // Merged endpoint views shared by ENDPOINTS-view subscribers (and QueryEndpoints). Not owned;
     // must outlive the hub. Null: each subscriber merges on its own.
     query::MergedViews* merged_views = nullptr;
@@ -193,6 +203,8 @@ class Hub : public store::CommitListener {
   // Writers that committed in an InlineDispatch scope and have not dispatched yet: while there
   // is one, the dispatcher thread leaves the pending marks to them.
   int claims_ ABSL_GUARDED_BY(pending_mu_) = 0;
+  // When the previous commit reached OnCommit (options_.inline_min_gap).
+  absl::Time last_commit_ ABSL_GUARDED_BY(pending_mu_) = absl::InfinitePast();
   bool stopping_ ABSL_GUARDED_BY(pending_mu_) = false;
 
   mutable absl::Mutex mu_ ABSL_ACQUIRED_BEFORE(pending_mu_);

@@ -178,6 +178,7 @@ TEST_F(HubTest, InlineDispatchHandsOutTheWritersCommitOnItsThread) {
   Drain(*sub);
   const int before = sink_.wakes.load();
   int64_t rev = 0;
+  clock_.Advance(absl::Seconds(1));  // not back to back with the commits above
   {
     Hub::InlineDispatch scope(&hub_);
     rev = Apply({Change("web", 1, /*ready=*/false)});
@@ -197,6 +198,7 @@ TEST_F(HubTest, InlineDispatchHandsOutTheWritersCommitOnItsThread) {
     Apply({Change("web", 3)});
   }
   EXPECT_LT(hub_.dispatched_revision(), unscoped);
+  clock_.Advance(absl::Seconds(1));
   {
     Hub::InlineDispatch scope(&hub_);
     rev = Apply({Change("web", 4)});
@@ -208,6 +210,73 @@ TEST_F(HubTest, InlineDispatchHandsOutTheWritersCommitOnItsThread) {
   EXPECT_EQ(events[0].slice().endpoints_size(), 4);
   EXPECT_FALSE(hub_.DispatchOnce());  // nothing left over
   hub_.Unsubscribe(sub);
+}
+
+// A scoped commit less than inline_min_gap after the previous commit is left to the dispatcher
+// (the writer is the bottleneck then); one at least that far apart is dispatched inline.
+TEST_F(HubTest, InlineDispatchLeavesBackToBackCommitsToTheDispatcher) {
+  const absl::Duration gap = Hub::Options{}.inline_min_gap;
+  ASSERT_GT(gap, absl::ZeroDuration());
+  Apply({Change("web", 1)});
+  auto sub = hub_.Subscribe(Watch({"web"}), 0, &sink_);
+  Drain(*sub);
+  int64_t rev = 0;
+  clock_.Advance(gap);
+  {
+    Hub::InlineDispatch scope(&hub_);
+    rev = Apply({Change("web", 1, /*ready=*/false)});
+  }
+  EXPECT_EQ(hub_.dispatched_revision(), rev) << "a commit a whole gap after the last is inline";
+  EXPECT_EQ(Drain(*sub).size(), 1u);
+
+  clock_.Advance(gap - absl::Microseconds(1));
+  {
+    Hub::InlineDispatch scope(&hub_);
+    rev = Apply({Change("web", 2)});
+  }
+  EXPECT_LT(hub_.dispatched_revision(), rev) << "a back-to-back commit is the dispatcher's";
+  EXPECT_TRUE(hub_.DispatchOnce());
+  EXPECT_EQ(hub_.dispatched_revision(), rev);
+  std::vector<v1::WatchEvent> events = Drain(*sub);
+  ASSERT_THAT(Types(events), ElementsAre(v1::WatchEvent::MODIFIED));
+  EXPECT_EQ(events[0].revision(), rev);
+
+  // The gap counts from the previous commit, made in a scope or not.
+  clock_.Advance(gap);
+  Apply({Change("web", 3)});
+  {
+    Hub::InlineDispatch scope(&hub_);
+    rev = Apply({Change("web", 4)});
+  }
+  EXPECT_LT(hub_.dispatched_revision(), rev);
+  EXPECT_TRUE(hub_.DispatchOnce());
+  EXPECT_EQ(hub_.dispatched_revision(), rev);
+  hub_.Unsubscribe(sub);
+}
+
+// With a zero gap every scoped commit is dispatched inline, however close.
+TEST(HubInlineGapTest, ZeroGapDispatchesEveryScopedCommitInline) {
+  testing::FakeClock clock;
+  store::Store::Options so;
+  so.clock = &clock;
+  store::Store store(so);
+  Hub::Options ho;
+  ho.clock = &clock;
+  ho.inline_min_gap = absl::ZeroDuration();
+  Hub hub(&store, ho);
+  store.SnapshotAndListen("", &hub);
+  for (int i = 0; i < 3; ++i) {
+    int64_t rev = 0;
+    {
+      Hub::InlineDispatch scope(&hub);
+      absl::StatusOr<store::WriteResult> w = store.ApplyChanges({Change("web", i)});
+      ASSERT_OK(w);
+      rev = w->revision;
+    }
+    EXPECT_EQ(hub.dispatched_revision(), rev) << "commit " << i;
+  }
+  EXPECT_FALSE(hub.DispatchOnce());
+  store.RemoveListener(&hub);
 }
 
 // A subscriber of one service is neither marked nor woken by another service's commits.
