@@ -5,7 +5,16 @@
 // Baseline in the same run: the 1-thread figure; the 2-thread figure over it is the scaling
 // across shards. Also: one batch of 100 changes spread over 100 services (a cross-shard commit).
 //
+// The server's own work per change, stage by stage, warm and on one core, for etcd_baseline's
+// workload (the same churn): BM_BatchParse (the batch's protobuf decode on a reused arena, as
+// ChangeStream does), BM_StoreApply (validation, records, reconcile, commit, history, publish;
+// BM_BatchValidate is its first part alone)
+// and BM_CommitSerialize (each slice a commit wrote, serialized once for its watchers). Their
+// sum is what the server spends beyond the transport (bench/null_server does none of it), to
+// hold against issue 20's budget of 0.5x the null server's CPU per change (BENCHMARKS.md).
+//
 //   build-x/bench/store_bench --benchmark_min_time=0.5
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -14,6 +23,8 @@
 #include "absl/strings/str_cat.h"
 #include "bench/churn.h"
 #include "benchmark/benchmark.h"
+#include "common/validation.h"
+#include "google/protobuf/arena.h"
 #include "server/store/store.h"
 
 namespace slicekeeper::store {
@@ -72,6 +83,86 @@ void BM_StoreApplySpread(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * 100);
 }
 BENCHMARK(BM_StoreApplySpread)->UseRealTime();
+
+// The decode of a 100-change batch from its wire bytes, on an arena reset per batch.
+void BM_BatchParse(benchmark::State& state) {
+  Churn churn(kServices, kEndpointsPerService, 11);
+  std::vector<std::string> wire;
+  for (int i = 0; i < 64; ++i) {
+    v1::ChangeBatch batch;
+    batch.set_batch_id(i);
+    for (v1::EndpointChange& c : churn.Batch(i, 100, /*spread=*/false)) {
+      *batch.add_changes() = std::move(c);
+    }
+    wire.push_back(batch.SerializeAsString());
+  }
+  google::protobuf::ArenaOptions ao;  // ChangeStream's
+  ao.start_block_size = 8 << 10;
+  ao.max_block_size = 64 << 10;
+  google::protobuf::Arena arena(ao);
+  size_t i = 0;
+  for (auto _ : state) {
+    arena.Reset();
+    auto* batch = google::protobuf::Arena::CreateMessage<v1::ChangeBatch>(&arena);
+    if (!batch->ParseFromString(wire[i++ % wire.size()])) state.SkipWithError("parse");
+    benchmark::DoNotOptimize(batch);
+  }
+  state.SetItemsProcessed(state.iterations() * 100);
+}
+BENCHMARK(BM_BatchParse);
+
+// Validation and normalization of a parsed 100-change batch into the records the store keeps (the
+// first step of BM_StoreApply), as the server runs it: in place on the batch (copied untimed).
+void BM_BatchValidate(benchmark::State& state) {
+  Churn churn(kServices, kEndpointsPerService, 17);
+  std::vector<v1::ChangeBatch> batches(64);
+  for (int i = 0; i < 64; ++i) {
+    for (v1::EndpointChange& c : churn.Batch(i, 100, /*spread=*/false)) {
+      *batches[i].add_changes() = std::move(c);
+    }
+  }
+  size_t i = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    v1::ChangeBatch batch = batches[i++ % batches.size()];
+    state.ResumeTiming();
+    auto deltas = validation::TakeNormalizedChanges(batch.mutable_changes(), "changes");
+    if (!deltas.ok()) state.SkipWithError(std::string(deltas.status().message()).c_str());
+    benchmark::DoNotOptimize(deltas);
+  }
+  state.SetItemsProcessed(state.iterations() * 100);
+}
+BENCHMARK(BM_BatchValidate);
+
+// The slices one 100-change commit wrote, each serialized once (the bytes every watcher of the
+// service is sent); the apply itself is not timed.
+void BM_CommitSerialize(benchmark::State& state) {
+  Store& store = SharedStore();
+  Churn churn(kServices, kEndpointsPerService, 13);
+  int i = 0;
+  int64_t slices = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    const int svc = i++ % kServices;
+    std::vector<v1::EndpointChange> batch = churn.Batch(svc, 100, /*spread=*/false);
+    ServiceSnapshotPtr before = store.GetService(batch[0].namespace_(), batch[0].service());
+    auto r = store.ApplyChanges(batch);
+    if (!r.ok()) state.SkipWithError(std::string(r.status().message()).c_str());
+    ServiceSnapshotPtr after = store.GetService(batch[0].namespace_(), batch[0].service());
+    state.ResumeTiming();
+    for (const SlicePtr& slice : after->slices) {
+      const bool kept = before != nullptr && std::find(before->slices.begin(), before->slices.end(),
+                                                       slice) != before->slices.end();
+      if (kept) continue;
+      benchmark::DoNotOptimize(slice->SerializedProto());
+      ++slices;
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * 100);
+  state.counters["slices/commit"] =
+      benchmark::Counter(static_cast<double>(slices) / static_cast<double>(state.iterations()));
+}
+BENCHMARK(BM_CommitSerialize);
 
 }  // namespace
 }  // namespace slicekeeper::store
