@@ -186,6 +186,16 @@ BENCHMARK(BM_DurableApply)
     ->Threads(2)
     ->UseRealTime();
 
+// The same, one writer, with items/s per second of the whole process's CPU (the log's group-commit
+// thread and RocksDB's own threads included), not of wall time: what durability costs in CPU per
+// change on top of the memory store's work (issue 20's RocksDB budget, BENCHMARKS.md).
+BENCHMARK(BM_DurableApply)
+    ->Name("BM_DurableApplyProcessCpu")
+    ->ArgName("backend")
+    ->Arg(kMemory)
+    ->Arg(kRocksDbAlways)
+    ->MeasureProcessCPUTime();
+
 // The device's floor for sync=always: write 4 KiB and fdatasync, one thread; items/s = syncs
 // per second. mode 0 appends (the file grows, so each sync also commits the inode to the ext4
 // journal); mode 1 overwrites a preallocated 1 MiB file in turn (as RocksDB's preallocated WAL).
