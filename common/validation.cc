@@ -74,10 +74,20 @@ EndpointPtr CanonicalEndpoint(const EndpointInput& in, absl::string_view type) {
   std::optional<v1::Endpoint> local;
   v1::Endpoint* endpoint = nullptr;
   if (in.op == EndpointDelta::Op::kRemove) {
-    endpoint = &local.emplace();
-    *endpoint->mutable_addresses() = in.endpoint.addresses();
-    if (in.endpoint.has_hostname()) endpoint->set_hostname(in.endpoint.hostname());
-    if (in.endpoint.has_target_ref()) *endpoint->mutable_target_ref() = in.endpoint.target_ref();
+    // A REMOVE keeps only the identity: addresses, hostname, targetRef.
+    if (in.take != nullptr) {
+      endpoint = in.take;  // cut to its identity in place: the caller gave it up
+      endpoint->clear_conditions();
+      endpoint->clear_node_name();
+      endpoint->clear_zone();
+      endpoint->clear_hints();
+      endpoint->clear_deprecated_topology();
+    } else {
+      endpoint = &local.emplace();
+      *endpoint->mutable_addresses() = in.endpoint.addresses();
+      if (in.endpoint.has_hostname()) endpoint->set_hostname(in.endpoint.hostname());
+      if (in.endpoint.has_target_ref()) *endpoint->mutable_target_ref() = in.endpoint.target_ref();
+    }
   } else {
     if (in.take != nullptr) {
       endpoint = in.take;  // canonicalized in place: the caller gave it up

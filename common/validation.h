@@ -107,10 +107,11 @@ absl::StatusOr<std::vector<EndpointDelta>> NormalizeChanges(
     const google::protobuf::RepeatedPtrField<v1::EndpointChange>& changes, absl::string_view path);
 absl::StatusOr<std::vector<EndpointDelta>> NormalizeChanges(
     absl::Span<const v1::EndpointChange> changes, absl::string_view path);
-// NormalizeChanges for a batch the caller owns and no longer needs: each UPSERT's endpoint is
-// canonicalized in place and read into its record without a protobuf copy, and every change's
-// namespace and service are moved into the deltas. `changes` is left altered (names moved out,
-// addresses canonical), also when the batch is rejected.
+// NormalizeChanges for a batch the caller owns and no longer needs: each endpoint is
+// canonicalized in place (a REMOVE's cut to its identity) and read into its record without a
+// protobuf copy, and every change's namespace and service are moved into the deltas. `changes` is
+// left altered (names moved out, addresses canonical, REMOVEs' other fields cleared), also when
+// the batch is rejected.
 absl::StatusOr<std::vector<EndpointDelta>> TakeNormalizedChanges(
     absl::Span<v1::EndpointChange> changes, absl::string_view path);
 // The same for a parsed request's field (StreamChanges parses each batch on an arena, where

@@ -427,6 +427,13 @@ TEST(NormalizeChangesTest, TakeGivesTheSameDeltas) {
   changes[1].mutable_endpoint()->set_addresses(0, "010.1.2.4");
   changes[2].set_op(v1::EndpointChange::REMOVE);
   changes[2].clear_ports();
+  // A REMOVE names its endpoint by identity: what else it carries is dropped, taken or copied.
+  v1::Endpoint* gone = changes[2].mutable_endpoint();
+  gone->mutable_conditions()->set_ready(true);
+  gone->mutable_hints()->add_for_zones()->set_name("us-west2-a");
+  (*gone->mutable_deprecated_topology())["topology.kubernetes.io/zone"] = "us-west2-a";
+  gone->mutable_target_ref()->set_kind("Pod");
+  gone->mutable_target_ref()->set_name("pod-1");
   const std::vector<v1::EndpointChange> copy = changes;
   absl::StatusOr<std::vector<EndpointDelta>> copied = NormalizeChanges(copy, "changes");
   const v1::Endpoint* moved = &changes[0].endpoint();
@@ -445,6 +452,13 @@ TEST(NormalizeChangesTest, TakeGivesTheSameDeltas) {
         << i;
   }
   EXPECT_THAT((*taken)[1].endpoint->addresses(), ElementsAre("10.1.2.4"));
+  const EndpointRecord& removed = *(*taken)[2].endpoint;
+  EXPECT_FALSE(removed.has_conditions());
+  EXPECT_FALSE(removed.has_node_name());
+  EXPECT_FALSE(removed.has_zone());
+  EXPECT_FALSE(removed.has_hints());
+  EXPECT_EQ(removed.hostname(), "pod-1");
+  EXPECT_EQ(removed.target_ref().name(), "pod-1");
   EXPECT_EQ((*taken)[0].endpoint->hostname(), hostname_before);
   // The names left the batch.
   EXPECT_EQ(changes[0].namespace_(), "");
