@@ -51,26 +51,36 @@ Store& SharedStore() {
   return *store;
 }
 
+// The next item of `run`; when it is used up, all kRun items are made again by `fill`, untimed.
+// Setup thus stays outside the timer without a pause per iteration (a pause per 100-change batch
+// costs the timer ~10 %, and shows in a profile of the loop).
+constexpr size_t kRun = 256;
+template <typename T, typename Fill>
+T& NextOfRun(benchmark::State& state, std::vector<T>& run, size_t& next, Fill fill) {
+  if (next == run.size()) {
+    state.PauseTiming();
+    run.assign(kRun, T());
+    for (T& item : run) fill(item);
+    next = 0;
+    state.ResumeTiming();
+  }
+  return run[next++];
+}
+
 // Each thread writes its own half of the services, one service per batch.
 void BM_StoreApply(benchmark::State& state) {
   Store& store = SharedStore();
   Churn churn(kServices, kEndpointsPerService, static_cast<uint32_t>(7 + state.thread_index()));
   const int per_thread = kServices / state.threads();
-  // Generated untimed, 256 batches at a time (a pause per batch costs the timer ~10 % here).
   std::vector<std::vector<v1::EndpointChange>> batches;
   size_t next = 0;
   int i = 0;
   for (auto _ : state) {
-    if (next == batches.size()) {
-      state.PauseTiming();
-      batches.resize(256);
-      for (auto& b : batches) {
-        b = churn.Batch(state.thread_index() * per_thread + (i++ % per_thread), 100, false);
-      }
-      next = 0;
-      state.ResumeTiming();
-    }
-    auto r = store.ApplyChanges(batches[next++]);
+    const std::vector<v1::EndpointChange>& batch =
+        NextOfRun(state, batches, next, [&](std::vector<v1::EndpointChange>& b) {
+          b = churn.Batch(state.thread_index() * per_thread + (i++ % per_thread), 100, false);
+        });
+    auto r = store.ApplyChanges(batch);
     if (!r.ok()) state.SkipWithError(std::string(r.status().message()).c_str());
   }
   state.SetItemsProcessed(state.iterations() * 100);
@@ -131,19 +141,11 @@ void BM_BatchValidate(benchmark::State& state) {
       *batches[i].add_changes() = std::move(c);
     }
   }
-  // Copied in runs of 256, untimed, so that neither the copies nor the timer's pauses show in a
-  // profile of the loop.
   std::vector<v1::ChangeBatch> run;
   size_t next = 0, i = 0;
   for (auto _ : state) {
-    if (next == run.size()) {
-      state.PauseTiming();
-      run.assign(256, v1::ChangeBatch());
-      for (v1::ChangeBatch& b : run) b = batches[i++ % batches.size()];
-      next = 0;
-      state.ResumeTiming();
-    }
-    v1::ChangeBatch& batch = run[next++];
+    v1::ChangeBatch& batch =
+        NextOfRun(state, run, next, [&](v1::ChangeBatch& b) { b = batches[i++ % batches.size()]; });
     auto deltas = validation::TakeNormalizedChanges(batch.mutable_changes(), "changes");
     if (!deltas.ok()) state.SkipWithError(std::string(deltas.status().message()).c_str());
     benchmark::DoNotOptimize(deltas);
@@ -153,7 +155,7 @@ void BM_BatchValidate(benchmark::State& state) {
 BENCHMARK(BM_BatchValidate);
 
 // The slices one 100-change commit wrote, each serialized once (the bytes every watcher of the
-// service is sent). The commits are applied untimed, 256 at a time, and their new slices kept;
+// service is sent). The commits are applied untimed, kRun at a time, and their new slices kept;
 // the timed loop serializes one commit's slices an iteration.
 void BM_CommitSerialize(benchmark::State& state) {
   Store& store = SharedStore();
@@ -163,30 +165,24 @@ void BM_CommitSerialize(benchmark::State& state) {
   int i = 0;
   int64_t slices = 0;
   for (auto _ : state) {
-    if (next == written.size()) {
-      state.PauseTiming();
-      written.assign(256, {});
-      for (std::vector<SlicePtr>& out : written) {
-        std::vector<v1::EndpointChange> batch = churn.Batch(i++ % kServices, 100, false);
-        ServiceSnapshotPtr before = store.GetService(batch[0].namespace_(), batch[0].service());
-        auto r = store.ApplyChanges(batch);
-        if (!r.ok()) state.SkipWithError(std::string(r.status().message()).c_str());
-        ServiceSnapshotPtr after = store.GetService(batch[0].namespace_(), batch[0].service());
-        for (const SlicePtr& slice : after->slices) {
-          if (before == nullptr || std::find(before->slices.begin(), before->slices.end(), slice) ==
-                                       before->slices.end()) {
-            out.push_back(slice);
+    const std::vector<SlicePtr>& commit =
+        NextOfRun(state, written, next, [&](std::vector<SlicePtr>& out) {
+          std::vector<v1::EndpointChange> batch = churn.Batch(i++ % kServices, 100, false);
+          ServiceSnapshotPtr before = store.GetService(batch[0].namespace_(), batch[0].service());
+          auto r = store.ApplyChanges(batch);
+          if (!r.ok()) state.SkipWithError(std::string(r.status().message()).c_str());
+          ServiceSnapshotPtr after = store.GetService(batch[0].namespace_(), batch[0].service());
+          for (const SlicePtr& slice : after->slices) {
+            if (before == nullptr || std::find(before->slices.begin(), before->slices.end(),
+                                               slice) == before->slices.end()) {
+              out.push_back(slice);
+            }
           }
-        }
-      }
-      next = 0;
-      state.ResumeTiming();
-    }
-    for (const SlicePtr& slice : written[next]) {
+        });
+    for (const SlicePtr& slice : commit) {
       benchmark::DoNotOptimize(slice->SerializedProto());
       ++slices;
     }
-    ++next;
   }
   state.SetItemsProcessed(state.iterations() * 100);
   state.counters["slices/commit"] =

@@ -459,6 +459,14 @@ TEST(NormalizeChangesTest, TakeGivesTheSameDeltas) {
   EXPECT_FALSE(removed.has_hints());
   EXPECT_EQ(removed.hostname(), "pod-1");
   EXPECT_EQ(removed.target_ref().name(), "pod-1");
+  // The copy keeps a REMOVE's identity fields and the take clears the others in place: a field
+  // added to v1::Endpoint must join one of the two lists (validation.cc, CanonicalEndpoint).
+  std::vector<std::string> fields;
+  const google::protobuf::Descriptor* endpoint = v1::Endpoint::descriptor();
+  for (int f = 0; f < endpoint->field_count(); ++f) fields.push_back(endpoint->field(f)->name());
+  EXPECT_THAT(fields, ::testing::UnorderedElementsAre(
+                          "addresses", "hostname", "target_ref",  // identity
+                          "conditions", "node_name", "zone", "hints", "deprecated_topology"));
   EXPECT_EQ((*taken)[0].endpoint->hostname(), hostname_before);
   // The names left the batch.
   EXPECT_EQ(changes[0].namespace_(), "");
