@@ -44,33 +44,57 @@ namespace slicekeeper {
 class EndpointRecord;
 
 // An owning pointer to an immutable record: 8 bytes, intrusive count.
+//
+// A pointer may instead be *borrowed* (Borrow): it takes no reference, so copying and destroying
+// it touch no count. The reconciler's scratch lists hold the endpoints of the slice versions it
+// reads that way (a rewrite copies a whole slice's list, and locked increments of records scattered
+// through the heap were most of its cost). A borrowed pointer is valid only while another owner
+// holds the record; EndpointList (common/endpoint_list.h), where endpoints are kept, turns every
+// pointer it stores into an owning one.
 class RecordPtr {
  public:
   RecordPtr() = default;
   RecordPtr(std::nullptr_t) {}  // NOLINT: like shared_ptr
   RecordPtr(const RecordPtr& o);
-  RecordPtr(RecordPtr&& o) noexcept : r_(std::exchange(o.r_, nullptr)) {}
+  RecordPtr(RecordPtr&& o) noexcept : bits_(std::exchange(o.bits_, 0)) {}
   RecordPtr& operator=(RecordPtr o) noexcept {
-    std::swap(r_, o.r_);
+    std::swap(bits_, o.bits_);
     return *this;
   }
   ~RecordPtr();
 
-  const EndpointRecord* get() const { return r_; }
+  // A non-owning copy of `o` (null stays null); copies of it are borrowed too. REQUIRES: used
+  // only while something else owns the record.
+  static RecordPtr Borrow(const RecordPtr& o) {
+    RecordPtr r;
+    r.bits_ = o.bits_ == 0 ? 0 : (o.bits_ | kBorrowed);
+    return r;
+  }
+  bool borrowed() const { return (bits_ & kBorrowed) != 0; }
+  // Makes this pointer an owning one: takes a reference if it was borrowed.
+  void Own();
+
+  const EndpointRecord* get() const {
+    return reinterpret_cast<const EndpointRecord*>(bits_ & ~kBorrowed);
+  }
   // Asks for the record's first cache line (its count) ahead of a copy or release: those are
   // locked read-modify-writes, which let no later load start early, so a loop over records
   // scattered through the heap takes one cache miss at a time unless it prefetches.
-  void Prefetch() const { __builtin_prefetch(r_, /*rw=*/1); }
-  const EndpointRecord& operator*() const { return *r_; }
-  const EndpointRecord* operator->() const { return r_; }
-  explicit operator bool() const { return r_ != nullptr; }
-  friend bool operator==(const RecordPtr& a, const RecordPtr& b) { return a.r_ == b.r_; }
-  friend bool operator==(const RecordPtr& a, std::nullptr_t) { return a.r_ == nullptr; }
+  void Prefetch() const { __builtin_prefetch(get(), /*rw=*/1); }
+  const EndpointRecord& operator*() const { return *get(); }
+  const EndpointRecord* operator->() const { return get(); }
+  explicit operator bool() const { return bits_ != 0; }
+  // Equal when they point to the same record, owning or not.
+  friend bool operator==(const RecordPtr& a, const RecordPtr& b) { return a.get() == b.get(); }
+  friend bool operator==(const RecordPtr& a, std::nullptr_t) { return a.bits_ == 0; }
 
  private:
   friend class EndpointRecord;
-  explicit RecordPtr(const EndpointRecord* r) : r_(r) {}  // adopts a reference
-  const EndpointRecord* r_ = nullptr;
+  static constexpr uintptr_t kBorrowed = 1;    // records are 8-aligned: the low bit is free
+  explicit RecordPtr(const EndpointRecord* r)  // adopts a reference
+      : bits_(reinterpret_cast<uintptr_t>(r)) {}
+  bool owning() const { return bits_ != 0 && (bits_ & kBorrowed) == 0; }
+  uintptr_t bits_ = 0;
 };
 
 // v1::EndpointConditions, as bits.
@@ -342,6 +366,7 @@ class EndpointRecord {
 };
 
 static_assert(sizeof(EndpointRecord) == 32);
+static_assert(alignof(EndpointRecord) >= 2, "RecordPtr keeps its borrowed bit in bit 0");
 
 inline absl::string_view RecordAddresses::const_iterator::operator*() const {
   return r_->addresses(i_);
@@ -354,11 +379,16 @@ inline size_t RecordAddresses::size() const { return static_cast<size_t>(r_->add
 // How far ahead (in records) loops that copy or release many RecordPtrs prefetch.
 inline constexpr size_t kRecordPrefetchDistance = 8;
 
-inline RecordPtr::RecordPtr(const RecordPtr& o) : r_(o.r_) {
-  if (r_ != nullptr) r_->Ref();
+inline RecordPtr::RecordPtr(const RecordPtr& o) : bits_(o.bits_) {
+  if (owning()) get()->Ref();
 }
 inline RecordPtr::~RecordPtr() {
-  if (r_ != nullptr) r_->Unref();
+  if (owning()) get()->Unref();
+}
+inline void RecordPtr::Own() {
+  if (!borrowed()) return;
+  bits_ &= ~kBorrowed;
+  get()->Ref();
 }
 
 }  // namespace slicekeeper

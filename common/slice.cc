@@ -73,27 +73,29 @@ std::string Slice::Serialize(bool type_meta,
   auto reuse = [&](size_t i) { return i < reused.size() ? reused[i] : nullptr; };
   std::vector<size_t> sizes;
   sizes.reserve(endpoints.size());
-  for (size_t i = 0; i < endpoints.size(); ++i) {
+  size_t i = 0;
+  for (auto e = endpoints.begin(); e != endpoints.end(); ++e, ++i) {
     if (const absl::string_view* r = reuse(i)) {
       sizes.push_back(0);
       total += r->size();
       continue;
     }
-    sizes.push_back(endpoints[i]->ByteSizeLong());
+    sizes.push_back((*e)->ByteSizeLong());
     total += CodedOutputStream::VarintSize32(tag) + CodedOutputStream::VarintSize64(sizes.back()) +
              sizes.back();
   }
   std::string out(total, '\0');
   auto* p = reinterpret_cast<uint8_t*>(out.data());
   p = header.SerializeWithCachedSizesToArray(p);
-  for (size_t i = 0; i < endpoints.size(); ++i) {
+  i = 0;
+  for (auto e = endpoints.begin(); e != endpoints.end(); ++e, ++i) {
     if (const absl::string_view* r = reuse(i)) {
       p = std::copy(r->begin(), r->end(), p);
       continue;
     }
     p = CodedOutputStream::WriteVarint32ToArray(tag, p);
     p = CodedOutputStream::WriteVarint64ToArray(sizes[i], p);
-    p = endpoints[i]->SerializeToArray(p);
+    p = (*e)->SerializeToArray(p);
   }
   tail.SerializeWithCachedSizesToArray(p);
   return out;
@@ -140,24 +142,25 @@ std::shared_ptr<const std::string> Slice::SerializedProtoAfter(const Slice& prev
     // prev's endpoints are alive (the caller holds prev), so equal pointers are the same objects.
     // Versions keep their endpoints' order, so a cursor finds most; the map is built only when
     // it does not.
+    std::vector<const EndpointRecord*> before;
+    before.reserve(prev.endpoints.size());
+    for (const EndpointPtr& e : prev.endpoints) before.push_back(e.get());
     absl::flat_hash_map<const EndpointRecord*, size_t> index;
     size_t cursor = 0;
     auto find = [&](const EndpointRecord* e) -> const absl::string_view* {
-      if (cursor < prev.endpoints.size() && prev.endpoints[cursor].get() == e) {
-        return &(*spans)[cursor++];
-      }
+      if (cursor < before.size() && before[cursor] == e) return &(*spans)[cursor++];
       if (index.empty()) {
-        index.reserve(prev.endpoints.size());
-        for (size_t i = 0; i < prev.endpoints.size(); ++i)
-          index.emplace(prev.endpoints[i].get(), i);
+        index.reserve(before.size());
+        for (size_t i = 0; i < before.size(); ++i) index.emplace(before[i], i);
       }
       auto it = index.find(e);
       if (it == index.end()) return nullptr;
       cursor = it->second + 1;
       return &(*spans)[it->second];
     };
-    std::vector<const absl::string_view*> reused(endpoints.size());
-    for (size_t i = 0; i < endpoints.size(); ++i) reused[i] = find(endpoints[i].get());
+    std::vector<const absl::string_view*> reused;
+    reused.reserve(endpoints.size());
+    for (const EndpointPtr& e : endpoints) reused.push_back(find(e.get()));
     return Serialize(/*type_meta=*/true, reused);
   });
 }
@@ -177,19 +180,10 @@ int64_t Slice::EndpointBytes() const {
   });
 }
 
-Slice::~Slice() {
-  const size_t n = endpoints.size();
-  for (size_t i = 0; i < n; ++i) {
-    if (i + kRecordPrefetchDistance < n) endpoints[i + kRecordPrefetchDistance].Prefetch();
-    endpoints[i] = nullptr;
-  }
-}
-
 int64_t Slice::OwnBytes() const {
   return kSharedBlockBytes + static_cast<int64_t>(sizeof(Slice)) + StringHeapBytes(name) +
          StringHeapBytes(namespace_) + StringHeapBytes(uid) + StringHeapBytes(creation_timestamp) +
-         StringHeapBytes(address_type) +
-         static_cast<int64_t>(endpoints.capacity() * sizeof(EndpointPtr));
+         StringHeapBytes(address_type) + endpoints.HeapBytes();
 }
 
 std::shared_ptr<Slice> SliceFromProto(const v1::EndpointSlice& proto) {
@@ -215,10 +209,10 @@ std::shared_ptr<Slice> SliceFromProto(v1::EndpointSlice&& proto) {
   s->meta = std::move(meta);
   s->address_type = proto.address_type();
   s->ports = std::make_shared<const PortList>(proto.ports().begin(), proto.ports().end());
-  s->endpoints.reserve(proto.endpoints_size());
-  for (const v1::Endpoint& e : proto.endpoints()) {
-    s->endpoints.push_back(EndpointRecord::FromProto(e));
-  }
+  std::vector<EndpointPtr> endpoints;
+  endpoints.reserve(proto.endpoints_size());
+  for (const v1::Endpoint& e : proto.endpoints()) endpoints.push_back(EndpointRecord::FromProto(e));
+  s->endpoints = std::move(endpoints);
   return s;
 }
 

@@ -25,6 +25,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
+#include "common/endpoint_list.h"
 #include "common/endpoint_record.h"
 #include "slicekeeper/v1/endpoint_slice.pb.h"
 
@@ -122,9 +123,7 @@ struct Slice {
   Slice(Slice&&) = default;
   Slice& operator=(const Slice&) = default;
   Slice& operator=(Slice&&) = default;
-  // Releases the endpoints prefetching ahead (RecordPtr::Prefetch): the records of a long-churned
-  // service are scattered through the heap.
-  ~Slice();
+  ~Slice() = default;
 
   // Per-version identity and bookkeeping.
   std::string name;
@@ -141,7 +140,7 @@ struct Slice {
   std::string address_type;
   // Never null; empty for the placeholder and for headless services without ports.
   PortListPtr ports;
-  std::vector<EndpointPtr> endpoints;
+  EndpointList endpoints;
 
   // True when the slice's managed-by label is kManagerName.
   bool Managed() const;
@@ -177,8 +176,9 @@ struct Slice {
   // shared endpoint objects are counted by every version holding them. REQUIRES: as
   // SerializedProto. Thread-safe.
   int64_t EndpointBytes() const;
-  // The bytes of this version's own parts: the Slice, its strings and its vector of endpoint
-  // pointers (not the endpoints, `meta`, `ports` or the serialized bytes). O(1).
+  // The bytes of this version's own parts: the Slice, its strings and its runs of endpoint
+  // pointers, shared runs included (not the endpoints, `meta`, `ports` or the serialized bytes).
+  // O(runs).
   int64_t OwnBytes() const;
 
   // Not part of the value: see SerializedCache.

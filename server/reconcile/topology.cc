@@ -99,11 +99,12 @@ bool Rewrite(std::vector<EndpointPtr>& list, Fn fn) {
 // Rewrite on a copy of `list`, made only once fn changes an endpoint; nullopt when none changes
 // (the common case for unchanged slices, which are then not copied at all).
 template <typename Fn>
-std::optional<std::vector<EndpointPtr>> RewriteCopy(const std::vector<EndpointPtr>& list, Fn fn) {
-  for (size_t i = 0; i < list.size(); ++i) {
-    EndpointPtr next = fn(*list[i]);
+std::optional<std::vector<EndpointPtr>> RewriteCopy(const EndpointList& list, Fn fn) {
+  size_t i = 0;
+  for (auto it = list.begin(); it != list.end(); ++it, ++i) {
+    EndpointPtr next = fn(**it);
     if (next == nullptr) continue;
-    std::vector<EndpointPtr> copy = list;
+    std::vector<EndpointPtr> copy = list.ToVector();
     copy[i] = std::move(next);
     for (size_t j = i + 1; j < copy.size(); ++j) {
       if (EndpointPtr n = fn(*copy[j]); n != nullptr) copy[j] = std::move(n);
@@ -144,7 +145,8 @@ HintsResult Disable(SliceInfo& slices, const std::vector<bool>& moved, HintsResu
   return result;
 }
 
-int CountReady(const std::vector<EndpointPtr>& list) {
+template <typename List>
+int CountReady(const List& list) {
   return static_cast<int>(
       std::count_if(list.begin(), list.end(), [](const EndpointPtr& ep) { return Ready(*ep); }));
 }
@@ -192,7 +194,7 @@ absl::StatusOr<Allocations> ComputeAllocations(const NodeInfo& info, int n) {
 // getHintsByZone: the per-zone hint counts of an unchanged slice whose hints may be kept, or false
 // if the slice must be rewritten (a ready endpoint without zone hints, a hint for a zone without
 // an allocation, or a count that would push a zone over its maximum).
-bool KeptHintsByZone(const std::vector<EndpointPtr>& list, const Allocations& allocations,
+bool KeptHintsByZone(const EndpointList& list, const Allocations& allocations,
                      const std::map<std::string, int>& allocated, std::map<std::string, int>& out) {
   out.clear();
   for (const EndpointPtr& ep : list) {
@@ -356,7 +358,7 @@ HintsResult AddAutoHints(const NodeInfo& info, SliceInfo& slices) {
       for (const auto& [zone, count] : kept) allocated[zone] += count;
     } else {
       moved[i] = true;
-      result.unchanged_to_update.emplace_back(i, *slices.unchanged[i]);
+      result.unchanged_to_update.emplace_back(i, slices.unchanged[i]->ToVector());
     }
   }
   std::vector<std::vector<EndpointPtr>*> writable = slices.to_create;

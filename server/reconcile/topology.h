@@ -67,7 +67,7 @@ struct SliceInfo {
   std::vector<std::vector<EndpointPtr>*> to_create;
   std::vector<std::vector<EndpointPtr>*> to_update;
   // Endpoint lists of slices left unchanged so far.
-  std::vector<const std::vector<EndpointPtr>*> unchanged;
+  std::vector<const EndpointList*> unchanged;
 };
 
 struct HintsResult {

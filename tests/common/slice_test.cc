@@ -73,11 +73,16 @@ TEST(SliceTest, SerializedProtoAfterEqualsSerializedProto) {
   using Edit = std::function<void(Slice&)>;
   const std::vector<std::pair<std::string, Edit>> edits = {
       {"unchanged", [](Slice&) {}},
-      {"removed first", [](Slice& s) { s.endpoints.erase(s.endpoints.begin()); }},
-      {"removed middle", [](Slice& s) { s.endpoints.erase(s.endpoints.begin() + 1); }},
+      {"removed first", [](Slice& s) { s.endpoints.erase(0); }},
+      {"removed middle", [](Slice& s) { s.endpoints.erase(1); }},
       {"added", [&](Slice& s) { s.endpoints.push_back(fresh(9)); }},
-      {"replaced", [&](Slice& s) { s.endpoints[1] = fresh(8); }},
-      {"reversed", [](Slice& s) { std::reverse(s.endpoints.begin(), s.endpoints.end()); }},
+      {"replaced", [&](Slice& s) { s.endpoints.Set(1, fresh(8)); }},
+      {"reversed",
+       [](Slice& s) {
+         std::vector<EndpointPtr> v = s.endpoints.ToVector();
+         std::reverse(v.begin(), v.end());
+         s.endpoints = std::move(v);
+       }},
       {"emptied", [](Slice& s) { s.endpoints.clear(); }},
       {"ports changed",
        [](Slice& s) {

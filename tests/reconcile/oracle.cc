@@ -193,7 +193,7 @@ void PlaceLeftovers(const Context& ctx, const PortListPtr& ports, EndpointMap& r
     }
     SlicePtr s = g.unchanged[fit];
     g.unchanged.erase(g.unchanged.begin() + fit);
-    Draft d{s, s->ports, s->endpoints};
+    Draft d{s, s->ports, s->endpoints.ToVector()};
     FillFrom(remaining, ctx.max, d.endpoints);
     g.to_update.push_back(std::move(d));
   }

@@ -201,8 +201,8 @@ TEST(GetAllocationsTest, KepRatios) {
 
 // T2: three zone-c endpoints in one unchanged slice are spread one per zone via an update.
 TEST(AddAutoHintsTest, T2SpreadsSingleZoneEndpoints) {
-  const std::vector<EndpointPtr> slice = {MakeEndpoint(0, "zone-c"), MakeEndpoint(1, "zone-c"),
-                                          MakeEndpoint(2, "zone-c")};
+  const EndpointList slice = {MakeEndpoint(0, "zone-c"), MakeEndpoint(1, "zone-c"),
+                              MakeEndpoint(2, "zone-c")};
   SliceInfo si{{}, {}, {&slice}};
   HintsResult r = AddAutoHints(ThreeEqualZones(), si);
   EXPECT_THAT(r.events, IsEmpty());
@@ -217,8 +217,8 @@ TEST(AddAutoHintsTest, T2SpreadsSingleZoneEndpoints) {
 
 // T3: four endpoints for three zones cannot be allocated: no hints, no writes, one event.
 TEST(AddAutoHintsTest, T3TooFewEndpointsWritesNothing) {
-  const std::vector<EndpointPtr> slice = {MakeEndpoint(0, "zone-a"), MakeEndpoint(1, "zone-a"),
-                                          MakeEndpoint(2, "zone-c"), MakeEndpoint(3, "zone-c")};
+  const EndpointList slice = {MakeEndpoint(0, "zone-a"), MakeEndpoint(1, "zone-a"),
+                              MakeEndpoint(2, "zone-c"), MakeEndpoint(3, "zone-c")};
   SliceInfo si{{}, {}, {&slice}};
   HintsResult r = AddAutoHints(ThreeEqualZones(), si);
   EXPECT_THAT(r.unchanged_to_update, IsEmpty());
@@ -229,10 +229,10 @@ TEST(AddAutoHintsTest, T3TooFewEndpointsWritesNothing) {
 
 // An unchanged slice whose hints are valid and within the maxima is left alone and counted.
 TEST(AddAutoHintsTest, ValidHintsStayUnchanged) {
-  const std::vector<EndpointPtr> slice = {WithZoneHint(MakeEndpoint(0, "zone-a"), "zone-a"),
-                                          WithZoneHint(MakeEndpoint(1, "zone-b"), "zone-b"),
-                                          WithZoneHint(MakeEndpoint(2, "zone-c"), "zone-c"),
-                                          MakeEndpoint(3, "zone-c", /*ready=*/false)};
+  const EndpointList slice = {WithZoneHint(MakeEndpoint(0, "zone-a"), "zone-a"),
+                              WithZoneHint(MakeEndpoint(1, "zone-b"), "zone-b"),
+                              WithZoneHint(MakeEndpoint(2, "zone-c"), "zone-c"),
+                              MakeEndpoint(3, "zone-c", /*ready=*/false)};
   SliceInfo si{{}, {}, {&slice}};
   HintsResult r = AddAutoHints(ThreeEqualZones(), si);
   EXPECT_THAT(r.unchanged_to_update, IsEmpty());
@@ -244,10 +244,10 @@ TEST(AddAutoHintsTest, ValidHintsStayUnchanged) {
 // Kept hints count toward the maxima: a new endpoint is hinted around the kept ones.
 TEST(AddAutoHintsTest, NewEndpointsBalanceAroundKeptHints) {
   // N=6: min=max=2 per zone. Kept: a:2, b:2. New: two zone-a endpoints -> one must go to zone-c.
-  const std::vector<EndpointPtr> kept = {WithZoneHint(MakeEndpoint(0, "zone-a"), "zone-a"),
-                                         WithZoneHint(MakeEndpoint(1, "zone-a"), "zone-a"),
-                                         WithZoneHint(MakeEndpoint(2, "zone-b"), "zone-b"),
-                                         WithZoneHint(MakeEndpoint(3, "zone-b"), "zone-b")};
+  const EndpointList kept = {WithZoneHint(MakeEndpoint(0, "zone-a"), "zone-a"),
+                             WithZoneHint(MakeEndpoint(1, "zone-a"), "zone-a"),
+                             WithZoneHint(MakeEndpoint(2, "zone-b"), "zone-b"),
+                             WithZoneHint(MakeEndpoint(3, "zone-b"), "zone-b")};
   std::vector<EndpointPtr> created = {MakeEndpoint(4, "zone-a"), MakeEndpoint(5, "zone-a")};
   SliceInfo si{{&created}, {}, {&kept}};
   HintsResult r = AddAutoHints(ThreeEqualZones(), si);
@@ -259,9 +259,9 @@ TEST(AddAutoHintsTest, NewEndpointsBalanceAroundKeptHints) {
 
 // A hint for a zone without allocation, or a missing hint, moves the unchanged slice to update.
 TEST(AddAutoHintsTest, InvalidKeptHintsMoveToUpdate) {
-  const std::vector<EndpointPtr> stale = {WithZoneHint(MakeEndpoint(0, "zone-a"), "zone-x"),
-                                          WithZoneHint(MakeEndpoint(1, "zone-b"), "zone-b")};
-  const std::vector<EndpointPtr> good = {WithZoneHint(MakeEndpoint(2, "zone-c"), "zone-c")};
+  const EndpointList stale = {WithZoneHint(MakeEndpoint(0, "zone-a"), "zone-x"),
+                              WithZoneHint(MakeEndpoint(1, "zone-b"), "zone-b")};
+  const EndpointList good = {WithZoneHint(MakeEndpoint(2, "zone-c"), "zone-c")};
   SliceInfo si{{}, {}, {&stale, &good}};
   HintsResult r = AddAutoHints(ThreeEqualZones(), si);
   ASSERT_THAT(r.unchanged_to_update, SizeIs(1));
@@ -272,9 +272,9 @@ TEST(AddAutoHintsTest, InvalidKeptHintsMoveToUpdate) {
 
 // Kept hints may not push a zone over its maximum: two zone-a hints when max is 1 are rewritten.
 TEST(AddAutoHintsTest, KeptHintsOverMaximumMoveToUpdate) {
-  const std::vector<EndpointPtr> over = {WithZoneHint(MakeEndpoint(0, "zone-a"), "zone-a"),
-                                         WithZoneHint(MakeEndpoint(1, "zone-a"), "zone-a")};
-  const std::vector<EndpointPtr> other = {WithZoneHint(MakeEndpoint(2, "zone-b"), "zone-b")};
+  const EndpointList over = {WithZoneHint(MakeEndpoint(0, "zone-a"), "zone-a"),
+                             WithZoneHint(MakeEndpoint(1, "zone-a"), "zone-a")};
+  const EndpointList other = {WithZoneHint(MakeEndpoint(2, "zone-b"), "zone-b")};
   SliceInfo si{{}, {}, {&over, &other}};
   HintsResult r = AddAutoHints(ThreeEqualZones(), si);  // N=3: (1, 1) per zone
   ASSERT_THAT(r.unchanged_to_update, SizeIs(1));
@@ -285,9 +285,9 @@ TEST(AddAutoHintsTest, KeptHintsOverMaximumMoveToUpdate) {
 
 // A ready endpoint without a zone removes every hint, unhinting hinted unchanged slices.
 TEST(AddAutoHintsTest, MissingZoneRemovesAllHints) {
-  const std::vector<EndpointPtr> hinted = {WithZoneHint(MakeEndpoint(0, "zone-a"), "zone-a"),
-                                           WithZoneHint(MakeEndpoint(1, "zone-b"), "zone-b"),
-                                           WithZoneHint(MakeEndpoint(2, "zone-c"), "zone-c")};
+  const EndpointList hinted = {WithZoneHint(MakeEndpoint(0, "zone-a"), "zone-a"),
+                               WithZoneHint(MakeEndpoint(1, "zone-b"), "zone-b"),
+                               WithZoneHint(MakeEndpoint(2, "zone-c"), "zone-c")};
   // N=6 allocates (2, 2) per zone, so the kept hints are valid until the zoneless endpoint.
   std::vector<EndpointPtr> updated = {MakeEndpoint(3, ""), MakeEndpoint(4, "zone-a"),
                                       MakeEndpoint(5, "zone-b")};
@@ -353,9 +353,8 @@ TEST(TrafficDistributionTest, PreferSameNodeAddsNodeHints) {
 // Unchanged slices move to update only when a ready endpoint's hints are missing or wrong.
 TEST(TrafficDistributionTest, UnchangedOnlyWhenHintsWrong) {
   const EndpointPtr unready = WithZoneHint(MakeEndpoint(9, "zone-a", false), "zone-z");
-  const std::vector<EndpointPtr> right = {WithZoneHint(MakeEndpoint(0, "zone-a"), "zone-a"),
-                                          unready};
-  const std::vector<EndpointPtr> wrong = {WithZoneHint(MakeEndpoint(1, "zone-b"), "zone-a")};
+  const EndpointList right = {WithZoneHint(MakeEndpoint(0, "zone-a"), "zone-a"), unready};
+  const EndpointList wrong = {WithZoneHint(MakeEndpoint(1, "zone-b"), "zone-a")};
   SliceInfo si{{}, {}, {&right, &wrong}};
   HintsResult r = AddTrafficDistributionHints(HintMode::kPreferSameZone, si);
   ASSERT_THAT(r.unchanged_to_update, SizeIs(1));
@@ -369,9 +368,9 @@ TEST(TrafficDistributionTest, UnchangedOnlyWhenHintsWrong) {
 // RemoveHints strips create/update lists and moves only hinted unchanged slices to update.
 TEST(RemoveHintsTest, StripsAndMovesHintedUnchanged) {
   std::vector<EndpointPtr> created = {WithZoneHint(MakeEndpoint(0, "zone-a"), "zone-a")};
-  const std::vector<EndpointPtr> plain = {MakeEndpoint(1, "zone-a")};
-  const std::vector<EndpointPtr> hinted = {MakeEndpoint(2, "zone-a"),
-                                           WithZoneHint(MakeEndpoint(3, "zone-b"), "zone-b")};
+  const EndpointList plain = {MakeEndpoint(1, "zone-a")};
+  const EndpointList hinted = {MakeEndpoint(2, "zone-a"),
+                               WithZoneHint(MakeEndpoint(3, "zone-b"), "zone-b")};
   SliceInfo si{{&created}, {}, {&plain, &hinted}};
   HintsResult r = RemoveHints(si);
   EXPECT_FALSE(created[0]->has_hints());

@@ -69,7 +69,7 @@ TEST(CodecTest, SliceEncodedAfterItsPredecessorIsTheSame) {
   EncodeSlice(*prev);
   auto next = std::make_shared<Slice>(*prev);
   next->resource_version = 43;
-  next->endpoints.erase(next->endpoints.begin() + 10);
+  next->endpoints.erase(10);
   next->endpoints.push_back(MakeSlice("web-abc", 1, 1)->endpoints[0]);
   const std::string alone = next->ToProto().SerializeAsString();
   EXPECT_EQ(*EncodeSlice(*next, prev.get()), alone);

@@ -79,7 +79,7 @@ std::shared_ptr<Slice> Rewrite(std::mt19937& rng, const Slice& before, int64_t r
   auto s = std::make_shared<Slice>(before);
   s->generation = before.generation + 1;
   s->resource_version = revision;
-  std::vector<EndpointPtr>& eps = s->endpoints;
+  std::vector<EndpointPtr> eps = s->endpoints.ToVector();
   for (int edits = static_cast<int>(rng() % 4); edits > 0; --edits) {
     const size_t at = eps.empty() ? 0 : rng() % eps.size();
     switch (rng() % 4) {
@@ -96,6 +96,8 @@ std::shared_ptr<Slice> Rewrite(std::mt19937& rng, const Slice& before, int64_t r
         if (eps.size() > 1) std::swap(eps[at], eps[rng() % eps.size()]);
     }
   }
+  // As the reconciler writes a new version: sharing the runs of the old one it keeps whole.
+  s->endpoints = EndpointList::Rebuild(before.endpoints, std::move(eps));
   if (rng() % 2) s->meta = NewMeta(rng, "web");
   if (rng() % 4 == 0) s->ports = NewPorts(rng);
   if (rng() % 8 == 0) s->uid = absl::StrCat("uid-", revision);
@@ -268,7 +270,7 @@ TEST(DeltaTest, RecordSizeFollowsTheChange) {
   flipped->meta = meta;
   v1::Endpoint e = slice->endpoints[500]->ToProto();
   e.mutable_conditions()->set_ready(!e.conditions().ready());
-  flipped->endpoints[500] = EndpointRecord::FromProto(e);
+  flipped->endpoints.Set(500, EndpointRecord::FromProto(e));
   const std::string bytes = EncodeDelta(OneRewrite("web-big", slice, flipped));
   EXPECT_LT(bytes.size(), 300u);
   EXPECT_GT(slice->Serialize().size(), 50'000u);

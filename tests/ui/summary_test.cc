@@ -53,14 +53,16 @@ class RandomSlices {
   SlicePtr Edit(const SlicePtr& old) {
     auto s = std::make_shared<slicekeeper::Slice>(*old);
     for (int k = Pick(3); k > 0 && !s->endpoints.empty(); --k) {
-      s->endpoints.erase(s->endpoints.begin() + Pick(static_cast<int>(s->endpoints.size())));
+      s->endpoints.erase(Pick(static_cast<int>(s->endpoints.size())));
     }
     const SlicePtr fresh = Slice(old->name);
     for (int k = Pick(3); k > 0 && !fresh->endpoints.empty(); --k) {
       s->endpoints.push_back(fresh->endpoints[Pick(static_cast<int>(fresh->endpoints.size()))]);
     }
     if (s->endpoints.size() > 1 && Pick(3) == 0) {
-      std::swap(s->endpoints[0], s->endpoints[s->endpoints.size() - 1]);
+      const EndpointPtr first = s->endpoints.front();
+      s->endpoints.Set(0, s->endpoints.back());
+      s->endpoints.Set(s->endpoints.size() - 1, first);
     }
     return s;
   }

@@ -65,7 +65,7 @@ std::string FormatPorts(const PortList& ports) {
   return ListWithMore(list, more, count, kMax);
 }
 
-std::string FormatEndpoints(const std::vector<EndpointPtr>& endpoints) {
+std::string FormatEndpoints(const EndpointList& endpoints) {
   constexpr int kMax = 3;
   std::vector<std::string> list;
   bool more = false;

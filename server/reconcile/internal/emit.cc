@@ -16,10 +16,10 @@ SliceOp DeleteOp(const SlicePtr& current) {
 }  // namespace
 
 // Endpoints whose content changed only through the hint pass are still updated endpoints.
-void Planner::CountHintOnly(TypeWork& tw, const Write& w, const Slice& s) {
-  const size_t n = std::min(w.kept.size(), s.endpoints.size());
+void Planner::CountHintOnly(TypeWork& tw, const Write& w) {
+  const size_t n = std::min(w.kept.size(), w.endpoints.size());
   for (size_t i = 0; i < n; ++i) {
-    const EndpointRecord* e = s.endpoints[i].get();
+    const EndpointRecord* e = w.endpoints[i].get();
     const EndpointRecord* before = w.kept[i];
     if (before != nullptr && e != before && !w.kept_changed[i] && !HintsEqual(*e, *before)) {
       ++tw.stats.endpoints_updated;
@@ -47,10 +47,10 @@ void Planner::EmitCreate(TypeWork& tw, Write& w, Plan& plan, PlanDelta& delta, T
   s->meta = meta_.Shared();
   s->address_type = tw.address_type;
   s->ports = w.ports;
-  s->endpoints = std::move(w.endpoints);
   const int64_t ordinal = static_cast<int64_t>(delta.creates.size());
-  for (const EndpointPtr& e : s->endpoints) td.sets.push_back(IndexSet{e.get(), -1 - ordinal});
-  CountHintOnly(tw, w, *s);
+  for (const EndpointPtr& e : w.endpoints) td.sets.push_back(IndexSet{e.get(), -1 - ordinal});
+  CountHintOnly(tw, w);
+  s->endpoints = std::move(w.endpoints);
   delta.creates.push_back(SliceWrite{-1, s, RefFor(tw, w.group, delta), false});
   creates_.push_back(SliceOp{SliceOp::Kind::kCreate, std::move(s)});
 }
@@ -65,15 +65,15 @@ void Planner::EmitUpdate(TypeWork& tw, Write& w, Plan& plan, PlanDelta& delta, T
   s->meta = w.recycled ? meta_.Shared() : meta_.ForUpdate(*w.old->meta, w.keep_labels);
   s->address_type = tw.address_type;
   s->ports = w.ports;
-  s->endpoints = std::move(w.endpoints);
-  const size_t kept = w.recycled ? 0 : std::min(w.kept.size(), s->endpoints.size());
-  for (size_t i = 0; i < s->endpoints.size(); ++i) {
-    const EndpointRecord* e = s->endpoints[i].get();
+  const size_t kept = w.recycled ? 0 : std::min(w.kept.size(), w.endpoints.size());
+  for (size_t i = 0; i < w.endpoints.size(); ++i) {
+    const EndpointRecord* e = w.endpoints[i].get();
     const bool moved = i < w.kept_from.size() && w.kept_from[i] != w.slot;
     if (i < kept && e == w.kept[i] && !moved) continue;
     td.sets.push_back(IndexSet{e, w.slot});
   }
-  if (!w.recycled || !w.kept_from.empty()) CountHintOnly(tw, w, *s);
+  if (!w.recycled || !w.kept_from.empty()) CountHintOnly(tw, w);
+  s->endpoints = EndpointList::Rebuild(w.old->endpoints, std::move(w.endpoints));
   if (!w.recycled) {
     auto work = tw.slots.find(static_cast<uint32_t>(w.slot));
     for (const Edit& edit : work->second.edits) {

@@ -163,7 +163,7 @@ void Planner::Execute(TypeWork& tw, const Move& m, Tally& tally) {
   size_t donor = static_cast<size_t>(m.donor.ref);
   if (!m.donor.touched()) {
     const uint32_t slot = static_cast<uint32_t>(m.donor.ref);
-    UpdateOfUnchanged(tw, slot, rep_.slots[slot].slice->endpoints);
+    UpdateOfUnchanged(tw, slot, rep_.slots[slot].slice->endpoints.Borrowed());
     donor = tw.updates.size() - 1;
   }
   // Re-resolved on each use: UpdateOfUnchanged grows tw.updates.
@@ -176,7 +176,7 @@ void Planner::Execute(TypeWork& tw, const Move& m, Tally& tally) {
     Write* w;
     if (r.kind == Bin::Kind::kUnchanged) {
       const uint32_t slot = static_cast<uint32_t>(r.ref);
-      w = &UpdateOfUnchanged(tw, slot, rep_.slots[slot].slice->endpoints);
+      w = &UpdateOfUnchanged(tw, slot, rep_.slots[slot].slice->endpoints.Borrowed());
     } else {
       w = r.kind == Bin::Kind::kCreate ? &tw.creates[r.ref] : &tw.updates[r.ref];
     }

@@ -64,6 +64,8 @@ struct Write {
   const Slice* old = nullptr;  // update: the current version
   int group = -1;
   PortListPtr ports;
+  // Endpoints a current slice holds may be borrowed (RecordPtr::Borrow): the slices outlive the
+  // planner, and the EndpointList Emit builds owns every endpoint it keeps.
   std::vector<EndpointPtr> endpoints;
   // Update: the stored pointers of positions [0, kept.size()), and whether each changed (§3.5).
   // After the packed repack (regroup.cc), kept[i] may be null (an endpoint new to the group) or
@@ -198,7 +200,8 @@ class Planner {
   void EmitCreate(TypeWork& tw, Write& w, Plan& plan, PlanDelta& delta, TypeDelta& td);
   void EmitUpdate(TypeWork& tw, Write& w, Plan& plan, PlanDelta& delta, TypeDelta& td);
   GroupRef RefFor(TypeWork& tw, int g, PlanDelta& delta);
-  void CountHintOnly(TypeWork& tw, const Write& w, const Slice& s);
+  // Before the write's endpoints move into its slice.
+  void CountHintOnly(TypeWork& tw, const Write& w);
   void Gauges(Plan& plan, PlanDelta& delta) const;
 
   const Rep& rep_;

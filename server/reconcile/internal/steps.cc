@@ -21,17 +21,17 @@ bool ByOld(const Edit& a, const Edit& b) { return a.old_ep < b.old_ep; }
 // Classify finds up to this many edits of a slot by scanning its endpoints once per edit.
 constexpr size_t kScannedEdits = 32;
 
-// Classify's edit pass over `w`, whose endpoints start as a copy of sw.slice's: drops close up,
-// edited positions take their replacements, and kept / kept_changed say where each position came
-// from. A slot is usually rewritten for a few edits: they are found by scanning the slot's
-// pointers once each (contiguous compares), and the runs between them are moved down whole.
+// Classify's edit pass over `w`, whose endpoints and kept pointers start as (borrowed) copies of
+// sw.slice's: drops close up, edited positions take their replacements, and kept / kept_changed
+// say where each position came from. A slot is usually rewritten for a few edits: they are found
+// by scanning the slot's pointers once each (contiguous compares), and the runs between them are
+// moved down whole.
 void ApplyFewEdits(const SlotWork& sw, Write& w) {
-  const std::vector<EndpointPtr>& old = sw.slice->endpoints;
-  const size_t n = old.size();
+  const size_t n = w.kept.size();
   absl::InlinedVector<std::pair<size_t, const Edit*>, kScannedEdits> at;
   for (const Edit& edit : sw.edits) {
     for (size_t i = 0; i < n; ++i) {
-      if (old[i].get() == edit.old_ep) {
+      if (w.kept[i] == edit.old_ep) {
         at.emplace_back(i, &edit);
         break;
       }
@@ -39,14 +39,14 @@ void ApplyFewEdits(const SlotWork& sw, Write& w) {
   }
   std::stable_sort(at.begin(), at.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
-  w.kept.resize(n);
   w.kept_changed.assign(n, false);
   size_t out = 0;
   size_t next = 0;  // first position not yet placed
   auto move_run = [&](size_t end) {
     for (; next < end; ++next, ++out) {
-      if (out != next) w.endpoints[out] = std::move(w.endpoints[next]);
-      w.kept[out] = old[next].get();
+      if (out == next) continue;
+      w.endpoints[out] = std::move(w.endpoints[next]);
+      w.kept[out] = w.kept[next];
     }
   };
   for (const auto& [i, edit] : at) {
@@ -56,7 +56,7 @@ void ApplyFewEdits(const SlotWork& sw, Write& w) {
     if (edit->replacement == nullptr) continue;
     // A slice that is rewritten carries the desired version of every endpoint it keeps.
     w.endpoints[out] = edit->replacement;
-    w.kept[out] = old[i].get();
+    w.kept[out] = w.kept[i];
     w.kept_changed[out] = edit->changed;
     ++out;
   }
@@ -69,13 +69,12 @@ void ApplyFewEdits(const SlotWork& sw, Write& w) {
 // The same for many edits (a full pass, or a batch rewriting most of a slot): the edits are
 // sorted and searched once per endpoint.
 void ApplyManyEdits(SlotWork& sw, Write& w) {
-  const std::vector<EndpointPtr>& old = sw.slice->endpoints;
-  w.kept.reserve(old.size());
-  w.kept_changed.reserve(old.size());
+  const size_t n = w.kept.size();
+  w.kept_changed.reserve(n);
   std::sort(sw.edits.begin(), sw.edits.end(), ByOld);
   size_t out = 0;
-  for (size_t i = 0; i < old.size(); ++i) {
-    const EndpointRecord* e = old[i].get();
+  for (size_t i = 0; i < n; ++i) {
+    const EndpointRecord* e = w.kept[i];
     auto edit = std::lower_bound(sw.edits.begin(), sw.edits.end(), Edit{e, nullptr, false}, ByOld);
     const bool has = edit != sw.edits.end() && edit->old_ep == e;
     if (has && edit->replacement == nullptr) continue;
@@ -84,11 +83,12 @@ void ApplyManyEdits(SlotWork& sw, Write& w) {
     } else if (out != i) {
       w.endpoints[out] = std::move(w.endpoints[i]);
     }
-    ++out;
-    w.kept.push_back(e);
+    w.kept[out] = e;
     w.kept_changed.push_back(has && edit->changed);
+    ++out;
   }
   w.endpoints.resize(out);
+  w.kept.resize(out);
 }
 
 }  // namespace
@@ -127,21 +127,17 @@ void Planner::Classify(TypeWork& tw, SlotWork& sw) {
     sw.cls = SlotClass::kUnchanged;
     return;
   }
-  const std::vector<EndpointPtr>& old = sw.slice->endpoints;
+  const EndpointList& old = sw.slice->endpoints;
   Write w;
   w.slot = sw.slot;
   w.old = sw.slice;
   w.group = sw.group;
   w.ports = sw.slice->ports;
-  // Copied whole in a tight loop, then edited in place: the copy touches every kept endpoint's
-  // reference count, and a loop doing only that, prefetching ahead, keeps many of those cache
-  // misses in flight (one that also searched the edits per endpoint was a fifth of a reconcile).
-  // The pass below reads only the pointers.
+  // Borrowed, then edited in place: the copy reads only the slice's pointers, never the records
+  // (a counted copy took a locked increment per record, and was most of a reconcile). Emit makes
+  // the new version share the runs of the old one that the edits left whole.
   w.endpoints.reserve(std::max<size_t>(old.size(), static_cast<size_t>(max_)));
-  for (size_t i = 0; i < old.size(); ++i) {
-    if (i + kRecordPrefetchDistance < old.size()) old[i + kRecordPrefetchDistance].Prefetch();
-    w.endpoints.push_back(old[i]);
-  }
+  old.AppendBorrowed(w.endpoints, w.kept);
   if (sw.edits.size() <= kScannedEdits) {
     ApplyFewEdits(sw, w);
   } else {
@@ -182,8 +178,8 @@ void Planner::Place(TypeWork& tw, int g, size_t first_update) {
     if (left < max) {
       const int64_t slot = BestFit(tw, g, static_cast<int64_t>(max - left));
       if (slot >= 0) {
-        const std::vector<EndpointPtr>& stored = rep_.slots[slot].slice->endpoints;
-        target = &UpdateOfUnchanged(tw, static_cast<uint32_t>(slot), stored);
+        target = &UpdateOfUnchanged(tw, static_cast<uint32_t>(slot),
+                                    rep_.slots[slot].slice->endpoints.Borrowed());
       }
     }
     if (target == nullptr) {

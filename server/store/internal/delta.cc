@@ -95,23 +95,23 @@ bool SamePorts(const PortList& a, const PortList& b) {
 
 // Describes `before` as runs over `after` (by object identity) and literals; returns the
 // literals, in order, for the caller to append.
-std::vector<const EndpointRecord*> EndpointRuns(const std::vector<EndpointPtr>& before,
-                                                const std::vector<EndpointPtr>& after,
-                                                SliceDelta* d) {
+std::vector<const EndpointRecord*> EndpointRuns(const EndpointList& before,
+                                                const EndpointList& after_list, SliceDelta* d) {
   std::vector<const EndpointRecord*> literals;
-  if (before == after) return literals;
+  if (before == after_list) return literals;
   d->set_endpoints_changed(true);
+  std::vector<const EndpointRecord*> after;
+  after.reserve(after_list.size());
+  for (const EndpointPtr& e : after_list) after.push_back(e.get());
   // Where `e` is in `after`, or -1. The versions keep their endpoints' order, so the position
   // after the last one found usually holds the next; the map is built only when it does not.
   absl::flat_hash_map<const EndpointRecord*, uint32_t> index;
   size_t cursor = 0;
   auto find = [&](const EndpointRecord* e) -> int64_t {
-    if (cursor < after.size() && after[cursor].get() == e) return static_cast<int64_t>(cursor++);
+    if (cursor < after.size() && after[cursor] == e) return static_cast<int64_t>(cursor++);
     if (index.empty()) {
       index.reserve(after.size());
-      for (size_t j = 0; j < after.size(); ++j) {
-        index.emplace(after[j].get(), static_cast<uint32_t>(j));
-      }
+      for (size_t j = 0; j < after.size(); ++j) index.emplace(after[j], static_cast<uint32_t>(j));
     }
     auto it = index.find(e);
     if (it == index.end()) return -1;
@@ -249,10 +249,11 @@ MetaPtr UndoMeta(const v1::ObjectMeta& after, const MetaUndo& m) {
   return out;
 }
 
-absl::StatusOr<std::vector<EndpointPtr>> UndoEndpoints(int64_t revision,
-                                                       const std::vector<EndpointPtr>& after,
-                                                       const SliceDelta& d) {
+// The endpoints before the commit; they share the runs of `after_list` they keep whole.
+absl::StatusOr<EndpointList> UndoEndpoints(int64_t revision, const EndpointList& after_list,
+                                           const SliceDelta& d) {
   if (d.runs_size() % 3 != 0) return Corrupt(revision, "endpoint runs are not triples");
+  const std::vector<EndpointPtr> after = after_list.Borrowed();  // owned by after_list
   std::vector<EndpointPtr> out;
   int literal = 0;
   for (int i = 0; i < d.runs_size(); i += 3) {
@@ -268,7 +269,7 @@ absl::StatusOr<std::vector<EndpointPtr>> UndoEndpoints(int64_t revision,
     }
   }
   if (literal != d.literals_size()) return Corrupt(revision, "unused endpoint literals");
-  return out;
+  return EndpointList::Rebuild(after_list, std::move(out));
 }
 
 absl::StatusOr<SlicePtr> UndoModified(int64_t revision, const Slice& after, const SliceDelta& d) {

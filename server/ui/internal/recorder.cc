@@ -41,19 +41,21 @@ void HoldAll(const Slice& s, std::vector<Held>& out) {
 // first miss.
 void DiffVersions(const Slice& old_version, const Slice& new_version, std::vector<Held>& old_out,
                   std::vector<Held>& new_out) {
-  const std::vector<EndpointPtr>& before = old_version.endpoints;
-  const std::vector<EndpointPtr>& after = new_version.endpoints;
+  const EndpointList& before = old_version.endpoints;
+  std::vector<const EndpointRecord*> after;
+  after.reserve(new_version.endpoints.size());
+  for (const EndpointPtr& e : new_version.endpoints) after.push_back(e.get());
   std::vector<char> kept(after.size(), 0);
   absl::flat_hash_map<const EndpointRecord*, size_t> index;
   size_t cursor = 0;
   for (const EndpointPtr& e : before) {
     size_t at = after.size();
-    if (cursor < after.size() && after[cursor].get() == e.get()) {
+    if (cursor < after.size() && after[cursor] == e.get()) {
       at = cursor;
     } else {
       if (index.empty()) {
         index.reserve(after.size());
-        for (size_t j = 0; j < after.size(); ++j) index.emplace(after[j].get(), j);
+        for (size_t j = 0; j < after.size(); ++j) index.emplace(after[j], j);
       }
       if (auto it = index.find(e.get()); it != index.end()) at = it->second;
     }
@@ -65,7 +67,7 @@ void DiffVersions(const Slice& old_version, const Slice& new_version, std::vecto
     cursor = at + 1;
   }
   for (size_t j = 0; j < after.size(); ++j) {
-    if (!kept[j]) new_out.push_back(Held{after[j].get(), &new_version.address_type});
+    if (!kept[j]) new_out.push_back(Held{after[j], &new_version.address_type});
   }
 }
 

@@ -1,0 +1,212 @@
+#include "common/endpoint_list.h"
+
+#include <algorithm>
+#include <new>
+
+namespace slicekeeper {
+
+namespace endpoint_list_internal {
+
+Run* Run::New(uint32_t capacity) {
+  void* mem = ::operator new(sizeof(Run) + capacity * sizeof(RecordPtr));
+  return new (mem) Run(capacity);
+}
+
+Run* Run::Copy(const RecordPtr* items, uint32_t n, uint32_t capacity) {
+  Run* r = New(std::max(n, capacity));
+  for (uint32_t i = 0; i < n; ++i) {
+    if (i + kRecordPrefetchDistance < n) items[i + kRecordPrefetchDistance].Prefetch();
+    new (&r->items()[i]) RecordPtr(items[i]);
+  }
+  r->size_ = static_cast<uint16_t>(n);
+  return r;
+}
+
+void Run::Unref() const {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  auto* self = const_cast<Run*>(this);
+  RecordPtr* items = self->items();
+  const uint32_t n = size_;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (i + kRecordPrefetchDistance < n) items[i + kRecordPrefetchDistance].Prefetch();
+    items[i].~RecordPtr();
+  }
+  self->~Run();
+  ::operator delete(self);
+}
+
+}  // namespace endpoint_list_internal
+
+using endpoint_list_internal::Run;
+using endpoint_list_internal::RunPtr;
+
+namespace {
+
+// A run of exactly `n` records moved out of `items` (each made owning).
+RunPtr RunOf(RecordPtr* items, uint32_t n) {
+  Run* r = Run::New(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (i + kRecordPrefetchDistance < n) items[i + kRecordPrefetchDistance].Prefetch();
+    items[i].Own();
+    new (&r->items()[i]) RecordPtr(std::move(items[i]));
+  }
+  r->set_size(n);
+  return RunPtr(r);
+}
+
+}  // namespace
+
+EndpointList::EndpointList(std::vector<RecordPtr>&& endpoints) : size_(endpoints.size()) {
+  runs_.reserve((size_ + kRunCapacity - 1) / kRunCapacity);
+  for (size_t i = 0; i < size_; i += kRunCapacity) {
+    runs_.push_back(
+        RunOf(&endpoints[i], static_cast<uint32_t>(std::min<size_t>(kRunCapacity, size_ - i))));
+  }
+}
+
+EndpointList EndpointList::Rebuild(const EndpointList& old, std::vector<RecordPtr>&& endpoints) {
+  constexpr uint32_t kMinShared = kRunCapacity / 2;
+  constexpr size_t kSearchedRuns = 8;
+  EndpointList out;
+  const size_t n = endpoints.size();
+  out.size_ = n;
+  out.runs_.reserve(old.runs_.size() + 2);
+  // The first record of each old run: a run can only be shared where its first record is.
+  std::vector<const EndpointRecord*> firsts;
+  firsts.reserve(old.runs_.size());
+  for (const RunPtr& r : old.runs_) firsts.push_back(r->items()[0].get());
+  size_t next_run = 0;   // old runs before it are behind the cursor: never shared
+  size_t copy_from = 0;  // endpoints[copy_from, p) are waiting to be copied into new runs
+  auto flush = [&](size_t end) {
+    while (copy_from < end) {
+      const auto len = static_cast<uint32_t>(std::min<size_t>(kRunCapacity, end - copy_from));
+      out.runs_.push_back(RunOf(&endpoints[copy_from], len));
+      copy_from += len;
+    }
+  };
+  size_t p = 0;
+  while (p < n) {
+    // Looked for a few runs ahead only: a rewrite breaks a few runs, and a reordered list (the
+    // packed repack) shares none, which an unbounded search would find in O(n * runs).
+    const EndpointRecord* e = endpoints[p].get();
+    const auto window_end =
+        firsts.begin() + static_cast<ptrdiff_t>(std::min(firsts.size(), next_run + kSearchedRuns));
+    auto it = std::find(firsts.begin() + static_cast<ptrdiff_t>(next_run), window_end, e);
+    if (it == window_end) {
+      ++p;
+      continue;
+    }
+    const size_t k = static_cast<size_t>(it - firsts.begin());
+    const Run& run = *old.runs_[k].get();
+    const uint32_t len = run.size();
+    bool whole = p + len <= n;
+    for (uint32_t i = 1; whole && i < len; ++i) {
+      whole = endpoints[p + i].get() == run.items()[i].get();
+    }
+    if (!whole) {
+      ++p;
+      continue;
+    }
+    next_run = k + 1;
+    // Small runs, and runs that fit beside the records waiting to be copied, are copied with
+    // them: merged, so a list does not fray into small runs.
+    const size_t waiting = (p - copy_from) % kRunCapacity;
+    if (len < kMinShared || (waiting != 0 && waiting + len <= kRunCapacity)) {
+      p += len;
+      continue;
+    }
+    flush(p);
+    out.runs_.push_back(old.runs_[k]);
+    p += len;
+    copy_from = p;
+  }
+  flush(n);
+  return out;
+}
+
+const RecordPtr& EndpointList::operator[](size_t i) const {
+  const auto [r, at] = Locate(i);
+  return runs_[r]->items()[at];
+}
+
+std::pair<size_t, uint32_t> EndpointList::Locate(size_t i) const {
+  size_t r = 0;
+  while (i >= runs_[r]->size()) i -= runs_[r++]->size();
+  return {r, static_cast<uint32_t>(i)};
+}
+
+std::vector<RecordPtr> EndpointList::ToVector() const { return {begin(), end()}; }
+
+std::vector<RecordPtr> EndpointList::Borrowed() const {
+  std::vector<RecordPtr> out;
+  std::vector<const EndpointRecord*> records;
+  AppendBorrowed(out, records);
+  return out;
+}
+
+void EndpointList::AppendBorrowed(std::vector<RecordPtr>& out,
+                                  std::vector<const EndpointRecord*>& records) const {
+  const size_t at = out.size();
+  const size_t records_at = records.size();
+  out.resize(at + size_);
+  records.resize(records_at + size_);
+  RecordPtr* o = out.data() + at;
+  const EndpointRecord** r = records.data() + records_at;
+  for (const RunPtr& run : runs_) {
+    const RecordPtr* items = run->items();
+    for (uint32_t i = 0, n = run->size(); i < n; ++i) {
+      *o++ = RecordPtr::Borrow(items[i]);
+      *r++ = items[i].get();
+    }
+  }
+}
+
+Run* EndpointList::Unique(size_t r) {
+  Run* run = runs_[r].get();
+  if (run->unique()) return run;
+  runs_[r] = RunPtr(Run::Copy(run->items(), run->size(), run->capacity()));
+  return runs_[r].get();
+}
+
+void EndpointList::push_back(RecordPtr e) {
+  e.Own();
+  Run* last = runs_.empty() ? nullptr : runs_.back().get();
+  if (last == nullptr || last->size() == last->capacity() || !last->unique()) {
+    last = Run::New(kRunCapacity);
+    runs_.emplace_back(last);
+  }
+  new (&last->items()[last->size()]) RecordPtr(std::move(e));
+  last->set_size(last->size() + 1);
+  ++size_;
+}
+
+void EndpointList::Set(size_t i, RecordPtr e) {
+  const auto [r, at] = Locate(i);
+  e.Own();
+  Unique(r)->items()[at] = std::move(e);
+}
+
+void EndpointList::erase(size_t i) {
+  const auto [r, at] = Locate(i);
+  Run* run = Unique(r);
+  RecordPtr* items = run->items();
+  std::move(items + at + 1, items + run->size(), items + at);
+  items[run->size() - 1].~RecordPtr();
+  run->set_size(run->size() - 1);
+  if (run->size() == 0) runs_.erase(runs_.begin() + static_cast<ptrdiff_t>(r));
+  --size_;
+}
+
+void EndpointList::pop_back() { erase(size_ - 1); }
+
+int64_t EndpointList::HeapBytes() const {
+  int64_t total = static_cast<int64_t>(runs_.capacity() * sizeof(RunPtr));
+  for (const RunPtr& r : runs_) total += r->Bytes();
+  return total;
+}
+
+bool operator==(const EndpointList& a, const EndpointList& b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
+}
+
+}  // namespace slicekeeper
