@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <new>
 
+#include "absl/container/inlined_vector.h"
+
 namespace slicekeeper {
 
 namespace endpoint_list_internal {
@@ -66,13 +68,13 @@ EndpointList::EndpointList(std::vector<RecordPtr>&& endpoints) : size_(endpoints
 
 EndpointList EndpointList::Rebuild(const EndpointList& old, std::vector<RecordPtr>&& endpoints) {
   constexpr uint32_t kMinShared = kRunCapacity / 2;
-  constexpr size_t kSearchedRuns = 8;
+  constexpr size_t kSearchedRuns = 3;
   EndpointList out;
   const size_t n = endpoints.size();
   out.size_ = n;
   out.runs_.reserve(old.runs_.size() + 2);
   // The first record of each old run: a run can only be shared where its first record is.
-  std::vector<const EndpointRecord*> firsts;
+  absl::InlinedVector<const EndpointRecord*, 16> firsts;
   firsts.reserve(old.runs_.size());
   for (const RunPtr& r : old.runs_) firsts.push_back(r->items()[0].get());
   size_t next_run = 0;   // old runs before it are behind the cursor: never shared

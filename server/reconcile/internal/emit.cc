@@ -65,14 +65,22 @@ void Planner::EmitUpdate(TypeWork& tw, Write& w, Plan& plan, PlanDelta& delta, T
   s->meta = w.recycled ? meta_.Shared() : meta_.ForUpdate(*w.old->meta, w.keep_labels);
   s->address_type = tw.address_type;
   s->ports = w.ports;
+  // One pass: the index entries of endpoints new to the slot, and (as CountHintOnly) the kept
+  // endpoints that only the hint pass changed.
   const size_t kept = w.recycled ? 0 : std::min(w.kept.size(), w.endpoints.size());
   for (size_t i = 0; i < w.endpoints.size(); ++i) {
     const EndpointRecord* e = w.endpoints[i].get();
-    const bool moved = i < w.kept_from.size() && w.kept_from[i] != w.slot;
-    if (i < kept && e == w.kept[i] && !moved) continue;
+    if (i < kept) {
+      const EndpointRecord* before = w.kept[i];
+      if (e == before) {
+        if (i >= w.kept_from.size() || w.kept_from[i] == w.slot) continue;
+      } else if (before != nullptr && !w.kept_changed[i] && !HintsEqual(*e, *before)) {
+        ++tw.stats.endpoints_updated;
+      }
+    }
     td.sets.push_back(IndexSet{e, w.slot});
   }
-  if (!w.recycled || !w.kept_from.empty()) CountHintOnly(tw, w);
+  if (w.recycled && !w.kept_from.empty()) CountHintOnly(tw, w);
   s->endpoints = EndpointList::Rebuild(w.old->endpoints, std::move(w.endpoints));
   if (!w.recycled) {
     auto work = tw.slots.find(static_cast<uint32_t>(w.slot));
