@@ -1,10 +1,11 @@
 // The in-memory model of endpoints and slices shared by every component.
 //
 // Stored objects are immutable once published and shared by pointer: an `EndpointPtr` is one
-// canonical endpoint, a `SlicePtr` one version of a slice. A new slice version copies the vector of
-// endpoint pointers and replaces only the endpoints that changed, so rewriting a 100-endpoint slice
-// costs 100 pointer copies, not 100 message copies; the metadata (labels, annotations,
-// ownerReferences) and the port list are shared between all slices a batch writes.
+// canonical endpoint, a `SlicePtr` one version of a slice. A new slice version shares the runs of
+// endpoint pointers it keeps whole with its predecessor (common/endpoint_list.h) and copies only
+// the runs it edits, so rewriting a 100-endpoint slice for one change costs a few pointer copies,
+// not 100 message copies; the metadata (labels, annotations, ownerReferences) and the port list
+// are shared between all slices a batch writes.
 //
 // Thread-safety: the types are plain values; a `const Slice` reached through a `SlicePtr` may be
 // read from any number of threads without locking. Never mutate an object after publishing it.

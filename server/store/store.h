@@ -158,7 +158,7 @@ struct Totals {
 struct MemoryUsage {
   // The endpoint objects of the live slices: messages, their strings, their shared_ptr blocks.
   int64_t endpoints = 0;
-  // The live slice objects (per-version fields, vectors of endpoint pointers), their metadata and
+  // The live slice objects (per-version fields, runs of endpoint pointers), their metadata and
   // port lists.
   int64_t slices = 0;
   // The serialized slices cached for readers (Slice::SerializedProto).
