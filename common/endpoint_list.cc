@@ -141,8 +141,15 @@ std::vector<RecordPtr> EndpointList::ToVector() const { return {begin(), end()};
 
 std::vector<RecordPtr> EndpointList::Borrowed() const {
   std::vector<RecordPtr> out;
-  std::vector<const EndpointRecord*> records;
-  AppendBorrowed(out, records);
+  out.reserve(size_);
+  for (const RecordPtr& e : *this) out.push_back(RecordPtr::Borrow(e));
+  return out;
+}
+
+std::vector<const EndpointRecord*> EndpointList::Records() const {
+  std::vector<const EndpointRecord*> out;
+  out.reserve(size_);
+  for (const RecordPtr& e : *this) out.push_back(e.get());
   return out;
 }
 

@@ -176,6 +176,8 @@ class EndpointList {
   // Borrowed copies (RecordPtr::Borrow): no reference counted. REQUIRES: used only while this
   // list (or another owner of the records) is alive.
   std::vector<RecordPtr> Borrowed() const;
+  // The records, in order (for positional lookups: operator[] walks the runs).
+  std::vector<const EndpointRecord*> Records() const;
   // Appends Borrowed()'s elements to `out` and their records to `records`, run by run (the
   // reconciler's copy of a slice it rewrites). REQUIRES: as Borrowed().
   void AppendBorrowed(std::vector<RecordPtr>& out,

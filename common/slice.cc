@@ -142,9 +142,7 @@ std::shared_ptr<const std::string> Slice::SerializedProtoAfter(const Slice& prev
     // prev's endpoints are alive (the caller holds prev), so equal pointers are the same objects.
     // Versions keep their endpoints' order, so a cursor finds most; the map is built only when
     // it does not.
-    std::vector<const EndpointRecord*> before;
-    before.reserve(prev.endpoints.size());
-    for (const EndpointPtr& e : prev.endpoints) before.push_back(e.get());
+    const std::vector<const EndpointRecord*> before = prev.endpoints.Records();
     absl::flat_hash_map<const EndpointRecord*, size_t> index;
     size_t cursor = 0;
     auto find = [&](const EndpointRecord* e) -> const absl::string_view* {

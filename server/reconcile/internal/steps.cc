@@ -221,8 +221,7 @@ Write& Planner::UpdateOfUnchanged(TypeWork& tw, uint32_t slot, std::vector<Endpo
   w.ports = sw.slice->ports;
   w.keep_labels = true;
   if (endpoints.size() == sw.slice->endpoints.size()) {
-    w.kept.reserve(endpoints.size());
-    for (const EndpointPtr& e : sw.slice->endpoints) w.kept.push_back(e.get());
+    w.kept = sw.slice->endpoints.Records();
     w.kept_changed.assign(endpoints.size(), false);
   }
   w.endpoints = std::move(endpoints);

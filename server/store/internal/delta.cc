@@ -100,9 +100,7 @@ std::vector<const EndpointRecord*> EndpointRuns(const EndpointList& before,
   std::vector<const EndpointRecord*> literals;
   if (before == after_list) return literals;
   d->set_endpoints_changed(true);
-  std::vector<const EndpointRecord*> after;
-  after.reserve(after_list.size());
-  for (const EndpointPtr& e : after_list) after.push_back(e.get());
+  const std::vector<const EndpointRecord*> after = after_list.Records();
   // Where `e` is in `after`, or -1. The versions keep their endpoints' order, so the position
   // after the last one found usually holds the next; the map is built only when it does not.
   absl::flat_hash_map<const EndpointRecord*, uint32_t> index;

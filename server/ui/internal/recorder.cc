@@ -42,9 +42,7 @@ void HoldAll(const Slice& s, std::vector<Held>& out) {
 void DiffVersions(const Slice& old_version, const Slice& new_version, std::vector<Held>& old_out,
                   std::vector<Held>& new_out) {
   const EndpointList& before = old_version.endpoints;
-  std::vector<const EndpointRecord*> after;
-  after.reserve(new_version.endpoints.size());
-  for (const EndpointPtr& e : new_version.endpoints) after.push_back(e.get());
+  const std::vector<const EndpointRecord*> after = new_version.endpoints.Records();
   std::vector<char> kept(after.size(), 0);
   absl::flat_hash_map<const EndpointRecord*, size_t> index;
   size_t cursor = 0;
