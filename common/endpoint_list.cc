@@ -126,6 +126,71 @@ EndpointList EndpointList::Rebuild(const EndpointList& old, std::vector<RecordPt
   return out;
 }
 
+EndpointList EndpointList::Patch(const EndpointList& old, absl::Span<const Change> changes,
+                                 std::vector<RecordPtr>&& fresh) {
+  constexpr uint32_t kMinShared = kRunCapacity / 2;
+  EndpointList out;
+  out.runs_.reserve(old.runs_.size() + 2);
+  // The run being filled with copied records (null: none), written in place: no staging copy.
+  Run* open = nullptr;
+  auto put = [&](RecordPtr e) {
+    if (open == nullptr) open = Run::New(kRunCapacity);
+    e.Own();
+    new (&open->items()[open->size()]) RecordPtr(std::move(e));
+    open->set_size(open->size() + 1);
+    if (open->size() == kRunCapacity) {
+      out.runs_.emplace_back(open);
+      open = nullptr;
+    }
+  };
+  auto close = [&] {
+    if (open != nullptr) out.runs_.emplace_back(std::exchange(open, nullptr));
+  };
+  size_t next_fresh = 0;
+  size_t c = 0;     // next change
+  size_t base = 0;  // position of the current run's first record in `old`
+  size_t replaced = 0;
+  for (const Change& ch : changes) replaced += ch.remove ? 0 : 1;
+  const size_t appended = fresh.size() - replaced;
+  for (size_t r = 0; r < old.runs_.size(); ++r) {
+    const Run& run = *old.runs_[r].get();
+    const uint32_t len = run.size();
+    const RecordPtr* items = run.items();
+    if (c < changes.size() && changes[c].pos < base + len) {
+      // Each copy takes a reference: the records' counts are fetched together, not one by one.
+      for (uint32_t i = 0; i < len; ++i) items[i].Prefetch();
+      for (uint32_t i = 0; i < len; ++i) {
+        if (c < changes.size() && changes[c].pos == base + i) {
+          if (!changes[c].remove) put(std::move(fresh[next_fresh++]));
+          ++c;
+        } else {
+          put(items[i]);
+        }
+      }
+    } else {
+      // As in Rebuild: small runs, and runs that fit beside the records waiting to be copied,
+      // are merged with them; so is a last run the appended records fill up.
+      const size_t waiting = open != nullptr ? open->size() : 0;
+      const bool last = r + 1 == old.runs_.size();
+      // A short last run with nothing to merge is not fraying (a list's size is rarely a
+      // multiple of kRunCapacity): it is shared.
+      const bool short_tail = last && waiting == 0 && appended == 0;
+      if ((len < kMinShared && !short_tail) || (waiting != 0 && waiting + len <= kRunCapacity) ||
+          (last && appended > 0 && waiting + len + appended <= kRunCapacity)) {
+        for (uint32_t i = 0; i < len; ++i) put(items[i]);
+      } else {
+        close();
+        out.runs_.push_back(old.runs_[r]);
+      }
+    }
+    base += len;
+  }
+  while (next_fresh < fresh.size()) put(std::move(fresh[next_fresh++]));
+  close();
+  for (const RunPtr& run : out.runs_) out.size_ += run->size();
+  return out;
+}
+
 const RecordPtr& EndpointList::operator[](size_t i) const {
   const auto [r, at] = Locate(i);
   return runs_[r]->items()[at];
@@ -144,6 +209,18 @@ std::vector<RecordPtr> EndpointList::Borrowed() const {
   out.reserve(size_);
   for (const RecordPtr& e : *this) out.push_back(RecordPtr::Borrow(e));
   return out;
+}
+
+size_t EndpointList::IndexOf(const EndpointRecord* e) const {
+  size_t base = 0;
+  for (const RunPtr& run : runs_) {
+    const RecordPtr* items = run->items();
+    for (uint32_t i = 0, n = run->size(); i < n; ++i) {
+      if (items[i].get() == e) return base + i;
+    }
+    base += run->size();
+  }
+  return size_;
 }
 
 std::vector<const EndpointRecord*> EndpointList::Records() const {

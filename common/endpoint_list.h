@@ -5,9 +5,11 @@
 // endpoint, and one locked decrement when the old version died, scattered through the heap. For
 // 100-change batches into 10k-endpoint services that was three quarters of the reconcile. An
 // EndpointList holds its endpoints in runs of at most kRunCapacity records, each run counted
-// once; Rebuild makes a new version that shares every run of the old one it keeps whole, so a
-// rewrite with a few edits costs one increment per shared run plus one per endpoint of the runs
-// it breaks (and the same again in decrements when the old version dies).
+// once. Patch makes a new version from positional edits (the reconciler's rewrite of a slice for
+// a few changes) and Rebuild from a whole new sequence; both share every run of the old version
+// the edits leave whole, so a rewrite costs one increment per shared run plus one per endpoint of
+// the runs it breaks (and the same again in decrements when the old version dies). Patch never
+// reads the records of the runs it shares.
 //
 // Reading is a const std::vector's: size, empty, operator[] (a walk over the runs; prefer
 // iteration), front, back and forward iteration yielding `const RecordPtr&`. Mutation (push_back,
@@ -20,6 +22,7 @@
 //
 // Example:
 //   EndpointList next = EndpointList::Rebuild(old, std::move(edited));  // shares old's runs
+//   EndpointList flip = EndpointList::Patch(old, {{7, false}}, {replacement});  // reads one run
 //   for (const EndpointPtr& e : next) Use(*e);
 #ifndef SLICEKEEPER_COMMON_ENDPOINT_LIST_H_
 #define SLICEKEEPER_COMMON_ENDPOINT_LIST_H_
@@ -32,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/types/span.h"
 #include "common/endpoint_record.h"
 
 namespace slicekeeper {
@@ -163,6 +167,19 @@ class EndpointList {
   // EndpointList(endpoints). `old` and `endpoints` may hold the same records.
   static EndpointList Rebuild(const EndpointList& old, std::vector<RecordPtr>&& endpoints);
 
+  // One change Patch makes: the endpoint at `pos` removed, or replaced by the next of its `fresh`.
+  struct Change {
+    size_t pos;
+    bool remove;
+  };
+  // `old` with `changes` (by ascending position, one per position) applied, then the rest of
+  // `fresh` appended. Every run of `old` no change falls in is shared, by the rule Rebuild follows
+  // for small runs, and a short last run is merged with what is appended. Costs O(runs of old +
+  // records of the runs it copies + fresh), never reading the records it shares: the reconciler's
+  // rewrite of a slice for a few edits.
+  static EndpointList Patch(const EndpointList& old, absl::Span<const Change> changes,
+                            std::vector<RecordPtr>&& fresh);
+
   const_iterator begin() const { return {runs_.data(), 0}; }
   const_iterator end() const { return {runs_.data() + runs_.size(), 0}; }
   size_t size() const { return size_; }
@@ -176,6 +193,8 @@ class EndpointList {
   // Borrowed copies (RecordPtr::Borrow): no reference counted. REQUIRES: used only while this
   // list (or another owner of the records) is alive.
   std::vector<RecordPtr> Borrowed() const;
+  // The position of the first endpoint whose record is `e`; size() when there is none.
+  size_t IndexOf(const EndpointRecord* e) const;
   // The records, in order (for positional lookups: operator[] walks the runs).
   std::vector<const EndpointRecord*> Records() const;
   // Appends Borrowed()'s elements to `out` and their records to `records`, run by run (the
