@@ -3,6 +3,7 @@
 #include <memory>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "server/reconcile/internal/planner.h"
 
 namespace slicekeeper::reconcile::internal {
@@ -55,16 +56,8 @@ void Planner::EmitCreate(TypeWork& tw, Write& w, Plan& plan, PlanDelta& delta, T
   creates_.push_back(SliceOp{SliceOp::Kind::kCreate, std::move(s)});
 }
 
-void Planner::EmitUpdate(TypeWork& tw, Write& w, Plan& plan, PlanDelta& delta, TypeDelta& td) {
-  auto s = std::make_shared<Slice>();
-  s->name = w.old->name;
-  s->namespace_ = w.old->namespace_;
-  s->uid = w.old->uid;
-  s->generation = w.old->generation + 1;
-  s->creation_timestamp = w.old->creation_timestamp;
-  s->meta = w.recycled ? meta_.Shared() : meta_.ForUpdate(*w.old->meta, w.keep_labels);
-  s->address_type = tw.address_type;
-  s->ports = w.ports;
+// EmitUpdate for a write that holds its whole list (not Write::sparse).
+void Planner::EmitWhole(TypeWork& tw, Write& w, TypeDelta& td, Slice& s) {
   // One pass: the index entries of endpoints new to the slot, and (as CountHintOnly) the kept
   // endpoints that only the hint pass changed.
   const size_t kept = w.recycled ? 0 : std::min(w.kept.size(), w.endpoints.size());
@@ -81,7 +74,39 @@ void Planner::EmitUpdate(TypeWork& tw, Write& w, Plan& plan, PlanDelta& delta, T
     td.sets.push_back(IndexSet{e, w.slot});
   }
   if (w.recycled && !w.kept_from.empty()) CountHintOnly(tw, w);
-  s->endpoints = EndpointList::Rebuild(w.old->endpoints, std::move(w.endpoints));
+  s.endpoints = EndpointList::Rebuild(w.old->endpoints, std::move(w.endpoints));
+}
+
+void Planner::EmitUpdate(TypeWork& tw, Write& w, Plan& plan, PlanDelta& delta, TypeDelta& td) {
+  auto s = std::make_shared<Slice>();
+  s->name = w.old->name;
+  s->namespace_ = w.old->namespace_;
+  s->uid = w.old->uid;
+  s->generation = w.old->generation + 1;
+  s->creation_timestamp = w.old->creation_timestamp;
+  s->meta = w.recycled ? meta_.Shared() : meta_.ForUpdate(*w.old->meta, w.keep_labels);
+  s->address_type = tw.address_type;
+  s->ports = w.ports;
+  if (w.sparse) {
+    // Only the endpoints new to the slot are read: the replacements, then the appended ones.
+    absl::InlinedVector<EndpointList::Change, 8> changes;
+    changes.reserve(w.patch.size());
+    size_t next = 0;
+    for (const Write::Patched& p : w.patch) {
+      changes.push_back(EndpointList::Change{p.pos, p.drop});
+      if (p.drop) continue;
+      const EndpointRecord* e = w.endpoints[next++].get();
+      if (e == p.before) continue;
+      if (!p.changed && !HintsEqual(*e, *p.before)) ++tw.stats.endpoints_updated;
+      td.sets.push_back(IndexSet{e, w.slot});
+    }
+    for (; next < w.endpoints.size(); ++next) {
+      td.sets.push_back(IndexSet{w.endpoints[next].get(), w.slot});
+    }
+    s->endpoints = EndpointList::Patch(w.old->endpoints, changes, std::move(w.endpoints));
+  } else {
+    EmitWhole(tw, w, td, *s);
+  }
   if (!w.recycled) {
     auto work = tw.slots.find(static_cast<uint32_t>(w.slot));
     for (const Edit& edit : work->second.edits) {

@@ -273,6 +273,7 @@ absl::StatusOr<Plan> Planner::Run() {
     Intake(tw);
   }
   SetUpPacking();
+  sparse_ = !full_ && !packed_ && mode_ != HintMode::kAuto;
   served_ = ServedTypes();
   for (const std::string& name : served_) {
     auto [it, inserted] = types_.try_emplace(name);

@@ -10,6 +10,11 @@
 //   finalize.cc  the hint pass and recycling;
 //   emit.cc      slice objects, ops, stats, gauges and the PlanDelta for ServiceState::Apply.
 //
+// A slot a batch edits is written in the sparse form (Write::sparse) unless a later pass must see
+// its whole list: the edits' positions and the endpoints new to it. Finding a position scans the
+// slot's pointers; beyond that a rewrite touches the runs its edits break and one count per run
+// it shares, never copying, reading or releasing the endpoints it keeps.
+//
 // Thread-safety: a Planner is used by one thread; it only reads the Rep.
 #ifndef SLICEKEEPER_SERVER_RECONCILE_INTERNAL_PLANNER_H_
 #define SLICEKEEPER_SERVER_RECONCILE_INTERNAL_PLANNER_H_
@@ -74,6 +79,21 @@ struct Write {
   std::vector<const EndpointRecord*> kept;
   std::vector<bool> kept_changed;
   std::vector<int64_t> kept_from;
+  // The sparse form of an update (Planner::sparse_): the new list is the slot's current one with
+  // `patch` applied, followed by the rest of `endpoints`; each replacement in `patch` takes the
+  // next of `endpoints`, in order. Emit builds it with EndpointList::Patch, so a rewrite for a
+  // few edits never copies or reads the endpoints it keeps. kept and kept_changed stay empty.
+  struct Patched {
+    uint32_t pos;
+    bool drop;
+    bool changed;                  // a §3.5 change
+    const EndpointRecord* before;  // the stored version at `pos`
+  };
+  bool sparse = false;
+  std::vector<Patched> patch;
+  size_t size() const {
+    return sparse ? old->endpoints.size() - patch.size() + endpoints.size() : endpoints.size();
+  }
   bool keep_labels = false;  // an unchanged slice written for its room or its hints
   bool recycled = false;     // a create that took the name of a deleted slice
   bool received = false;     // took endpoints in the repack: never a donor after
@@ -199,6 +219,7 @@ class Planner {
   void EmitUnserved(TypeWork& tw, Plan& plan, PlanDelta& delta);
   void EmitCreate(TypeWork& tw, Write& w, Plan& plan, PlanDelta& delta, TypeDelta& td);
   void EmitUpdate(TypeWork& tw, Write& w, Plan& plan, PlanDelta& delta, TypeDelta& td);
+  void EmitWhole(TypeWork& tw, Write& w, TypeDelta& td, Slice& s);
   GroupRef RefFor(TypeWork& tw, int g, PlanDelta& delta);
   // Before the write's endpoints move into its slice.
   void CountHintOnly(TypeWork& tw, const Write& w);
@@ -212,6 +233,10 @@ class Planner {
   MetaBuilder meta_;
   HintMode mode_ = HintMode::kNone;
   bool full_ = false;
+  // Classify writes updates in the sparse form (Write::sparse): every later pass either looks at
+  // the endpoints new to a slice only, or at sizes. Off when one looks at whole lists: a full
+  // pass, Auto hints (which see every ready endpoint), and the packed repack.
+  bool sparse_ = false;
   // The packed distribution (pack.cc): on for this service, same-zone packing, the credit after
   // this batch's earnings, the extra writes it may add (floor of the credit), those it added,
   // and the endpoints it moved.

@@ -91,6 +91,36 @@ void ApplyManyEdits(SlotWork& sw, Write& w) {
   w.kept.resize(out);
 }
 
+// Classify's edits as the sparse form of `w` (Write::sparse): each edit found at its position in
+// the slot's list, by one scan of the runs per edit; a second edit of the same endpoint is ignored
+// (the first one applies). Returns the number of endpoints dropped.
+size_t PatchEdits(const SlotWork& sw, Write& w) {
+  const EndpointList& old = sw.slice->endpoints;
+  absl::InlinedVector<std::pair<size_t, const Edit*>, 8> at;
+  for (const Edit& edit : sw.edits) {
+    const size_t pos = old.IndexOf(edit.old_ep);
+    if (pos < old.size()) at.emplace_back(pos, &edit);
+  }
+  std::sort(at.begin(), at.end());  // by position, then edit order (the edits are a vector)
+  w.sparse = true;
+  w.patch.reserve(at.size());
+  size_t dropped = 0;
+  for (size_t k = 0; k < at.size(); ++k) {
+    const auto& [pos, edit] = at[k];
+    if (k > 0 && at[k - 1].first == pos) continue;
+    const bool drop = edit->replacement == nullptr;
+    w.patch.push_back(
+        Write::Patched{static_cast<uint32_t>(pos), drop, drop || edit->changed, edit->old_ep});
+    if (drop) {
+      ++dropped;
+    } else {
+      // A slice that is rewritten carries the desired version of every endpoint it keeps.
+      w.endpoints.push_back(edit->replacement);
+    }
+  }
+  return dropped;
+}
+
 }  // namespace
 
 void Planner::ReconcileType(TypeWork& tw) {
@@ -133,6 +163,18 @@ void Planner::Classify(TypeWork& tw, SlotWork& sw) {
   w.old = sw.slice;
   w.group = sw.group;
   w.ports = sw.slice->ports;
+  if (sparse_ && sw.edits.size() <= kScannedEdits) {
+    const size_t dropped = PatchEdits(sw, w);
+    tw.report.endpoints_removed += static_cast<int64_t>(dropped);
+    if (dropped == old.size()) {
+      sw.cls = SlotClass::kDelete;
+      tw.deletes.push_back(DeleteItem{sw.slot, true});
+      return;
+    }
+    sw.cls = SlotClass::kUpdate;
+    tw.updates.push_back(std::move(w));
+    return;
+  }
   // Borrowed, then edited in place: the copy reads only the slice's pointers, never the records
   // (a counted copy took a locked increment per record, and was most of a reconcile). Emit makes
   // the new version share the runs of the old one that the edits left whole.
@@ -163,12 +205,11 @@ void Planner::Place(TypeWork& tw, int g, size_t first_update) {
   if (remaining.empty()) return;
   std::vector<Write*> updated;
   for (size_t i = first_update; i < tw.updates.size(); ++i) updated.push_back(&tw.updates[i]);
-  std::stable_sort(updated.begin(), updated.end(), [](const Write* a, const Write* b) {
-    return a->endpoints.size() > b->endpoints.size();
-  });
+  std::stable_sort(updated.begin(), updated.end(),
+                   [](const Write* a, const Write* b) { return a->size() > b->size(); });
   const size_t max = static_cast<size_t>(max_);
   for (Write* w : updated) {
-    while (next < remaining.size() && w->endpoints.size() < max) {
+    for (size_t size = w->size(); next < remaining.size() && size < max; ++size) {
       w->endpoints.push_back(std::move(remaining[next++]));
     }
   }
