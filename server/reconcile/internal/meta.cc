@@ -118,7 +118,12 @@ bool MetaBuilder::SharedCompatible(const v1::ObjectMeta& old, bool keep_labels) 
 }
 
 MetaPtr MetaBuilder::ForUpdate(const v1::ObjectMeta& old, bool keep_labels) {
-  if (SharedCompatible(old, keep_labels)) return Shared();
+  // A batch's updates mostly come from the same earlier batch, so share its metadata object.
+  const v1::ObjectMeta*& known = compatible_[keep_labels ? 1 : 0];
+  if (&old == known || SharedCompatible(old, keep_labels)) {
+    known = &old;
+    return Shared();
+  }
   auto m = std::make_shared<v1::ObjectMeta>(old);
   if (!keep_labels) {
     m->mutable_labels()->clear();

@@ -50,11 +50,14 @@ class MetaBuilder {
   const v1::ServiceRecord& service_;
   std::string trigger_time_;
   std::string prefix_;
-  std::map<std::string, std::string> labels_;        // wanted, reserved keys included
-  std::map<std::string, std::string> user_labels_;   // wanted, non-reserved only
+  std::map<std::string, std::string> labels_;       // wanted, reserved keys included
+  std::map<std::string, std::string> user_labels_;  // wanted, non-reserved only
   v1::OwnerReference owner_;
   std::string wanted_signature_;
   MetaPtr shared_;
+  // The last old metadata ForUpdate found SharedCompatible, without and with keep_labels (old
+  // versions are immutable and outlive the builder).
+  const v1::ObjectMeta* compatible_[2] = {nullptr, nullptr};
 };
 
 // Signature of non-reserved labels plus the uids of Service owners (see state.h).

@@ -26,6 +26,13 @@ class SigCache {
     ++counts_[*it->second];
     return it->second;
   }
+  // Release(old) then Acquire(meta), with no count touched when the signature stays the same.
+  const std::string* Replace(const std::string* old, const v1::ObjectMeta* meta) {
+    auto it = cache_.find(meta);
+    if (it != cache_.end() && it->second == old) return old;
+    Release(old);
+    return Acquire(meta);
+  }
   void Release(const std::string* sig) {
     auto it = counts_.find(*sig);
     if (--it->second == 0) counts_.erase(it);
@@ -137,15 +144,19 @@ void Rep::Apply(const PlanDelta& d) {
   }
   for (const SliceWrite& w : d.updates) {
     SlotRec& r = slots[w.slot];
-    r.group->by_size.erase({static_cast<int32_t>(r.slice->endpoints.size()), w.slot});
-    --r.group->type->slices;
-    touched.insert(r.group);
-    sigs.Release(r.sig);
     Group* g = resolve(w.group);
-    g->by_size.emplace(static_cast<int32_t>(w.slice->endpoints.size()), w.slot);
-    ++g->type->slices;
+    const auto size = static_cast<int32_t>(w.slice->endpoints.size());
+    const auto old_size = static_cast<int32_t>(r.slice->endpoints.size());
+    // Most updates keep their group and size (a flip, a replacement): nothing to move.
+    if (g != r.group || size != old_size) {
+      r.group->by_size.erase({old_size, w.slot});
+      --r.group->type->slices;
+      touched.insert(r.group);
+      g->by_size.emplace(size, w.slot);
+      ++g->type->slices;
+    }
     touched.insert(g);
-    r.sig = sigs.Acquire(w.slice->meta.get());
+    r.sig = sigs.Replace(r.sig, w.slice->meta.get());
     keep_alive.push_back(std::move(r.slice));
     r.slice = w.slice;
     r.group = g;
