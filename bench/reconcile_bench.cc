@@ -202,10 +202,10 @@ BENCHMARK(BM_ReconcilePacked)
     ->Unit(benchmark::kMicrosecond);
 
 // The floor under BM_Reconcile/10000/100 that the slices' representation sets (common/
-// endpoint_list.h): per slice a batch rewrites, the planner's borrowed copy of its endpoints, one
-// endpoint replaced, the new version built sharing the old one's whole runs
-// (EndpointList::Rebuild), and the old version's death; nothing else. The slices rewritten per
-// batch are counted by running the reconciler on the same workload first (counter "rewrites").
+// endpoint_list.h): per slice a batch rewrites, one endpoint found (EndpointList::IndexOf) and
+// replaced, the new version built sharing the old one's other runs (EndpointList::Patch), and the
+// old version's death; nothing else. The slices rewritten per batch are counted by running the
+// reconciler on the same workload first (counter "rewrites").
 void BM_SliceRewriteFloor(benchmark::State& st) {
   const int batch = static_cast<int>(st.range(1));
   Workload w(static_cast<int>(st.range(0)));
@@ -232,12 +232,11 @@ void BM_SliceRewriteFloor(benchmark::State& st) {
   for (auto _ : st) {
     for (int64_t i = 0; i < per_batch; ++i) {
       SlicePtr& old = slices[rng() % slices.size()];
-      std::vector<EndpointPtr> endpoints;
-      std::vector<const EndpointRecord*> records;
-      old->endpoints.AppendBorrowed(endpoints, records);
-      endpoints[rng() % endpoints.size()] = fresh[next_fresh++ % fresh.size()];
+      const EndpointList& list = old->endpoints;
+      const size_t pos = list.IndexOf(list[rng() % list.size()].get());
+      std::vector<EndpointPtr> replacement = {fresh[next_fresh++ % fresh.size()]};
       auto s = std::make_shared<Slice>();
-      s->endpoints = EndpointList::Rebuild(old->endpoints, std::move(endpoints));
+      s->endpoints = EndpointList::Patch(list, {{pos, false}}, std::move(replacement));
       old = std::move(s);
     }
   }
