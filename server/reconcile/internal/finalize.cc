@@ -9,6 +9,8 @@ namespace slicekeeper::reconcile::internal {
 // Untouched slices already carry the hints the current mode wants (every slice a plan writes goes
 // through this pass), so in incremental mode only touched-but-unchanged slices are candidates.
 // The Auto allocator depends on every ready endpoint of the service, so it sees all of them.
+// For the same reason a sparse write (Write::sparse, never under Auto) hands over only the
+// endpoints new to its slot: the ones it keeps already carry the mode's hints.
 void Planner::Hints(TypeWork& tw) {
   SliceInfo info;
   info.to_create.reserve(tw.creates.size());
