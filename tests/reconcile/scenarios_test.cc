@@ -536,5 +536,56 @@ TEST(ScenariosTest, D1PreferCloseHintsOwnZone) {
   ExpectIdempotent(h, desired);
 }
 
+// D2: an incremental rewrite of a PreferClose slice (the sparse form, planner.h) hints exactly the
+// endpoints it writes, a replacement made ready again and an added one, and leaves every other
+// endpoint the same object; without a traffic distribution, hints a writer sent are stripped.
+TEST(ScenariosTest, D2IncrementalRewriteHintsTheEndpointsItWrites) {
+  const std::vector<std::string> zones = {"zone-a", "zone-b", "zone-c"};
+  for (const bool prefer_close : {true, false}) {
+    SCOPED_TRACE(prefer_close ? "PreferClose" : "no traffic distribution");
+    Harness h(Foo());
+    if (prefer_close) h.service().set_traffic_distribution("PreferClose");
+    std::vector<EndpointDelta> desired;
+    for (int i = 0; i < 99; ++i) desired.push_back(Upsert(E(i, zones[i % 3]), Port(80)));
+    absl::StatusOr<Plan> load = h.Reconcile(desired);
+    ASSERT_OK(load);
+    h.Apply(*load);
+    ASSERT_THAT(h.Slices(), SizeIs(1));
+    const EndpointPtr unready = Modified(
+        E(30, "zone-a"), [](v1::Endpoint& e) { e.mutable_conditions()->set_ready(false); });
+    absl::StatusOr<Plan> first = h.Reconcile({Upsert(unready, Port(80))});
+    ASSERT_OK(first);
+    h.Apply(*first);
+    const SlicePtr before = h.Slices()[0];
+    // E(30) ready again, sent with a hint for another zone; E(99) added.
+    const EndpointPtr ready = Modified(E(30, "zone-a"), [](v1::Endpoint& e) {
+      e.mutable_hints()->add_for_zones()->set_name("zone-c");
+    });
+    desired[30] = Upsert(ready, Port(80));
+    desired.push_back(Upsert(E(99, "zone-a"), Port(80)));
+    absl::StatusOr<Plan> plan = h.Reconcile({desired[30], desired.back()});
+    ASSERT_OK(plan);
+    const Ops ops = Split(*plan);
+    ASSERT_THAT(ops.updates, SizeIs(1)) << Describe(*plan);
+    const Slice& after = *ops.updates[0];
+    ASSERT_EQ(after.endpoints.size(), 100u);
+    for (size_t i = 0; i < 100; ++i) {
+      const EndpointRecord& e = *after.endpoints[i];
+      if (i == 30 || i == 99) {
+        EXPECT_TRUE(e.conditions().ready()) << i;
+        if (prefer_close) {
+          EXPECT_THAT(ZoneHints(e), ElementsAre("zone-a")) << i;
+        } else {
+          EXPECT_FALSE(e.has_hints()) << i;
+        }
+      } else {
+        EXPECT_EQ(&e, before->endpoints[i].get()) << i;
+      }
+    }
+    h.Apply(*plan);
+    ExpectIdempotent(h, desired);
+  }
+}
+
 }  // namespace
 }  // namespace slicekeeper::reconcile
