@@ -251,6 +251,20 @@ TEST(ScenariosTest, S6ManyEndpoints) {
   ExpectIdempotent(h, desired);
 }
 
+// The one slice `plan` updates; null, with a failure, when it fails or updates another number.
+SlicePtr OnlyUpdate(const absl::StatusOr<Plan>& plan) {
+  if (!plan.ok()) {
+    ADD_FAILURE() << plan.status();
+    return nullptr;
+  }
+  const Ops ops = Split(*plan);
+  if (ops.updates.size() != 1) {
+    ADD_FAILURE() << "want one update:" << Describe(*plan);
+    return nullptr;
+  }
+  return ops.updates[0];
+}
+
 // A slice rewritten for one changed endpoint shares with its previous version every run of
 // endpoints the change left whole (common/endpoint_list.h): the cost of a rewrite does not grow
 // with the slice. 100 endpoints are six runs of 16 and one of 4; a flip of e(50) breaks the run
@@ -264,11 +278,9 @@ TEST(ScenariosTest, RewriteSharesTheRunsItKeeps) {
   const SlicePtr before = h.Slices()[0];
   const EndpointPtr flipped =
       Modified(E(50), [](v1::Endpoint& e) { e.mutable_conditions()->set_ready(false); });
-  absl::StatusOr<Plan> plan = h.Reconcile({Upsert(flipped, Port(80))});
-  ASSERT_OK(plan);
-  const Ops ops = Split(*plan);
-  ASSERT_THAT(ops.updates, SizeIs(1)) << Describe(*plan);
-  const Slice& after = *ops.updates[0];
+  const SlicePtr updated = OnlyUpdate(h.Reconcile({Upsert(flipped, Port(80))}));
+  ASSERT_NE(updated, nullptr);
+  const Slice& after = *updated;
   ASSERT_EQ(after.endpoints.size(), 100u);
   for (size_t i = 0; i < 100; ++i) {
     if (i == 50) {
@@ -564,10 +576,9 @@ TEST(ScenariosTest, D2IncrementalRewriteHintsTheEndpointsItWrites) {
     desired[30] = Upsert(ready, Port(80));
     desired.push_back(Upsert(E(99, "zone-a"), Port(80)));
     absl::StatusOr<Plan> plan = h.Reconcile({desired[30], desired.back()});
-    ASSERT_OK(plan);
-    const Ops ops = Split(*plan);
-    ASSERT_THAT(ops.updates, SizeIs(1)) << Describe(*plan);
-    const Slice& after = *ops.updates[0];
+    const SlicePtr updated = OnlyUpdate(plan);
+    ASSERT_NE(updated, nullptr);
+    const Slice& after = *updated;
     ASSERT_EQ(after.endpoints.size(), 100u);
     for (size_t i = 0; i < 100; ++i) {
       const EndpointRecord& e = *after.endpoints[i];
