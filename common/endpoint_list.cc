@@ -286,7 +286,8 @@ void EndpointList::erase(size_t i) {
 void EndpointList::pop_back() { erase(size_ - 1); }
 
 int64_t EndpointList::HeapBytes() const {
-  int64_t total = static_cast<int64_t>(runs_.capacity() * sizeof(RunPtr));
+  int64_t total =
+      runs_.capacity() > kInlineRuns ? static_cast<int64_t>(runs_.capacity() * sizeof(RunPtr)) : 0;
   for (const RunPtr& r : runs_) total += r->Bytes();
   return total;
 }

@@ -329,6 +329,14 @@ TEST(EndpointListTest, HeapBytesCountsTheRuns) {
   const EndpointList list(MakeMany(20));  // runs of 16 and 4
   EXPECT_GE(list.HeapBytes(), static_cast<int64_t>((8 + 16 * 8) + (8 + 4 * 8)));
   EXPECT_EQ(EndpointList().HeapBytes(), 0);
+  // Up to kInlineRuns runs live in the list object; beyond, their vector is on the heap too.
+  const EndpointList inline_runs(MakeMany(16 * EndpointList::kInlineRuns));
+  EXPECT_EQ(inline_runs.HeapBytes(),
+            static_cast<int64_t>(EndpointList::kInlineRuns * (8 + 16 * 8)));
+  const EndpointList heap_runs(MakeMany(16 * EndpointList::kInlineRuns + 1));
+  EXPECT_GE(heap_runs.HeapBytes(),
+            static_cast<int64_t>(EndpointList::kInlineRuns * (8 + 16 * 8) + (8 + 8) +
+                                 (EndpointList::kInlineRuns + 1) * 8));
 }
 
 }  // namespace
