@@ -56,6 +56,19 @@ RunPtr RunOf(RecordPtr* items, uint32_t n) {
   return RunPtr(r);
 }
 
+// Rebuild's and Patch's rule for a run of `len` records of the old list that the new one could
+// share: copy it instead, merged with its neighbours, when it is short (a list must not fray into
+// small runs), when it fits beside the `waiting` records already being copied, or when it is the
+// old list's last run and fits with the `after` records that follow it in the new one. A short
+// last run with nothing to merge is shared: a list's size is rarely a multiple of kRunCapacity.
+bool CopyRatherThanShare(uint32_t len, size_t waiting, bool last, size_t after) {
+  constexpr uint32_t kCapacity = EndpointList::kRunCapacity;
+  if (waiting != 0 && waiting + len <= kCapacity) return true;
+  if (last && after > 0 && waiting + len + after <= kCapacity) return true;
+  const bool short_tail = last && waiting == 0 && after == 0;
+  return len < kCapacity / 2 && !short_tail;
+}
+
 }  // namespace
 
 EndpointList::EndpointList(std::vector<RecordPtr>&& endpoints) : size_(endpoints.size()) {
@@ -67,7 +80,6 @@ EndpointList::EndpointList(std::vector<RecordPtr>&& endpoints) : size_(endpoints
 }
 
 EndpointList EndpointList::Rebuild(const EndpointList& old, std::vector<RecordPtr>&& endpoints) {
-  constexpr uint32_t kMinShared = kRunCapacity / 2;
   constexpr size_t kSearchedRuns = 3;
   EndpointList out;
   const size_t n = endpoints.size();
@@ -110,10 +122,8 @@ EndpointList EndpointList::Rebuild(const EndpointList& old, std::vector<RecordPt
       continue;
     }
     next_run = k + 1;
-    // Small runs, and runs that fit beside the records waiting to be copied, are copied with
-    // them: merged, so a list does not fray into small runs.
     const size_t waiting = (p - copy_from) % kRunCapacity;
-    if (len < kMinShared || (waiting != 0 && waiting + len <= kRunCapacity)) {
+    if (CopyRatherThanShare(len, waiting, k + 1 == old.runs_.size(), n - (p + len))) {
       p += len;
       continue;
     }
@@ -128,7 +138,6 @@ EndpointList EndpointList::Rebuild(const EndpointList& old, std::vector<RecordPt
 
 EndpointList EndpointList::Patch(const EndpointList& old, absl::Span<const Change> changes,
                                  std::vector<RecordPtr>&& fresh) {
-  constexpr uint32_t kMinShared = kRunCapacity / 2;
   EndpointList out;
   out.runs_.reserve(old.runs_.size() + 2);
   // The run being filled with copied records (null: none), written in place: no staging copy.
@@ -168,15 +177,8 @@ EndpointList EndpointList::Patch(const EndpointList& old, absl::Span<const Chang
         }
       }
     } else {
-      // As in Rebuild: small runs, and runs that fit beside the records waiting to be copied,
-      // are merged with them; so is a last run the appended records fill up.
       const size_t waiting = open != nullptr ? open->size() : 0;
-      const bool last = r + 1 == old.runs_.size();
-      // A short last run with nothing to merge is not fraying (a list's size is rarely a
-      // multiple of kRunCapacity): it is shared.
-      const bool short_tail = last && waiting == 0 && appended == 0;
-      if ((len < kMinShared && !short_tail) || (waiting != 0 && waiting + len <= kRunCapacity) ||
-          (last && appended > 0 && waiting + len + appended <= kRunCapacity)) {
+      if (CopyRatherThanShare(len, waiting, r + 1 == old.runs_.size(), appended)) {
         for (uint32_t i = 0; i < len; ++i) put(items[i]);
       } else {
         close();

@@ -166,8 +166,9 @@ class EndpointList {
 
   // `endpoints` as a list that shares each run of `old` found whole and in order in it (runs of
   // fewer than kRunCapacity / 2 records are copied instead, and merged with their neighbours, so
-  // that a list does not fray into small runs over many rewrites). Same elements as
-  // EndpointList(endpoints). `old` and `endpoints` may hold the same records.
+  // that a list does not fray into small runs over many rewrites; a short last run is shared when
+  // nothing follows it). Same elements as EndpointList(endpoints). `old` and `endpoints` may hold
+  // the same records.
   static EndpointList Rebuild(const EndpointList& old, std::vector<RecordPtr>&& endpoints);
 
   // One change Patch makes: the endpoint at `pos` removed, or replaced by the next of its `fresh`.
@@ -175,11 +176,11 @@ class EndpointList {
     size_t pos;
     bool remove;
   };
-  // `old` with `changes` (by ascending position, one per position) applied, then the rest of
-  // `fresh` appended. Every run of `old` no change falls in is shared, by the rule Rebuild follows
-  // for small runs, and a short last run is merged with what is appended. Costs O(runs of old +
-  // records of the runs it copies + fresh), never reading the records it shares: the reconciler's
-  // rewrite of a slice for a few edits.
+  // `old` with `changes` applied, then the rest of `fresh` appended. Every run of `old` no change
+  // falls in is shared, by Rebuild's rule for small runs. Costs O(runs of old + records of the
+  // runs it copies + fresh), never reading the records it shares: the reconciler's rewrite of a
+  // slice for a few edits. REQUIRES: positions ascending, distinct and < old.size(); `fresh`
+  // holds at least one endpoint per replacement (a caller's bug otherwise, not bad input).
   static EndpointList Patch(const EndpointList& old, absl::Span<const Change> changes,
                             std::vector<RecordPtr>&& fresh);
 

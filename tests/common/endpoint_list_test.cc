@@ -113,9 +113,24 @@ TEST(EndpointListTest, RebuildSharesTheRunsItKeepsWhole) {
   const std::vector<const EndpointRecord*> want = Pointers(next);
   const EndpointList rebuilt = EndpointList::Rebuild(old, std::move(next));
   EXPECT_THAT(Pointers(rebuilt), ElementsAreArray(want));
-  // Runs 0-2 and 4-5 are shared; the broken run and the small last one are copied.
-  EXPECT_EQ(SharedRuns(rebuilt, old), 5);
+  // Runs 0-2, 4-5 and the short last one (nothing follows it) are shared; the broken run is
+  // copied.
+  EXPECT_EQ(SharedRuns(rebuilt, old), 6);
   EXPECT_EQ(rebuilt.run_count(), 7u);
+  // Patch and Rebuild follow one rule: the same edit gives the same runs.
+  std::vector<RecordPtr> fresh = {rebuilt[50]};
+  const EndpointList patched = EndpointList::Patch(old, {{50, false}}, std::move(fresh));
+  ASSERT_EQ(patched.run_count(), rebuilt.run_count());
+  for (size_t i = 0; i < patched.run_count(); ++i) {
+    EXPECT_EQ(patched.SharesRun(i, old, i), rebuilt.SharesRun(i, old, i)) << i;
+  }
+  // A short last run is merged with the endpoints appended after it.
+  const EndpointList tail(MakeMany(20));  // runs of 16 and 4
+  std::vector<RecordPtr> more = tail.Borrowed();
+  more.push_back(Make(800));
+  const EndpointList appended = EndpointList::Rebuild(tail, std::move(more));
+  EXPECT_EQ(SharedRuns(appended, tail), 1);
+  EXPECT_EQ(appended.run_count(), 2u);
 }
 
 TEST(EndpointListTest, RebuildFollowsDropsAndAppends) {

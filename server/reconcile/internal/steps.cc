@@ -93,8 +93,8 @@ void ApplyManyEdits(SlotWork& sw, Write& w) {
 
 // Classify's edits as the sparse form of `w` (Write::sparse): each edit found at its position in
 // the slot's list, by one scan of the runs per edit; a second edit of the same endpoint is ignored
-// (the first one applies). Returns the number of endpoints dropped.
-size_t PatchEdits(const SlotWork& sw, Write& w) {
+// (the first one applies).
+void PatchEdits(const SlotWork& sw, Write& w) {
   const EndpointList& old = sw.slice->endpoints;
   absl::InlinedVector<std::pair<size_t, const Edit*>, 8> at;
   for (const Edit& edit : sw.edits) {
@@ -104,21 +104,15 @@ size_t PatchEdits(const SlotWork& sw, Write& w) {
   std::sort(at.begin(), at.end());  // by position, then edit order (the edits are a vector)
   w.sparse = true;
   w.patch.reserve(at.size());
-  size_t dropped = 0;
   for (size_t k = 0; k < at.size(); ++k) {
     const auto& [pos, edit] = at[k];
     if (k > 0 && at[k - 1].first == pos) continue;
     const bool drop = edit->replacement == nullptr;
     w.patch.push_back(
         Write::Patched{static_cast<uint32_t>(pos), drop, drop || edit->changed, edit->old_ep});
-    if (drop) {
-      ++dropped;
-    } else {
-      // A slice that is rewritten carries the desired version of every endpoint it keeps.
-      w.endpoints.push_back(edit->replacement);
-    }
+    // A slice that is rewritten carries the desired version of every endpoint it keeps.
+    if (!drop) w.endpoints.push_back(edit->replacement);
   }
-  return dropped;
 }
 
 }  // namespace
@@ -164,29 +158,21 @@ void Planner::Classify(TypeWork& tw, SlotWork& sw) {
   w.group = sw.group;
   w.ports = sw.slice->ports;
   if (sparse_ && sw.edits.size() <= kScannedEdits) {
-    const size_t dropped = PatchEdits(sw, w);
-    tw.report.endpoints_removed += static_cast<int64_t>(dropped);
-    if (dropped == old.size()) {
-      sw.cls = SlotClass::kDelete;
-      tw.deletes.push_back(DeleteItem{sw.slot, true});
-      return;
-    }
-    sw.cls = SlotClass::kUpdate;
-    tw.updates.push_back(std::move(w));
-    return;
-  }
-  // Borrowed, then edited in place: the copy reads only the slice's pointers, never the records
-  // (a counted copy took a locked increment per record, and was most of a reconcile). Emit makes
-  // the new version share the runs of the old one that the edits left whole.
-  w.endpoints.reserve(std::max<size_t>(old.size(), static_cast<size_t>(max_)));
-  old.AppendBorrowed(w.endpoints, w.kept);
-  if (sw.edits.size() <= kScannedEdits) {
-    ApplyFewEdits(sw, w);
+    PatchEdits(sw, w);
   } else {
-    ApplyManyEdits(sw, w);
+    // Borrowed, then edited in place: the copy reads only the slice's pointers, never the
+    // records (a counted copy took a locked increment per record, and was most of a reconcile).
+    // Emit makes the new version share the runs of the old one that the edits left whole.
+    w.endpoints.reserve(std::max<size_t>(old.size(), static_cast<size_t>(max_)));
+    old.AppendBorrowed(w.endpoints, w.kept);
+    if (sw.edits.size() <= kScannedEdits) {
+      ApplyFewEdits(sw, w);
+    } else {
+      ApplyManyEdits(sw, w);
+    }
   }
-  tw.report.endpoints_removed += static_cast<int64_t>(old.size() - w.endpoints.size());
-  if (w.endpoints.empty()) {
+  tw.report.endpoints_removed += static_cast<int64_t>(old.size() - w.size());
+  if (w.size() == 0) {
     sw.cls = SlotClass::kDelete;
     tw.deletes.push_back(DeleteItem{sw.slot, true});
     return;
